@@ -1,0 +1,1 @@
+"""OpenAI-compatible protocol models and the HTTP-free chat service below the gateway."""

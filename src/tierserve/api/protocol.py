@@ -1,0 +1,113 @@
+"""OpenAI chat-completions request and response models (the subset tierserve serves)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "ChatCompletionRequest",
+    "ChatMessageIn",
+    "StepMetadata",
+    "TierserveMetadata",
+]
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """Unknown OpenAI fields are ignored (clients send many); unsupported values are refused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    n: int = Field(default=1, ge=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("only n=1 is supported; send several requests for several answers")
+        return value
+
+    @field_validator("messages")
+    @classmethod
+    def _has_user_turn(cls, value: list[ChatMessageIn]) -> list[ChatMessageIn]:
+        if not any(m.role == "user" for m in value):
+            raise ValueError("messages must contain at least one message with role 'user'")
+        return value
+
+    def stops(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+class StepMetadata(BaseModel):
+    tier: str
+    model: str | None
+    outcome: str
+    reason: str
+    confidence: float | None
+    threshold: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float | None
+    latency_ms: float
+    error: str | None = None
+
+
+class TierserveMetadata(BaseModel):
+    """The ``tierserve`` extension field of every response: how the answer was chosen."""
+
+    request_id: str
+    tier: str
+    tiers_tried: list[str]
+    reasons: list[str]
+    confidence: float
+    confidence_quantile: float
+    steps: list[StepMetadata]
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-request-id": self.request_id,
+            "x-tierserve-tier": self.tier,
+            "x-tierserve-tiers-tried": ",".join(self.tiers_tried),
+            "x-tierserve-reasons": "; ".join(self.reasons),
+            "x-tierserve-confidence": f"{self.confidence:.4f}",
+        }
+
+
+def error_body(message: str, error_type: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

@@ -1,0 +1,91 @@
+"""The ``tierserve`` command.
+
+    tierserve models prepare [--config FILE] [--all-formats] [--iters N]
+    tierserve models verify  [--config FILE]
+    tierserve serve [FILE] [--demo] [--exit-after-demo]
+    tierserve ask "question" [--url URL] [--stream]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tierserve.errors import TierserveError
+
+DEFAULT_CONFIG = "serve_configs/local-cpu.yaml"
+
+
+def _models(args: argparse.Namespace) -> int:
+    from tierserve.config import load_config
+    from tierserve.hardware import detect_host
+    from tierserve.models.plan import formats_needed
+    from tierserve.models.prepare import model_dir, prepare_model, verify_dir
+
+    config = load_config(args.config)
+    host = detect_host()
+    print(f"host: {host.describe()}; 4-bit GPTQ kernel: {'yes' if host.has_4bit_kernel else 'no'}")
+    needed = formats_needed(config, host, every_quantized_format=args.all_formats)
+    for model, formats in needed.values():
+        if args.action == "prepare":
+            prepare_model(model, formats, config.model_cache_dir, iters=args.iters)
+        else:
+            for fmt in formats:
+                folder = model_dir(config.model_cache_dir, model, fmt)
+                manifest = verify_dir(folder)
+                print(f"{model.id} {fmt}: ok ({len(manifest['files'])} files verified)")  # type: ignore[arg-type]
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tierserve.launch import serve_forever
+
+    return serve_forever(Path(args.config), demo=args.demo, exit_after_demo=args.exit_after_demo)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from tierserve.launch import ask
+
+    print(ask(args.url, args.question, stream=args.stream))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tierserve", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="build and verify the embedded default models")
+    models.add_argument("action", choices=["prepare", "verify"])
+    models.add_argument("--config", default=DEFAULT_CONFIG, help="stack config (YAML)")
+    models.add_argument(
+        "--all-formats",
+        action="store_true",
+        help="build both GPTQ 4-bit and int8 W8A8 for quantized tiers, not only this host's",
+    )
+    models.add_argument("--iters", type=int, default=0, help="AutoRound tuning iterations (0=RTN)")
+    models.set_defaults(handler=_models)
+
+    serve = sub.add_parser("serve", help="run the stack (Ray Serve) from a serve config")
+    serve.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
+    serve.add_argument("--demo", action="store_true", help="send a real request once up")
+    serve.add_argument("--exit-after-demo", action="store_true", help="stop after the demo")
+    serve.set_defaults(handler=_serve)
+
+    ask_parser = sub.add_parser("ask", help="send one chat request to a running stack")
+    ask_parser.add_argument("question")
+    ask_parser.add_argument("--url", default="http://127.0.0.1:8000")
+    ask_parser.add_argument("--stream", action="store_true")
+    ask_parser.set_defaults(handler=_ask)
+
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except TierserveError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Pydantic configuration for the whole stack.
+
+One model, :class:`StackConfig`, validates every file in ``serve_configs/`` (the ``args`` of the
+Serve application) and what ``tierserve serve`` reads. Errors are turned into
+:class:`~tierserve.errors.ConfigError` messages that name the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tierserve.errors import ConfigError
+
+__all__ = [
+    "CascadeConfig",
+    "GatewayConfig",
+    "StackConfig",
+    "TierConfig",
+    "default_model_cache_dir",
+    "load_config",
+    "parse_config",
+]
+
+TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+Quantization = Literal["auto", "gptq", "int8", "none"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TierConfig(_Strict):
+    """One tier of the cascade: a model served by its own vLLM engine."""
+
+    name: TierName = Field(description="Tier name used in metadata and reason codes, e.g. 'small'.")
+    model: str = Field(
+        description=(
+            "What to serve: 'embedded:<id>' for a model built by `tierserve models prepare` "
+            "(ids: smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct), or a local checkpoint "
+            "directory / model id that vLLM can load."
+        ),
+        min_length=1,
+    )
+    quantization: Quantization = Field(
+        default="none",
+        description=(
+            "'gptq' (4-bit GPTQ W4A16: GPUs and AVX-512 CPUs), 'int8' (int8 W8A8 "
+            "compressed-tensors: every x86 CPU), 'none' (full precision), or 'auto' (embedded "
+            "models only: gptq where the 4-bit kernel exists, else int8; the choice is reported)."
+        ),
+    )
+    dtype: DType = Field(
+        default="auto",
+        description=(
+            "Activation dtype. 'auto': float32 for full precision on CPU (bf16 gave wrong "
+            "answers there), bfloat16 for quantized tiers on CPU, float16/bfloat16 on GPU."
+        ),
+    )
+    max_model_len: int = Field(default=2048, ge=128, le=131072, description="Context length.")
+    kv_cache_memory_bytes: int | None = Field(
+        default=None,
+        ge=16 * 2**20,
+        description=(
+            "KV-cache size in bytes. Required in practice on CPU, where the default memory "
+            "fraction refers to NUMA node 0 and fails with several engines on one machine."
+        ),
+    )
+    gpu_memory_utilization: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Fraction of GPU memory for this engine (GPU)."
+    )
+    enforce_eager: bool = Field(
+        default=True,
+        description="Disable torch.compile/CUDA graphs. Eager is what we verified correct on CPU.",
+    )
+    confidence_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Accept this tier's answer when its confidence (see cascade.confidence_quantile) is "
+            "at least this value, else escalate. Required for every tier but the last."
+        ),
+    )
+    num_cpus: float = Field(default=0.25, ge=0.0, description="Ray CPUs reserved by the replica.")
+    num_gpus: float = Field(default=0.0, ge=0.0, description="Ray GPUs reserved by the replica.")
+    cost_per_million_tokens: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Configured cost of one million tokens (in+out) on this tier, for metadata.",
+    )
+
+    @model_validator(mode="after")
+    def _embedded_or_explicit_quantization(self) -> TierConfig:
+        if self.quantization == "auto" and not self.model.startswith("embedded:"):
+            raise ValueError(
+                f"quantization 'auto' is only for embedded models, got model {self.model!r}; "
+                "set quantization to 'gptq', 'int8' or 'none' to match the checkpoint"
+            )
+        return self
+
+
+class CascadeConfig(_Strict):
+    """How the cascade turns a generation into a confidence and when it escalates."""
+
+    confidence_quantile: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Confidence = exp(q-quantile of the per-token log-probabilities of the answer). "
+            "q=0 is the least likely token; quantiles beat sum/mean (Gupta et al., ICLR 2024)."
+        ),
+    )
+    tier_timeout_s: float = Field(
+        default=300.0, gt=0.0, description="Give up on a tier after this many seconds."
+    )
+
+
+class GatewayConfig(_Strict):
+    model_name: str = Field(
+        default="tierserve",
+        min_length=1,
+        description="Model name clients send. '<model_name>/<tier>' pins a single tier.",
+    )
+    default_max_tokens: int = Field(default=256, ge=1, description="max_tokens when omitted.")
+    default_temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        description=(
+            "temperature when the request omits it. 0 (greedy) rather than OpenAI's 1.0: the "
+            "cascade's confidence gate is calibrated on greedy answers."
+        ),
+    )
+    max_tokens_limit: int = Field(default=2048, ge=1, description="Largest max_tokens accepted.")
+    num_replicas: int = Field(default=1, ge=1, description="Gateway replicas.")
+
+
+def default_model_cache_dir() -> Path:
+    return Path(os.environ.get("TIERSERVE_MODEL_CACHE", Path.home() / ".cache/tierserve/models"))
+
+
+class StackConfig(_Strict):
+    """The whole stack: tiers from cheapest to strongest, the cascade, the gateway."""
+
+    tiers: list[TierConfig] = Field(min_length=1, description="Tiers, cheapest first.")
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    model_cache_dir: Path = Field(
+        default_factory=default_model_cache_dir,
+        description="Where `tierserve models prepare` writes embedded models.",
+    )
+
+    @model_validator(mode="after")
+    def _ladder_is_well_formed(self) -> StackConfig:
+        names = [t.name for t in self.tiers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tier names must be unique, {duplicates} repeat; rename one")
+        for index, tier in enumerate(self.tiers[:-1]):
+            if tier.confidence_threshold is None:
+                raise ValueError(
+                    f"tiers.{index} ({tier.name!r}) has no confidence_threshold; every tier "
+                    "but the last needs one, e.g. confidence_threshold: 0.5"
+                )
+        if self.gateway.default_max_tokens > self.gateway.max_tokens_limit:
+            raise ValueError(
+                f"gateway.default_max_tokens={self.gateway.default_max_tokens} exceeds "
+                f"gateway.max_tokens_limit={self.gateway.max_tokens_limit}; lower the default"
+            )
+        return self
+
+    def tier(self, name: str) -> TierConfig:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise KeyError(name)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "<root>"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        lines.append(f"  {where}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, source: str = "config") -> StackConfig:
+    """Validate a mapping (a Serve app's ``args`` or a plain stack file) into a StackConfig."""
+    try:
+        return StackConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(
+            f"invalid {source}:\n{_describe(error)}",
+            hint="correct the values listed; the field docs are in tierserve/config.py",
+        ) from None
+
+
+def load_config(path: str | Path) -> StackConfig:
+    """Load a Serve config (``applications[0].args``) or a plain stack YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist",
+                          hint="pass a path such as serve_configs/local-cpu.yaml") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if isinstance(data, dict) and "applications" in data:
+        apps = data["applications"]
+        if not isinstance(apps, list) or not apps or not isinstance(apps[0], dict):
+            raise ConfigError(f"{path}: 'applications' must be a non-empty list of apps")
+        data = apps[0].get("args", {})
+    return parse_config(data, source=str(path))

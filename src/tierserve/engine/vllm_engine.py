@@ -1,0 +1,132 @@
+"""The real engine: vLLM's ``AsyncLLM`` behind the :class:`~tierserve.engine.Engine` protocol.
+
+Imported only inside model-server replicas; vLLM spawns its engine-core process, so this module
+must stay importable (no work at import time).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tierserve.config import TierConfig
+from tierserve.engine.resolve import ResolvedTier
+from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.errors import InvalidRequestError
+
+__all__ = ["VLLMEngine"]
+
+
+class VLLMEngine:
+    def __init__(self, tier: TierConfig, resolved: ResolvedTier) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        options: dict[str, Any] = {}
+        if tier.kv_cache_memory_bytes is not None:
+            options["kv_cache_memory_bytes"] = tier.kv_cache_memory_bytes
+        if tier.gpu_memory_utilization is not None:
+            options["gpu_memory_utilization"] = tier.gpu_memory_utilization
+        args = AsyncEngineArgs(
+            model=resolved.model_path,
+            served_model_name=resolved.model_version,
+            dtype=resolved.dtype,
+            max_model_len=tier.max_model_len,
+            enforce_eager=tier.enforce_eager,
+            **options,
+        )
+        self.tier = tier.name
+        self.model_version = resolved.model_version
+        self.max_model_len = tier.max_model_len
+        self._llm = AsyncLLM.from_engine_args(args)
+        self._tokenizer = self._llm.get_tokenizer()
+        self.in_flight: set[str] = set()
+        self.aborted = 0
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        ids = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        ids = list(ids)
+        if len(ids) + request.max_tokens > self.max_model_len:
+            raise InvalidRequestError(
+                f"prompt ({len(ids)} tokens) + max_tokens ({request.max_tokens}) exceeds the "
+                f"{self.max_model_len}-token context of tier {self.tier!r}",
+                hint="shorten the messages or lower max_tokens",
+                param="messages",
+            )
+        return ids
+
+    def _sampling(self, request: GenerationRequest) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=list(request.stop) or None,
+            seed=request.seed,
+            logprobs=0,  # 0 = the sampled token's own log-probability only
+            output_kind=RequestOutputKind.DELTA,
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        prompt_ids = self._prompt_ids(request)
+        started = time.monotonic()
+        ttft: float | None = None
+        logprobs: list[float] = []
+        texts: list[str] = []
+        finish_reason = "stop"
+        self.in_flight.add(request.request_id)
+        finished = False
+        try:
+            async for output in self._llm.generate(
+                {"prompt_token_ids": prompt_ids}, self._sampling(request), request.request_id
+            ):
+                completion = output.outputs[0]
+                if ttft is None and completion.token_ids:
+                    ttft = time.monotonic() - started
+                for token_id, candidates in zip(
+                    completion.token_ids, completion.logprobs or [], strict=False
+                ):
+                    logprobs.append(float(candidates[token_id].logprob))
+                texts.append(completion.text)
+                if output.finished:
+                    finished = True
+                    finish_reason = completion.finish_reason or "stop"
+                elif completion.text:
+                    yield GenerationChunk(text=completion.text)
+        finally:
+            self.in_flight.discard(request.request_id)
+            if not finished:
+                # The caller went away (cancelled or closed the stream): free the engine slot.
+                self.aborted += 1
+                await self._llm.abort(request.request_id)
+        latency = time.monotonic() - started
+        final = Generation(
+            tier=self.tier,
+            model=self.model_version,
+            text="".join(texts),
+            token_logprobs=tuple(logprobs),
+            prompt_tokens=len(prompt_ids),
+            completion_tokens=len(logprobs),
+            finish_reason=finish_reason,
+            ttft_s=latency if ttft is None else ttft,
+            latency_s=latency,
+        )
+        yield GenerationChunk(text=texts[-1] if texts else "", final=final)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        async for chunk in self.stream(request):
+            if chunk.final is not None:
+                return chunk.final
+        raise RuntimeError("engine stream ended without a final chunk")  # pragma: no cover
+
+    async def healthy(self) -> None:
+        await self._llm.check_health()
+
+    def shutdown(self) -> None:
+        self._llm.shutdown()

@@ -1,0 +1,87 @@
+"""Typed errors for tierserve.
+
+Every error the gateway can return derives from :class:`TierserveError`, which carries the HTTP
+status, an OpenAI-style error type, whether retrying may help, and a hint saying how to fix it::
+
+    TierserveError
+    ├── ConfigError            bad stack/serve configuration (raised at start-up, never HTTP)
+    ├── InvalidRequestError    400: the client sent something we cannot serve
+    ├── ModelNotPreparedError  embedded model missing or failing verification
+    └── TierError              a tier failed while generating
+        ├── TierUnavailableError   503, retryable: the tier is not up (yet)
+        └── TierTimeoutError       504, retryable: the tier did not answer in time
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InvalidRequestError",
+    "ModelNotPreparedError",
+    "TierError",
+    "TierTimeoutError",
+    "TierUnavailableError",
+    "TierserveError",
+]
+
+
+class TierserveError(Exception):
+    """Base of every tierserve error."""
+
+    http_status: int = 500
+    error_type: str = "server_error"
+    retryable: bool = False
+
+    def __init__(self, message: str, *, hint: str = "", param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.param = param
+
+    def __str__(self) -> str:
+        return f"{self.message} (fix: {self.hint})" if self.hint else self.message
+
+
+class ConfigError(TierserveError):
+    """The configuration is invalid; the message names the bad value and the fix."""
+
+
+class InvalidRequestError(TierserveError):
+    http_status = 400
+    error_type = "invalid_request_error"
+
+
+class ModelNotPreparedError(TierserveError):
+    """An embedded model has not been built, or its files fail verification."""
+
+
+class TierError(TierserveError):
+    def __init__(self, tier: str, message: str, *, hint: str = "") -> None:
+        super().__init__(f"tier {tier!r}: {message}", hint=hint)
+        self.tier = tier
+
+
+class TierUnavailableError(TierError):
+    http_status = 503
+    retryable = True
+
+
+class TierTimeoutError(TierError):
+    http_status = 504
+    retryable = True
+
+
+def _rebuild(cls: type[TierserveError], state: dict[str, object]) -> TierserveError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
+def _reduce(self: TierserveError) -> tuple[object, ...]:
+    # Errors cross process boundaries (Ray Serve replicas); keyword-only __init__ arguments
+    # would not survive the default exception pickling.
+    return (_rebuild, (type(self), dict(self.__dict__)))
+
+
+TierserveError.__reduce__ = _reduce  # type: ignore[method-assign,assignment]

@@ -1,0 +1,124 @@
+"""Running the stack from a serve config file, and a one-shot client for it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tierserve.config import parse_config
+from tierserve.errors import ConfigError
+
+__all__ = ["ask", "serve_forever", "start_stack", "wait_healthy"]
+
+DEMO_QUESTION = "What is the capital of France?"
+
+
+def _app_section(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    if not isinstance(document, dict) or not document.get("applications"):
+        raise ConfigError(
+            f"{path} is not a Serve config",
+            hint="it needs 'applications: [{name, import_path, args}]', see serve_configs/",
+        )
+    return document.get("http_options", {}) or {}, document["applications"][0]
+
+
+def wait_healthy(url: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=15) as response:
+                body: dict[str, Any] = json.loads(response.read())
+                return body
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            last = str(error)
+        time.sleep(2)
+    raise TimeoutError(f"{url}/healthz not healthy after {timeout_s:.0f} s: {last}")
+
+
+def start_stack(path: Path) -> tuple[str, float]:
+    """Start Ray + Serve + the app described by ``path``; returns (base URL, seconds to ready)."""
+    import ray
+    from ray import serve
+
+    from tierserve.serve.app import build_app
+
+    http, application = _app_section(path)
+    config = parse_config(application.get("args", {}), source=str(path))
+    host, port = http.get("host", "127.0.0.1"), int(http.get("port", 8000))
+    started = time.monotonic()
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=True)
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(
+        build_app(config),
+        name=application.get("name", "tierserve"),
+        route_prefix=application.get("route_prefix", "/"),
+    )
+    url = f"http://{host}:{port}"
+    wait_healthy(url, timeout_s=120)
+    return url, time.monotonic() - started
+
+
+def ask(url: str, question: str, *, stream: bool = False) -> str:
+    """Send one chat request with the official OpenAI client and describe the answer."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=600)
+    messages: list[Any] = [{"role": "user", "content": question}]
+    started = time.monotonic()
+    if stream:
+        parts, metadata = [], {}
+        for chunk in client.chat.completions.create(
+            model="tierserve", messages=messages, temperature=0, stream=True
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                parts.append(chunk.choices[0].delta.content)
+            metadata = (chunk.model_extra or {}).get("tierserve", metadata)
+        text = "".join(parts)
+    else:
+        completion = client.chat.completions.create(
+            model="tierserve", messages=messages, temperature=0
+        )
+        text = completion.choices[0].message.content or ""
+        metadata = (completion.model_extra or {}).get("tierserve", {})
+    seconds = time.monotonic() - started
+    return (
+        f"Q: {question}\nA: {text.strip()}\n"
+        f"   answered by {metadata.get('tier')} (tried {metadata.get('tiers_tried')}) "
+        f"in {seconds:.1f} s, confidence {metadata.get('confidence')}\n"
+        f"   reasons: {metadata.get('reasons')}"
+    )
+
+
+def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
+    import ray
+    from ray import serve
+
+    print(f"starting the stack from {path} (first start builds three vLLM engines: minutes)")
+    url, seconds = start_stack(path)
+    print(f"stack ready at {url} in {seconds:.0f} s")
+    print(json.dumps(wait_healthy(url, 30), indent=2))
+    if demo:
+        print(ask(url, DEMO_QUESTION))
+    if not exit_after_demo:
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        print(f"serving on {url}/v1 (OpenAI-compatible); Ctrl-C or SIGTERM stops it")
+        stop.wait()
+    serve.shutdown()
+    ray.shutdown()
+    return 0

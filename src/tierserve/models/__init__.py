@@ -1,0 +1,1 @@
+"""Embedded default models: built from PyPI packages, quantized for the host, verified."""

@@ -1,0 +1,137 @@
+"""The ingress deployment: OpenAI-compatible HTTP over :class:`~tierserve.api.service.ChatService`.
+
+Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``, ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from ray import serve
+from ray.exceptions import RayTaskError
+from ray.serve.handle import DeploymentHandle
+
+from tierserve.api.protocol import ChatCompletionRequest, error_body
+from tierserve.api.service import ChatService
+from tierserve.config import parse_config
+from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.errors import TierserveError, TierUnavailableError
+
+__all__ = ["Gateway", "HandleEngine", "app"]
+
+app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
+
+
+def _unwrap(tier: str, error: RayTaskError) -> Exception:
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, TierserveError):
+        return cause
+    return TierUnavailableError(tier, f"{type(cause).__name__}: {cause}")
+
+
+class HandleEngine:
+    """A tier's Serve handle seen as an :class:`~tierserve.engine.Engine`."""
+
+    def __init__(self, tier: str, handle: DeploymentHandle) -> None:
+        self._tier = tier
+        self._handle = handle
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        try:
+            result: Generation = await self._handle.generate.remote(request)
+        except RayTaskError as error:
+            raise _unwrap(self._tier, error) from None
+        return result
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        try:
+            async for chunk in self._handle.options(stream=True).stream.remote(request):
+                yield chunk
+        except RayTaskError as error:
+            raise _unwrap(self._tier, error) from None
+
+
+def _validation_message(error: RequestValidationError) -> tuple[str, str | None]:
+    parts, first_param = [], None
+    for item in error.errors():
+        location = [str(p) for p in item.get("loc", ()) if p != "body"]
+        where = ".".join(location) or "body"
+        first_param = first_param or (location[0] if location else None)
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts), first_param
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    message, param = _validation_message(error)
+    message += " (fix: send an OpenAI chat-completions body; see GET /docs)"
+    return JSONResponse(error_body(message, "invalid_request_error", param, None), status_code=400)
+
+
+@app.exception_handler(TierserveError)
+async def _tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
+    body = error_body(str(error), error.error_type, error.param, type(error).__name__)
+    return JSONResponse(body, status_code=error.http_status)
+
+
+@serve.ingress(app)
+class Gateway:
+    """Deployment body; ``serve.deployment`` options are applied in :func:`build_app`."""
+
+    def __init__(self, config: dict[str, Any], tiers: dict[str, DeploymentHandle]) -> None:
+        self._config = parse_config(config, source="gateway config")
+        self._tiers = tiers
+        engines = {name: HandleEngine(name, handle) for name, handle in tiers.items()}
+        self._service = ChatService(self._config, engines)
+
+    async def _statuses(self) -> dict[str, dict[str, Any] | str]:
+        async def one(handle: DeploymentHandle) -> dict[str, Any] | str:
+            try:
+                status = await asyncio.wait_for(handle.status.remote(), timeout=10)
+            except Exception as error:  # noqa: BLE001 - reported, not raised
+                return f"unavailable: {type(error).__name__}"
+            as_dict: dict[str, Any] = status.as_dict()
+            return as_dict
+
+        names = list(self._tiers)
+        results = await asyncio.gather(*(one(self._tiers[n]) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(self, body: ChatCompletionRequest) -> Response:
+        if body.stream:
+            reply = await self._service.stream(body)
+            return StreamingResponse(
+                reply.body, media_type="text/event-stream", headers=reply.headers
+            )
+        payload, headers = await self._service.complete(body)
+        return JSONResponse(payload, headers=headers)
+
+    @app.get("/v1/models")
+    async def models(self) -> dict[str, Any]:
+        statuses = await self._statuses()
+        name = self._config.gateway.model_name
+        data: list[dict[str, Any]] = []
+        for model_id in self._service.model_names:
+            tier = model_id.removeprefix(f"{name}/") if model_id != name else None
+            data.append({
+                "id": model_id,
+                "object": "model",
+                "created": int(time.time()),
+                "owned_by": "tierserve",
+                "tierserve": statuses[tier] if tier else {"cascade": list(self._tiers)},
+            })
+        return {"object": "list", "data": data}
+
+    @app.get("/healthz")
+    async def healthz(self) -> JSONResponse:
+        statuses = await self._statuses()
+        healthy = all(isinstance(s, dict) for s in statuses.values())
+        body = {"status": "ok" if healthy else "degraded", "tiers": statuses}
+        return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,0 +1,72 @@
+"""One Ray Serve deployment per tier, wrapping a vLLM engine.
+
+The engine class is a parameter (as in Ray Serve LLM's ``LLMServer(engine_cls=...)``), so the
+same deployment serves the real engine and, in unit tests, a scripted one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tierserve.config import TierConfig
+from tierserve.engine.resolve import ResolvedTier, resolve_tier
+from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.hardware import detect_host
+
+__all__ = ["ModelServer", "TierStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class TierStatus:
+    name: str
+    model_version: str
+    quantization: str
+    dtype: str
+    choice: str
+    in_flight: int
+    aborted_total: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelServer:
+    """Deployment body; ``serve.deployment`` is applied in :mod:`tierserve.serve.app`."""
+
+    def __init__(self, tier: TierConfig, model_cache_dir: str) -> None:
+        from tierserve.engine.vllm_engine import VLLMEngine
+
+        self._resolved: ResolvedTier = resolve_tier(tier, detect_host(), Path(model_cache_dir))
+        self._engine = VLLMEngine(tier, self._resolved)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        return await self._engine.generate(request)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        async for chunk in self._engine.stream(request):
+            yield chunk
+
+    def status(self) -> TierStatus:
+        resolved = self._resolved
+        return TierStatus(
+            name=resolved.name,
+            model_version=resolved.model_version,
+            quantization=resolved.quantization,
+            dtype=resolved.dtype,
+            choice=resolved.choice,
+            in_flight=len(self._engine.in_flight),
+            aborted_total=self._engine.aborted,
+        )
+
+    async def check_health(self) -> None:
+        """Called by Serve; a dead engine marks the replica unhealthy so Serve restarts it."""
+        await asyncio.wait_for(self._engine.healthy(), timeout=30)
+
+    def __del__(self) -> None:
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.shutdown()

@@ -1,0 +1,62 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tierserve.policy.gate import Outcome, gate_confidence, gate_failure
+from tierserve.signals.confidence import quantile_confidence
+
+
+def test_zero_quantile_is_the_least_likely_token() -> None:
+    assert quantile_confidence([-0.1, -2.0, -0.5], 0.0) == pytest.approx(math.exp(-2.0))
+
+
+def test_median_ignores_one_unlikely_token() -> None:
+    assert quantile_confidence([-0.1, -3.0, -0.1], 0.5) == pytest.approx(math.exp(-0.1))
+
+
+def test_no_tokens_means_no_confidence() -> None:
+    assert quantile_confidence([], 0.1) == 0.0
+
+
+def test_quantile_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="quantile"):
+        quantile_confidence([-0.1], 1.5)
+
+
+@given(st.lists(st.floats(min_value=-50, max_value=0), min_size=1), st.floats(0, 1))
+def test_confidence_is_a_probability(logprobs: list[float], q: float) -> None:
+    assert 0.0 <= quantile_confidence(logprobs, q) <= 1.0
+
+
+@given(st.lists(st.floats(min_value=-50, max_value=0), min_size=1))
+def test_lower_quantile_is_never_more_confident(logprobs: list[float]) -> None:
+    assert quantile_confidence(logprobs, 0.1) <= quantile_confidence(logprobs, 0.5) + 1e-12
+
+
+def test_gate_escalates_below_threshold_with_reason() -> None:
+    verdict = gate_confidence("small", 0.42, 0.60, "medium")
+    assert verdict.outcome is Outcome.ESCALATE
+    assert verdict.reason == "conf=0.42<0.60 => escalate medium"
+
+
+def test_gate_accepts_at_threshold() -> None:
+    verdict = gate_confidence("small", 0.6, 0.6, "medium")
+    assert verdict.outcome is Outcome.ACCEPT
+    assert verdict.reason == "conf=0.60>=0.60 => accept small"
+
+
+def test_gate_reason_never_prints_equal_numbers_for_a_strict_comparison() -> None:
+    verdict = gate_confidence("small", 0.5999, 0.60, "medium")
+    assert verdict.reason == "conf=0.5999<0.6000 => escalate medium"
+
+
+def test_last_tier_always_accepts() -> None:
+    verdict = gate_confidence("large", 0.01, None, None)
+    assert verdict.outcome is Outcome.ACCEPT
+    assert "last tier" in verdict.reason
+
+
+def test_failure_names_the_next_tier() -> None:
+    assert gate_failure("timeout>5s", "large").reason == "timeout>5s => escalate large"

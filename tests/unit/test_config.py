@@ -1,0 +1,87 @@
+import pickle
+from pathlib import Path
+
+import pytest
+
+from tierserve.config import load_config, parse_config
+from tierserve.engine.resolve import resolve_format
+from tierserve.errors import ConfigError, TierUnavailableError
+from tierserve.hardware import HostCapability
+
+ROOT = Path(__file__).resolve().parents[2]
+AVX2 = HostCapability(accelerator="cpu", cpu_isa="AVX2")
+AVX512 = HostCapability(accelerator="cpu", cpu_isa="AVX512")
+GPU = HostCapability(accelerator="cuda", cpu_isa="AVX2")
+
+
+def tiers(**small: object) -> dict[str, object]:
+    return {
+        "tiers": [
+            {"name": "small", "model": "embedded:smollm2-135m-instruct", "quantization": "auto",
+             "confidence_threshold": 0.5, **small},
+            {"name": "large", "model": "embedded:qwen2.5-coder-0.5b-instruct"},
+        ]
+    }
+
+
+def test_shipped_serve_config_is_valid() -> None:
+    config = load_config(ROOT / "serve_configs/local-cpu.yaml")
+    assert [t.name for t in config.tiers] == ["small", "medium", "large"]
+    assert all(t.kv_cache_memory_bytes for t in config.tiers)
+
+
+def test_bad_enum_value_is_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tiers(quantization="gptq4"))
+    assert "tiers.0.quantization" in str(caught.value)
+    assert "'gptq4'" in str(caught.value)
+
+
+def test_missing_threshold_on_a_middle_tier_says_how_to_fix() -> None:
+    with pytest.raises(ConfigError, match="confidence_threshold: 0.5"):
+        parse_config(tiers(confidence_threshold=None))
+
+
+def test_duplicate_tier_names_are_refused() -> None:
+    data = tiers()
+    data["tiers"][1]["name"] = "small"  # type: ignore[index]
+    with pytest.raises(ConfigError, match="unique"):
+        parse_config(data)
+
+
+def test_unknown_field_is_refused() -> None:
+    with pytest.raises(ConfigError, match="tiers.0.kv_cache"):
+        parse_config(tiers(kv_cache=1))
+
+
+def test_auto_quantization_only_for_embedded_models() -> None:
+    with pytest.raises(ConfigError, match="only for embedded models"):
+        parse_config(tiers(model="/models/my-gptq"))
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"), [(AVX2, "int8"), (AVX512, "gptq"), (GPU, "gptq")]
+)
+def test_auto_picks_format_by_capability_and_says_why(host: HostCapability, expected: str) -> None:
+    tier = parse_config(tiers()).tiers[0]
+    quantization, why = resolve_format(tier, host)
+    assert quantization == expected
+    assert host.cpu_isa in why or host.accelerator in why
+
+
+def test_explicit_gptq_on_avx2_is_a_config_error_with_fix() -> None:
+    tier = parse_config(tiers(quantization="gptq")).tiers[0]
+    with pytest.raises(ConfigError, match="use quantization: auto or int8"):
+        resolve_format(tier, AVX2)
+
+
+def test_errors_survive_pickling_across_processes() -> None:
+    error = TierUnavailableError("small", "engine died", hint="retry")
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, TierUnavailableError)
+    assert copy.tier == "small" and copy.http_status == 503 and "retry" in str(copy)
