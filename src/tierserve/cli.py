@@ -1,9 +1,9 @@
 """The ``tierserve`` command.
 
-    tierserve models prepare [--config FILE] [--all-formats] [--iters N]
-    tierserve models verify  [--config FILE]
-    tierserve serve [FILE] [--demo] [--exit-after-demo]
-    tierserve ask "question" [--url URL] [--stream]
+tierserve models prepare [--config FILE] [--all-formats] [--iters N]
+tierserve models verify  [--config FILE]
+tierserve serve [FILE] [--demo] [--exit-after-demo]
+tierserve ask "question" [--url URL] [--stream]
 """
 
 from __future__ import annotations

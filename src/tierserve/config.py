@@ -210,8 +210,10 @@ def load_config(path: str | Path) -> StackConfig:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist",
-                          hint="pass a path such as serve_configs/local-cpu.yaml") from None
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist",
+            hint="pass a path such as serve_configs/local-cpu.yaml",
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if isinstance(data, dict) and "applications" in data:

@@ -48,8 +48,11 @@ def wait_healthy(url: str, timeout_s: float) -> dict[str, Any]:
     raise TimeoutError(f"{url}/healthz not healthy after {timeout_s:.0f} s: {last}")
 
 
-def start_stack(path: Path) -> tuple[str, float]:
-    """Start Ray + Serve + the app described by ``path``; returns (base URL, seconds to ready)."""
+def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
+    """Start Ray + Serve + the app described by ``path``; returns (base URL, seconds to ready).
+
+    ``port`` overrides the config's HTTP port (tests use a port of their own).
+    """
     import ray
     from ray import serve
 
@@ -57,7 +60,8 @@ def start_stack(path: Path) -> tuple[str, float]:
 
     http, application = _app_section(path)
     config = parse_config(application.get("args", {}), source=str(path))
-    host, port = http.get("host", "127.0.0.1"), int(http.get("port", 8000))
+    host = http.get("host", "127.0.0.1")
+    port = port if port is not None else int(http.get("port", 8000))
     started = time.monotonic()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=True)
@@ -80,7 +84,8 @@ def ask(url: str, question: str, *, stream: bool = False) -> str:
     messages: list[Any] = [{"role": "user", "content": question}]
     started = time.monotonic()
     if stream:
-        parts, metadata = [], {}
+        parts: list[str] = []
+        metadata: dict[str, Any] = {}
         for chunk in client.chat.completions.create(
             model="tierserve", messages=messages, temperature=0, stream=True
         ):
@@ -119,6 +124,6 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
             signal.signal(signum, lambda *_: stop.set())
         print(f"serving on {url}/v1 (OpenAI-compatible); Ctrl-C or SIGTERM stops it")
         stop.wait()
-    serve.shutdown()
+    serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
     return 0

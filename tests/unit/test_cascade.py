@@ -18,8 +18,10 @@ UNSURE = (-0.01, -2.0)
 
 
 def engines(**overrides: ScriptedEngine) -> dict[str, ScriptedEngine]:
-    base = {name: ScriptedEngine(name, text=f"{name} says 42", logprobs=CONFIDENT) for name in
-            ("small", "medium", "large")}
+    base = {
+        name: ScriptedEngine(name, text=f"{name} says 42", logprobs=CONFIDENT)
+        for name in ("small", "medium", "large")
+    }
     base.update(overrides)
     return base
 
@@ -92,8 +94,9 @@ async def test_stream_of_accepted_early_tier_sends_its_text() -> None:
 
 
 async def test_stream_reaching_last_tier_streams_it_piecewise() -> None:
-    unsure = {n: ScriptedEngine(n, text=f"{n} is not sure", logprobs=UNSURE)
-              for n in ("small", "medium")}
+    unsure = {
+        n: ScriptedEngine(n, text=f"{n} is not sure", logprobs=UNSURE) for n in ("small", "medium")
+    }
     events = [e async for e in cascade(engines(**unsure)).stream(REQUEST)]
     started = events[0]
     assert isinstance(started, AnswerStarted) and started.tier == "large"
@@ -107,5 +110,4 @@ async def test_stream_reaching_last_tier_streams_it_piecewise() -> None:
 
 def test_ladder_needs_engines_for_every_tier() -> None:
     with pytest.raises(ValueError, match="no engine"):
-        Cascade(LADDER, {"small": ScriptedEngine("small")}, confidence_quantile=0,
-                tier_timeout_s=1)
+        Cascade(LADDER, {"small": ScriptedEngine("small")}, confidence_quantile=0, tier_timeout_s=1)

@@ -17,8 +17,13 @@ GPU = HostCapability(accelerator="cuda", cpu_isa="AVX2")
 def tiers(**small: object) -> dict[str, object]:
     return {
         "tiers": [
-            {"name": "small", "model": "embedded:smollm2-135m-instruct", "quantization": "auto",
-             "confidence_threshold": 0.5, **small},
+            {
+                "name": "small",
+                "model": "embedded:smollm2-135m-instruct",
+                "quantization": "auto",
+                "confidence_threshold": 0.5,
+                **small,
+            },
             {"name": "large", "model": "embedded:qwen2.5-coder-0.5b-instruct"},
         ]
     }
@@ -38,7 +43,7 @@ def test_bad_enum_value_is_named() -> None:
 
 
 def test_missing_threshold_on_a_middle_tier_says_how_to_fix() -> None:
-    with pytest.raises(ConfigError, match="confidence_threshold: 0.5"):
+    with pytest.raises(ConfigError, match=r"confidence_threshold: 0\.5"):
         parse_config(tiers(confidence_threshold=None))
 
 
@@ -50,7 +55,7 @@ def test_duplicate_tier_names_are_refused() -> None:
 
 
 def test_unknown_field_is_refused() -> None:
-    with pytest.raises(ConfigError, match="tiers.0.kv_cache"):
+    with pytest.raises(ConfigError, match=r"tiers\.0\.kv_cache"):
         parse_config(tiers(kv_cache=1))
 
 
@@ -64,9 +69,7 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize(
-    ("host", "expected"), [(AVX2, "int8"), (AVX512, "gptq"), (GPU, "gptq")]
-)
+@pytest.mark.parametrize(("host", "expected"), [(AVX2, "int8"), (AVX512, "gptq"), (GPU, "gptq")])
 def test_auto_picks_format_by_capability_and_says_why(host: HostCapability, expected: str) -> None:
     tier = parse_config(tiers()).tiers[0]
     quantization, why = resolve_format(tier, host)

@@ -8,16 +8,20 @@ from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError
 
-CONFIG = parse_config({
-    "tiers": [
-        {"name": "small", "model": "/m/small", "confidence_threshold": 0.5},
-        {"name": "large", "model": "/m/large"},
-    ],
-    "gateway": {"max_tokens_limit": 64, "default_max_tokens": 32},
-})
+CONFIG = parse_config(
+    {
+        "tiers": [
+            {"name": "small", "model": "/m/small", "confidence_threshold": 0.5},
+            {"name": "large", "model": "/m/large"},
+        ],
+        "gateway": {"max_tokens_limit": 64, "default_max_tokens": 32},
+    }
+)
 
 
-def service(small_logprobs: tuple[float, ...] = (-0.01,)) -> tuple[ChatService, dict[str, ScriptedEngine]]:
+def service(
+    small_logprobs: tuple[float, ...] = (-0.01,),
+) -> tuple[ChatService, dict[str, ScriptedEngine]]:
     engines = {
         "small": ScriptedEngine("small", text="small answer", logprobs=small_logprobs),
         "large": ScriptedEngine("large", text="large answer here", logprobs=(-0.01, -0.02)),

@@ -109,5 +109,7 @@ class TierserveMetadata(BaseModel):
         }
 
 
-def error_body(message: str, error_type: str, param: str | None, code: str | None) -> dict[str, Any]:
+def error_body(
+    message: str, error_type: str, param: str | None, code: str | None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

@@ -20,7 +20,6 @@ from tierserve.models.prepare import model_dir, verify_dir
 __all__ = ["ResolvedTier", "resolve_format", "resolve_tier"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class ResolvedTier:
     name: str
@@ -32,7 +31,9 @@ class ResolvedTier:
     """Why this format and dtype, in words (reported in /healthz and /v1/models)."""
 
 
-def resolve_format(tier: TierConfig, host: HostCapability) -> tuple[Literal["gptq", "int8", "none"], str]:
+def resolve_format(
+    tier: TierConfig, host: HostCapability
+) -> tuple[Literal["gptq", "int8", "none"], str]:
     if tier.quantization == "auto":
         if host.has_4bit_kernel:
             return "gptq", f"gptq 4-bit: {host.describe()} has the W4A16 kernel"

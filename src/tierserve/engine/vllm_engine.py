@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
@@ -31,7 +31,7 @@ class VLLMEngine:
         args = AsyncEngineArgs(
             model=resolved.model_path,
             served_model_name=resolved.model_version,
-            dtype=resolved.dtype,
+            dtype=cast(Any, resolved.dtype),
             max_model_len=tier.max_model_len,
             enforce_eager=tier.enforce_eager,
             **options,
@@ -45,11 +45,11 @@ class VLLMEngine:
         self.aborted = 0
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
         ids = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=True, return_dict=False
         )
-        ids = list(ids)
+        ids = cast(list[int], list(ids))
         if len(ids) + request.max_tokens > self.max_model_len:
             raise InvalidRequestError(
                 f"prompt ({len(ids)} tokens) + max_tokens ({request.max_tokens}) exceeds the "
@@ -92,7 +92,8 @@ class VLLMEngine:
                 for token_id, candidates in zip(
                     completion.token_ids, completion.logprobs or [], strict=False
                 ):
-                    logprobs.append(float(candidates[token_id].logprob))
+                    if candidates is not None:
+                        logprobs.append(float(candidates[token_id].logprob))
                 texts.append(completion.text)
                 if output.finished:
                     finished = True

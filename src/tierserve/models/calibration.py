@@ -27,8 +27,9 @@ _PARAGRAPHS = (
     "24 clips, so altogether she sold 48 + 24 = 72 clips. A train travels 60 miles per hour for "
     "2.5 hours; it covers 150 miles. What is 12 plus 30? It is 42.",
     "def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n    result = []\n    i = j = 0\n"
-    "    while i < len(a) and j < len(b):\n        if a[i] <= b[j]:\n            result.append(a[i])"
-    "\n            i += 1\n        else:\n            result.append(b[j])\n            j += 1\n"
+    "    while i < len(a) and j < len(b):\n        if a[i] <= b[j]:\n"
+    "            result.append(a[i])\n            i += 1\n        else:\n"
+    "            result.append(b[j])\n            j += 1\n"
     "    return result + a[i:] + b[j:]\n# The function runs in linear time in the total length.",
     "Policy: refunds above 500 dollars require approval from a team lead. Agents must not promise "
     "compensation for data breaches or security incidents; route those to the security team and "

@@ -2,7 +2,7 @@
 
 Layout under the cache directory::
 
-    <cache>/<model id>/gguf/<file>.gguf         the source, assembled from its packages, sha256-checked
+    <cache>/<model id>/gguf/<file>.gguf   the source GGUF, assembled and sha256-checked
     <cache>/<model id>/fp32/                    dequantized with transformers (the large tier)
     <cache>/<model id>/gptq-w4a16/              GPTQ 4-bit, group-wise (GPUs, AVX-512 CPUs)
     <cache>/<model id>/int8-w8a8/               compressed-tensors int8 (every x86 CPU)
@@ -129,8 +129,9 @@ def prepare_model(
     built: dict[ModelFormat, Path] = {}
     fp32 = model_dir(cache, model, "fp32")
     wanted = list(dict.fromkeys(formats))
-    for fmt in ["fp32", *[f for f in wanted if f != "fp32"]]:
-        folder = model_dir(cache, model, fmt)  # type: ignore[arg-type]
+    order: list[ModelFormat] = ["fp32", *[f for f in wanted if f != "fp32"]]
+    for fmt in order:
+        folder = model_dir(cache, model, fmt)
         if _is_built(folder):
             report(f"{model.id} {fmt}: cached and verified at {folder}")
         else:
@@ -142,12 +143,23 @@ def prepare_model(
                 _run_step(["dequantize", "--gguf", str(gguf), "--out", str(folder)])
             else:
                 report(f"{model.id}: quantizing to {fmt} (AutoRound, iters={iters})")
-                _run_step([
-                    "quantize", "--src", str(fp32), "--out", str(folder), "--format", fmt,
-                    "--group-size", str(model.gptq_group_size), "--iters", str(iters),
-                ])
-            _write_manifest(folder, model, fmt, time.monotonic() - started)  # type: ignore[arg-type]
+                _run_step(
+                    [
+                        "quantize",
+                        "--src",
+                        str(fp32),
+                        "--out",
+                        str(folder),
+                        "--format",
+                        fmt,
+                        "--group-size",
+                        str(model.gptq_group_size),
+                        "--iters",
+                        str(iters),
+                    ]
+                )
+            _write_manifest(folder, model, fmt, time.monotonic() - started)
             report(f"{model.id} {fmt}: built in {time.monotonic() - started:.0f} s at {folder}")
         if fmt in wanted:
-            built[fmt] = folder  # type: ignore[index]
+            built[fmt] = folder
     return built

@@ -177,7 +177,7 @@ class Cascade:
                     raise  # a bad request is bad on every tier
                 steps.append(self._failure(index, error, started))
                 continue
-            except Exception as error:  # noqa: BLE001 - any tier failure is a reason to escalate
+            except Exception as error:
                 steps.append(self._failure(index, error, started))
                 continue
             record = self._judge(index, generation)
@@ -198,7 +198,7 @@ class Cascade:
                     raise
                 steps.append(self._failure(index, error, started))
                 continue
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 steps.append(self._failure(index, error, started))
                 continue
             record = self._judge(index, generation)
@@ -231,7 +231,7 @@ class Cascade:
             if not error.retryable:
                 raise
             self._failure(index, error, started)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             self._failure(index, error, started)
         if final is None:
             raise TierUnavailableError(tier, "stream ended without a final generation")

@@ -17,22 +17,21 @@ __all__ = ["build_app"]
 def build_app(args: dict[str, Any] | StackConfig) -> Application:
     config = args if isinstance(args, StackConfig) else parse_config(args, source="app args")
     tiers = {
-        tier.name: serve.deployment(ModelServer)
-        .options(
+        tier.name: serve.deployment(
             name=f"tier-{tier.name}",
             num_replicas=1,
             ray_actor_options={"num_cpus": tier.num_cpus, "num_gpus": tier.num_gpus},
             max_ongoing_requests=64,
             health_check_period_s=15,
             health_check_timeout_s=60,
-        )
-        .bind(tier, str(config.model_cache_dir))
+        )(ModelServer).bind(tier, str(config.model_cache_dir))
         for tier in config.tiers
     }
-    gateway = serve.deployment(Gateway).options(
+    gateway = serve.deployment(
         name="gateway",
         num_replicas=config.gateway.num_replicas,
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=256,
-    )
-    return gateway.bind(config.model_dump(mode="json"), tiers)
+    )(Gateway)
+    application: Application = gateway.bind(config.model_dump(mode="json"), tiers)
+    return application

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 from ray.exceptions import RayTaskError
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from tierserve.api.protocol import ChatCompletionRequest, error_body
 from tierserve.api.service import ChatService
@@ -38,7 +38,7 @@ def _unwrap(tier: str, error: RayTaskError) -> Exception:
 class HandleEngine:
     """A tier's Serve handle seen as an :class:`~tierserve.engine.Engine`."""
 
-    def __init__(self, tier: str, handle: DeploymentHandle) -> None:
+    def __init__(self, tier: str, handle: DeploymentHandle[Any]) -> None:
         self._tier = tier
         self._handle = handle
 
@@ -51,7 +51,9 @@ class HandleEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         try:
-            async for chunk in self._handle.options(stream=True).stream.remote(request):
+            chunks = self._handle.options(stream=True).stream.remote(request)
+            assert isinstance(chunks, DeploymentResponseGenerator)
+            async for chunk in chunks:
                 yield chunk
         except RayTaskError as error:
             raise _unwrap(self._tier, error) from None
@@ -84,17 +86,17 @@ async def _tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
 class Gateway:
     """Deployment body; ``serve.deployment`` options are applied in :func:`build_app`."""
 
-    def __init__(self, config: dict[str, Any], tiers: dict[str, DeploymentHandle]) -> None:
+    def __init__(self, config: dict[str, Any], tiers: dict[str, DeploymentHandle[Any]]) -> None:
         self._config = parse_config(config, source="gateway config")
         self._tiers = tiers
         engines = {name: HandleEngine(name, handle) for name, handle in tiers.items()}
         self._service = ChatService(self._config, engines)
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:
-        async def one(handle: DeploymentHandle) -> dict[str, Any] | str:
+        async def one(handle: DeploymentHandle[Any]) -> dict[str, Any] | str:
             try:
                 status = await asyncio.wait_for(handle.status.remote(), timeout=10)
-            except Exception as error:  # noqa: BLE001 - reported, not raised
+            except Exception as error:
                 return f"unavailable: {type(error).__name__}"
             as_dict: dict[str, Any] = status.as_dict()
             return as_dict
@@ -120,13 +122,15 @@ class Gateway:
         data: list[dict[str, Any]] = []
         for model_id in self._service.model_names:
             tier = model_id.removeprefix(f"{name}/") if model_id != name else None
-            data.append({
-                "id": model_id,
-                "object": "model",
-                "created": int(time.time()),
-                "owned_by": "tierserve",
-                "tierserve": statuses[tier] if tier else {"cascade": list(self._tiers)},
-            })
+            data.append(
+                {
+                    "id": model_id,
+                    "object": "model",
+                    "created": int(time.time()),
+                    "owned_by": "tierserve",
+                    "tierserve": statuses[tier] if tier else {"cascade": list(self._tiers)},
+                }
+            )
         return {"object": "list", "data": data}
 
     @app.get("/healthz")

@@ -14,7 +14,7 @@ from typing import Any
 
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier, resolve_tier
-from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.engine.types import ChatMessage, Generation, GenerationChunk, GenerationRequest
 from tierserve.hardware import detect_host
 
 __all__ = ["ModelServer", "TierStatus"]
@@ -37,11 +37,19 @@ class TierStatus:
 class ModelServer:
     """Deployment body; ``serve.deployment`` is applied in :mod:`tierserve.serve.app`."""
 
-    def __init__(self, tier: TierConfig, model_cache_dir: str) -> None:
+    async def __init__(self, tier: TierConfig, model_cache_dir: str) -> None:  # type: ignore[misc]
         from tierserve.engine.vllm_engine import VLLMEngine
 
         self._resolved: ResolvedTier = resolve_tier(tier, detect_host(), Path(model_cache_dir))
         self._engine = VLLMEngine(tier, self._resolved)
+        # The first generation of a fresh engine is many times slower (kernel and allocator
+        # warm-up); pay it before the replica reports ready, not on a user's request.
+        warm_up = GenerationRequest(
+            request_id=f"warm-up-{tier.name}",
+            messages=(ChatMessage("user", "Hello"),),
+            max_tokens=2,
+        )
+        await self._engine.generate(warm_up)
 
     async def generate(self, request: GenerationRequest) -> Generation:
         return await self._engine.generate(request)
@@ -50,7 +58,7 @@ class ModelServer:
         async for chunk in self._engine.stream(request):
             yield chunk
 
-    def status(self) -> TierStatus:
+    async def status(self) -> TierStatus:
         resolved = self._resolved
         return TierStatus(
             name=resolved.name,

