@@ -88,3 +88,24 @@ def test_errors_survive_pickling_across_processes() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, TierUnavailableError)
     assert copy.tier == "small" and copy.http_status == 503 and "retry" in str(copy)
+
+
+def test_serve_config_import_path_builds_the_app() -> None:
+    """`serve run serve_configs/local-cpu.yaml` imports this path and calls it with `args`."""
+    import importlib
+
+    import yaml
+    from ray.serve import Application
+
+    document = yaml.safe_load((ROOT / "serve_configs/local-cpu.yaml").read_text())
+    application = document["applications"][0]
+    module_name, _, attribute = application["import_path"].partition(":")
+    builder = getattr(importlib.import_module(module_name), attribute)
+    assert isinstance(builder(application["args"]), Application)
+
+
+def test_serve_config_with_bad_args_fails_before_anything_starts() -> None:
+    from tierserve.serve.app import build_app
+
+    with pytest.raises(ConfigError, match=r"tiers\.0\.max_model_len"):
+        build_app({"tiers": [{"name": "small", "model": "/m", "max_model_len": 1}]})

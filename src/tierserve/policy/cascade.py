@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 
+def _is_bad_request(error: Exception) -> bool:
+    """A request the tier refused as invalid is invalid on every tier: never escalate it."""
+    return isinstance(error, TierserveError) and not error.retryable
+
+
 @dataclass(frozen=True, slots=True)
 class LadderStep:
     tier: str
@@ -166,44 +171,34 @@ class Cascade:
         async with asyncio.timeout(self._timeout_s):
             return await self._engines[tier].generate(self._request_for(request, tier))
 
+    async def _attempt(
+        self, index: int, request: GenerationRequest
+    ) -> tuple[StepRecord, Generation | None]:
+        """One step: generate on the tier and judge it, or record why the tier failed."""
+        started = time.monotonic()
+        try:
+            generation = await self._generate(index, request)
+        except Exception as error:
+            if _is_bad_request(error):
+                raise
+            return self._failure(index, error, started), None
+        return self._judge(index, generation), generation
+
     async def run(self, request: GenerationRequest) -> CascadeResult:
         steps: list[StepRecord] = []
         for index in range(len(self._ladder)):
-            started = time.monotonic()
-            try:
-                generation = await self._generate(index, request)
-            except TierserveError as error:
-                if not error.retryable:
-                    raise  # a bad request is bad on every tier
-                steps.append(self._failure(index, error, started))
-                continue
-            except Exception as error:
-                steps.append(self._failure(index, error, started))
-                continue
-            record = self._judge(index, generation)
+            record, generation = await self._attempt(index, request)
             steps.append(record)
-            if record.outcome is Outcome.ACCEPT:
+            if generation is not None and record.outcome is Outcome.ACCEPT:
                 return CascadeResult(generation=generation, steps=tuple(steps))
         raise AssertionError("the last step always accepts or raises")  # pragma: no cover
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[CascadeEvent]:
         steps: list[StepRecord] = []
-        last = len(self._ladder) - 1
-        for index in range(last):
-            started = time.monotonic()
-            try:
-                generation = await self._generate(index, request)
-            except TierserveError as error:
-                if not error.retryable:
-                    raise
-                steps.append(self._failure(index, error, started))
-                continue
-            except Exception as error:
-                steps.append(self._failure(index, error, started))
-                continue
-            record = self._judge(index, generation)
+        for index in range(len(self._ladder) - 1):
+            record, generation = await self._attempt(index, request)
             steps.append(record)
-            if record.outcome is Outcome.ACCEPT:
+            if generation is not None and record.outcome is Outcome.ACCEPT:
                 yield AnswerStarted(tier=record.tier, steps_before=tuple(steps[:-1]))
                 if generation.text:
                     yield TextDelta(generation.text)
@@ -227,12 +222,10 @@ class Cascade:
                         yield TextDelta(chunk.text)
                     if chunk.final is not None:
                         final = chunk.final
-        except TierserveError as error:
-            if not error.retryable:
-                raise
-            self._failure(index, error, started)
         except Exception as error:
-            self._failure(index, error, started)
+            if _is_bad_request(error):
+                raise
+            self._failure(index, error, started)  # on the last tier: raises TierUnavailableError
         if final is None:
             raise TierUnavailableError(tier, "stream ended without a final generation")
         steps.append(self._judge(index, final))
