@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -24,8 +24,11 @@ __all__ = [
     "default_model_cache_dir",
     "load_config",
     "parse_config",
+    "read_yaml",
+    "validate_model",
 ]
 
+_M = TypeVar("_M", bound=BaseModel)
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 Quantization = Literal["auto", "gptq", "int8", "none"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -193,22 +196,26 @@ def _describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, *, source: str = "config") -> StackConfig:
-    """Validate a mapping (a Serve app's ``args`` or a plain stack file) into a StackConfig."""
+def validate_model(model: type[_M], data: Any, *, source: str, docs: str) -> _M:
+    """Validate ``data`` into ``model``; errors list every bad field, its value and the docs."""
     try:
-        return StackConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         raise ConfigError(
             f"invalid {source}:\n{_describe(error)}",
-            hint="correct the values listed; the field docs are in tierserve/config.py",
+            hint=f"correct the values listed; the field docs are in {docs}",
         ) from None
 
 
-def load_config(path: str | Path) -> StackConfig:
-    """Load a Serve config (``applications[0].args``) or a plain stack YAML file."""
+def parse_config(data: Any, *, source: str = "config") -> StackConfig:
+    """Validate a mapping (a Serve app's ``args`` or a plain stack file) into a StackConfig."""
+    return validate_model(StackConfig, data, source=source, docs="tierserve/config.py")
+
+
+def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(
             f"config file {str(path)!r} does not exist",
@@ -216,6 +223,11 @@ def load_config(path: str | Path) -> StackConfig:
         ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
+
+
+def load_config(path: str | Path) -> StackConfig:
+    """Load a Serve config (``applications[0].args``) or a plain stack YAML file."""
+    data = read_yaml(path)
     if isinstance(data, dict) and "applications" in data:
         apps = data["applications"]
         if not isinstance(apps, list) or not apps or not isinstance(apps[0], dict):

@@ -1,0 +1,62 @@
+"""Layer 2, task classification: an explicit hint, then keyword rules, then a learned classifier.
+
+The learned classifier is a protocol here (it lives in :mod:`tierserve.signals.task_model`,
+which needs an embedding model); a calibrated probability under the policy's minimum gives
+``unknown`` rather than a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from tierserve.errors import InvalidRequestError
+from tierserve.policy.spec import Policy, TaskClass
+
+__all__ = ["TaskDecision", "TaskPredictor", "classify_task"]
+
+
+class TaskPredictor(Protocol):
+    def predict(self, text: str) -> tuple[TaskClass, float]:
+        """The most likely task class and its calibrated probability."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDecision:
+    task: TaskClass
+    source: Literal["hint", "rule", "classifier", "fallback"]
+    probability: float | None
+    reason: str
+
+
+def classify_task(
+    policy: Policy, text: str, hint: str | None, predictor: TaskPredictor | None
+) -> TaskDecision:
+    if hint is not None:
+        try:
+            task = TaskClass(hint)
+        except ValueError:
+            raise InvalidRequestError(
+                f"unknown task hint {hint!r}",
+                hint=f"use one of {[t.value for t in TaskClass]}",
+                param="task",
+            ) from None
+        return TaskDecision(task, "hint", None, f"task={task}(hint)")
+    lowered = text.lower()
+    for rule in policy.task_rules:
+        matched = next((p for p in rule.any_of if p.lower() in lowered), None)
+        if matched is not None:
+            return TaskDecision(rule.task, "rule", None, f"task={rule.task}(rule:{matched!r})")
+    if predictor is None:
+        return TaskDecision(TaskClass.UNKNOWN, "fallback", None, "task=unknown(no rule matched)")
+    task, probability = predictor.predict(text)
+    if probability < policy.classifier_min_probability:
+        return TaskDecision(
+            TaskClass.UNKNOWN,
+            "classifier",
+            probability,
+            f"task=unknown(classifier {task} p={probability:.2f}"
+            f"<{policy.classifier_min_probability:.2f})",
+        )
+    return TaskDecision(task, "classifier", probability, f"task={task}(p={probability:.2f})")

@@ -1,0 +1,138 @@
+"""Layer 4, the plan: the route, its eligible ladder and the reason codes that chose them.
+
+``plan_route`` is a pure function of the policy and the request's features; the gateway's
+``POST /v1/route/explain`` returns its result without generating anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
+from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
+from tierserve.policy.risk import RiskAssessment, assess_risk
+from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec
+
+__all__ = ["RequestFeatures", "RoutePlan", "plan_route"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFeatures:
+    """What the planner may look at: no engine output, nothing from the network."""
+
+    text: str
+    api_key: str | None = None
+    task_hint: str | None = None
+    strict_output: bool = False
+    session_floor_tier: str | None = None
+    """The strongest tier this request's session has escalated to, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    policy_version: str
+    route: RouteSpec
+    eligibility: Eligibility
+    task: TaskDecision
+    risk: RiskAssessment
+    steps: tuple[LadderStepSpec, ...]
+    """The eligible ladder; may end in (or be only) a human_review / safe_failure step."""
+    reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def first_action(self) -> str:
+        first = self.steps[0]
+        return first.tier if first.action == "generate" and first.tier else first.action
+
+    @property
+    def summary(self) -> str:
+        """``task=faq,risk=low => small``: the one-line reason code of the plan."""
+        return f"task={self.task.task},risk={self.risk.risk} => {self.first_action}"
+
+
+def _route_for(policy: Policy, task: TaskDecision, risk: RiskAssessment) -> RouteSpec:
+    for route in policy.routes:
+        if task.task in route.tasks and route.risk in (None, risk.risk):
+            return route
+    # Policy validation guarantees every task class has a route; a risk filter may not.
+    return next(route for route in policy.routes if task.task in route.tasks)
+
+
+def _eligible_steps(
+    policy: Policy,
+    route: RouteSpec,
+    allowed: tuple[str, ...],
+    risk: RiskAssessment,
+    floor: str | None,
+) -> tuple[list[LadderStepSpec], list[str]]:
+    reasons: list[str] = []
+    steps = list(route.ladder)
+
+    def drop(keep: set[str], why: str) -> None:
+        nonlocal steps
+        removed = sorted(
+            {s.tier for s in steps if s.tier is not None and s.tier not in keep},
+            key=policy.tiers.index,
+        )
+        if removed:
+            steps = [s for s in steps if s.tier is None or s.tier in keep]
+            reasons.append(f"{why} => skip {','.join(removed)}")
+
+    drop(set(allowed), "eligibility")
+    if floor is not None and floor in policy.tiers:
+        drop(set(policy.tiers[policy.tiers.index(floor) :]), f"session_floor={floor}")
+    generating = [s for s in steps if s.action == "generate"]
+    if risk.complex and len({s.tier for s in generating}) > 1:
+        weakest = generating[0].tier
+        drop({t for t in policy.tiers if t != weakest}, "complexity=high")
+    if not any(s.action == "generate" for s in steps):
+        terminal = [s for s in steps if s.action != "generate"]
+        if not terminal:
+            action: Literal["human_review", "safe_failure"] = (
+                "human_review" if route.on_exhausted == "human_review" else "safe_failure"
+            )
+            terminal = [LadderStepSpec(action=action)]
+            reasons.append(f"no eligible tier => {action}")
+        steps = terminal
+    return steps, reasons
+
+
+def plan_route(
+    policy: Policy,
+    features: RequestFeatures,
+    predictor: TaskPredictor | None = None,
+    *,
+    session_escalated: bool = False,
+) -> RoutePlan:
+    tenant = resolve_tenant(policy, features.api_key)
+    eligibility = check_eligibility(policy, tenant, features.text)
+    task = classify_task(policy, features.text, features.task_hint, predictor)
+    risk = assess_risk(
+        policy.risk,
+        features.text,
+        tenant,
+        strict_output=features.strict_output,
+        session_escalated=session_escalated or features.session_floor_tier is not None,
+    )
+    route = _route_for(policy, task, risk)
+    steps, step_reasons = _eligible_steps(
+        policy, route, eligibility.allowed_tiers, risk, features.session_floor_tier
+    )
+    plan = RoutePlan(
+        policy_version=policy.version,
+        route=route,
+        eligibility=eligibility,
+        task=task,
+        risk=risk,
+        steps=tuple(steps),
+    )
+    reasons = (
+        *eligibility.reasons,
+        task.reason,
+        risk.reason,
+        f"route={route.name}",
+        *step_reasons,
+        plan.summary,
+    )
+    return replace(plan, reasons=reasons)

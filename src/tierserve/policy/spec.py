@@ -1,0 +1,240 @@
+"""The routing policy file: tenants, task classes, risk rules and, per route, an ordered ladder.
+
+A policy reads like prose (see ``serve_configs/policies/support.yaml``) and is validated on
+load. Two rules keep ladders honest, and are checked here rather than trusted:
+
+* a ladder never moves down: each step's tier is at least as strong as the one before;
+* every escalation changes the contract: a stronger tier, constrained decoding, stricter
+  validators, a larger token budget or more context, never "the same call again".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tierserve.config import read_yaml, validate_model
+
+__all__ = [
+    "Compliance",
+    "Importance",
+    "LadderStepSpec",
+    "Policy",
+    "RiskLevel",
+    "RiskRules",
+    "RouteSpec",
+    "TaskClass",
+    "TaskRule",
+    "TenantSpec",
+    "ValidatorName",
+    "changes_contract",
+    "load_policy",
+]
+
+
+class TaskClass(StrEnum):
+    FAQ = "faq"
+    EXTRACTION = "extraction"
+    DRAFTING = "drafting"
+    TOOL_USE = "tool_use"
+    POLICY_SENSITIVE = "policy_sensitive"
+    UNKNOWN = "unknown"
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    HIGH = "high"
+
+
+Compliance = Literal["standard", "regulated"]
+Importance = Literal["standard", "high"]
+ValidatorName = Literal["non_empty", "schema", "required_fields", "grounding", "safety"]
+TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TenantSpec(_Spec):
+    id: str = Field(min_length=1, description="Tenant id, used in reason codes and logs.")
+    api_keys: list[str] = Field(default_factory=list, description="Bearer keys of this tenant.")
+    compliance: Compliance = Field(
+        default="standard", description="'regulated' tenants get their own tier restrictions."
+    )
+    allowed_tiers: list[TierName] | None = Field(
+        default=None, description="Tiers this tenant may be served by; None means every tier."
+    )
+    importance: Importance = Field(
+        default="standard", description="'high' raises the risk of every request by one level."
+    )
+
+
+class TaskRule(_Spec):
+    """A keyword rule: if any phrase occurs in the user's text, the task is ``task``."""
+
+    task: TaskClass
+    any_of: list[str] = Field(min_length=1, description="Case-insensitive phrases.")
+
+
+class RiskRules(_Spec):
+    high_risk_phrases: list[str] = Field(
+        default_factory=list,
+        description="Phrases that make a request high risk: refunds, legal, incidents, HR...",
+    )
+    long_input_chars: int = Field(
+        default=2000, ge=1, description="Inputs longer than this are high complexity."
+    )
+    many_entities: int = Field(
+        default=8, ge=1, description="More named entities/numbers than this: high complexity."
+    )
+    escalated_sessions_are_high_risk: bool = Field(
+        default=True, description="A session that escalated before is treated as high risk."
+    )
+
+
+class LadderStepSpec(_Spec):
+    """One step: a tier and the contract it is called under, or a terminal action."""
+
+    tier: TierName | None = Field(default=None, description="Tier to call; None for an action.")
+    action: Literal["generate", "human_review", "safe_failure"] = Field(
+        default="generate", description="'generate' calls the tier; the others end the ladder."
+    )
+    min_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Accept only at or above this confidence."
+    )
+    constrained: bool = Field(
+        default=False, description="Constrain decoding to the route's JSON schema."
+    )
+    validators: list[ValidatorName] = Field(
+        default_factory=list, description="Checks the answer must pass to be accepted."
+    )
+    max_tokens: int | None = Field(default=None, ge=1, description="Token budget of the step.")
+    extra_context: str | None = Field(
+        default=None, description="System text added at this step (instructions, policy excerpt)."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> LadderStepSpec:
+        if self.action == "generate" and self.tier is None:
+            raise ValueError("a 'generate' step needs a tier")
+        if self.action != "generate" and self.tier is not None:
+            raise ValueError(f"a {self.action!r} step takes no tier (got {self.tier!r})")
+        return self
+
+
+class RouteSpec(_Spec):
+    """Which requests the route takes, and the ladder it climbs."""
+
+    name: str = Field(min_length=1)
+    tasks: list[TaskClass] = Field(min_length=1, description="Task classes this route serves.")
+    risk: RiskLevel | None = Field(default=None, description="Only this risk level; None: any.")
+    json_schema: dict[str, object] | None = Field(
+        default=None, description="Output schema for constrained decoding and schema checks."
+    )
+    cacheable: bool = Field(default=False, description="Answers may be cached (when enabled).")
+    ladder: list[LadderStepSpec] = Field(min_length=1)
+    on_exhausted: Literal["accept_last", "human_review", "safe_failure"] = Field(
+        default="accept_last",
+        description="What happens when the last generate step still fails its gate.",
+    )
+
+
+class Policy(_Spec):
+    version: str = Field(min_length=1, description="Reported in every response and log record.")
+    tiers: list[TierName] = Field(
+        min_length=1, description="Tier names, weakest first; must match the stack config."
+    )
+    tenants: list[TenantSpec] = Field(min_length=1)
+    default_tenant: str = Field(description="Tenant of requests without a known API key.")
+    pii_allowed_tiers: list[TierName] | None = Field(
+        default=None, description="When the input contains PII, only these tiers may serve it."
+    )
+    task_rules: list[TaskRule] = Field(default_factory=list)
+    classifier_min_probability: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="Below this, the learned classifier says unknown."
+    )
+    risk: RiskRules = Field(default_factory=RiskRules)
+    routes: list[RouteSpec] = Field(min_length=1, description="First matching route wins.")
+    safe_failure_message: str = Field(
+        default="We could not produce a reliable answer to this request. Please try again later "
+        "or contact support.",
+    )
+    human_review_message: str = Field(
+        default="Your request needs a person's review; it has been queued and you will be "
+        "contacted.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        known = set(self.tiers)
+        tenant_ids = [t.id for t in self.tenants]
+        if self.default_tenant not in tenant_ids:
+            raise ValueError(
+                f"default_tenant {self.default_tenant!r} is not a tenant; use one of {tenant_ids}"
+            )
+        keys = [k for t in self.tenants for k in t.api_keys]
+        if len(keys) != len(set(keys)):
+            raise ValueError("an API key belongs to two tenants; give each key one tenant")
+        for tenant in self.tenants:
+            unknown = set(tenant.allowed_tiers or []) - known
+            if unknown:
+                raise ValueError(f"tenant {tenant.id!r} allows unknown tiers {sorted(unknown)}")
+        covered = {task for route in self.routes for task in route.tasks}
+        missing = sorted(set(TaskClass) - covered)
+        if missing:
+            raise ValueError(f"no route serves task classes {missing}; add them to a route")
+        for route in self.routes:
+            self._check_ladder(route, known)
+        return self
+
+    def _check_ladder(self, route: RouteSpec, known: set[str]) -> None:
+        previous: LadderStepSpec | None = None
+        for index, step in enumerate(route.ladder):
+            where = f"route {route.name!r} step {index}"
+            if step.action != "generate":
+                if index != len(route.ladder) - 1:
+                    raise ValueError(f"{where}: {step.action!r} must be the last step")
+                continue
+            assert step.tier is not None
+            if step.tier not in known:
+                raise ValueError(f"{where}: unknown tier {step.tier!r}; tiers are {self.tiers}")
+            if step.constrained and route.json_schema is None:
+                raise ValueError(f"{where}: constrained decoding needs the route's json_schema")
+            if previous is not None:
+                assert previous.tier is not None
+                if self.tiers.index(step.tier) < self.tiers.index(previous.tier):
+                    raise ValueError(
+                        f"{where}: moves down from {previous.tier!r} to {step.tier!r}; "
+                        "a ladder only climbs"
+                    )
+                if not changes_contract(previous, step, self.tiers):
+                    raise ValueError(
+                        f"{where}: repeats the previous call on {step.tier!r}; escalate to a "
+                        "stronger tier, add constrained decoding, stricter validators, a larger "
+                        "max_tokens or extra_context"
+                    )
+            previous = step
+        if previous is None:
+            raise ValueError(f"route {route.name!r} has no generate step")
+
+
+def changes_contract(before: LadderStepSpec, after: LadderStepSpec, tiers: list[str]) -> bool:
+    """True when ``after`` is a strictly different, never weaker, call than ``before``."""
+    assert before.tier is not None and after.tier is not None
+    stronger_tier = tiers.index(after.tier) > tiers.index(before.tier)
+    more_constrained = after.constrained and not before.constrained
+    stricter = set(after.validators) > set(before.validators)
+    bigger_budget = (after.max_tokens or 0) > (before.max_tokens or 0)
+    more_context = bool(after.extra_context) and after.extra_context != before.extra_context
+    return stronger_tier or more_constrained or stricter or bigger_budget or more_context
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; errors name the bad value and the fix."""
+    return validate_model(
+        Policy, read_yaml(path), source=f"policy {path}", docs="tierserve/policy/spec.py"
+    )
