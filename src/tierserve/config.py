@@ -143,6 +143,10 @@ class GatewayConfig(_Strict):
     )
     max_tokens_limit: int = Field(default=2048, ge=1, description="Largest max_tokens accepted.")
     num_replicas: int = Field(default=1, ge=1, description="Gateway replicas.")
+    review_queue_path: Path = Field(
+        default_factory=lambda: Path.home() / ".local/state/tierserve/review-queue.jsonl",
+        description="Append-only JSONL file of requests sent to human review (fsync'd).",
+    )
 
 
 def default_model_cache_dir() -> Path:
@@ -158,6 +162,13 @@ class StackConfig(_Strict):
     model_cache_dir: Path = Field(
         default_factory=default_model_cache_dir,
         description="Where `tierserve models prepare` writes embedded models.",
+    )
+    policy: Path | None = Field(
+        default=None,
+        description=(
+            "Routing policy file (e.g. serve_configs/policies/support.yaml), relative to the "
+            "working directory. None: a single route climbing every tier by its threshold."
+        ),
     )
 
     @model_validator(mode="after")

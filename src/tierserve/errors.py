@@ -6,6 +6,7 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     TierserveError
     ├── ConfigError            bad stack/serve configuration (raised at start-up, never HTTP)
     ├── InvalidRequestError    400: the client sent something we cannot serve
+    ├── PermissionDeniedError  403: the tenant may not use what it asked for
     ├── ModelNotPreparedError  embedded model missing or failing verification
     └── TierError              a tier failed while generating
         ├── TierUnavailableError   503, retryable: the tier is not up (yet)
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigError",
     "InvalidRequestError",
     "ModelNotPreparedError",
+    "PermissionDeniedError",
     "TierError",
     "TierTimeoutError",
     "TierUnavailableError",
@@ -49,6 +51,11 @@ class ConfigError(TierserveError):
 class InvalidRequestError(TierserveError):
     http_status = 400
     error_type = "invalid_request_error"
+
+
+class PermissionDeniedError(TierserveError):
+    http_status = 403
+    error_type = "permission_error"
 
 
 class ModelNotPreparedError(TierserveError):

@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tierserve.policy.gate import Outcome, gate_confidence, gate_failure
+from tierserve.policy.gate import NextStep, Outcome, Verdict, gate_step
 from tierserve.signals.confidence import quantile_confidence
+from tierserve.validate import ValidationResult
 
 
 def test_zero_quantile_is_the_least_likely_token() -> None:
@@ -35,28 +36,44 @@ def test_lower_quantile_is_never_more_confident(logprobs: list[float]) -> None:
     assert quantile_confidence(logprobs, 0.1) <= quantile_confidence(logprobs, 0.5) + 1e-12
 
 
+TIER_NEXT = NextStep("tier", "medium")
+
+
 def test_gate_escalates_below_threshold_with_reason() -> None:
-    verdict = gate_confidence("small", 0.42, 0.60, "medium")
+    verdict = gate_step("small", 0.42, 0.60, (), TIER_NEXT)
     assert verdict.outcome is Outcome.ESCALATE
     assert verdict.reason == "conf=0.42<0.60 => escalate medium"
 
 
 def test_gate_accepts_at_threshold() -> None:
-    verdict = gate_confidence("small", 0.6, 0.6, "medium")
+    verdict = gate_step("small", 0.6, 0.6, (), TIER_NEXT)
     assert verdict.outcome is Outcome.ACCEPT
     assert verdict.reason == "conf=0.60>=0.60 => accept small"
 
 
 def test_gate_reason_never_prints_equal_numbers_for_a_strict_comparison() -> None:
-    verdict = gate_confidence("small", 0.5999, 0.60, "medium")
+    verdict = gate_step("small", 0.5999, 0.60, (), TIER_NEXT)
     assert verdict.reason == "conf=0.5999<0.6000 => escalate medium"
 
 
-def test_last_tier_always_accepts() -> None:
-    verdict = gate_confidence("large", 0.01, None, None)
-    assert verdict.outcome is Outcome.ACCEPT
-    assert "last tier" in verdict.reason
+def test_step_without_threshold_accepts_a_valid_answer() -> None:
+    verdict = gate_step("large", 0.01, None, (ValidationResult("schema", True),), TIER_NEXT)
+    assert verdict == Verdict(Outcome.ACCEPT, "conf=0.01 => accept large")
 
 
-def test_failure_names_the_next_tier() -> None:
-    assert gate_failure("timeout>5s", "large").reason == "timeout>5s => escalate large"
+def test_validator_failure_escalates_even_when_confident() -> None:
+    failed = (ValidationResult("schema", False, "invalid JSON at char 0"),)
+    verdict = gate_step("medium", 0.99, 0.5, failed, NextStep("tier", "large"))
+    assert verdict.reason == "schema=fail(invalid JSON at char 0) => escalate large"
+
+
+def test_both_failures_are_named() -> None:
+    failed = (ValidationResult("safety", False, "pii card"),)
+    verdict = gate_step("large", 0.2, 0.5, failed, NextStep("human_review"))
+    assert verdict.outcome is Outcome.HUMAN_REVIEW
+    assert verdict.reason == "safety=fail(pii card),conf=0.20<0.50 => human_review"
+
+
+def test_exhausted_route_accepting_its_last_answer_says_so() -> None:
+    verdict = gate_step("large", 0.2, 0.5, (), NextStep("accept_last"))
+    assert verdict == Verdict(Outcome.ACCEPT, "conf=0.20<0.50, last step => accept")

@@ -1,13 +1,18 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.fakes import ScriptedEngine
 from tierserve.api.protocol import ChatCompletionRequest
-from tierserve.api.service import ChatService
+from tierserve.api.service import CallerContext, ChatService
 from tierserve.config import parse_config
-from tierserve.errors import InvalidRequestError
+from tierserve.errors import InvalidRequestError, PermissionDeniedError
+from tierserve.policy.spec import TaskClass, load_policy
+from tierserve.review import JsonlReviewQueue
 
+ROOT = Path(__file__).resolve().parents[2]
+SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
 CONFIG = parse_config(
     {
         "tiers": [
@@ -17,6 +22,21 @@ CONFIG = parse_config(
         "gateway": {"max_tokens_limit": 64, "default_max_tokens": 32},
     }
 )
+THREE = parse_config(
+    {
+        "tiers": [
+            {"name": "small", "model": "/m/s", "confidence_threshold": 0.4},
+            {"name": "medium", "model": "/m/m", "confidence_threshold": 0.5},
+            {"name": "large", "model": "/m/l"},
+        ]
+    }
+)
+NORTHBANK = CallerContext(api_key="sk-northbank-demo")
+
+
+class FaqPredictor:
+    def predict(self, text: str) -> tuple[TaskClass, float]:
+        return TaskClass.FAQ, 0.9
 
 
 def service(
@@ -29,8 +49,20 @@ def service(
     return ChatService(CONFIG, engines), engines
 
 
-def request(**fields: object) -> ChatCompletionRequest:
-    body = {"model": "tierserve", "messages": [{"role": "user", "content": "hi"}], **fields}
+def support_service(
+    tmp_path: Path, **texts: str
+) -> tuple[ChatService, dict[str, ScriptedEngine], JsonlReviewQueue]:
+    engines = {
+        name: ScriptedEngine(name, text=texts.get(name, f"{name} answer"), logprobs=(-0.01,))
+        for name in ("small", "medium", "large")
+    }
+    queue = JsonlReviewQueue(tmp_path / "review.jsonl")
+    chat = ChatService(THREE, engines, policy=SUPPORT, predictor=FaqPredictor(), review_queue=queue)
+    return chat, engines, queue
+
+
+def request(text: str = "hi", **fields: object) -> ChatCompletionRequest:
+    body = {"model": "tierserve", "messages": [{"role": "user", "content": text}], **fields}
     return ChatCompletionRequest.model_validate(body)
 
 
@@ -41,6 +73,8 @@ async def test_response_carries_metadata_in_body_and_headers() -> None:
     assert body["choices"][0]["message"]["content"] == "large answer here"
     assert meta["tier"] == "large" and meta["tiers_tried"] == ["small", "large"]
     assert meta["reasons"][0] == "conf=0.05<0.50 => escalate large"
+    assert meta["policy_version"] == "cascade-v1" and meta["outcome"] == "accept"
+    assert meta["models"] == {"small": "fake/small", "large": "fake/large"}
     assert headers["x-tierserve-tier"] == "large"
     assert headers["x-tierserve-tiers-tried"] == "small,large"
     assert headers["x-tierserve-reasons"].startswith("conf=0.05<0.50 => escalate large; ")
@@ -92,3 +126,57 @@ async def test_stream_is_openai_sse_with_metadata_last() -> None:
 def test_n_greater_than_one_is_refused_with_reason() -> None:
     with pytest.raises(ValueError, match="only n=1"):
         request(n=2)
+
+
+async def test_regulated_tenant_is_never_served_by_small(tmp_path: Path) -> None:
+    chat, engines, _ = support_service(tmp_path)
+    body, _ = await chat.complete(request("How do I reset my password?"), NORTHBANK)
+    meta = body["tierserve"]
+    assert meta["tenant"] == "northbank" and "small" not in meta["tiers_tried"]
+    assert engines["small"].requests == []
+    with pytest.raises(PermissionDeniedError, match="may not use tier 'small'"):
+        await chat.complete(request("hi", model="tierserve/small"), NORTHBANK)
+
+
+async def test_policy_sensitive_request_ends_in_human_review(tmp_path: Path) -> None:
+    chat, _, queue = support_service(tmp_path, large="")  # an empty answer fails non_empty
+    body, headers = await chat.complete(request("Draft a reply promising a refund"))
+    meta = body["tierserve"]
+    assert meta["route"] == "policy-sensitive" and meta["outcome"] == "human_review"
+    assert headers["x-tierserve-outcome"] == "human_review"
+    assert body["choices"][0]["message"]["content"] == SUPPORT.human_review_message
+    (queued,) = queue.read()
+    assert queued["review_id"] == meta["review_id"] and queued["route"] == "policy-sensitive"
+
+
+async def test_session_keeps_the_tier_it_escalated_to(tmp_path: Path) -> None:
+    chat, engines, _ = support_service(tmp_path)
+    engines["small"].logprobs = (-3.0,)
+    session = CallerContext(session_id="s-1")
+    first, _ = await chat.complete(request("How do I reset my password?"), session)
+    assert first["tierserve"]["tiers_tried"] == ["small", "medium"]
+    engines["small"].logprobs = (-0.01,)
+    second, _ = await chat.complete(request("And my username?"), session)
+    assert "small" not in second["tierserve"]["tiers_tried"]
+    assert any(r.startswith("risk=high(session_escalated") for r in second["tierserve"]["plan"])
+
+
+async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> None:
+    chat, engines, _ = support_service(tmp_path)
+    plan = chat.explain(
+        request("Please extract the fields from this email: C-9 was billed twice"), CallerContext()
+    )
+    assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => medium"
+    assert plan["steps"][0] == {
+        "tier": "medium",
+        "constrained": True,
+        "validators": ["schema", "required_fields"],
+        "max_tokens": 160,
+    }
+    assert all(not e.requests for e in engines.values())
+
+
+async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
+    chat, _, _ = support_service(tmp_path)
+    with pytest.raises(InvalidRequestError, match="unknown task hint 'poetry'"):
+        await chat.complete(request("hi", metadata={"task": "poetry"}))

@@ -53,6 +53,11 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     user: str | None = None
+    metadata: dict[str, str] | None = Field(
+        default=None,
+        description="OpenAI request metadata; tierserve reads 'task' (a task-class hint) and "
+        "'session_id'.",
+    )
 
     @field_validator("n")
     @classmethod
@@ -75,12 +80,14 @@ class ChatCompletionRequest(BaseModel):
 
 
 class StepMetadata(BaseModel):
-    tier: str
+    tier: str | None
     model: str | None
     outcome: str
     reason: str
     confidence: float | None
     threshold: float | None
+    validations: list[str]
+    constrained: bool
     prompt_tokens: int
     completion_tokens: int
     ttft_ms: float | None
@@ -92,16 +99,33 @@ class TierserveMetadata(BaseModel):
     """The ``tierserve`` extension field of every response: how the answer was chosen."""
 
     request_id: str
+    policy_version: str
+    tenant: str
+    route: str
+    task: str
+    risk: str
+    plan: list[str]
+    """Reason codes of the plan: eligibility, task, risk, route, skipped tiers, summary."""
+    outcome: str
+    """accept, human_review or safe_failure."""
     tier: str
+    """The tier that answered, or the outcome when no tier's answer was accepted."""
     tiers_tried: list[str]
     reasons: list[str]
+    """One reason code per step."""
     confidence: float
     confidence_quantile: float
+    models: dict[str, str]
+    """Model version used by each tier tried."""
+    review_id: str | None = None
     steps: list[StepMetadata]
 
     def headers(self) -> dict[str, str]:
         return {
             "x-request-id": self.request_id,
+            "x-tierserve-policy-version": self.policy_version,
+            "x-tierserve-route": self.route,
+            "x-tierserve-outcome": self.outcome,
             "x-tierserve-tier": self.tier,
             "x-tierserve-tiers-tried": ",".join(self.tiers_tried),
             "x-tierserve-reasons": "; ".join(self.reasons),

@@ -1,4 +1,4 @@
-"""Chat completions without HTTP: request -> cascade -> OpenAI-shaped body and headers.
+"""Chat completions without HTTP: request -> policy plan -> ladder -> OpenAI-shaped reply.
 
 The FastAPI gateway is a thin adapter over :class:`ChatService`; this module is what unit
 tests drive with scripted engines.
@@ -6,9 +6,11 @@ tests drive with scripted engines.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,18 +23,28 @@ from tierserve.api.protocol import (
 )
 from tierserve.config import StackConfig
 from tierserve.engine.types import ChatMessage, Engine, GenerationRequest
-from tierserve.errors import InvalidRequestError, TierserveError
-from tierserve.policy.cascade import (
+from tierserve.errors import InvalidRequestError, PermissionDeniedError, TierserveError
+from tierserve.policy.classify import TaskPredictor
+from tierserve.policy.defaults import cascade_policy
+from tierserve.policy.gate import Outcome
+from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
+from tierserve.policy.runner import (
     AnswerStarted,
-    Cascade,
-    CascadeFinished,
-    CascadeResult,
-    LadderStep,
+    Ladder,
+    LadderFinished,
+    LadderResult,
+    LadderRunner,
     StepRecord,
+    TerminalMessages,
     TextDelta,
 )
+from tierserve.policy.spec import LadderStepSpec, Policy
+from tierserve.review import ReviewQueue
+from tierserve.validate import ValidationContext
 
-__all__ = ["ChatService", "StreamingReply"]
+__all__ = ["CallerContext", "ChatService", "StreamingReply"]
+
+_SESSIONS_KEPT = 10_000
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -47,6 +59,8 @@ def _step_metadata(step: StepRecord) -> StepMetadata:
         reason=step.reason,
         confidence=None if step.confidence is None else round(step.confidence, 4),
         threshold=step.threshold,
+        validations=list(step.validations),
+        constrained=step.constrained,
         prompt_tokens=step.prompt_tokens,
         completion_tokens=step.completion_tokens,
         ttft_ms=_ms(step.ttft_s),
@@ -56,42 +70,119 @@ def _step_metadata(step: StepRecord) -> StepMetadata:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerContext:
+    """What the HTTP layer knows about the caller beyond the body."""
+
+    api_key: str | None = None
+    task_hint: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StreamingReply:
     headers: dict[str, str]
     body: AsyncIterator[str]
 
 
-class ChatService:
-    def __init__(self, config: StackConfig, engines: Mapping[str, Engine]) -> None:
-        self._config = config
-        self._engines = engines
-        full = [LadderStep(t.name, t.confidence_threshold) for t in config.tiers]
-        full[-1] = LadderStep(full[-1].tier, None)
-        self._cascades: dict[str, Cascade] = {config.gateway.model_name: self._cascade(full)}
-        for tier in config.tiers:
-            pinned = f"{config.gateway.model_name}/{tier.name}"
-            self._cascades[pinned] = self._cascade([LadderStep(tier.name, None)])
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    request_id: str
+    plan: RoutePlan
+    ladder: Ladder
+    generation_request: GenerationRequest
+    session_id: str | None
 
-    def _cascade(self, ladder: list[LadderStep]) -> Cascade:
-        return Cascade(
-            ladder,
-            self._engines,
-            confidence_quantile=self._config.cascade.confidence_quantile,
-            tier_timeout_s=self._config.cascade.tier_timeout_s,
+
+class ChatService:
+    def __init__(
+        self,
+        config: StackConfig,
+        engines: Mapping[str, Engine],
+        *,
+        policy: Policy | None = None,
+        predictor: TaskPredictor | None = None,
+        review_queue: ReviewQueue | None = None,
+    ) -> None:
+        self._config = config
+        self._policy = policy or cascade_policy(
+            [(t.name, t.confidence_threshold) for t in config.tiers]
         )
+        self._predictor = predictor
+        self._review_queue = review_queue
+        self._runner = LadderRunner(
+            engines,
+            confidence_quantile=config.cascade.confidence_quantile,
+            tier_timeout_s=config.cascade.tier_timeout_s,
+            messages=TerminalMessages(
+                human_review=self._policy.human_review_message,
+                safe_failure=self._policy.safe_failure_message,
+            ),
+        )
+        self._session_floor: OrderedDict[str, str] = OrderedDict()
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
 
     @property
     def model_names(self) -> list[str]:
-        return list(self._cascades)
+        name = self._config.gateway.model_name
+        return [name, *(f"{name}/{tier.name}" for tier in self._config.tiers)]
 
-    def _prepare(self, request: ChatCompletionRequest) -> tuple[Cascade, GenerationRequest]:
-        cascade = self._cascades.get(request.model)
-        if cascade is None:
-            raise InvalidRequestError(
-                f"model {request.model!r} is not served here",
-                hint=f"use one of {self.model_names} (GET /v1/models lists them)",
-                param="model",
-            )
+    # -- planning ---------------------------------------------------------------------------
+
+    def _pinned_tier(self, model: str) -> str | None:
+        name = self._config.gateway.model_name
+        if model == name:
+            return None
+        if model in self.model_names:
+            return model.removeprefix(f"{name}/")
+        raise InvalidRequestError(
+            f"model {model!r} is not served here",
+            hint=f"use one of {self.model_names} (GET /v1/models lists them)",
+            param="model",
+        )
+
+    def plan(self, request: ChatCompletionRequest, caller: CallerContext) -> RoutePlan:
+        metadata = request.metadata or {}
+        session_id = caller.session_id or metadata.get("session_id")
+        features = RequestFeatures(
+            text="\n".join(m.text() for m in request.messages if m.role == "user"),
+            api_key=caller.api_key,
+            task_hint=caller.task_hint or metadata.get("task"),
+            session_floor_tier=self._session_floor.get(session_id) if session_id else None,
+        )
+        return plan_route(self._policy, features, self._predictor)
+
+    def _ladder(
+        self, plan: RoutePlan, pinned: str | None, request: ChatCompletionRequest
+    ) -> Ladder:
+        steps = plan.steps
+        if pinned is not None:
+            if pinned not in plan.eligibility.allowed_tiers:
+                raise PermissionDeniedError(
+                    f"tenant {plan.eligibility.tenant.id!r} may not use tier {pinned!r} for "
+                    "this request",
+                    hint=f"use model {self._config.gateway.model_name!r} or an allowed tier: "
+                    f"{list(plan.eligibility.allowed_tiers)}",
+                    param="model",
+                )
+            steps = (LadderStepSpec(tier=pinned),)
+        sources = [m.text() for m in request.messages if m.role in ("system", "developer")]
+        return Ladder(
+            steps=steps,
+            on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",
+            json_schema=plan.route.json_schema,
+            validation=ValidationContext(
+                json_schema=plan.route.json_schema,
+                sources=sources,
+                input_pii=plan.eligibility.pii,
+                forbidden_phrases=self._policy.forbidden_phrases,
+            ),
+        )
+
+    def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
+        pinned = self._pinned_tier(request.model)
         gateway = self._config.gateway
         max_tokens = request.max_completion_tokens or request.max_tokens
         max_tokens = max_tokens or gateway.default_max_tokens
@@ -102,13 +193,14 @@ class ChatService:
                 hint=f"ask for at most {gateway.max_tokens_limit} tokens",
                 param="max_tokens",
             )
-        messages = tuple(
-            ChatMessage("system" if m.role == "developer" else m.role, m.text())
-            for m in request.messages
-        )
+        plan = self.plan(request, caller)
+        request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         generation_request = GenerationRequest(
-            request_id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            messages=messages,
+            request_id=request_id,
+            messages=tuple(
+                ChatMessage("system" if m.role == "developer" else m.role, m.text())
+                for m in request.messages
+            ),
             max_tokens=max_tokens,
             temperature=(
                 gateway.default_temperature if request.temperature is None else request.temperature
@@ -117,21 +209,67 @@ class ChatService:
             stop=request.stops(),
             seed=request.seed,
         )
-        return cascade, generation_request
-
-    def _metadata(self, request_id: str, result: CascadeResult) -> TierserveMetadata:
-        return TierserveMetadata(
+        metadata = request.metadata or {}
+        return _Prepared(
             request_id=request_id,
+            plan=plan,
+            ladder=self._ladder(plan, pinned, request),
+            generation_request=generation_request,
+            session_id=caller.session_id or metadata.get("session_id"),
+        )
+
+    # -- after the ladder ---------------------------------------------------------------------
+
+    async def _settle(self, prepared: _Prepared, result: LadderResult) -> str | None:
+        """Session continuity and the review lane; returns the review id, if any."""
+        session = prepared.session_id
+        tried = result.tiers_tried
+        if session and len(tried) > 1:
+            tiers = self._policy.tiers
+            floor = max([tried[-1], self._session_floor.get(session, tried[-1])], key=tiers.index)
+            self._session_floor[session] = floor
+            self._session_floor.move_to_end(session)
+            while len(self._session_floor) > _SESSIONS_KEPT:
+                self._session_floor.popitem(last=False)
+        if result.outcome is not Outcome.HUMAN_REVIEW or self._review_queue is None:
+            return None
+        item = {
+            "request_id": prepared.request_id,
+            "tenant": prepared.plan.eligibility.tenant.id,
+            "route": prepared.plan.route.name,
+            "policy_version": prepared.plan.policy_version,
+            "reasons": [*prepared.plan.reasons, *(s.reason for s in result.steps)],
+            "messages": [
+                {"role": m.role, "content": m.content} for m in prepared.generation_request.messages
+            ],
+        }
+        return await asyncio.to_thread(self._review_queue.submit, item)
+
+    def _metadata(
+        self, prepared: _Prepared, result: LadderResult, review_id: str | None
+    ) -> TierserveMetadata:
+        plan = prepared.plan
+        return TierserveMetadata(
+            request_id=prepared.request_id,
+            policy_version=plan.policy_version,
+            tenant=plan.eligibility.tenant.id,
+            route=plan.route.name,
+            task=str(plan.task.task),
+            risk=str(plan.risk.risk),
+            plan=list(plan.reasons),
+            outcome=str(result.outcome),
             tier=result.answered_by,
             tiers_tried=list(result.tiers_tried),
             reasons=[step.reason for step in result.steps],
             confidence=round(result.confidence, 4),
             confidence_quantile=self._config.cascade.confidence_quantile,
+            models={s.tier: s.model for s in result.steps if s.tier and s.model},
+            review_id=review_id,
             steps=[_step_metadata(step) for step in result.steps],
         )
 
     @staticmethod
-    def _usage(result: CascadeResult) -> dict[str, int]:
+    def _usage(result: LadderResult) -> dict[str, int]:
         # Usage counts every tier tried: the escalated attempts were real work too.
         prompt = sum(step.prompt_tokens for step in result.steps)
         completion = sum(step.completion_tokens for step in result.steps)
@@ -141,22 +279,54 @@ class ChatService:
             "total_tokens": prompt + completion,
         }
 
+    @staticmethod
+    def _finish_reason(result: LadderResult) -> str:
+        return result.generation.finish_reason if result.generation else "stop"
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def explain(self, request: ChatCompletionRequest, caller: CallerContext) -> dict[str, Any]:
+        prepared = self._prepare(request, caller)
+        plan = prepared.plan
+        return {
+            "policy_version": plan.policy_version,
+            "tenant": plan.eligibility.tenant.id,
+            "pii": list(plan.eligibility.pii),
+            "allowed_tiers": list(plan.eligibility.allowed_tiers),
+            "task": {
+                "class": str(plan.task.task),
+                "source": plan.task.source,
+                "probability": plan.task.probability,
+            },
+            "risk": {
+                "level": str(plan.risk.risk),
+                "complex": plan.risk.complex,
+                "factors": list(plan.risk.factors),
+            },
+            "route": plan.route.name,
+            "steps": [step.model_dump(exclude_defaults=True) for step in prepared.ladder.steps],
+            "on_exhausted": prepared.ladder.on_exhausted,
+            "reasons": list(plan.reasons),
+            "summary": plan.summary,
+        }
+
     async def complete(
-        self, request: ChatCompletionRequest
+        self, request: ChatCompletionRequest, caller: CallerContext | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        cascade, generation_request = self._prepare(request)
-        result = await cascade.run(generation_request)
-        metadata = self._metadata(generation_request.request_id, result)
+        prepared = self._prepare(request, caller or CallerContext())
+        result = await self._runner.run(prepared.ladder, prepared.generation_request)
+        review_id = await self._settle(prepared, result)
+        metadata = self._metadata(prepared, result, review_id)
         body = {
-            "id": generation_request.request_id,
+            "id": prepared.request_id,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.model,
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.generation.text},
-                    "finish_reason": result.generation.finish_reason,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": self._finish_reason(result),
                     "logprobs": None,
                 }
             ],
@@ -165,62 +335,64 @@ class ChatService:
         }
         return body, metadata.headers()
 
-    async def stream(self, request: ChatCompletionRequest) -> StreamingReply:
-        """Runs the cascade up to the answering tier before returning, so headers are known."""
-        cascade, generation_request = self._prepare(request)
-        events = aiter(cascade.stream(generation_request))
+    async def stream(
+        self, request: ChatCompletionRequest, caller: CallerContext | None = None
+    ) -> StreamingReply:
+        """Runs the ladder up to the answering step before returning, so headers are known."""
+        prepared = self._prepare(request, caller or CallerContext())
+        events = aiter(self._runner.stream(prepared.ladder, prepared.generation_request))
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
-        tried = [step.tier for step in started.steps_before] + [started.tier]
+        tried = [s.tier for s in started.steps_before if s.tier]
+        if started.answered_by in self._policy.tiers:
+            tried.append(started.answered_by)
         headers = {
-            "x-request-id": generation_request.request_id,
-            "x-tierserve-tier": started.tier,
+            "x-request-id": prepared.request_id,
+            "x-tierserve-policy-version": prepared.plan.policy_version,
+            "x-tierserve-route": prepared.plan.route.name,
+            "x-tierserve-tier": started.answered_by,
             "x-tierserve-tiers-tried": ",".join(tried),
             "x-tierserve-reasons": "; ".join(step.reason for step in started.steps_before),
         }
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        body = self._sse(request.model, generation_request.request_id, events, include_usage)
+        body = self._sse(request.model, prepared, events, include_usage)
         return StreamingReply(headers=headers, body=body)
 
     async def _sse(
         self,
         model: str,
-        request_id: str,
+        prepared: _Prepared,
         events: AsyncIterator[Any],
         include_usage: bool,
     ) -> AsyncIterator[str]:
         created = int(time.time())
 
-        def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+        def frame(choices: list[dict[str, Any]], **extra: Any) -> str:
             payload = {
-                "id": request_id,
+                "id": prepared.request_id,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                "choices": choices,
                 **extra,
             }
             return f"data: {json.dumps(payload)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""}, None)
+        def delta(content: dict[str, Any], finish: str | None, **extra: Any) -> str:
+            return frame([{"index": 0, "delta": content, "finish_reason": finish}], **extra)
+
+        yield delta({"role": "assistant", "content": ""}, None)
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    yield chunk({"content": event.text}, None)
-                elif isinstance(event, CascadeFinished):
+                    yield delta({"content": event.text}, None)
+                elif isinstance(event, LadderFinished):
                     result = event.result
-                    metadata = self._metadata(request_id, result).model_dump()
-                    yield chunk({}, result.generation.finish_reason, tierserve=metadata)
+                    review_id = await self._settle(prepared, result)
+                    metadata = self._metadata(prepared, result, review_id).model_dump()
+                    yield delta({}, self._finish_reason(result), tierserve=metadata)
                     if include_usage:
-                        usage = {
-                            "id": request_id,
-                            "object": "chat.completion.chunk",
-                            "created": created,
-                            "model": model,
-                            "choices": [],
-                            "usage": self._usage(result),
-                        }
-                        yield f"data: {json.dumps(usage)}\n\n"
+                        yield frame([], usage=self._usage(result))
         except TierserveError as error:
             body = error_body(str(error), error.error_type, error.param, type(error).__name__)
             yield f"data: {json.dumps(body)}\n\n"

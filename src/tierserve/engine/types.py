@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = ["ChatMessage", "Engine", "Generation", "GenerationChunk", "GenerationRequest"]
 
@@ -24,6 +24,8 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    json_schema: dict[str, Any] | None = None
+    """When set, decoding is constrained to JSON matching this schema."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,9 +61,13 @@ class VLLMEngine:
 
     def _sampling(self, request: GenerationRequest) -> Any:
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        structured = None
+        if request.json_schema is not None:
+            structured = StructuredOutputsParams(json=request.json_schema)
         return SamplingParams(
+            structured_outputs=structured,
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,

@@ -1,28 +1,27 @@
-"""Pure routing core: no Ray, vLLM or HTTP imports. Readable and testable in milliseconds."""
+"""Pure routing core: no Ray, vLLM or HTTP imports. Readable and testable in milliseconds.
 
-from tierserve.policy.cascade import (
-    AnswerStarted,
-    Cascade,
-    CascadeEvent,
-    CascadeFinished,
-    CascadeResult,
-    LadderStep,
-    StepRecord,
-    TextDelta,
-)
-from tierserve.policy.gate import Outcome, Verdict, gate_confidence, gate_failure
+eligibility -> task classification -> risk and complexity -> plan (the ladder) -> runner
+(generate, validate, gate, escalate).
+"""
+
+from tierserve.policy.gate import NextStep, Outcome, Verdict, gate_step
+from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
+from tierserve.policy.runner import Ladder, LadderResult, LadderRunner, StepRecord
+from tierserve.policy.spec import Policy, TaskClass, load_policy
 
 __all__ = [
-    "AnswerStarted",
-    "Cascade",
-    "CascadeEvent",
-    "CascadeFinished",
-    "CascadeResult",
-    "LadderStep",
+    "Ladder",
+    "LadderResult",
+    "LadderRunner",
+    "NextStep",
     "Outcome",
+    "Policy",
+    "RequestFeatures",
+    "RoutePlan",
     "StepRecord",
-    "TextDelta",
+    "TaskClass",
     "Verdict",
-    "gate_confidence",
-    "gate_failure",
+    "gate_step",
+    "load_policy",
+    "plan_route",
 ]

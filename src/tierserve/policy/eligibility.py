@@ -2,48 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from tierserve.pii import detect_pii
 from tierserve.policy.spec import Policy, TenantSpec
 
-__all__ = ["Eligibility", "check_eligibility", "detect_pii", "resolve_tenant"]
-
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-_PHONE = re.compile(r"(?<!\w)\+?\d[\d ()-]{8,}\d\b")
-_SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def detect_pii(text: str) -> tuple[str, ...]:
-    """Kinds of personal data found in ``text`` (email, phone, ssn, card, iban), sorted."""
-    found = set()
-    if _EMAIL.search(text):
-        found.add("email")
-    if _SSN.search(text):
-        found.add("ssn")
-    for match in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            found.add("card")
-    if _IBAN.search(text):
-        found.add("iban")
-    rest = _IBAN.sub(" ", _SSN.sub(" ", _CARD.sub(" ", text)))
-    for match in _PHONE.finditer(rest):
-        if 9 <= len(re.sub(r"\D", "", match.group())) <= 15:  # E.164 numbers have at most 15
-            found.add("phone")
-    return tuple(sorted(found))
+__all__ = ["Eligibility", "check_eligibility", "resolve_tenant"]
 
 
 def resolve_tenant(policy: Policy, api_key: str | None) -> TenantSpec:

@@ -1,25 +1,47 @@
-"""The gate after each step: accept the answer or escalate, with a reason code.
+"""The gate after each step: accept, escalate, send to human review, or fail safely.
 
-Reason codes are short, machine-readable and stable, e.g. ``conf=0.42<0.60 => escalate medium``.
+Reason codes are short, machine-readable and stable, e.g.
+``conf=0.42<0.60 => escalate medium`` or ``schema=fail(severity: ...) => escalate large``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
-__all__ = ["Outcome", "Verdict", "gate_confidence", "gate_failure"]
+from tierserve.validate import ValidationResult
+
+__all__ = ["NextStep", "Outcome", "Verdict", "gate_step"]
 
 
 class Outcome(StrEnum):
     ACCEPT = "accept"
     ESCALATE = "escalate"
+    HUMAN_REVIEW = "human_review"
+    SAFE_FAILURE = "safe_failure"
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     outcome: Outcome
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """Where a failing step goes: the next tier, a terminal action, or the route's fallback."""
+
+    kind: Literal["tier", "human_review", "safe_failure", "accept_last"]
+    tier: str | None = None
+
+    def verdict(self, why: str) -> Verdict:
+        if self.kind == "tier":
+            return Verdict(Outcome.ESCALATE, f"{why} => escalate {self.tier}")
+        if self.kind == "accept_last":
+            return Verdict(Outcome.ACCEPT, f"{why}, last step => accept")
+        return Verdict(Outcome(self.kind), f"{why} => {self.kind}")
 
 
 def _pair(value: float, threshold: float) -> tuple[str, str]:
@@ -31,20 +53,21 @@ def _pair(value: float, threshold: float) -> tuple[str, str]:
     return f"{value!r}", f"{threshold!r}"
 
 
-def gate_confidence(
-    tier: str, confidence: float, threshold: float | None, next_tier: str | None
+def gate_step(
+    tier: str,
+    confidence: float,
+    threshold: float | None,
+    validations: Sequence[ValidationResult],
+    next_step: NextStep,
 ) -> Verdict:
-    """Accept when confidence clears the tier's threshold, or when no stronger tier is left."""
-    if next_tier is None or threshold is None:
-        return Verdict(Outcome.ACCEPT, f"conf={confidence:.2f}, last tier => accept {tier}")
-    value, bar = _pair(confidence, threshold)
-    if confidence >= threshold:
-        return Verdict(Outcome.ACCEPT, f"conf={value}>={bar} => accept {tier}")
-    return Verdict(Outcome.ESCALATE, f"conf={value}<{bar} => escalate {next_tier}")
-
-
-def gate_failure(failure: str, next_tier: str | None) -> Verdict:
-    """A tier failed (error, timeout). Escalate if possible; the caller raises otherwise."""
-    if next_tier is None:
-        return Verdict(Outcome.ESCALATE, f"{failure}, last tier => fail")
-    return Verdict(Outcome.ESCALATE, f"{failure} => escalate {next_tier}")
+    """Accept when every validator passes and confidence clears the threshold."""
+    failed = [v.code for v in validations if not v.passed]
+    if threshold is None:
+        confidence_code, confident = f"conf={confidence:.2f}", True
+    else:
+        value, bar = _pair(confidence, threshold)
+        confident = confidence >= threshold
+        confidence_code = f"conf={value}{'>=' if confident else '<'}{bar}"
+    if not failed and confident:
+        return Verdict(Outcome.ACCEPT, f"{confidence_code} => accept {tier}")
+    return next_step.verdict(",".join([*failed, confidence_code] if not confident else failed))

@@ -159,6 +159,10 @@ class Policy(_Spec):
     )
     risk: RiskRules = Field(default_factory=RiskRules)
     routes: list[RouteSpec] = Field(min_length=1, description="First matching route wins.")
+    forbidden_phrases: list[str] = Field(
+        default_factory=list,
+        description="The safety validator fails answers containing these (promises, admissions).",
+    )
     safe_failure_message: str = Field(
         default="We could not produce a reliable answer to this request. Please try again later "
         "or contact support.",

@@ -8,6 +8,8 @@ from ray import serve
 from ray.serve import Application
 
 from tierserve.config import StackConfig, parse_config
+from tierserve.errors import ConfigError
+from tierserve.policy.spec import load_policy
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
 
@@ -33,5 +35,21 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=256,
     )(Gateway)
-    application: Application = gateway.bind(config.model_dump(mode="json"), tiers)
+    application: Application = gateway.bind(
+        config.model_dump(mode="json"), tiers, _policy_args(config)
+    )
     return application
+
+
+def _policy_args(config: StackConfig) -> dict[str, Any] | None:
+    """Load the policy on the driver, where the file is, and hand it to the gateway as data."""
+    if config.policy is None:
+        return None
+    policy = load_policy(config.policy)
+    tier_names = [tier.name for tier in config.tiers]
+    if policy.tiers != tier_names:
+        raise ConfigError(
+            f"policy {config.policy} names tiers {policy.tiers} but the stack serves {tier_names}",
+            hint="make the policy's `tiers` list match the stack's tiers, weakest first",
+        )
+    return policy.model_dump(mode="json")

@@ -18,10 +18,12 @@ from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from tierserve.api.protocol import ChatCompletionRequest, error_body
-from tierserve.api.service import ChatService
+from tierserve.api.service import CallerContext, ChatService
 from tierserve.config import parse_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.errors import TierserveError, TierUnavailableError
+from tierserve.policy.spec import Policy
+from tierserve.review import JsonlReviewQueue
 
 __all__ = ["Gateway", "HandleEngine", "app"]
 
@@ -82,15 +84,35 @@ async def _tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
     return JSONResponse(body, status_code=error.http_status)
 
 
+def _caller(request: Request) -> CallerContext:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, key = authorization.partition(" ")
+    return CallerContext(
+        api_key=key.strip() if scheme.lower() == "bearer" and key.strip() else None,
+        task_hint=request.headers.get("x-tierserve-task"),
+        session_id=request.headers.get("x-session-id"),
+    )
+
+
 @serve.ingress(app)
 class Gateway:
     """Deployment body; ``serve.deployment`` options are applied in :func:`build_app`."""
 
-    def __init__(self, config: dict[str, Any], tiers: dict[str, DeploymentHandle[Any]]) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        tiers: dict[str, DeploymentHandle[Any]],
+        policy: dict[str, Any] | None = None,
+    ) -> None:
         self._config = parse_config(config, source="gateway config")
         self._tiers = tiers
         engines = {name: HandleEngine(name, handle) for name, handle in tiers.items()}
-        self._service = ChatService(self._config, engines)
+        self._service = ChatService(
+            self._config,
+            engines,
+            policy=None if policy is None else Policy.model_validate(policy),
+            review_queue=JsonlReviewQueue(self._config.gateway.review_queue_path),
+        )
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:
         async def one(handle: DeploymentHandle[Any]) -> dict[str, Any] | str:
@@ -106,14 +128,20 @@ class Gateway:
         return dict(zip(names, results, strict=True))
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(self, body: ChatCompletionRequest) -> Response:
+    async def chat_completions(self, body: ChatCompletionRequest, request: Request) -> Response:
+        caller = _caller(request)
         if body.stream:
-            reply = await self._service.stream(body)
+            reply = await self._service.stream(body, caller)
             return StreamingResponse(
                 reply.body, media_type="text/event-stream", headers=reply.headers
             )
-        payload, headers = await self._service.complete(body)
+        payload, headers = await self._service.complete(body, caller)
         return JSONResponse(payload, headers=headers)
+
+    @app.post("/v1/route/explain")
+    async def explain(self, body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
+        """The plan the policy would follow for this request, without generating anything."""
+        return self._service.explain(body, _caller(request))
 
     @app.get("/v1/models")
     async def models(self) -> dict[str, Any]:

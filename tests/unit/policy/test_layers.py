@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from tierserve.errors import InvalidRequestError
+from tierserve.pii import detect_pii
 from tierserve.policy.classify import classify_task
-from tierserve.policy.eligibility import check_eligibility, detect_pii, resolve_tenant
+from tierserve.policy.eligibility import check_eligibility, resolve_tenant
 from tierserve.policy.plan import RequestFeatures, plan_route
 from tierserve.policy.spec import TaskClass, load_policy
 

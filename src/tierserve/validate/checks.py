@@ -1,0 +1,175 @@
+"""Checks an answer must pass before the gate accepts it.
+
+Each check returns a :class:`ValidationResult` whose ``detail`` is short enough for a reason
+code (``schema=fail(missing customer_id)``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from tierserve.pii import detect_pii
+
+__all__ = ["ValidationContext", "ValidationResult", "run_validators"]
+
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "you",
+        "your",
+        "we",
+        "our",
+        "i",
+        "me",
+        "my",
+        "can",
+        "do",
+        "does",
+        "not",
+        "no",
+        "yes",
+        "if",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    name: str
+    passed: bool
+    detail: str = ""
+
+    @property
+    def code(self) -> str:
+        state = "ok" if self.passed else "fail"
+        return f"{self.name}={state}({self.detail})" if self.detail else f"{self.name}={state}"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    json_schema: dict[str, Any] | None = None
+    sources: Sequence[str] = ()
+    """Supplied context/citations the answer must be grounded in."""
+    input_pii: tuple[str, ...] = ()
+    """PII kinds in the request: the answer may repeat those, not introduce new ones."""
+    forbidden_phrases: Sequence[str] = field(default=())
+    grounding_min_support: float = 0.6
+
+
+def _parse_json(text: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as error:
+        return None, f"invalid JSON at char {error.pos}"
+
+
+def check_non_empty(text: str, _: ValidationContext) -> ValidationResult:
+    return ValidationResult("non_empty", bool(text.strip()), "" if text.strip() else "empty")
+
+
+def check_schema(text: str, context: ValidationContext) -> ValidationResult:
+    if context.json_schema is None:
+        return ValidationResult("schema", True, "no schema")
+    value, problem = _parse_json(text)
+    if problem:
+        return ValidationResult("schema", False, problem)
+    errors = sorted(Draft202012Validator(context.json_schema).iter_errors(value), key=str)
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first.absolute_path) or "<root>"
+        return ValidationResult("schema", False, f"{where}: {first.message}"[:120])
+    return ValidationResult("schema", True)
+
+
+def check_required_fields(text: str, context: ValidationContext) -> ValidationResult:
+    if context.json_schema is None:
+        return ValidationResult("required_fields", True, "no schema")
+    value, problem = _parse_json(text)
+    if problem or not isinstance(value, dict):
+        return ValidationResult("required_fields", False, problem or "not an object")
+    required = context.json_schema.get("required", [])
+    empty = [name for name in required if value.get(name) in (None, "", [], {})]
+    return ValidationResult(
+        "required_fields", not empty, f"empty {','.join(empty)}" if empty else ""
+    )
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def check_grounding(text: str, context: ValidationContext) -> ValidationResult:
+    """Numbers must appear in the sources; most content words must too."""
+    if not context.sources:
+        return ValidationResult("grounding", True, "no sources")
+    source_text = " ".join(context.sources).lower()
+    unsupported_numbers = [n for n in _NUMBER.findall(text) if n not in source_text]
+    if unsupported_numbers:
+        return ValidationResult("grounding", False, f"unsupported {unsupported_numbers[0]}")
+    words = _content_words(text)
+    if not words:
+        return ValidationResult("grounding", True)
+    support = len(words & _content_words(source_text)) / len(words)
+    passed = support >= context.grounding_min_support
+    return ValidationResult("grounding", passed, f"support={support:.2f}")
+
+
+def check_safety(text: str, context: ValidationContext) -> ValidationResult:
+    """No new personal data in the answer, and no phrase the policy forbids (promises...)."""
+    leaked = sorted(set(detect_pii(text)) - set(context.input_pii))
+    if leaked:
+        return ValidationResult("safety", False, f"pii {','.join(leaked)}")
+    lowered = text.lower()
+    said = [p for p in context.forbidden_phrases if p.lower() in lowered]
+    if said:
+        return ValidationResult("safety", False, f"forbidden {said[0]!r}")
+    return ValidationResult("safety", True)
+
+
+CHECKS: dict[str, Callable[[str, ValidationContext], ValidationResult]] = {
+    "non_empty": check_non_empty,
+    "schema": check_schema,
+    "required_fields": check_required_fields,
+    "grounding": check_grounding,
+    "safety": check_safety,
+}
+
+
+def run_validators(
+    names: Sequence[str], text: str, context: ValidationContext
+) -> tuple[ValidationResult, ...]:
+    return tuple(CHECKS[name](text, context) for name in names)
