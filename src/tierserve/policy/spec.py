@@ -154,6 +154,11 @@ class Policy(_Spec):
         default=None, description="When the input contains PII, only these tiers may serve it."
     )
     task_rules: list[TaskRule] = Field(default_factory=list)
+    classifier_examples: str | None = Field(
+        default=None,
+        description="JSONL of labelled requests ({text, task}) for the learned classifier, "
+        "relative to the policy file. None: rules and hints only.",
+    )
     classifier_min_probability: float = Field(
         default=0.6, ge=0.0, le=1.0, description="Below this, the learned classifier says unknown."
     )

@@ -12,6 +12,7 @@ from tierserve.errors import ConfigError
 from tierserve.policy.spec import load_policy
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
+from tierserve.signals.task_model import load_examples
 
 __all__ = ["build_app"]
 
@@ -42,14 +43,19 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
 
 
 def _policy_args(config: StackConfig) -> dict[str, Any] | None:
-    """Load the policy on the driver, where the file is, and hand it to the gateway as data."""
+    """Load the policy (and its labelled examples) on the driver, where the files are, and hand
+    them to the gateway as data."""
     if config.policy is None:
         return None
     policy = load_policy(config.policy)
+    examples = []
+    if policy.classifier_examples is not None:
+        path = config.policy.parent / policy.classifier_examples
+        examples = [{"text": e.text, "task": e.task.value} for e in load_examples(path)]
     tier_names = [tier.name for tier in config.tiers]
     if policy.tiers != tier_names:
         raise ConfigError(
             f"policy {config.policy} names tiers {policy.tiers} but the stack serves {tier_names}",
             hint="make the policy's `tiers` list match the stack's tiers, weakest first",
         )
-    return policy.model_dump(mode="json")
+    return {"policy": policy.model_dump(mode="json"), "examples": examples}

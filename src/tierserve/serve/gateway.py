@@ -22,7 +22,7 @@ from tierserve.api.service import CallerContext, ChatService
 from tierserve.config import parse_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.errors import TierserveError, TierUnavailableError
-from tierserve.policy.spec import Policy
+from tierserve.policy.spec import Policy, TaskClass
 from tierserve.review import JsonlReviewQueue
 
 __all__ = ["Gateway", "HandleEngine", "app"]
@@ -107,10 +107,18 @@ class Gateway:
         self._config = parse_config(config, source="gateway config")
         self._tiers = tiers
         engines = {name: HandleEngine(name, handle) for name, handle in tiers.items()}
+        predictor = None
+        if policy is not None and policy["examples"]:
+            from tierserve.signals.task_model import EmbeddingTaskClassifier, LabelledExample
+
+            predictor = EmbeddingTaskClassifier.train(
+                [LabelledExample(e["text"], TaskClass(e["task"])) for e in policy["examples"]]
+            )
         self._service = ChatService(
             self._config,
             engines,
-            policy=None if policy is None else Policy.model_validate(policy),
+            policy=None if policy is None else Policy.model_validate(policy["policy"]),
+            predictor=predictor,
             review_queue=JsonlReviewQueue(self._config.gateway.review_queue_path),
         )
 
