@@ -4,6 +4,7 @@ tierserve models prepare [--config FILE] [--all-formats] [--iters N]
 tierserve models verify  [--config FILE]
 tierserve serve [FILE] [--demo] [--exit-after-demo]
 tierserve ask "question" [--url URL] [--stream]
+tierserve policy check FILE [--seeds N]
 """
 
 from __future__ import annotations
@@ -35,6 +36,32 @@ def _models(args: argparse.Namespace) -> int:
                 folder = model_dir(config.model_cache_dir, model, fmt)
                 manifest = verify_dir(folder)
                 print(f"{model.id} {fmt}: ok ({len(manifest['files'])} files verified)")  # type: ignore[arg-type]
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    import json
+    import statistics
+
+    from tierserve.policy.spec import load_policy
+
+    policy = load_policy(args.file)
+    print(f"{args.file}: policy {policy.version} is valid ({len(policy.routes)} routes)")
+    if policy.classifier_examples is None:
+        print("no classifier_examples: tasks come from hints and rules only")
+        return 0
+    from tierserve.signals.task_model import holdout_accuracy, load_examples
+
+    examples = load_examples(Path(args.file).parent / policy.classifier_examples)
+    reports = [holdout_accuracy(examples, seed=seed) for seed in range(args.seeds)]
+    accuracies = [r["accuracy"] for r in reports]
+    summary = {
+        "examples": len(examples),
+        "held_out_accuracy_by_seed": accuracies,
+        "mean": statistics.mean(accuracies),
+        "first_split": reports[0],
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -77,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     ask_parser.add_argument("--url", default="http://127.0.0.1:8000")
     ask_parser.add_argument("--stream", action="store_true")
     ask_parser.set_defaults(handler=_ask)
+
+    policy = sub.add_parser("policy", help="validate a routing policy, measure its classifier")
+    policy.add_argument("action", choices=["check"])
+    policy.add_argument("file")
+    policy.add_argument("--seeds", type=int, default=5, help="held-out splits to average")
+    policy.set_defaults(handler=_policy)
 
     args = parser.parse_args(argv)
     try:
