@@ -108,7 +108,8 @@ async def test_validator_failure_on_the_last_step_goes_to_human_review() -> None
     )
     result = await runner(engines()).run(ladder, REQUEST)
     assert result.outcome is Outcome.HUMAN_REVIEW
-    assert result.text == "queued for review" and result.generation is None
+    assert result.text == "queued for review"
+    assert result.generation is not None and result.generation.tier == "large"  # the draft
     assert result.answered_by == "human_review"
     assert result.steps[0].reason.endswith("=> human_review")
 
@@ -172,3 +173,14 @@ async def test_stream_of_a_gated_last_step_is_buffered_then_sent() -> None:
     ladder = Ladder(steps=(LadderStepSpec(tier="large", validators=["non_empty"]),))
     events = [e async for e in runner(engines()).stream(ladder, REQUEST)]
     assert [type(e).__name__ for e in events] == ["AnswerStarted", "TextDelta", "LadderFinished"]
+
+
+async def test_route_requiring_review_queues_even_a_good_answer() -> None:
+    ladder = Ladder(steps=(LadderStepSpec(tier="large"),), review_accepted=True)
+    events = [e async for e in runner(engines()).stream(ladder, REQUEST)]
+    finished = events[-1]
+    assert isinstance(finished, LadderFinished)
+    result = finished.result
+    assert result.outcome is Outcome.HUMAN_REVIEW and result.text == "queued for review"
+    assert result.generation is not None and result.generation.text == "large says 42"
+    assert result.steps[-1].reason == "route requires review => human_review"

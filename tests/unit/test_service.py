@@ -166,13 +166,18 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     plan = chat.explain(
         request("Please extract the fields from this email: C-9 was billed twice"), CallerContext()
     )
-    assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => medium"
+    assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => small"
     assert plan["steps"][0] == {
-        "tier": "medium",
-        "constrained": True,
+        "tier": "small",
         "validators": ["schema", "required_fields"],
         "max_tokens": 160,
     }
+    assert plan["steps"][1]["constrained"] is True
+    with_email = chat.explain(
+        request("Extract the fields from this email from ann@example.com"), CallerContext()
+    )
+    assert with_email["steps"][0]["tier"] == "medium"
+    assert "pii=email => tiers medium,large" in with_email["reasons"]
     assert all(not e.requests for e in engines.values())
 
 

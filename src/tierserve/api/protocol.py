@@ -88,6 +88,7 @@ class StepMetadata(BaseModel):
     threshold: float | None
     validations: list[str]
     constrained: bool
+    max_tokens: int | None
     prompt_tokens: int
     completion_tokens: int
     ttft_ms: float | None

@@ -61,6 +61,7 @@ def _step_metadata(step: StepRecord) -> StepMetadata:
         threshold=step.threshold,
         validations=list(step.validations),
         constrained=step.constrained,
+        max_tokens=step.max_tokens,
         prompt_tokens=step.prompt_tokens,
         completion_tokens=step.completion_tokens,
         ttft_ms=_ms(step.ttft_s),
@@ -172,6 +173,7 @@ class ChatService:
         return Ladder(
             steps=steps,
             on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",
+            review_accepted=plan.route.review_required and pinned is None,
             json_schema=plan.route.json_schema,
             validation=ValidationContext(
                 json_schema=plan.route.json_schema,
@@ -242,6 +244,8 @@ class ChatService:
             "messages": [
                 {"role": m.role, "content": m.content} for m in prepared.generation_request.messages
             ],
+            "draft": None if result.generation is None else result.generation.text,
+            "draft_tier": None if result.generation is None else result.generation.tier,
         }
         return await asyncio.to_thread(self._review_queue.submit, item)
 

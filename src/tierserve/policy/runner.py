@@ -51,6 +51,8 @@ class Ladder:
     on_exhausted: Literal["accept_last", "human_review", "safe_failure"] = "accept_last"
     json_schema: dict[str, Any] | None = None
     validation: ValidationContext = field(default_factory=ValidationContext)
+    review_accepted: bool = False
+    """Accepted answers are drafts: the outcome becomes human review, the draft is kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,7 @@ class LadderRunner:
         return (
             index == len(ladder.steps) - 1
             and ladder.on_exhausted == "accept_last"
+            and not ladder.review_accepted
             and step.min_confidence is None
             and not step.validators
         )
@@ -276,7 +279,11 @@ class LadderRunner:
             record, generation = await self._attempt(ladder, index, request)
             steps.append(record)
             if record.outcome is not Outcome.ESCALATE:
-                async for event in self._finish(record.outcome, generation, steps):
+                outcome = record.outcome
+                if outcome is Outcome.ACCEPT and ladder.review_accepted:
+                    outcome = Outcome.HUMAN_REVIEW
+                    steps.append(StepRecord(None, outcome, "route requires review => human_review"))
+                async for event in self._finish(outcome, generation, steps):
                     yield event
                 return
         raise AssertionError("a ladder always ends in an outcome")  # pragma: no cover
@@ -288,7 +295,9 @@ class LadderRunner:
             text, source = generation.text, generation.tier
         else:
             outcome = Outcome.SAFE_FAILURE if outcome is Outcome.ACCEPT else outcome
-            text, source, generation = self._terminal(outcome), str(outcome), None
+            text, source = self._terminal(outcome), str(outcome)
+            if outcome is not Outcome.HUMAN_REVIEW:
+                generation = None  # a human-review lane keeps the draft for the reviewer
         yield AnswerStarted(answered_by=source, steps_before=tuple(steps[:-1]))
         if text:
             yield TextDelta(text)

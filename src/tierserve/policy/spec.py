@@ -137,6 +137,11 @@ class RouteSpec(_Spec):
     )
     cacheable: bool = Field(default=False, description="Answers may be cached (when enabled).")
     ladder: list[LadderStepSpec] = Field(min_length=1)
+    review_required: bool = Field(
+        default=False,
+        description="Accepted answers are drafts for a person: they are queued for human review "
+        "(with the draft) and the caller is told so, e.g. policy-sensitive replies.",
+    )
     on_exhausted: Literal["accept_last", "human_review", "safe_failure"] = Field(
         default="accept_last",
         description="What happens when the last generate step still fails its gate.",
