@@ -12,6 +12,7 @@ import pytest
 from openai import OpenAI
 
 from tierserve.config import StackConfig, load_config
+from tierserve.policy.spec import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "serve_configs/local-cpu.yaml"
@@ -21,6 +22,12 @@ PORT = int(os.environ.get("TIERSERVE_TEST_PORT", "18765"))
 @pytest.fixture(scope="session")
 def stack_config() -> StackConfig:
     return load_config(CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def policy(stack_config: StackConfig) -> Policy:
+    assert stack_config.policy is not None
+    return load_policy(ROOT / stack_config.policy)
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +53,42 @@ def client(base_url: str) -> OpenAI:
 def http(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=600) as session:
         yield session
+
+
+# Questions the small tier answered with low token confidence in benchmarks/cascade_sample.py.
+# Quantization differs by CPU (int8 on AVX2, GPTQ on AVX-512), so the test measures the small
+# tier's confidence for each through the stack and uses one under the threshold.
+UNSURE_CANDIDATES = [
+    "What is the capital of France?",
+    "What is 7 times 8? Answer with the number only.",
+    "How many days are there in a leap year?",
+    "What is the largest planet in our solar system?",
+    "What gas do plants absorb from the air for photosynthesis?",
+]
+
+
+def faq_threshold(policy: Policy) -> float:
+    route = next(r for r in policy.routes if r.name == "faq")
+    assert route.ladder[0].tier == "small" and route.ladder[0].min_confidence is not None
+    return route.ladder[0].min_confidence
+
+
+@pytest.fixture(scope="session")
+def unsure_question(client: OpenAI, policy: Policy) -> tuple[str, float]:
+    threshold = faq_threshold(policy)
+    measured = {}
+    for question in UNSURE_CANDIDATES:
+        measured[question] = _small_confidence(client, question)
+        if measured[question] < threshold:
+            return question, measured[question]
+    pytest.fail(f"no candidate is under the small tier's threshold {threshold}: {measured}")
+
+
+def _small_confidence(client: OpenAI, question: str) -> float:
+    completion = client.chat.completions.create(
+        model="tierserve/small",
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=48,
+    )
+    return float((completion.model_extra or {})["tierserve"]["confidence"])

@@ -10,22 +10,14 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tierserve.config import StackConfig
 from tierserve.hardware import detect_host
+from tierserve.policy.spec import Policy
+
+from .conftest import faq_threshold
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
-# Questions the small tier answered with low token confidence in benchmarks/cascade_sample.py.
-# Quantization differs by CPU (int8 on AVX2, GPTQ on AVX-512), so the test measures the small
-# tier's confidence for each through the stack and uses one under the threshold.
-UNSURE_CANDIDATES = [
-    "What is the capital of France?",
-    "What is 7 times 8? Answer with the number only.",
-    "How many days are there in a leap year?",
-    "What is the largest planet in our solar system?",
-    "What gas do plants absorb from the air for photosynthesis?",
-]
 
 
 def metadata(completion: Any) -> dict[str, Any]:
@@ -56,37 +48,28 @@ def test_every_tier_gives_the_golden_answer(client: OpenAI, tier: str) -> None:
     assert metadata(completion)["tiers_tried"] == [tier]
 
 
+FAQ = {"metadata": {"task": "faq"}}  # the task hint pins the route: small -> medium -> large
+
+
 def ask(client: OpenAI, model: str, question: str, **options: Any) -> Any:
     return client.chat.completions.with_raw_response.create(
         model=model,
         messages=[{"role": "user", "content": question}],
         temperature=0,
         max_tokens=48,
+        extra_body=FAQ,
         **options,
     )
 
 
-@pytest.fixture(scope="module")
-def unsure_question(client: OpenAI, stack_config: StackConfig) -> tuple[str, float]:
-    threshold = stack_config.tier("small").confidence_threshold
-    assert threshold is not None
-    measured = {}
-    for question in UNSURE_CANDIDATES:
-        measured[question] = metadata(ask(client, "tierserve/small", question).parse())[
-            "confidence"
-        ]
-        if measured[question] < threshold:
-            return question, measured[question]
-    pytest.fail(f"no candidate is under the small tier's threshold {threshold}: {measured}")
-
-
 def test_low_first_tier_confidence_escalates_and_shows_the_path(
-    client: OpenAI, stack_config: StackConfig, unsure_question: tuple[str, float]
+    client: OpenAI, policy: Policy, unsure_question: tuple[str, float]
 ) -> None:
     question, small_confidence = unsure_question
-    threshold = stack_config.tier("small").confidence_threshold
+    threshold = faq_threshold(policy)
     raw = ask(client, "tierserve", question)
     meta = metadata(raw.parse())
+    assert meta["route"] == "faq" and meta["policy_version"] == policy.version
     first = meta["steps"][0]
     assert first["tier"] == "small" and first["outcome"] == "escalate"
     assert first["confidence"] == pytest.approx(small_confidence, abs=0.02)
@@ -108,6 +91,7 @@ def stream_text(client: OpenAI, model: str, question: str) -> tuple[str, dict[st
         temperature=0,
         max_tokens=48,
         stream=True,
+        extra_body=FAQ,
     ):
         if chunk.choices and chunk.choices[0].delta.content:
             parts.append(chunk.choices[0].delta.content)
