@@ -21,7 +21,7 @@ SAMPLES = [
         "public",
         "unused",
         "Extract the ticket fields as JSON from this email: customer C-7741 "
-        "reports the app crashes at login; urgent; no refund wanted.",
+        "reports the app crashes at login; urgent.",
     ),
     (
         "public",

@@ -22,12 +22,12 @@ def meta_of(completion: Any) -> dict[str, Any]:
     return dict((completion.model_extra or {})["tierserve"])
 
 
-def chat(client: OpenAI, text: str, **options: Any) -> Any:
+def chat(client: OpenAI, text: str, max_tokens: int = 96, **options: Any) -> Any:
     return client.chat.completions.create(
         model="tierserve",
         messages=[{"role": "user", "content": text}],
         temperature=0,
-        max_tokens=96,
+        max_tokens=max_tokens,
         **options,
     )
 
@@ -55,7 +55,7 @@ def test_extraction_schema_failure_escalates_to_constrained_decoding(
 ) -> None:
     text = (
         "Extract the ticket fields as JSON from this message: customer C-7741 reports that the "
-        "app crashes at login every time; it is urgent and they do not want a refund."
+        "app crashes at login every time and that it is urgent."
     )
     completion = chat(client, text, max_tokens=200)
     meta = meta_of(completion)
