@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from tierserve.errors import InvalidRequestError
-from tierserve.policy.spec import Policy, TaskClass
+from tierserve.policy.spec import Policy, TaskClass, mentions
 
 __all__ = ["TaskDecision", "TaskPredictor", "classify_task"]
 
@@ -43,9 +43,8 @@ def classify_task(
                 param="task",
             ) from None
         return TaskDecision(task, "hint", None, f"task={task}(hint)")
-    lowered = text.lower()
     for rule in policy.task_rules:
-        matched = next((p for p in rule.any_of if p.lower() in lowered), None)
+        matched = next((p for p in rule.any_of if mentions(text, p)), None)
         if matched is not None:
             return TaskDecision(rule.task, "rule", None, f"task={rule.task}(rule:{matched!r})")
     if predictor is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tierserve.policy.spec import RiskLevel, RiskRules, TenantSpec
+from tierserve.policy.spec import RiskLevel, RiskRules, TenantSpec, mentions
 
 __all__ = ["RiskAssessment", "assess_risk"]
 
@@ -32,8 +32,7 @@ def assess_risk(
     strict_output: bool,
     session_escalated: bool,
 ) -> RiskAssessment:
-    lowered = text.lower()
-    risky = [p for p in rules.high_risk_phrases if p.lower() in lowered]
+    risky = [p for p in rules.high_risk_phrases if mentions(text, p)]
     factors = [f"keyword:{p}" for p in risky]
     if tenant.importance == "high":
         factors.append("importance=high")

@@ -10,6 +10,7 @@ load. Two rules keep ladders honest, and are checked here rather than trusted:
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,6 +33,7 @@ __all__ = [
     "ValidatorName",
     "changes_contract",
     "load_policy",
+    "mentions",
 ]
 
 
@@ -252,3 +254,14 @@ def load_policy(path: str | Path) -> Policy:
     return validate_model(
         Policy, read_yaml(path), source=f"policy {path}", docs="tierserve/policy/spec.py"
     )
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Case-insensitive phrase match on word boundaries ('HR' is not in 'threatens').
+
+    A phrase that starts or ends with a non-word character ('extract ') is matched as written
+    on that side.
+    """
+    left = r"(?<!\w)" if phrase[:1].isalnum() else ""
+    right = r"(?!\w)" if phrase[-1:].isalnum() else ""
+    return re.search(left + re.escape(phrase) + right, text, re.IGNORECASE) is not None

@@ -110,3 +110,21 @@ def test_no_eligible_tier_ends_in_the_routes_terminal_action() -> None:
     policy = type(POLICY).model_validate(data)
     plan = plan_route(policy, RequestFeatures("Draft a reply offering a refund", api_key="sk-tiny"))
     assert [s.action for s in plan.steps] == ["human_review"]
+
+
+def test_risk_phrases_match_whole_words_only() -> None:
+    from tierserve.policy.risk import assess_risk
+
+    tenant = resolve_tenant(POLICY, None)
+    calm = assess_risk(
+        POLICY.risk, "He threatens nothing.", tenant, strict_output=False, session_escalated=False
+    )
+    assert "keyword:HR" not in calm.factors
+    hr = assess_risk(
+        POLICY.risk,
+        "Question for hr about leave",
+        tenant,
+        strict_output=False,
+        session_escalated=False,
+    )
+    assert "keyword:HR" in hr.factors
