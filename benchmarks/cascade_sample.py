@@ -21,10 +21,14 @@ from openai import OpenAI
 HERE = Path(__file__).resolve().parent
 
 
-def run(client: OpenAI, model: str, question: str) -> dict[str, Any]:
+def run(client: OpenAI, model: str, question: str, task: str | None) -> dict[str, Any]:
     started = time.monotonic()
     completion = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": question}], temperature=0, max_tokens=48
+        model=model,
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=48,
+        extra_body={"metadata": {"task": task}} if task else None,
     )
     meta = (completion.model_extra or {})["tierserve"]
     return {
@@ -42,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--tiers", default="small,medium,large")
+    parser.add_argument("--task", default="faq", help="task hint sent with every question")
     parser.add_argument("--out", type=Path, default=HERE / "results/cascade_sample.json")
     args = parser.parse_args()
     client = OpenAI(base_url=f"{args.url}/v1", api_key="unused", timeout=600, max_retries=0)
@@ -51,7 +56,7 @@ def main() -> None:
     for row in rows:
         entry: dict[str, Any] = {"question": row["q"], "expected": row["a"]}
         for model in [f"tierserve/{t}" for t in tiers] + ["tierserve"]:
-            outcome = run(client, model, row["q"])
+            outcome = run(client, model, row["q"], args.task or None)
             outcome["correct"] = any(a.lower() in (outcome["text"] or "").lower() for a in row["a"])
             entry[model] = outcome
         results.append(entry)
