@@ -184,6 +184,19 @@ class LadderRunner:
 
     # -- one step -------------------------------------------------------------------------
 
+    @staticmethod
+    def _record(step: LadderStepSpec, verdict: Verdict, **measured: Any) -> StepRecord:
+        """A step's record: its contract and verdict, plus what was measured."""
+        return StepRecord(
+            tier=step.tier,
+            outcome=verdict.outcome,
+            reason=verdict.reason,
+            threshold=step.min_confidence,
+            constrained=step.constrained,
+            max_tokens=step.max_tokens,
+            **measured,
+        )
+
     def _judge(self, ladder: Ladder, index: int, generation: Generation) -> StepRecord:
         step = ladder.steps[index]
         assert step.tier is not None
@@ -192,15 +205,11 @@ class LadderRunner:
         verdict = gate_step(
             step.tier, confidence, step.min_confidence, validations, self._next(ladder, index)
         )
-        return StepRecord(
-            tier=step.tier,
-            outcome=verdict.outcome,
-            reason=verdict.reason,
-            threshold=step.min_confidence,
+        return self._record(
+            step,
+            verdict,
             confidence=confidence,
             validations=tuple(v.code for v in validations),
-            constrained=step.constrained,
-            max_tokens=step.max_tokens,
             model=generation.model,
             prompt_tokens=generation.prompt_tokens,
             completion_tokens=generation.completion_tokens,
@@ -222,13 +231,9 @@ class LadderRunner:
                 step.tier, f"{failure}: {error}", hint="retry later; check /healthz"
             ) from error
         verdict: Verdict = next_step.verdict(failure)
-        return StepRecord(
-            tier=step.tier,
-            outcome=verdict.outcome,
-            reason=verdict.reason,
-            threshold=step.min_confidence,
-            constrained=step.constrained,
-            max_tokens=step.max_tokens,
+        return self._record(
+            step,
+            verdict,
             latency_s=time.monotonic() - started,
             error=str(error)[:500],
         )
