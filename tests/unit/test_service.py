@@ -185,3 +185,33 @@ async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match="unknown task hint 'poetry'"):
         await chat.complete(request("hi", metadata={"task": "poetry"}))
+
+
+async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
+    tmp_path: Path,
+) -> None:
+    chat, engines, _ = support_service(tmp_path, medium="not json", large='{"answer": "42"}')
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+    }
+    body, _ = await chat.complete(
+        request(
+            "How do I reset my password?",
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+        )
+    )
+    meta = body["tierserve"]
+    assert "complexity=high => skip small" in meta["plan"]
+    assert any("strict_output" in r for r in meta["plan"])
+    assert meta["steps"][0]["validations"][-1].startswith("schema=fail(invalid JSON")
+    assert (
+        meta["tier"] == "large" and body["choices"][0]["message"]["content"] == '{"answer": "42"}'
+    )
+    assert engines["small"].requests == []
+
+
+def test_json_schema_format_without_a_schema_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs a json_schema"):
+        request(response_format={"type": "json_schema"})

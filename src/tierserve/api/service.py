@@ -70,6 +70,12 @@ def _step_metadata(step: StepRecord) -> StepMetadata:
     )
 
 
+def _requested_schema(request: ChatCompletionRequest) -> dict[str, Any] | None:
+    if request.response_format is None:
+        return None
+    return request.response_format.schema_or_none()
+
+
 @dataclass(frozen=True, slots=True)
 class CallerContext:
     """What the HTTP layer knows about the caller beyond the body."""
@@ -152,6 +158,7 @@ class ChatService:
             api_key=caller.api_key,
             task_hint=caller.task_hint or metadata.get("task"),
             session_floor_tier=self._session_floor.get(session_id) if session_id else None,
+            strict_output=_requested_schema(request) is not None,
         )
         return plan_route(self._policy, features, self._predictor)
 
@@ -170,13 +177,24 @@ class ChatService:
                 )
             steps = (LadderStepSpec(tier=pinned),)
         sources = [m.text() for m in request.messages if m.role in ("system", "developer")]
+        requested = _requested_schema(request)
+        if requested is not None:
+            # The caller's schema wins over the route's, and every step's answer is checked
+            # against it (constrained decoding applies on the route's constrained steps).
+            steps = tuple(
+                s
+                if s.action != "generate" or "schema" in s.validators
+                else s.model_copy(update={"validators": [*s.validators, "schema"]})
+                for s in steps
+            )
+        schema = requested if requested is not None else plan.route.json_schema
         return Ladder(
             steps=steps,
             on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",
             review_accepted=plan.route.review_required and pinned is None,
-            json_schema=plan.route.json_schema,
+            json_schema=schema,
             validation=ValidationContext(
-                json_schema=plan.route.json_schema,
+                json_schema=schema,
                 sources=sources,
                 input_pii=plan.eligibility.pii,
                 forbidden_phrases=self._policy.forbidden_phrases,
