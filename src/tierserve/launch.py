@@ -11,9 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tierserve.config import parse_config
+from tierserve.config import parse_config, read_yaml
 from tierserve.errors import ConfigError
 
 __all__ = ["ask", "serve_forever", "start_stack", "wait_healthy"]
@@ -22,10 +20,7 @@ DEMO_QUESTION = "What is the capital of France?"
 
 
 def _app_section(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    document = read_yaml(path)
     if not isinstance(document, dict) or not document.get("applications"):
         raise ConfigError(
             f"{path} is not a Serve config",

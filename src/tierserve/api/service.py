@@ -128,10 +128,6 @@ class ChatService:
         self._session_floor: OrderedDict[str, str] = OrderedDict()
 
     @property
-    def policy(self) -> Policy:
-        return self._policy
-
-    @property
     def model_names(self) -> list[str]:
         name = self._config.gateway.model_name
         return [name, *(f"{name}/{tier.name}" for tier in self._config.tiers)]
@@ -150,20 +146,28 @@ class ChatService:
             param="model",
         )
 
-    def plan(self, request: ChatCompletionRequest, caller: CallerContext) -> RoutePlan:
-        metadata = request.metadata or {}
-        session_id = caller.session_id or metadata.get("session_id")
+    def _plan(
+        self,
+        request: ChatCompletionRequest,
+        caller: CallerContext,
+        session_id: str | None,
+        requested_schema: dict[str, Any] | None,
+    ) -> RoutePlan:
         features = RequestFeatures(
             text="\n".join(m.text() for m in request.messages if m.role == "user"),
             api_key=caller.api_key,
-            task_hint=caller.task_hint or metadata.get("task"),
+            task_hint=caller.task_hint or (request.metadata or {}).get("task"),
             session_floor_tier=self._session_floor.get(session_id) if session_id else None,
-            strict_output=_requested_schema(request) is not None,
+            strict_output=requested_schema is not None,
         )
         return plan_route(self._policy, features, self._predictor)
 
     def _ladder(
-        self, plan: RoutePlan, pinned: str | None, request: ChatCompletionRequest
+        self,
+        plan: RoutePlan,
+        pinned: str | None,
+        request: ChatCompletionRequest,
+        requested: dict[str, Any] | None,
     ) -> Ladder:
         steps = plan.steps
         if pinned is not None:
@@ -177,7 +181,6 @@ class ChatService:
                 )
             steps = (LadderStepSpec(tier=pinned),)
         sources = [m.text() for m in request.messages if m.role in ("system", "developer")]
-        requested = _requested_schema(request)
         if requested is not None:
             # The caller's schema wins over the route's, and every step's answer is checked
             # against it (constrained decoding applies on the route's constrained steps).
@@ -213,7 +216,9 @@ class ChatService:
                 hint=f"ask for at most {gateway.max_tokens_limit} tokens",
                 param="max_tokens",
             )
-        plan = self.plan(request, caller)
+        session_id = caller.session_id or (request.metadata or {}).get("session_id")
+        requested = _requested_schema(request)
+        plan = self._plan(request, caller, session_id, requested)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         generation_request = GenerationRequest(
             request_id=request_id,
@@ -229,13 +234,12 @@ class ChatService:
             stop=request.stops(),
             seed=request.seed,
         )
-        metadata = request.metadata or {}
         return _Prepared(
             request_id=request_id,
             plan=plan,
-            ladder=self._ladder(plan, pinned, request),
+            ladder=self._ladder(plan, pinned, request, requested),
             generation_request=generation_request,
-            session_id=caller.session_id or metadata.get("session_id"),
+            session_id=session_id,
         )
 
     # -- after the ladder ---------------------------------------------------------------------
