@@ -44,9 +44,16 @@ def _policy(args: argparse.Namespace) -> int:
     import statistics
 
     from tierserve.policy.spec import load_policy
+    from tierserve.structured.registry import check_schemas
 
     policy = load_policy(args.file)
     print(f"{args.file}: policy {policy.version} is valid ({len(policy.routes)} routes)")
+    for name, regex_chars in check_schemas(policy).items():
+        spec = policy.schemas[name]
+        print(
+            f"schema {name!r} ({spec.source}): Outlines can constrain it "
+            f"(regex {regex_chars} chars), {len(spec.rules)} semantic rules"
+        )
     if policy.classifier_examples is None:
         print("no classifier_examples: tasks come from hints and rules only")
         return 0

@@ -90,6 +90,29 @@ class TierConfig(_Strict):
             "at least this value, else escalate. Required for every tier but the last."
         ),
     )
+    structured_output_backend: Literal["outlines", "xgrammar", "guidance", "auto"] = Field(
+        default="outlines",
+        description=(
+            "vLLM backend compiling constrained-decoding schemas. 'outlines' (outlines_core) is "
+            "the default; its compile cost per new schema is measured in benchmarks/."
+        ),
+    )
+    structured_output_compile_timeout_s: int = Field(
+        default=120,
+        ge=1,
+        description=(
+            "Longest a schema may take to compile (vLLM's VLLM_REGEX_COMPILATION_TIMEOUT_S, "
+            "default 5 s there). Bounded-length strings over a 151k-token vocabulary take tens "
+            "of seconds on a CPU; a schema that takes longer fails the request (400)."
+        ),
+    )
+    structured_output_disk_cache: bool = Field(
+        default=False,
+        description=(
+            "Keep compiled Outlines indexes on disk (~/.cache/outlines or OUTLINES_CACHE_DIR) so "
+            "a restart does not recompile. Unbounded: enable only when callers are trusted."
+        ),
+    )
     num_cpus: float = Field(default=0.25, ge=0.0, description="Ray CPUs reserved by the replica.")
     num_gpus: float = Field(default=0.0, ge=0.0, description="Ray GPUs reserved by the replica.")
     cost_per_million_tokens: float = Field(
@@ -207,10 +230,17 @@ def _describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def validate_model(model: type[_M], data: Any, *, source: str, docs: str) -> _M:
+def validate_model(
+    model: type[_M],
+    data: Any,
+    *,
+    source: str,
+    docs: str,
+    context: dict[str, Any] | None = None,
+) -> _M:
     """Validate ``data`` into ``model``; errors list every bad field, its value and the docs."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
         raise ConfigError(
             f"invalid {source}:\n{_describe(error)}",

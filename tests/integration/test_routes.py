@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from jsonschema import Draft202012Validator
 from openai import OpenAI
 
 from tierserve.config import StackConfig
@@ -48,30 +46,6 @@ def test_regulated_tenant_is_never_served_by_the_small_tier(northbank: OpenAI) -
         northbank.chat.completions.create(
             model="tierserve/small", messages=[{"role": "user", "content": "hi"}]
         )
-
-
-def test_extraction_schema_failure_escalates_to_constrained_decoding(
-    client: OpenAI, policy: Policy
-) -> None:
-    text = (
-        "Extract the ticket fields as JSON from this message: customer C-7741 reports that the "
-        "app crashes at login every time and that it is urgent."
-    )
-    completion = chat(client, text, max_tokens=200)
-    meta = meta_of(completion)
-    assert meta["route"] == "extraction" and meta["task"] == "extraction"
-    first, second = meta["steps"][0], meta["steps"][1]
-    assert first["tier"] == "small" and not first["constrained"]
-    assert any(code.endswith(")") and "=fail" in code for code in first["validations"])
-    assert first["reason"].endswith("=> escalate medium")
-    assert second["tier"] == "medium" and second["constrained"]
-    schema = next(r for r in policy.routes if r.name == "extraction").json_schema
-    assert schema is not None
-    if meta["outcome"] == "accept":
-        answer = json.loads(completion.choices[0].message.content or "")
-        assert not list(Draft202012Validator(schema).iter_errors(answer))
-    else:
-        assert meta["outcome"] == "human_review" and meta["review_id"]
 
 
 def test_policy_sensitive_request_ends_in_human_review_with_the_draft_queued(

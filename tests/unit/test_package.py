@@ -10,6 +10,7 @@ PURE_MODULES = [
     "tierserve.signals",
     "tierserve.engine.types",
     "tierserve.api.service",
+    "tierserve.structured",
 ]
 
 
@@ -26,7 +27,8 @@ def test_policy_core_imports_no_ray_vllm_torch_or_http() -> None:
     probe = (
         "import sys\n"
         + "".join(f"import {m}\n" for m in PURE_MODULES)
-        + "heavy = {'ray', 'vllm', 'torch', 'fastapi', 'starlette', 'httpx'} & set(sys.modules)\n"
+        + "heavy = {'ray', 'vllm', 'torch', 'fastapi', 'starlette', 'httpx', 'outlines'}\n"
+        + "heavy &= set(sys.modules)\n"
         + "print(sorted(heavy))\n"
     )
     output = subprocess.run(

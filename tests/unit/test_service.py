@@ -169,9 +169,10 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => small"
     assert plan["steps"][0] == {
         "tier": "small",
-        "validators": ["schema", "required_fields"],
-        "max_tokens": 160,
+        "validators": ["schema", "semantic"],
+        "max_tokens": 512,
     }
+    assert plan["schema"] == "ticket"
     assert plan["steps"][1]["constrained"] is True
     with_email = chat.explain(
         request("Extract the fields from this email from ann@example.com"), CallerContext()
@@ -205,11 +206,17 @@ async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
     meta = body["tierserve"]
     assert "complexity=high => skip small" in meta["plan"]
     assert any("strict_output" in r for r in meta["plan"])
-    assert meta["steps"][0]["validations"][-1].startswith("schema=fail(invalid JSON")
+    assert any(v.startswith("schema=fail(invalid JSON") for v in meta["steps"][0]["validations"])
     assert (
         meta["tier"] == "large" and body["choices"][0]["message"]["content"] == '{"answer": "42"}'
     )
     assert engines["small"].requests == []
+    # The faq route has no schema of its own: the caller's schema constrains every step.
+    assert [r.json_schema for r in engines["medium"].requests + engines["large"].requests] == [
+        schema,
+        schema,
+    ]
+    assert all(s["constrained"] for s in meta["steps"])
 
 
 def test_json_schema_format_without_a_schema_is_refused() -> None:

@@ -33,8 +33,12 @@ class ChatMessageIn(BaseModel):
 
 class JsonSchemaFormat(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = "response"
-    schema_: dict[str, Any] = Field(alias="schema")
+    name: str = Field(default="response", min_length=1, max_length=64)
+    schema_: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="The caller's own schema; omit it to use the schema registered as `name`.",
+    )
     strict: bool | None = None
 
 
@@ -46,13 +50,25 @@ class ResponseFormat(BaseModel):
     @model_validator(mode="after")
     def _schema_when_needed(self) -> ResponseFormat:
         if self.type == "json_schema" and self.json_schema is None:
-            raise ValueError("type 'json_schema' needs a json_schema: {name, schema}")
+            raise ValueError(
+                "type 'json_schema' needs a json_schema: {name, schema}, or {name} alone to use "
+                "a schema registered on this gateway"
+            )
         return self
 
-    def schema_or_none(self) -> dict[str, Any] | None:
+    def own_schema(self) -> dict[str, Any] | None:
+        """The schema the caller sent (json_object counts as ``{"type": "object"}``)."""
         if self.type == "json_object":
             return {"type": "object"}
-        return self.json_schema.schema_ if self.json_schema is not None else None
+        if self.type == "json_schema" and self.json_schema is not None:
+            return self.json_schema.schema_
+        return None
+
+    def registered_name(self) -> str | None:
+        """The registered schema named by a json_schema format that carries no schema."""
+        if self.type == "json_schema" and self.json_schema is not None:
+            return self.json_schema.name if self.json_schema.schema_ is None else None
+        return None
 
 
 class StreamOptions(BaseModel):
@@ -80,8 +96,9 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
     metadata: dict[str, str] | None = Field(
         default=None,
-        description="OpenAI request metadata; tierserve reads 'task' (a task-class hint) and "
-        "'session_id'.",
+        description="OpenAI request metadata; tierserve reads 'task' (a task-class hint), "
+        "'session_id', 'schema' (a registered schema's name) and 'decoding' ('constrained' or "
+        "'unconstrained', for a pinned tier only).",
     )
 
     @field_validator("n")
@@ -128,6 +145,8 @@ class TierserveMetadata(BaseModel):
     policy_version: str
     tenant: str
     route: str
+    output_schema: str | None = None
+    """The schema the answer is held to: a registered name, or the caller's format name."""
     task: str
     risk: str
     plan: list[str]

@@ -21,6 +21,12 @@ from tierserve.api.protocol import (
     TierserveMetadata,
     error_body,
 )
+from tierserve.api.schema_choice import (
+    SchemaChoice,
+    decoding_override,
+    requested_schema,
+    route_schema,
+)
 from tierserve.config import StackConfig
 from tierserve.engine.types import ChatMessage, Engine, GenerationRequest
 from tierserve.errors import InvalidRequestError, PermissionDeniedError, TierserveError
@@ -51,6 +57,10 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 1)
 
 
+def _user_text(request: ChatCompletionRequest) -> str:
+    return "\n".join(m.text() for m in request.messages if m.role == "user")
+
+
 def _step_metadata(step: StepRecord) -> StepMetadata:
     return StepMetadata(
         tier=step.tier,
@@ -70,12 +80,6 @@ def _step_metadata(step: StepRecord) -> StepMetadata:
     )
 
 
-def _requested_schema(request: ChatCompletionRequest) -> dict[str, Any] | None:
-    if request.response_format is None:
-        return None
-    return request.response_format.schema_or_none()
-
-
 @dataclass(frozen=True, slots=True)
 class CallerContext:
     """What the HTTP layer knows about the caller beyond the body."""
@@ -83,6 +87,8 @@ class CallerContext:
     api_key: str | None = None
     task_hint: str | None = None
     session_id: str | None = None
+    schema_hint: str | None = None
+    """A registered schema's name (the ``x-tierserve-schema`` header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,53 +157,96 @@ class ChatService:
         request: ChatCompletionRequest,
         caller: CallerContext,
         session_id: str | None,
-        requested_schema: dict[str, Any] | None,
+        requested: SchemaChoice | None,
     ) -> RoutePlan:
+        task_hint = caller.task_hint or (request.metadata or {}).get("task")
+        if task_hint is None and requested is not None and not requested.callers_own:
+            task_hint = "extraction"  # a registered schema names an extraction
         features = RequestFeatures(
-            text="\n".join(m.text() for m in request.messages if m.role == "user"),
+            text=_user_text(request),
             api_key=caller.api_key,
-            task_hint=caller.task_hint or (request.metadata or {}).get("task"),
+            task_hint=task_hint,
             session_floor_tier=self._session_floor.get(session_id) if session_id else None,
-            strict_output=requested_schema is not None,
+            strict_output=requested is not None and requested.callers_own,
         )
         return plan_route(self._policy, features, self._predictor)
+
+    def _pinned_steps(
+        self,
+        plan: RoutePlan,
+        pinned: str,
+        schema: SchemaChoice | None,
+        constrained: bool | None,
+    ) -> tuple[LadderStepSpec, ...]:
+        if pinned not in plan.eligibility.allowed_tiers:
+            raise PermissionDeniedError(
+                f"tenant {plan.eligibility.tenant.id!r} may not use tier {pinned!r} for "
+                "this request",
+                hint=f"use model {self._config.gateway.model_name!r} or an allowed tier: "
+                f"{list(plan.eligibility.allowed_tiers)}",
+                param="model",
+            )
+        if schema is None:
+            return (LadderStepSpec(tier=pinned),)
+        # Structured output on one tier: constrained unless the caller turns it off, and the
+        # answer's checks are reported (a pinned tier's answer is returned either way).
+        return (
+            LadderStepSpec(
+                tier=pinned,
+                constrained=constrained is not False,
+                validators=["schema", "semantic"],
+            ),
+        )
+
+    @staticmethod
+    def _held_to(
+        steps: tuple[LadderStepSpec, ...], requested: SchemaChoice, route_has_schema: bool
+    ) -> tuple[LadderStepSpec, ...]:
+        """Every step's answer is checked against the caller's schema. A route with a schema of
+        its own decides where decoding is constrained; any other route constrains every step,
+        the guarantee a response_format asks for."""
+        held = []
+        for step in steps:
+            if step.action != "generate":
+                held.append(step)
+                continue
+            validators = [
+                *step.validators,
+                *(v for v in ("schema", "semantic") if v not in step.validators),
+            ]
+            update: dict[str, Any] = {"validators": validators}
+            if not route_has_schema:
+                update["constrained"] = True
+            held.append(step.model_copy(update=update))
+        return tuple(held)
 
     def _ladder(
         self,
         plan: RoutePlan,
         pinned: str | None,
         request: ChatCompletionRequest,
-        requested: dict[str, Any] | None,
+        requested: SchemaChoice | None,
     ) -> Ladder:
-        steps = plan.steps
+        schema = requested or route_schema(self._policy, plan.route)
+        constrained = decoding_override(request, pinned)
         if pinned is not None:
-            if pinned not in plan.eligibility.allowed_tiers:
-                raise PermissionDeniedError(
-                    f"tenant {plan.eligibility.tenant.id!r} may not use tier {pinned!r} for "
-                    "this request",
-                    hint=f"use model {self._config.gateway.model_name!r} or an allowed tier: "
-                    f"{list(plan.eligibility.allowed_tiers)}",
-                    param="model",
-                )
-            steps = (LadderStepSpec(tier=pinned),)
+            steps = self._pinned_steps(plan, pinned, schema, constrained)
+        elif requested is not None:
+            steps = self._held_to(plan.steps, requested, plan.route.schema_name is not None)
+        else:
+            steps = plan.steps
         sources = [m.text() for m in request.messages if m.role in ("system", "developer")]
-        if requested is not None:
-            # The caller's schema wins over the route's, and every step's answer is checked
-            # against it (constrained decoding applies on the route's constrained steps).
-            steps = tuple(
-                s
-                if s.action != "generate" or "schema" in s.validators
-                else s.model_copy(update={"validators": [*s.validators, "schema"]})
-                for s in steps
-            )
-        schema = requested if requested is not None else plan.route.json_schema
         return Ladder(
             steps=steps,
             on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",
             review_accepted=plan.route.review_required and pinned is None,
-            json_schema=schema,
+            json_schema=None if schema is None else schema.schema,
+            schema_name=None if schema is None else schema.name,
+            instructions=None if schema is None else schema.system_text,
             validation=ValidationContext(
-                json_schema=schema,
+                json_schema=None if schema is None else schema.schema,
+                rules=() if schema is None else schema.rules,
+                input_text=_user_text(request),
                 sources=sources,
                 input_pii=plan.eligibility.pii,
                 forbidden_phrases=self._policy.forbidden_phrases,
@@ -217,7 +266,7 @@ class ChatService:
                 param="max_tokens",
             )
         session_id = caller.session_id or (request.metadata or {}).get("session_id")
-        requested = _requested_schema(request)
+        requested = requested_schema(request, self._policy, caller.schema_hint)
         plan = self._plan(request, caller, session_id, requested)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         generation_request = GenerationRequest(
@@ -280,6 +329,7 @@ class ChatService:
             policy_version=plan.policy_version,
             tenant=plan.eligibility.tenant.id,
             route=plan.route.name,
+            output_schema=prepared.ladder.schema_name,
             task=str(plan.task.task),
             risk=str(plan.risk.risk),
             plan=list(plan.reasons),
@@ -330,6 +380,7 @@ class ChatService:
                 "factors": list(plan.risk.factors),
             },
             "route": plan.route.name,
+            "schema": prepared.ladder.schema_name,
             "steps": [step.model_dump(exclude_defaults=True) for step in prepared.ladder.steps],
             "on_exhausted": prepared.ladder.on_exhausted,
             "reasons": list(plan.reasons),

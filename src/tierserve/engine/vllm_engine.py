@@ -6,6 +6,7 @@ must stay importable (no work at import time).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -14,12 +15,14 @@ from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.errors import InvalidRequestError
+from tierserve.structured import structured_outputs_args
 
 __all__ = ["VLLMEngine"]
 
 
 class VLLMEngine:
     def __init__(self, tier: TierConfig, resolved: ResolvedTier) -> None:
+        from vllm.config import StructuredOutputsConfig
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -28,12 +31,20 @@ class VLLMEngine:
             options["kv_cache_memory_bytes"] = tier.kv_cache_memory_bytes
         if tier.gpu_memory_utilization is not None:
             options["gpu_memory_utilization"] = tier.gpu_memory_utilization
+        # vLLM reads these in the engine-core process it spawns, which inherits our environment.
+        os.environ["VLLM_REGEX_COMPILATION_TIMEOUT_S"] = str(
+            tier.structured_output_compile_timeout_s
+        )
+        os.environ["VLLM_V1_USE_OUTLINES_CACHE"] = "1" if tier.structured_output_disk_cache else "0"
         args = AsyncEngineArgs(
             model=resolved.model_path,
             served_model_name=resolved.model_version,
             dtype=cast(Any, resolved.dtype),
             max_model_len=tier.max_model_len,
             enforce_eager=tier.enforce_eager,
+            structured_outputs_config=StructuredOutputsConfig(
+                backend=tier.structured_output_backend
+            ),
             **options,
         )
         self.tier = tier.name
@@ -65,7 +76,7 @@ class VLLMEngine:
 
         structured = None
         if request.json_schema is not None:
-            structured = StructuredOutputsParams(json=request.json_schema)
+            structured = StructuredOutputsParams(**structured_outputs_args(request.json_schema))
         return SamplingParams(
             structured_outputs=structured,
             max_tokens=request.max_tokens,

@@ -50,6 +50,9 @@ class Ladder:
     steps: tuple[LadderStepSpec, ...]
     on_exhausted: Literal["accept_last", "human_review", "safe_failure"] = "accept_last"
     json_schema: dict[str, Any] | None = None
+    schema_name: str | None = None
+    instructions: str | None = None
+    """System text sent at every step (the schema and how to fill it)."""
     validation: ValidationContext = field(default_factory=ValidationContext)
     review_accepted: bool = False
     """Accepted answers are drafts: the outcome becomes human review, the draft is kept."""
@@ -157,8 +160,9 @@ class LadderRunner:
     ) -> GenerationRequest:
         assert step.tier is not None
         messages = request.messages
-        if step.extra_context:
-            messages = (ChatMessage("system", step.extra_context), *messages)
+        system = "\n".join(t for t in (ladder.instructions, step.extra_context) if t)
+        if system:
+            messages = (ChatMessage("system", system), *messages)
         return replace(
             request,
             request_id=f"{request.request_id}-{step.tier}",

@@ -10,14 +10,19 @@ load. Two rules keep ladders honest, and are checked here rather than trusted:
 
 from __future__ import annotations
 
+import importlib
+import json
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from tierserve.config import read_yaml, validate_model
+from tierserve.validate.rules import SemanticRule
 
 __all__ = [
     "Compliance",
@@ -27,6 +32,7 @@ __all__ = [
     "RiskLevel",
     "RiskRules",
     "RouteSpec",
+    "SchemaSpec",
     "TaskClass",
     "TaskRule",
     "TenantSpec",
@@ -53,7 +59,7 @@ class RiskLevel(StrEnum):
 
 Compliance = Literal["standard", "regulated"]
 Importance = Literal["standard", "high"]
-ValidatorName = Literal["non_empty", "schema", "required_fields", "grounding", "safety"]
+ValidatorName = Literal["non_empty", "schema", "required_fields", "semantic", "grounding", "safety"]
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 
 
@@ -98,6 +104,78 @@ class RiskRules(_Spec):
     )
 
 
+def _import_model_schema(reference: str) -> dict[str, Any]:
+    module_name, _, attribute = reference.partition(":")
+    try:
+        model = getattr(importlib.import_module(module_name), attribute)
+        schema: dict[str, Any] = model.model_json_schema()
+    except (ImportError, AttributeError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"pydantic_model {reference!r} could not be loaded ({error}); write it as "
+            "'package.module:ModelClass' naming an importable Pydantic model"
+        ) from None
+    return schema
+
+
+class SchemaSpec(_Spec):
+    """A named output schema: its JSON schema, the rules its meaning must satisfy, and how the
+    model is told about it. Give exactly one of ``json_schema``, ``json_schema_file`` or
+    ``pydantic_model``; the file and the model are read when the policy loads."""
+
+    json_schema: dict[str, Any] | None = Field(default=None, description="The schema, inline.")
+    json_schema_file: str | None = Field(
+        default=None, description="A JSON schema file, relative to the policy file."
+    )
+    pydantic_model: str | None = Field(
+        default=None, description="'package.module:Model', a Pydantic model to take it from."
+    )
+    source: str = Field(default="inline", description="Where the schema came from (set on load).")
+    rules: list[SemanticRule] = Field(
+        default_factory=list, description="Semantic rules checked by the 'semantic' validator."
+    )
+    instructions: str = Field(
+        default="Reply with only a JSON object that follows this JSON schema. Copy ids, names, "
+        "dates and amounts from the text exactly; do not invent values.",
+        description="System text sent with the schema to every step of a request using it.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_references(cls, data: Any, info: ValidationInfo) -> Any:
+        """Inline the file or model so the policy can travel to other processes as data."""
+        if not isinstance(data, dict) or data.get("json_schema") is not None:
+            return data
+        data = dict(data)
+        if data.get("pydantic_model"):
+            reference = data.pop("pydantic_model")
+            data["json_schema"], data["source"] = _import_model_schema(reference), reference
+        elif data.get("json_schema_file"):
+            base = (info.context or {}).get("base_dir")
+            if base is None:
+                raise ValueError("json_schema_file needs the policy's folder; use load_policy()")
+            path = Path(base) / data.pop("json_schema_file")
+            try:
+                data["json_schema"], data["source"] = json.loads(path.read_text()), str(path)
+            except (OSError, json.JSONDecodeError) as error:
+                raise ValueError(f"json_schema_file {str(path)!r}: {error}") from None
+        return data
+
+    @model_validator(mode="after")
+    def _valid_schema(self) -> SchemaSpec:
+        if self.json_schema is None:
+            raise ValueError("give one of json_schema, json_schema_file or pydantic_model")
+        try:
+            Draft202012Validator.check_schema(self.json_schema)
+        except SchemaError as error:
+            raise ValueError(f"not a valid JSON schema: {error.message}") from None
+        return self
+
+    @property
+    def schema_(self) -> dict[str, Any]:
+        assert self.json_schema is not None
+        return self.json_schema
+
+
 class LadderStepSpec(_Spec):
     """One step: a tier and the contract it is called under, or a terminal action."""
 
@@ -109,7 +187,9 @@ class LadderStepSpec(_Spec):
         default=None, ge=0.0, le=1.0, description="Accept only at or above this confidence."
     )
     constrained: bool = Field(
-        default=False, description="Constrain decoding to the route's JSON schema."
+        default=False,
+        description="Constrain decoding (Outlines) to the request's schema: the route's, or the "
+        "one the caller selected.",
     )
     validators: list[ValidatorName] = Field(
         default_factory=list, description="Checks the answer must pass to be accepted."
@@ -131,11 +211,18 @@ class LadderStepSpec(_Spec):
 class RouteSpec(_Spec):
     """Which requests the route takes, and the ladder it climbs."""
 
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
+
     name: str = Field(min_length=1)
     tasks: list[TaskClass] = Field(min_length=1, description="Task classes this route serves.")
     risk: RiskLevel | None = Field(default=None, description="Only this risk level; None: any.")
-    json_schema: dict[str, object] | None = Field(
-        default=None, description="Output schema for constrained decoding and schema checks."
+    schema_name: str | None = Field(
+        default=None,
+        alias="schema",
+        description="Name of the output schema (in the policy's `schemas`) this route extracts, "
+        "unless the caller selects another one.",
     )
     cacheable: bool = Field(default=False, description="Answers may be cached (when enabled).")
     ladder: list[LadderStepSpec] = Field(min_length=1)
@@ -170,6 +257,10 @@ class Policy(_Spec):
         default=0.6, ge=0.0, le=1.0, description="Below this, the learned classifier says unknown."
     )
     risk: RiskRules = Field(default_factory=RiskRules)
+    schemas: dict[str, SchemaSpec] = Field(
+        default_factory=dict,
+        description="Named output schemas; callers select one by name, routes name a default.",
+    )
     routes: list[RouteSpec] = Field(min_length=1, description="First matching route wins.")
     forbidden_phrases: list[str] = Field(
         default_factory=list,
@@ -204,6 +295,11 @@ class Policy(_Spec):
         if missing:
             raise ValueError(f"no route serves task classes {missing}; add them to a route")
         for route in self.routes:
+            if route.schema_name is not None and route.schema_name not in self.schemas:
+                raise ValueError(
+                    f"route {route.name!r} names schema {route.schema_name!r}, which is not in "
+                    f"`schemas` ({sorted(self.schemas)}); add it there or fix the name"
+                )
             self._check_ladder(route, known)
         return self
 
@@ -218,8 +314,8 @@ class Policy(_Spec):
             assert step.tier is not None
             if step.tier not in known:
                 raise ValueError(f"{where}: unknown tier {step.tier!r}; tiers are {self.tiers}")
-            if step.constrained and route.json_schema is None:
-                raise ValueError(f"{where}: constrained decoding needs the route's json_schema")
+            if step.constrained and route.schema_name is None:
+                raise ValueError(f"{where}: constrained decoding needs the route's `schema`")
             if previous is not None:
                 assert previous.tier is not None
                 if self.tiers.index(step.tier) < self.tiers.index(previous.tier):
@@ -252,7 +348,11 @@ def changes_contract(before: LadderStepSpec, after: LadderStepSpec, tiers: list[
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; errors name the bad value and the fix."""
     return validate_model(
-        Policy, read_yaml(path), source=f"policy {path}", docs="tierserve/policy/spec.py"
+        Policy,
+        read_yaml(path),
+        source=f"policy {path}",
+        docs="tierserve/policy/spec.py",
+        context={"base_dir": Path(path).parent},
     )
 
 

@@ -9,16 +9,19 @@ from ray.serve import Application
 
 from tierserve.config import StackConfig, parse_config
 from tierserve.errors import ConfigError
-from tierserve.policy.spec import load_policy
+from tierserve.policy.spec import Policy, load_policy
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
 from tierserve.signals.task_model import load_examples
+from tierserve.structured.registry import check_schemas
 
 __all__ = ["build_app"]
 
 
 def build_app(args: dict[str, Any] | StackConfig) -> Application:
     config = args if isinstance(args, StackConfig) else parse_config(args, source="app args")
+    policy = None if config.policy is None else load_policy(config.policy)
+    warm_schemas = [] if policy is None else [s.schema_ for s in policy.schemas.values()]
     tiers = {
         tier.name: serve.deployment(
             name=f"tier-{tier.name}",
@@ -27,7 +30,7 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
             max_ongoing_requests=64,
             health_check_period_s=15,
             health_check_timeout_s=60,
-        )(ModelServer).bind(tier, str(config.model_cache_dir))
+        )(ModelServer).bind(tier, str(config.model_cache_dir), warm_schemas)
         for tier in config.tiers
     }
     gateway = serve.deployment(
@@ -37,17 +40,17 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
         max_ongoing_requests=256,
     )(Gateway)
     application: Application = gateway.bind(
-        config.model_dump(mode="json"), tiers, _policy_args(config)
+        config.model_dump(mode="json"), tiers, _policy_args(config, policy)
     )
     return application
 
 
-def _policy_args(config: StackConfig) -> dict[str, Any] | None:
-    """Load the policy (and its labelled examples) on the driver, where the files are, and hand
-    them to the gateway as data."""
-    if config.policy is None:
+def _policy_args(config: StackConfig, policy: Policy | None) -> dict[str, Any] | None:
+    """Check the policy (loaded on the driver, where its files are) against the stack and hand
+    it and its labelled examples to the gateway as data."""
+    if config.policy is None or policy is None:
         return None
-    policy = load_policy(config.policy)
+    check_schemas(policy)
     examples = []
     if policy.classifier_examples is not None:
         path = config.policy.parent / policy.classifier_examples

@@ -91,6 +91,7 @@ def _caller(request: Request) -> CallerContext:
         api_key=key.strip() if scheme.lower() == "bearer" and key.strip() else None,
         task_hint=request.headers.get("x-tierserve-task"),
         session_id=request.headers.get("x-session-id"),
+        schema_hint=request.headers.get("x-tierserve-schema"),
     )
 
 

@@ -7,7 +7,7 @@ same deployment serves the real engine and, in unit tests, a scripted one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,12 @@ class TierStatus:
 class ModelServer:
     """Deployment body; ``serve.deployment`` is applied in :mod:`tierserve.serve.app`."""
 
-    async def __init__(self, tier: TierConfig, model_cache_dir: str) -> None:  # type: ignore[misc]
+    async def __init__(  # type: ignore[misc]
+        self,
+        tier: TierConfig,
+        model_cache_dir: str,
+        warm_schemas: Sequence[dict[str, Any]] = (),
+    ) -> None:
         from tierserve.engine.vllm_engine import VLLMEngine
 
         self._resolved: ResolvedTier = resolve_tier(tier, detect_host(), Path(model_cache_dir))
@@ -50,6 +55,21 @@ class ModelServer:
             max_tokens=2,
         )
         await self._engine.generate(warm_up)
+        # Compiling a schema into a token index is paid once per engine (vLLM caches it);
+        # pay it here for the policy's named schemas rather than on the first caller's request.
+        await asyncio.gather(
+            *(
+                self._engine.generate(
+                    GenerationRequest(
+                        request_id=f"warm-up-{tier.name}-schema-{index}",
+                        messages=(ChatMessage("user", "{}"),),
+                        max_tokens=1,
+                        json_schema=schema,
+                    )
+                )
+                for index, schema in enumerate(warm_schemas)
+            )
+        )
 
     async def generate(self, request: GenerationRequest) -> Generation:
         return await self._engine.generate(request)

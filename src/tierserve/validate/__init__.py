@@ -1,5 +1,9 @@
-"""Output validators: schema, required fields, grounding, safety. Pure functions of the text."""
+"""Output validators: schema, required fields, semantic rules, grounding, safety.
+
+Pure functions of the answer text and a :class:`ValidationContext`.
+"""
 
 from tierserve.validate.checks import ValidationContext, ValidationResult, run_validators
+from tierserve.validate.rules import SemanticRule, check_rules
 
-__all__ = ["ValidationContext", "ValidationResult", "run_validators"]
+__all__ = ["SemanticRule", "ValidationContext", "ValidationResult", "check_rules", "run_validators"]

@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from tierserve.pii import detect_pii
+from tierserve.validate.rules import SemanticRule, check_rules
 
 __all__ = ["ValidationContext", "ValidationResult", "run_validators"]
 
@@ -88,6 +89,10 @@ class ValidationContext:
     """PII kinds in the request: the answer may repeat those, not introduce new ones."""
     forbidden_phrases: Sequence[str] = field(default=())
     grounding_min_support: float = 0.6
+    rules: Sequence[SemanticRule] = ()
+    """The schema's semantic rules (see :mod:`tierserve.validate.rules`)."""
+    input_text: str = ""
+    """The user's text: extracted ids and names must be copied from it."""
 
 
 def _parse_json(text: str) -> tuple[Any, str | None]:
@@ -107,7 +112,10 @@ def check_schema(text: str, context: ValidationContext) -> ValidationResult:
     value, problem = _parse_json(text)
     if problem:
         return ValidationResult("schema", False, problem)
-    errors = sorted(Draft202012Validator(context.json_schema).iter_errors(value), key=str)
+    validator = Draft202012Validator(
+        context.json_schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = sorted(validator.iter_errors(value), key=str)
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path) or "<root>"
@@ -126,6 +134,18 @@ def check_required_fields(text: str, context: ValidationContext) -> ValidationRe
     return ValidationResult(
         "required_fields", not empty, f"empty {','.join(empty)}" if empty else ""
     )
+
+
+def check_semantic(text: str, context: ValidationContext) -> ValidationResult:
+    if not context.rules:
+        return ValidationResult("semantic", True, "no rules")
+    value, problem = _parse_json(text)
+    if problem:
+        return ValidationResult("semantic", False, problem)
+    rule, broken = check_rules(context.rules, value, context.input_text)
+    if broken is not None:
+        return ValidationResult("semantic", False, f"{rule}: {broken}"[:160])
+    return ValidationResult("semantic", True)
 
 
 def _content_words(text: str) -> set[str]:
@@ -164,6 +184,7 @@ CHECKS: dict[str, Callable[[str, ValidationContext], ValidationResult]] = {
     "non_empty": check_non_empty,
     "schema": check_schema,
     "required_fields": check_required_fields,
+    "semantic": check_semantic,
     "grounding": check_grounding,
     "safety": check_safety,
 }

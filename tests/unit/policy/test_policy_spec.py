@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ def support_data() -> dict[str, Any]:
 
 
 def load(tmp_path: Path, data: dict[str, Any]) -> Policy:
+    shutil.copytree(SUPPORT.parent / "schemas", tmp_path / "schemas", dirs_exist_ok=True)
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_policy(path)
@@ -84,7 +86,7 @@ def test_action_steps_must_end_the_ladder(tmp_path: Path) -> None:
 def test_constrained_step_needs_a_schema(tmp_path: Path) -> None:
     data = support_data()
     route(data, "faq")["ladder"][0]["constrained"] = True
-    with pytest.raises(ConfigError, match="needs the route's json_schema"):
+    with pytest.raises(ConfigError, match="needs the route's `schema`"):
         load(tmp_path, data)
 
 

@@ -1,0 +1,122 @@
+"""Which output schema a request is held to, and how the caller chose it.
+
+In order: the caller's own schema (``response_format`` with a ``schema``), a registered schema
+named by ``response_format.json_schema.name`` (without a schema), by ``metadata.schema`` or by
+the ``x-tierserve-schema`` header, and otherwise the route's default schema, if it has one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from tierserve.api.protocol import ChatCompletionRequest
+from tierserve.errors import InvalidRequestError
+from tierserve.policy.spec import Policy, RouteSpec, SchemaSpec
+from tierserve.structured import compile_check
+from tierserve.validate import SemanticRule
+
+__all__ = ["SchemaChoice", "decoding_override", "requested_schema", "route_schema"]
+
+_OWN_SCHEMA_INSTRUCTIONS = SchemaSpec.model_fields["instructions"].get_default()
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaChoice:
+    name: str
+    schema: dict[str, Any]
+    rules: tuple[SemanticRule, ...] = field(default=())
+    instructions: str = _OWN_SCHEMA_INSTRUCTIONS
+    callers_own: bool = False
+    """Sent in the request rather than registered: its difficulty is unknown to the policy."""
+
+    @property
+    def system_text(self) -> str:
+        """What the model is told at every step; the schema is compact JSON."""
+        return f"{self.instructions}\nJSON schema: {json.dumps(self.schema, separators=(',', ':'))}"
+
+
+def _registered(policy: Policy, name: str, param: str) -> SchemaChoice:
+    spec = policy.schemas.get(name)
+    if spec is None:
+        raise InvalidRequestError(
+            f"no schema named {name!r} is registered here",
+            hint=f"use one of {sorted(policy.schemas)} or send the schema itself in "
+            "response_format.json_schema.schema",
+            param=param,
+        )
+    return SchemaChoice(name, spec.schema_, tuple(spec.rules), spec.instructions)
+
+
+def _own(name: str, schema: dict[str, Any]) -> SchemaChoice:
+    param = "response_format.json_schema.schema"
+    try:
+        Draft202012Validator.check_schema(schema)
+        compile_check(schema)
+    except SchemaError as error:
+        raise InvalidRequestError(
+            f"{param} is not a valid JSON schema: {error.message}",
+            hint="send a JSON Schema (draft 2020-12) object",
+            param=param,
+        ) from None
+    except ValueError as error:
+        raise InvalidRequestError(
+            str(error),
+            hint="use types, enum, pattern, format, min/maxLength, min/maxItems and required",
+            param=param,
+        ) from None
+    return SchemaChoice(name, schema, callers_own=True)
+
+
+def requested_schema(
+    request: ChatCompletionRequest, policy: Policy, header_hint: str | None
+) -> SchemaChoice | None:
+    """The schema the caller asked for, if any (registered names are checked)."""
+    response_format = request.response_format
+    if response_format is not None:
+        own = response_format.own_schema()
+        if own is not None:
+            name = response_format.json_schema.name if response_format.json_schema else "json"
+            return _own(name, own)
+        registered = response_format.registered_name()
+        if registered is not None:
+            return _registered(policy, registered, "response_format.json_schema.name")
+    hinted = header_hint or (request.metadata or {}).get("schema")
+    if hinted:
+        return _registered(policy, hinted, "metadata.schema")
+    return None
+
+
+def route_schema(policy: Policy, route: RouteSpec) -> SchemaChoice | None:
+    if route.schema_name is None:
+        return None
+    return _registered(policy, route.schema_name, "route")
+
+
+def decoding_override(request: ChatCompletionRequest, pinned: str | None) -> bool | None:
+    """``metadata.decoding``: True for constrained, False for unconstrained, None when unset.
+
+    Only a pinned tier takes it (benchmarks compare the two on one tier); routed requests are
+    constrained where the policy's ladder says.
+    """
+    value = (request.metadata or {}).get("decoding")
+    if value is None:
+        return None
+    if value not in ("constrained", "unconstrained"):
+        raise InvalidRequestError(
+            f"metadata.decoding={value!r} is not a decoding mode",
+            hint="use 'constrained' or 'unconstrained'",
+            param="metadata.decoding",
+        )
+    if pinned is None:
+        raise InvalidRequestError(
+            "metadata.decoding applies to a pinned tier only; routed requests follow the "
+            "policy's ladder",
+            hint="set model to 'tierserve/<tier>' or drop metadata.decoding",
+            param="metadata.decoding",
+        )
+    return value == "constrained"

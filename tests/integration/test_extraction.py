@@ -1,0 +1,111 @@
+"""Schema-strict extraction through the real stack and the official openai client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from openai import OpenAI
+
+from tierserve.config import StackConfig
+from tierserve.policy.spec import Policy
+from tierserve.review import JsonlReviewQueue
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+TEXTS = {
+    "ticket": "Extract the ticket fields from this email: Hi, customer C-20417 here. My Atlas "
+    "laptop (order A551023) stopped charging on 2026-03-03. Please help, it is urgent.",
+    "invoice": "Extract the invoice fields: Acme Office Supply, invoice INV-2026301 dated "
+    "2026-04-02. 2 x Toner cartridge at EUR 79.00 = EUR 158.00. TOTAL DUE: EUR 158.00",
+}
+NO_ID = (
+    "Extract the ticket fields from this email: Hello, the app crashes at login every time I "
+    "open it. Can you help?"
+)
+
+
+def meta_of(completion: Any) -> dict[str, Any]:
+    return dict((completion.model_extra or {})["tierserve"])
+
+
+def extract(client: OpenAI, text: str, schema: str, model: str = "tierserve") -> Any:
+    return client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": text}],
+        temperature=0,
+        max_tokens=512,
+        response_format={"type": "json_schema", "json_schema": {"name": schema}},
+    )
+
+
+@pytest.mark.parametrize("schema", ["ticket", "invoice"])
+@pytest.mark.parametrize("tier", ["small", "medium", "large"])
+def test_every_tier_returns_json_that_validates_against_the_schema(
+    client: OpenAI, policy: Policy, tier: str, schema: str
+) -> None:
+    completion = extract(client, TEXTS[schema], schema, model=f"tierserve/{tier}")
+    meta = meta_of(completion)
+    assert meta["output_schema"] == schema and meta["steps"][0]["constrained"]
+    answer = json.loads(completion.choices[0].message.content or "")
+    validator = Draft202012Validator(
+        policy.schemas[schema].schema_, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    assert list(validator.iter_errors(answer)) == []
+    assert completion.choices[0].finish_reason == "stop"
+
+
+def test_a_callers_own_schema_constrains_a_routed_request(client: OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "enum": ["Paris", "Lyon", "Nice"]}},
+        "required": ["city"],
+    }
+    completion = client.chat.completions.create(
+        model="tierserve",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=32,
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
+    )
+    meta = meta_of(completion)
+    assert meta["output_schema"] == "city" and all(s["constrained"] for s in meta["steps"])
+    assert json.loads(completion.choices[0].message.content or "") == {"city": "Paris"}
+
+
+def test_a_semantic_rule_failure_escalates_with_its_reason_then_fails_safely(
+    client: OpenAI, policy: Policy
+) -> None:
+    # No customer id in the text: the schema's id pattern makes a constrained model write one,
+    # and the rule that ids are copied from the input rejects it on every tier.
+    completion = extract(client, NO_ID, "ticket")
+    meta = meta_of(completion)
+    assert meta["route"] == "extraction"
+    assert meta["tiers_tried"] == ["small", "medium", "large"]
+    medium, large = meta["steps"][1], meta["steps"][2]
+    assert medium["constrained"] and large["constrained"]
+    assert "semantic=fail(customer_id_copied: customer_id=" in medium["reason"]
+    assert medium["reason"].endswith("=> escalate large")
+    assert "semantic=fail(customer_id_copied" in large["reason"]
+    assert meta["outcome"] == "safe_failure"
+    assert completion.choices[0].message.content == policy.safe_failure_message
+
+
+def test_a_repeated_failure_on_a_high_risk_request_reaches_human_review(
+    client: OpenAI, policy: Policy, stack_config: StackConfig
+) -> None:
+    completion = extract(client, NO_ID + " Otherwise I will file a chargeback.", "ticket")
+    meta = meta_of(completion)
+    assert (meta["route"] == "extraction-high-risk" and "keyword:chargeback" in meta["risk"]) or (
+        any("keyword:chargeback" in reason for reason in meta["plan"])
+    )
+    assert meta["tiers_tried"] == ["medium", "large"]
+    assert all("semantic=fail(customer_id_copied" in r for r in meta["reasons"][:2])
+    assert meta["outcome"] == "human_review"
+    assert completion.choices[0].message.content == policy.human_review_message
+    queued = JsonlReviewQueue(stack_config.gateway.review_queue_path).read()
+    item = next(q for q in queued if q["review_id"] == meta["review_id"])
+    assert item["route"] == "extraction-high-risk" and item["draft_tier"] == "large"
+    assert json.loads(item["draft"])["customer_id"].startswith("C-")
