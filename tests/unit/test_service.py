@@ -170,7 +170,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     assert plan["steps"][0] == {
         "tier": "small",
         "validators": ["schema", "semantic"],
-        "max_tokens": 512,
+        "max_tokens": 320,
     }
     assert plan["schema"] == "ticket"
     assert plan["steps"][1]["constrained"] is True
