@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = ["SemanticRule", "check_rules"]
 
@@ -43,7 +43,9 @@ def _compiles(expression: str) -> str:
     return expression
 
 
-Path = Annotated[str, Field(min_length=1, description="A JMESPath expression.")]
+JmesPath = Annotated[
+    str, Field(min_length=1, description="A JMESPath expression."), AfterValidator(_compiles)
+]
 
 
 class _Rule(BaseModel):
@@ -63,12 +65,7 @@ class _Rule(BaseModel):
 
 class _FieldsRule(_Rule):
     kind: str
-    fields: list[Path] = Field(min_length=1, description="Fields the rule applies to.")
-
-    @field_validator("fields")
-    @classmethod
-    def _paths(cls, value: list[str]) -> list[str]:
-        return [_compiles(v) for v in value]
+    fields: list[JmesPath] = Field(min_length=1, description="Fields the rule applies to.")
 
     def _default_name(self) -> str:
         return f"{self.kind}({','.join(self.fields)})"
@@ -93,14 +90,9 @@ class OneOfRule(_FieldsRule):
 
 class SumEqualsRule(_Rule):
     kind: Literal["sum_equals"]
-    total: Path
-    parts: Path
+    total: JmesPath
+    parts: JmesPath
     tolerance: float = Field(default=0.01, ge=0.0, description="Absolute tolerance.")
-
-    @field_validator("total", "parts")
-    @classmethod
-    def _paths(cls, value: str) -> str:
-        return _compiles(value)
 
     def _default_name(self) -> str:
         return f"{self.total}=sum({self.parts})"
@@ -108,15 +100,10 @@ class SumEqualsRule(_Rule):
 
 class ProductEqualsRule(_Rule):
     kind: Literal["product_equals"]
-    items: Path = Field(description="A list of objects, e.g. 'line_items'.")
+    items: JmesPath = Field(description="A list of objects, e.g. 'line_items'.")
     product: str = Field(min_length=1, description="Key of the product in each object.")
     factors: list[str] = Field(min_length=2, description="Keys of the factors in each object.")
     tolerance: float = Field(default=0.01, ge=0.0)
-
-    @field_validator("items")
-    @classmethod
-    def _paths(cls, value: str) -> str:
-        return _compiles(value)
 
     def _default_name(self) -> str:
         return f"{self.items}.{self.product}={'*'.join(self.factors)}"
@@ -124,15 +111,10 @@ class ProductEqualsRule(_Rule):
 
 class ImpliesRule(_Rule):
     kind: Literal["implies"]
-    if_field: Path
+    if_field: JmesPath
     equals: str | int | float | bool
-    then_field: Path
+    then_field: JmesPath
     then_in: list[str | int | float | bool] = Field(min_length=1)
-
-    @field_validator("if_field", "then_field")
-    @classmethod
-    def _paths(cls, value: str) -> str:
-        return _compiles(value)
 
     def _default_name(self) -> str:
         return f"{self.if_field}=>{self.then_field}"
