@@ -175,7 +175,12 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "field_accuracy": round(sum(fields) / len(fields), 3),
                 "truncated": sum(r["finish_reason"] == "length" for r in group),
                 "latency_p50_s": round(statistics.median(latencies), 2),
-                "latency_p95_s": round(statistics.quantiles(latencies, n=20)[-1], 2),
+                "latency_p95_s": round(
+                    statistics.quantiles(latencies, n=20)[-1]
+                    if len(latencies) > 1
+                    else latencies[0],
+                    2,
+                ),
                 "completion_tokens_mean": round(statistics.mean(tokens), 1),
                 "ms_per_output_token": round(1000 * sum(latencies) / max(1, sum(tokens)), 1),
             }
@@ -232,6 +237,7 @@ def main() -> None:
         default=1,
         help="tiers measured at once; on a 2-core host several engines thrash each other",
     )
+    parser.add_argument("--compile-only", action="store_true", help="only the compile probe")
     parser.add_argument("--skip-compile", action="store_true", help="no compile-cost probe")
     args = parser.parse_args()
     config = load_config(args.config)
@@ -243,6 +249,13 @@ def main() -> None:
     cases.sort(key=lambda case: (case["id"].split("-")[1], case["schema"]))
     cases = cases[: args.limit] if args.limit else cases
     tiers = args.tiers.split(",")
+    if args.compile_only:
+        probe = {
+            "measured": time.strftime("%Y-%m-%d"),
+            "compile_cost": compile_cost(args.url, tiers),
+        }
+        (HERE / "results/extraction_compile.json").write_text(json.dumps(probe, indent=1) + "\n")
+        return
     args.rows.parent.mkdir(parents=True, exist_ok=True)
     previous = (
         [json.loads(x) for x in args.rows.read_text().splitlines()] if args.rows.exists() else []
