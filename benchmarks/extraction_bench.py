@@ -237,6 +237,9 @@ def main() -> None:
         default=1,
         help="tiers measured at once; on a 2-core host several engines thrash each other",
     )
+    parser.add_argument(
+        "--summarize-only", action="store_true", help="summarize the rows file, send nothing"
+    )
     parser.add_argument("--compile-only", action="store_true", help="only the compile probe")
     parser.add_argument("--skip-compile", action="store_true", help="no compile-cost probe")
     args = parser.parse_args()
@@ -263,16 +266,21 @@ def main() -> None:
     done = {(r["case"], r["tier"], r["mode"]) for r in previous}
     started = time.monotonic()
     groups = [[t] for t in tiers] if args.concurrency > 1 else [tiers]
-    with ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(lambda g: run_tiers(args.url, g, cases, policy, args.rows, done), groups))
+    if not args.summarize_only:
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(lambda g: run_tiers(args.url, g, cases, policy, args.rows, done), groups))
     rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
+    complete = {r["case"] for r in rows if sum(x["case"] == r["case"] for x in rows) == 6}
     result = {
-        "cases": len({r["case"] for r in rows}),
+        "cases_complete": len(complete),
+        "cases_planned": len(cases),
         "tiers": tiers,
         "max_tokens": MAX_TOKENS,
         "wall_s_this_run": round(time.monotonic() - started, 1),
         "summary": summarize(rows),
-        "compile_cost": [] if args.skip_compile else compile_cost(args.url, tiers),
+        "compile_cost": []
+        if args.skip_compile or args.summarize_only
+        else compile_cost(args.url, tiers),
         "rows_file": str(args.rows.relative_to(HERE.parent)),
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
