@@ -143,7 +143,14 @@ class SchemaSpec(_Spec):
     @classmethod
     def _read_references(cls, data: Any, info: ValidationInfo) -> Any:
         """Inline the file or model so the policy can travel to other processes as data."""
-        if not isinstance(data, dict) or data.get("json_schema") is not None:
+        if not isinstance(data, dict):
+            return data
+        given = [k for k in ("json_schema", "json_schema_file", "pydantic_model") if data.get(k)]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of json_schema, json_schema_file or pydantic_model, not {given}"
+            )
+        if data.get("json_schema") is not None:
             return data
         data = dict(data)
         if data.get("pydantic_model"):

@@ -75,6 +75,10 @@ def test_schemas_load_from_files_and_pydantic_models_and_travel_as_data(tmp_path
         ({"pydantic_model": "no_such_module:Model"}, "'package.module:ModelClass'"),
         ({"json_schema": {"type": "objekt"}}, "not a valid JSON schema"),
         ({"rules": []}, "give one of json_schema, json_schema_file or pydantic_model"),
+        (
+            {"json_schema": {"type": "object"}, "json_schema_file": "schemas/ticket.json"},
+            r"not \['json_schema', 'json_schema_file'\]",
+        ),
     ],
 )
 def test_a_bad_schema_entry_is_named_with_the_fix(
