@@ -10,6 +10,7 @@ why model servers compile the policy's named schemas while warming up.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -30,10 +31,16 @@ def structured_outputs_args(output_type: dict[str, Any] | type[BaseModel]) -> di
 def compile_check(schema: dict[str, Any]) -> str:
     """The regex Outlines builds for ``schema``; raises ``ValueError`` naming what it cannot
     express, so a policy is refused at load time rather than on a request."""
+    return _regex_for(json.dumps(schema))
+
+
+@functools.lru_cache(maxsize=256)
+def _regex_for(schema_json: str) -> str:
+    # Cached: clients resend the same response_format schema with every request.
     from outlines_core.json_schema import build_regex_from_schema
 
     try:
-        regex: str = build_regex_from_schema(json.dumps(schema))
+        regex: str = build_regex_from_schema(schema_json)
     except Exception as error:  # outlines_core raises plain exceptions with the reason
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"Outlines cannot constrain to this schema: {reason}") from None
