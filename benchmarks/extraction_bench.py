@@ -3,10 +3,11 @@
 For each case in ``extraction/cases.jsonl`` (52: support emails and invoices), each tier is
 pinned (``model=tierserve/<tier>``), the registered schema is selected by name
 (``response_format={"type": "json_schema", "json_schema": {"name": ...}}``) and decoding is set
-with ``metadata.decoding``. Every answer is checked here, independently of the gateway's own
-validators: valid JSON matching the schema, the schema's semantic rules, and field-level accuracy
-against the expected values. Latency is the client's wall time; by default one tier is
-measured at a time (``--concurrency`` runs tiers side by side, sharing the CPU cores).
+with ``metadata.decoding``. Every returned text is checked here with the project's validators
+(not taken from the gateway's reported verdict): valid JSON matching the schema, the schema's
+semantic rules, and field-level accuracy against the expected values. Latency is the client's
+wall time; by default one tier is measured at a time (``--concurrency`` runs tiers side by
+side, sharing the CPU cores).
 
 Then the compile cost of a new schema, through the stack: a never-seen schema is sent twice to
 each tier; the first request pays the Outlines index compile, the second hits vLLM's cache.
@@ -27,12 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from openai import OpenAI
 
 from tierserve.config import load_config
 from tierserve.policy.spec import Policy, load_policy
-from tierserve.validate import check_rules
+from tierserve.validate import ValidationContext, run_validators
 
 HERE = Path(__file__).resolve().parent
 MODES = ("constrained", "unconstrained")
@@ -99,23 +99,20 @@ def ask(client: OpenAI, tier: str, case: dict[str, Any], mode: str) -> dict[str,
 
 
 def judge(policy: Policy, case: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """The project's own schema and semantic validators, run here on the returned text."""
     spec = policy.schemas[case["schema"]]
+    context = ValidationContext(json_schema=spec.schema_, rules=spec.rules, input_text=prompt(case))
+    schema, semantic = run_validators(["schema", "semantic"], answer["text"], context)
     try:
         value = json.loads(answer["text"])
     except json.JSONDecodeError:
         value = None
-    valid = value is not None and not any(
-        Draft202012Validator(
-            spec.schema_, format_checker=Draft202012Validator.FORMAT_CHECKER
-        ).iter_errors(value)
-    )
-    rule, broken = check_rules(spec.rules, value, prompt(case)) if valid else ("", "invalid")
-    scores = field_scores(case["schema"], value, case["expected"])
+    broken = schema.passed and not semantic.passed
     return {
-        "valid_schema": valid,
-        "semantic_ok": valid and broken is None,
-        "broken_rule": rule if valid and broken else None,
-        "fields": scores,
+        "valid_schema": schema.passed,
+        "semantic_ok": schema.passed and semantic.passed,
+        "broken_rule": semantic.detail.split(":")[0] if broken else None,
+        "fields": field_scores(case["schema"], value, case["expected"]),
     }
 
 
