@@ -1,6 +1,7 @@
 """Named schemas in the policy: loading, the Outlines adapter, and how a request selects one."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,39 @@ def test_a_route_naming_an_unregistered_schema_is_refused(tmp_path: Path) -> Non
 
 
 def test_outlines_adapter_gives_vllm_structured_output_args() -> None:
-    assert structured_outputs_args({"type": "object"}) == {"json": {"type": "object"}}
     args = structured_outputs_args(Receipt)
-    assert args["json"]["required"] == ["shop", "paid"]
+    assert set(args) == {"regex"}
+    assert re.fullmatch(args["regex"], '{"shop": "Cafe", "paid": 9.99}')
+    assert not re.fullmatch(args["regex"], '{"shop": "Cafe"}')  # "paid" is required
     regex = compile_check(SUPPORT.schemas["ticket"].schema_)
     assert '"C-[0-9]{4,8}"' in regex  # the id pattern is enforced while decoding
+
+
+@pytest.mark.parametrize("name", ["ticket", "invoice"])
+def test_constrained_output_has_no_unbounded_run(name: str) -> None:
+    regex = compile_check(SUPPORT.schemas[name].schema_)
+    assert "[0-9]*" not in regex and "[0-9]+" not in regex
+
+
+@pytest.mark.parametrize(
+    ("text", "allowed"),
+    [
+        ("9.99", True),
+        ("0", True),
+        ("-3.5", True),
+        ("123456789012.123456", True),
+        ("1.1111111", False),  # the looping decimal a small model wrote until max_tokens
+        ("1234567890123", False),
+        ("1e5", False),
+        ("01", False),
+    ],
+)
+def test_constrained_numbers_are_bounded(text: str, allowed: bool) -> None:
+    regex = compile_check({"type": "object", "properties": {"n": {"type": "number"}}})
+    assert bool(re.fullmatch(regex, '{"n": ' + text + "}")) is allowed
+    integer_regex = compile_check({"type": "object", "properties": {"n": {"type": "integer"}}})
+    is_integer = allowed and "." not in text
+    assert bool(re.fullmatch(integer_regex, '{"n": ' + text + "}")) is is_integer
 
 
 def test_a_schema_outlines_cannot_express_is_a_config_error() -> None:
