@@ -18,6 +18,7 @@ each tier; the first request pays the Outlines index compile, the second hits vL
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -123,32 +124,40 @@ def run_tiers(
     policy: Policy,
     rows_path: Path,
     done: set[tuple[str, str, str]],
+    in_flight: int = 1,
 ) -> None:
-    """Appends one row per answer to ``rows_path`` as it arrives: a long run can resume."""
+    """Appends one row per answer to ``rows_path`` as it arrives: a long run can resume.
+
+    ``in_flight`` cases go to the same tier and mode at once (vLLM batches them); the latency
+    recorded is then the latency under that load, and each row says how many were in flight.
+    """
     client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=900, max_retries=0)
-    for index, case in enumerate(cases):
-        # Alternate which mode goes first, so neither always runs on a warmer engine.
-        modes = MODES if index % 2 == 0 else MODES[::-1]
-        for tier, mode in ((t, m) for t in tiers for m in modes):
-            if (case["id"], tier, mode) in done:
-                continue
-            answer = ask(client, tier, case, mode)
-            row = {
-                "case": case["id"],
-                "schema": case["schema"],
-                "tier": tier,
-                "mode": mode,
-                **answer,
-                **judge(policy, case, answer),
-            }
-            with rows_path.open("a") as out:
-                out.write(json.dumps(row) + "\n")
-            print(
-                f"{tier:6} {case['id']} {mode:13} valid={row['valid_schema']} "
-                f"{answer['latency_s']:.1f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+    chunks = [cases[i : i + in_flight] for i in range(0, len(cases), in_flight)]
+    with ThreadPoolExecutor(in_flight) as pool:
+        for index, chunk in enumerate(chunks):
+            # Alternate which mode goes first, so neither always runs on a warmer engine.
+            modes = MODES if index % 2 == 0 else MODES[::-1]
+            for tier, mode in ((t, m) for t in tiers for m in modes):
+                todo = [case for case in chunk if (case["id"], tier, mode) not in done]
+                answers = pool.map(functools.partial(ask, client, tier, mode=mode), todo)
+                for case, answer in zip(todo, answers, strict=True):
+                    row = {
+                        "case": case["id"],
+                        "schema": case["schema"],
+                        "tier": tier,
+                        "mode": mode,
+                        "in_flight": len(todo),
+                        **answer,
+                        **judge(policy, case, answer),
+                    }
+                    with rows_path.open("a") as out:
+                        out.write(json.dumps(row) + "\n")
+                    print(
+                        f"{tier:6} {case['id']} {mode:13} valid={row['valid_schema']} "
+                        f"{answer['latency_s']:.1f}s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -235,6 +244,12 @@ def main() -> None:
         help="tiers measured at once; on a 2-core host several engines thrash each other",
     )
     parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=1,
+        help="cases sent at once to the same tier and mode (vLLM batches them)",
+    )
+    parser.add_argument(
         "--summarize-only", action="store_true", help="summarize the rows file, send nothing"
     )
     parser.add_argument("--compile-only", action="store_true", help="only the compile probe")
@@ -265,7 +280,14 @@ def main() -> None:
     groups = [[t] for t in tiers] if args.concurrency > 1 else [tiers]
     if not args.summarize_only:
         with ThreadPoolExecutor(args.concurrency) as pool:
-            list(pool.map(lambda g: run_tiers(args.url, g, cases, policy, args.rows, done), groups))
+            list(
+                pool.map(
+                    lambda g: run_tiers(
+                        args.url, g, cases, policy, args.rows, done, args.in_flight
+                    ),
+                    groups,
+                )
+            )
     rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
     complete = {r["case"] for r in rows if sum(x["case"] == r["case"] for x in rows) == 6}
     result = {
