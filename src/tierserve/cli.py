@@ -5,6 +5,8 @@ tierserve models verify  [--config FILE]
 tierserve serve [FILE] [--demo] [--exit-after-demo]
 tierserve ask "question" [--url URL] [--stream]
 tierserve policy check FILE [--seeds N]
+tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [--outcome O]
+                          [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -85,6 +87,51 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log(args: argparse.Namespace) -> int:
+    import datetime
+
+    from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
+
+    if args.db is not None:
+        path = Path(args.db)
+    else:
+        from tierserve.config import load_config
+
+        path = load_config(args.config).observe.decision_log_path
+    if not path.exists():
+        raise TierserveError(
+            f"no decision log at {path}", hint="pass --db, or the --config the stack ran with"
+        )
+    query = LogQuery(
+        tenant=args.tenant,
+        route=args.route,
+        outcome=args.outcome,
+        reason=args.reason,
+        since=None if args.since is None else parse_when(args.since),
+        until=None if args.until is None else parse_when(args.until),
+        limit=args.limit,
+    )
+    log = DecisionLog(path)
+    if args.action == "export":
+        out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
+        try:
+            count = log.export_jsonl(out, query)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        print(f"exported {count} records", file=sys.stderr)
+        return 0
+    for record in log.query(query):
+        when = datetime.datetime.fromtimestamp(record.time, datetime.UTC)
+        when_text = when.isoformat(timespec="seconds")
+        reasons = " | ".join(step.reason for step in record.steps) or f"cache {record.cache}"
+        print(
+            f"{when_text} {record.request_id} tenant={record.tenant} route={record.route} "
+            f"{record.outcome} by {record.answered_by} cost=${record.cost_usd:.6f} {reasons}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tierserve", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument("file")
     policy.add_argument("--seeds", type=int, default=5, help="held-out splits to average")
     policy.set_defaults(handler=_policy)
+
+    log = sub.add_parser("log", help="query the decision log, or export it as JSONL")
+    log.add_argument("action", choices=["show", "export"])
+    where = log.add_mutually_exclusive_group()
+    where.add_argument("--config", default=DEFAULT_CONFIG, help="stack config naming the log")
+    where.add_argument("--db", help="the decision log's SQLite file")
+    log.add_argument("--tenant")
+    log.add_argument("--route")
+    log.add_argument("--outcome", choices=["accept", "human_review", "safe_failure"])
+    log.add_argument("--reason", help="substring of a reason code, e.g. validator_ or 'escalate'")
+    log.add_argument("--since", help="ISO time (2026-11-23T10:00) or an age (90m, 6h, 2d)")
+    log.add_argument("--until", help="ISO time or an age, like --since")
+    log.add_argument("--limit", type=int)
+    log.add_argument("--out", help="export: write here instead of stdout")
+    log.set_defaults(handler=_log)
 
     args = parser.parse_args(argv)
     try:

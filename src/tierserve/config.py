@@ -19,6 +19,7 @@ from tierserve.errors import ConfigError
 __all__ = [
     "CascadeConfig",
     "GatewayConfig",
+    "ObserveConfig",
     "StackConfig",
     "TierConfig",
     "default_model_cache_dir",
@@ -118,7 +119,15 @@ class TierConfig(_Strict):
     cost_per_million_tokens: float = Field(
         default=0.0,
         ge=0.0,
-        description="Configured cost of one million tokens (in+out) on this tier, for metadata.",
+        description="Price of one million tokens (prompt + completion) on this tier, in USD.",
+    )
+    cost_per_gpu_second: float = Field(
+        default=0.0,
+        ge=0.0,
+        description=(
+            "Price of one second of this tier's accelerator time, in USD, charged for each "
+            "step's engine latency. Added to the token price: set either or both."
+        ),
     )
 
     @model_validator(mode="after")
@@ -172,6 +181,40 @@ class GatewayConfig(_Strict):
     )
 
 
+def _state_dir() -> Path:
+    return Path(os.environ.get("TIERSERVE_STATE_DIR", Path.home() / ".local/state/tierserve"))
+
+
+class ObserveConfig(_Strict):
+    """Where the decision log and the Prometheus metrics live."""
+
+    decision_log_path: Path = Field(
+        default_factory=lambda: _state_dir() / "decisions.sqlite",
+        description=(
+            "SQLite database (WAL mode, synchronous=FULL) holding one record per request; a "
+            "record is committed to disk before its response is sent."
+        ),
+    )
+    retention_days: float | None = Field(
+        default=30.0,
+        gt=0.0,
+        description="Records older than this are deleted (checked at start and hourly). None: "
+        "keep forever.",
+    )
+    max_records: int | None = Field(
+        default=1_000_000,
+        ge=1,
+        description="Beyond this many records the oldest are deleted. None: no bound.",
+    )
+    metrics_dir: Path = Field(
+        default_factory=lambda: _state_dir() / "metrics",
+        description=(
+            "prometheus-client multiprocess directory shared by the gateway replicas of a node "
+            "(emptied when the stack starts); GET /metrics aggregates it."
+        ),
+    )
+
+
 def default_model_cache_dir() -> Path:
     return Path(os.environ.get("TIERSERVE_MODEL_CACHE", Path.home() / ".cache/tierserve/models"))
 
@@ -182,6 +225,7 @@ class StackConfig(_Strict):
     tiers: list[TierConfig] = Field(min_length=1, description="Tiers, cheapest first.")
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)
     model_cache_dir: Path = Field(
         default_factory=default_model_cache_dir,
         description="Where `tierserve models prepare` writes embedded models.",

@@ -8,6 +8,8 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     ├── InvalidRequestError    400: the client sent something we cannot serve
     ├── PermissionDeniedError  403: the tenant may not use what it asked for
     ├── ModelNotPreparedError  embedded model missing or failing verification
+    ├── DecisionLogError       503, retryable: the decision record could not be written, so
+    │                          the answer is withheld (no response without its record)
     └── TierError              a tier failed while generating
         ├── TierUnavailableError   503, retryable: the tier is not up (yet)
         └── TierTimeoutError       504, retryable: the tier did not answer in time
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DecisionLogError",
     "InvalidRequestError",
     "ModelNotPreparedError",
     "PermissionDeniedError",
@@ -60,6 +63,11 @@ class PermissionDeniedError(TierserveError):
 
 class ModelNotPreparedError(TierserveError):
     """An embedded model has not been built, or its files fail verification."""
+
+
+class DecisionLogError(TierserveError):
+    http_status = 503
+    retryable = True
 
 
 class TierError(TierserveError):

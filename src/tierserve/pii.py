@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["detect_pii"]
+__all__ = ["detect_pii", "redact_pii"]
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d ()-]{8,}\d\b")
@@ -45,3 +45,22 @@ def detect_pii(text: str) -> tuple[str, ...]:
         if 9 <= len(re.sub(r"\D", "", match.group())) <= 15:  # E.164 numbers have at most 15
             found.add("phone")
     return tuple(sorted(found))
+
+
+def redact_pii(text: str) -> str:
+    """``text`` with each piece of personal data replaced by its kind, e.g. ``[email]``."""
+
+    def card(match: re.Match[str]) -> str:
+        found = match.group()
+        digits = re.sub(r"\D", "", found)
+        if not (13 <= len(digits) <= 19 and _luhn_ok(digits)):
+            return found
+        return "[card]" + found[len(found.rstrip(" -")) :]  # the pattern eats one separator
+
+    def phone(match: re.Match[str]) -> str:
+        digits = len(re.sub(r"\D", "", match.group()))
+        return "[phone]" if 9 <= digits <= 15 else match.group()
+
+    text = _EMAIL.sub("[email]", text)
+    text = _IBAN.sub("[iban]", _SSN.sub("[ssn]", _CARD.sub(card, text)))
+    return _PHONE.sub(phone, text)

@@ -135,6 +135,7 @@ class StepMetadata(BaseModel):
     completion_tokens: int
     ttft_ms: float | None
     latency_ms: float
+    cost_usd: float = 0.0
     error: str | None = None
 
 
@@ -164,6 +165,12 @@ class TierserveMetadata(BaseModel):
     """Model version used by each tier tried."""
     review_id: str | None = None
     steps: list[StepMetadata]
+    cache: str = "off"
+    """hit, miss, bypass (Cache-Control: no-cache, or streamed) or off (route not cacheable)."""
+    cached_from: str | None = None
+    """On a cache hit: the request whose answer is returned."""
+    cost_usd: float = 0.0
+    """Cost of the steps this request ran, from the tiers' cost model (0 on a cache hit)."""
 
     def headers(self) -> dict[str, str]:
         return {
@@ -175,6 +182,7 @@ class TierserveMetadata(BaseModel):
             "x-tierserve-tiers-tried": ",".join(self.tiers_tried),
             "x-tierserve-reasons": "; ".join(self.reasons),
             "x-tierserve-confidence": f"{self.confidence:.4f}",
+            "x-tierserve-cache": self.cache,
         }
 
 

@@ -21,15 +21,18 @@ from tierserve.api.protocol import (
     TierserveMetadata,
     error_body,
 )
+from tierserve.api.recording import Recorder, RequestTrace, look_up, store
 from tierserve.api.schema_choice import (
     SchemaChoice,
     decoding_override,
     requested_schema,
     route_schema,
 )
+from tierserve.cache import CachedAnswer, ResponseCache
 from tierserve.config import StackConfig
 from tierserve.engine.types import ChatMessage, Engine, GenerationRequest
 from tierserve.errors import InvalidRequestError, PermissionDeniedError, TierserveError
+from tierserve.observe.record import CacheStatus, DecisionRecord, StepLog, TierPrice
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.gate import Outcome
@@ -40,7 +43,6 @@ from tierserve.policy.runner import (
     LadderFinished,
     LadderResult,
     LadderRunner,
-    StepRecord,
     TerminalMessages,
     TextDelta,
 )
@@ -61,11 +63,11 @@ def _user_text(request: ChatCompletionRequest) -> str:
     return "\n".join(m.text() for m in request.messages if m.role == "user")
 
 
-def _step_metadata(step: StepRecord) -> StepMetadata:
+def _step_metadata(step: StepLog) -> StepMetadata:
     return StepMetadata(
         tier=step.tier,
         model=step.model,
-        outcome=str(step.outcome),
+        outcome=step.outcome,
         reason=step.reason,
         confidence=None if step.confidence is None else round(step.confidence, 4),
         threshold=step.threshold,
@@ -76,6 +78,7 @@ def _step_metadata(step: StepRecord) -> StepMetadata:
         completion_tokens=step.completion_tokens,
         ttft_ms=_ms(step.ttft_s),
         latency_ms=_ms(step.latency_s) or 0.0,
+        cost_usd=step.cost_usd,
         error=step.error,
     )
 
@@ -89,6 +92,8 @@ class CallerContext:
     session_id: str | None = None
     schema_hint: str | None = None
     """A registered schema's name (the ``x-tierserve-schema`` header)."""
+    cache_control: str | None = None
+    """The ``Cache-Control`` header: ``no-cache`` asks for a fresh answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,7 @@ class _Prepared:
     ladder: Ladder
     generation_request: GenerationRequest
     session_id: str | None
+    trace: RequestTrace
 
 
 class ChatService:
@@ -115,6 +121,7 @@ class ChatService:
         policy: Policy | None = None,
         predictor: TaskPredictor | None = None,
         review_queue: ReviewQueue | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._config = config
         self._policy = policy or cascade_policy(
@@ -132,6 +139,20 @@ class ChatService:
             ),
         )
         self._session_floor: OrderedDict[str, str] = OrderedDict()
+        self._recorder = recorder
+        cache = self._policy.cache
+        self._cache = (
+            ResponseCache(ttl_s=cache.ttl_s, max_entries=cache.max_entries)
+            if cache.enabled
+            else None
+        )
+        self._prices = {
+            tier.name: TierPrice(
+                per_million_tokens=tier.cost_per_million_tokens,
+                per_gpu_second=tier.cost_per_gpu_second,
+            )
+            for tier in config.tiers
+        }
 
     @property
     def model_names(self) -> list[str]:
@@ -254,6 +275,7 @@ class ChatService:
         )
 
     def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
+        arrived, started = time.time(), time.monotonic()
         pinned = self._pinned_tier(request.model)
         gateway = self._config.gateway
         max_tokens = request.max_completion_tokens or request.max_tokens
@@ -283,12 +305,25 @@ class ChatService:
             stop=request.stops(),
             seed=request.seed,
         )
+        ladder = self._ladder(plan, pinned, request, requested)
+        trace = RequestTrace(
+            request_id=request_id,
+            arrived=arrived,
+            started=started,
+            policy_s=time.monotonic() - started,
+            plan=plan,
+            ladder=ladder,
+            model=request.model,
+            stream=request.stream,
+            user_text=_user_text(request),
+        )
         return _Prepared(
             request_id=request_id,
             plan=plan,
-            ladder=self._ladder(plan, pinned, request, requested),
+            ladder=ladder,
             generation_request=generation_request,
             session_id=session_id,
+            trace=trace,
         )
 
     # -- after the ladder ---------------------------------------------------------------------
@@ -320,39 +355,54 @@ class ChatService:
         }
         return await asyncio.to_thread(self._review_queue.submit, item)
 
-    def _metadata(
-        self, prepared: _Prepared, result: LadderResult, review_id: str | None
-    ) -> TierserveMetadata:
-        plan = prepared.plan
-        return TierserveMetadata(
-            request_id=prepared.request_id,
-            policy_version=plan.policy_version,
-            tenant=plan.eligibility.tenant.id,
-            route=plan.route.name,
-            output_schema=prepared.ladder.schema_name,
-            task=str(plan.task.task),
-            risk=str(plan.risk.risk),
-            plan=list(plan.reasons),
+    async def _record(
+        self, prepared: _Prepared, result: LadderResult, review_id: str | None, cache: CacheStatus
+    ) -> DecisionRecord:
+        record = prepared.trace.record(
+            self._policy,
+            self._prices,
+            steps=result.steps,
             outcome=str(result.outcome),
-            tier=result.answered_by,
-            tiers_tried=list(result.tiers_tried),
-            reasons=[step.reason for step in result.steps],
-            confidence=round(result.confidence, 4),
-            confidence_quantile=self._config.cascade.confidence_quantile,
-            models={s.tier: s.model for s in result.steps if s.tier and s.model},
+            answered_by=result.answered_by,
+            confidence=result.confidence,
+            cache=cache,
             review_id=review_id,
-            steps=[_step_metadata(step) for step in result.steps],
+        )
+        if self._recorder is not None:
+            await self._recorder.record(record)
+        return record
+
+    def _metadata(self, record: DecisionRecord) -> TierserveMetadata:
+        return TierserveMetadata(
+            request_id=record.request_id,
+            policy_version=record.policy_version,
+            tenant=record.tenant,
+            route=record.route,
+            output_schema=record.output_schema,
+            task=record.task,
+            risk=record.risk,
+            plan=record.plan,
+            outcome=record.outcome,
+            tier=record.answered_by,
+            tiers_tried=[step.tier for step in record.steps if step.tier],
+            reasons=[step.reason for step in record.steps],
+            confidence=round(record.confidence, 4),
+            confidence_quantile=self._config.cascade.confidence_quantile,
+            models=record.models,
+            review_id=record.review_id,
+            steps=[_step_metadata(step) for step in record.steps],
+            cache=record.cache,
+            cached_from=record.cached_from,
+            cost_usd=record.cost_usd,
         )
 
     @staticmethod
-    def _usage(result: LadderResult) -> dict[str, int]:
+    def _usage(record: DecisionRecord) -> dict[str, int]:
         # Usage counts every tier tried: the escalated attempts were real work too.
-        prompt = sum(step.prompt_tokens for step in result.steps)
-        completion = sum(step.completion_tokens for step in result.steps)
         return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens,
+            "total_tokens": record.prompt_tokens + record.completion_tokens,
         }
 
     @staticmethod
@@ -390,10 +440,40 @@ class ChatService:
     async def complete(
         self, request: ChatCompletionRequest, caller: CallerContext | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        prepared = self._prepare(request, caller or CallerContext())
-        result = await self._runner.run(prepared.ladder, prepared.generation_request)
-        review_id = await self._settle(prepared, result)
-        metadata = self._metadata(prepared, result, review_id)
+        caller = caller or CallerContext()
+        prepared = self._prepare(request, caller)
+        lookup = look_up(self._cache, prepared.trace, request, caller.cache_control)
+        if lookup.answer is not None:
+            cached = lookup.answer
+            record = prepared.trace.record(
+                self._policy,
+                self._prices,
+                steps=(),
+                outcome=str(Outcome.ACCEPT),
+                answered_by=cached.tier,
+                confidence=cached.confidence,
+                cache="hit",
+                cached_from=cached.request_id,
+            )
+            if self._recorder is not None:
+                await self._recorder.record(record)
+            text, finish_reason = cached.text, cached.finish_reason
+        else:
+            result = await self._runner.run(prepared.ladder, prepared.generation_request)
+            review_id = await self._settle(prepared, result)
+            record = await self._record(prepared, result, review_id, lookup.status)
+            text, finish_reason = result.text, self._finish_reason(result)
+            if result.outcome is Outcome.ACCEPT and result.generation is not None:
+                answer = CachedAnswer(
+                    text=text,
+                    finish_reason=finish_reason,
+                    tier=result.generation.tier,
+                    request_id=prepared.request_id,
+                    confidence=result.confidence,
+                    models=record.models,
+                )
+                store(self._cache, lookup, answer)
+        metadata = self._metadata(record)
         body = {
             "id": prepared.request_id,
             "object": "chat.completion",
@@ -402,12 +482,12 @@ class ChatService:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.text},
-                    "finish_reason": self._finish_reason(result),
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish_reason,
                     "logprobs": None,
                 }
             ],
-            "usage": self._usage(result),
+            "usage": self._usage(record),
             "tierserve": metadata.model_dump(),
         }
         return body, metadata.headers()
@@ -466,10 +546,12 @@ class ChatService:
                 elif isinstance(event, LadderFinished):
                     result = event.result
                     review_id = await self._settle(prepared, result)
-                    metadata = self._metadata(prepared, result, review_id).model_dump()
+                    cache: CacheStatus = "off" if self._cache is None else "bypass"
+                    record = await self._record(prepared, result, review_id, cache)
+                    metadata = self._metadata(record).model_dump()
                     yield delta({}, self._finish_reason(result), tierserve=metadata)
                     if include_usage:
-                        yield frame([], usage=self._usage(result))
+                        yield frame([], usage=self._usage(record))
         except TierserveError as error:
             body = error_body(str(error), error.error_type, error.param, type(error).__name__)
             yield f"data: {json.dumps(body)}\n\n"

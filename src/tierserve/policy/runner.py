@@ -75,6 +75,10 @@ class StepRecord:
     completion_tokens: int = 0
     ttft_s: float | None = None
     latency_s: float = 0.0
+    validation_s: float = 0.0
+    """Time spent scoring confidence and running the validators on the answer."""
+    validators: tuple[str, ...] = ()
+    extra_context: bool = False
     error: str | None = None
 
 
@@ -198,17 +202,21 @@ class LadderRunner:
             threshold=step.min_confidence,
             constrained=step.constrained,
             max_tokens=step.max_tokens,
+            validators=tuple(step.validators),
+            extra_context=bool(step.extra_context),
             **measured,
         )
 
     def _judge(self, ladder: Ladder, index: int, generation: Generation) -> StepRecord:
         step = ladder.steps[index]
         assert step.tier is not None
+        started = time.monotonic()
         confidence = quantile_confidence(generation.token_logprobs, self._quantile)
         validations = run_validators(step.validators, generation.text, ladder.validation)
         verdict = gate_step(
             step.tier, confidence, step.min_confidence, validations, self._next(ladder, index)
         )
+        validation_s = time.monotonic() - started
         return self._record(
             step,
             verdict,
@@ -219,6 +227,7 @@ class LadderRunner:
             completion_tokens=generation.completion_tokens,
             ttft_s=generation.ttft_s,
             latency_s=generation.latency_s,
+            validation_s=validation_s,
         )
 
     def _failure(self, ladder: Ladder, index: int, error: Exception, started: float) -> StepRecord:

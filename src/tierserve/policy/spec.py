@@ -25,6 +25,7 @@ from tierserve.config import read_yaml, validate_model
 from tierserve.validate.rules import SemanticRule
 
 __all__ = [
+    "CacheSpec",
     "Compliance",
     "Importance",
     "LadderStepSpec",
@@ -244,6 +245,24 @@ class RouteSpec(_Spec):
     )
 
 
+class CacheSpec(_Spec):
+    """The exact-match response cache: routes marked ``cacheable`` use it when it is enabled."""
+
+    enabled: bool = Field(default=False, description="Serve repeated requests from the cache.")
+    ttl_s: float = Field(default=3600.0, gt=0.0, description="Seconds an answer stays fresh.")
+    max_entries: int = Field(
+        default=10_000, ge=1, description="Entries kept per gateway replica (least recent go)."
+    )
+    allow_policy_sensitive: bool = Field(
+        default=False,
+        description="Let a route that serves policy-sensitive requests be cacheable: their "
+        "answers depend on who asks and when, so this must be chosen explicitly.",
+    )
+
+
+PromptLogging = Literal["redact", "hash", "omit", "full"]
+
+
 class Policy(_Spec):
     version: str = Field(min_length=1, description="Reported in every response and log record.")
     tiers: list[TierName] = Field(
@@ -281,6 +300,13 @@ class Policy(_Spec):
         default="Your request needs a person's review; it has been queued and you will be "
         "contacted.",
     )
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    log_prompts: PromptLogging = Field(
+        default="redact",
+        description="How prompts enter the decision log: 'redact' replaces personal data by its "
+        "kind ([email], [card], ...), 'hash' keeps only a SHA-256, 'omit' keeps nothing, 'full' "
+        "keeps the text. Every record has the prompt's SHA-256 for matching.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -308,6 +334,12 @@ class Policy(_Spec):
                     f"`schemas` ({sorted(self.schemas)}); add it there or fix the name"
                 )
             self._check_ladder(route, known)
+            sensitive = TaskClass.POLICY_SENSITIVE in route.tasks
+            if route.cacheable and sensitive and not self.cache.allow_policy_sensitive:
+                raise ValueError(
+                    f"route {route.name!r} is cacheable but serves policy_sensitive requests; "
+                    "remove `cacheable` or set cache.allow_policy_sensitive: true"
+                )
         return self
 
     def _check_ladder(self, route: RouteSpec, known: set[str]) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -33,16 +37,37 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
         )(ModelServer).bind(tier, str(config.model_cache_dir), warm_schemas)
         for tier in config.tiers
     }
+    metrics_dir = _metrics_dir(config.observe.metrics_dir)
     gateway = serve.deployment(
         name="gateway",
         num_replicas=config.gateway.num_replicas,
-        ray_actor_options={"num_cpus": 0},
+        ray_actor_options={
+            "num_cpus": 0,
+            # Read by prometheus-client when it is first imported: it must be in the
+            # environment the replica process starts with.
+            "runtime_env": {"env_vars": {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}},
+        },
         max_ongoing_requests=256,
     )(Gateway)
     application: Application = gateway.bind(
         config.model_dump(mode="json"), tiers, _policy_args(config, policy)
     )
     return application
+
+
+def _metrics_dir(root: Path) -> Path:
+    """A fresh multiprocess directory for this deployment of the app.
+
+    Replicas of one deployment share it, so a replica that is restarted keeps adding to the
+    same totals; a new deployment starts from zero, and the directories of earlier ones on
+    this host are removed.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("run-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    fresh = root / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    fresh.mkdir()
+    return fresh
 
 
 def _policy_args(config: StackConfig, policy: Policy | None) -> dict[str, Any] | None:

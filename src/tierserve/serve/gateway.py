@@ -1,18 +1,23 @@
 """The ingress deployment: OpenAI-compatible HTTP over :class:`~tierserve.api.service.ChatService`.
 
-Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``, ``GET /healthz``.
+Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route/explain``,
+``GET /v1/models``, ``GET /healthz`` and ``GET /metrics`` (Prometheus, every gateway replica of
+this node summed; see :mod:`tierserve.observe.metrics`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 from ray import serve
 from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
@@ -22,6 +27,9 @@ from tierserve.api.service import CallerContext, ChatService
 from tierserve.config import parse_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.errors import TierserveError, TierUnavailableError
+from tierserve.observe.decision_log import DecisionLog
+from tierserve.observe.metrics import TierserveMetrics, scrape
+from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import Policy, TaskClass
 from tierserve.review import JsonlReviewQueue
 
@@ -71,16 +79,24 @@ def _validation_message(error: RequestValidationError) -> tuple[str, str | None]
     return "; ".join(parts), first_param
 
 
+def _count_error(request: Request, error_type: str, status: int) -> None:
+    metrics: TierserveMetrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.request_errors.labels(error_type, str(status)).inc()
+
+
 @app.exception_handler(RequestValidationError)
-async def _invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
     message, param = _validation_message(error)
     message += " (fix: send an OpenAI chat-completions body; see GET /docs)"
+    _count_error(request, "invalid_request_error", 400)
     return JSONResponse(error_body(message, "invalid_request_error", param, None), status_code=400)
 
 
 @app.exception_handler(TierserveError)
-async def _tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
+async def _tierserve_error(request: Request, error: TierserveError) -> JSONResponse:
     body = error_body(str(error), error.error_type, error.param, type(error).__name__)
+    _count_error(request, error.error_type, error.http_status)
     return JSONResponse(body, status_code=error.http_status)
 
 
@@ -92,6 +108,7 @@ def _caller(request: Request) -> CallerContext:
         task_hint=request.headers.get("x-tierserve-task"),
         session_id=request.headers.get("x-session-id"),
         schema_hint=request.headers.get("x-tierserve-schema"),
+        cache_control=request.headers.get("cache-control"),
     )
 
 
@@ -107,6 +124,17 @@ class Gateway:
     ) -> None:
         self._config = parse_config(config, source="gateway config")
         self._tiers = tiers
+        observe = self._config.observe
+        multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if multiprocess_dir:  # on another node than build_app's, the directory is new here
+            Path(multiprocess_dir).mkdir(parents=True, exist_ok=True)
+        self._metrics = TierserveMetrics(REGISTRY)
+        app.state.metrics = self._metrics  # the module-level error handlers count errors here
+        decision_log = DecisionLog(
+            observe.decision_log_path,
+            retention_days=observe.retention_days,
+            max_records=observe.max_records,
+        )
         engines = {name: HandleEngine(name, handle) for name, handle in tiers.items()}
         predictor = None
         if policy is not None and policy["examples"]:
@@ -121,6 +149,7 @@ class Gateway:
             policy=None if policy is None else Policy.model_validate(policy["policy"]),
             predictor=predictor,
             review_queue=JsonlReviewQueue(self._config.gateway.review_queue_path),
+            recorder=DurableRecorder(decision_log, self._metrics),
         )
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:
@@ -169,6 +198,10 @@ class Gateway:
                 }
             )
         return {"object": "list", "data": data}
+
+    @app.get("/metrics")
+    async def metrics(self) -> Response:
+        return Response(scrape(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz(self) -> JSONResponse:

@@ -1,0 +1,159 @@
+"""After the ladder: the decision record of a request, and the response cache around the ladder.
+
+:class:`ChatService` calls these; the gateway supplies the :class:`Recorder` (the durable
+decision log plus the metrics), unit tests an in-memory one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tierserve.api.protocol import ChatCompletionRequest
+from tierserve.cache import CachedAnswer, ResponseCache, cache_key
+from tierserve.observe.record import (
+    CacheStatus,
+    DecisionRecord,
+    StageLatency,
+    TierPrice,
+    logged_prompt,
+    step_log,
+    totals,
+)
+from tierserve.policy.plan import RoutePlan
+from tierserve.policy.runner import Ladder, StepRecord
+from tierserve.policy.spec import Policy
+
+__all__ = ["CacheLookup", "Recorder", "RequestTrace", "look_up", "store"]
+
+
+class Recorder(Protocol):
+    async def record(self, record: DecisionRecord) -> None:
+        """Persist ``record``; raises DecisionLogError when it could not be written."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTrace:
+    """What the service knows about a request before and around its ladder."""
+
+    request_id: str
+    arrived: float
+    """Unix time."""
+    started: float
+    """Monotonic time the request was parsed."""
+    policy_s: float
+    plan: RoutePlan
+    ladder: Ladder
+    model: str
+    stream: bool
+    user_text: str
+
+    def record(
+        self,
+        policy: Policy,
+        prices: Mapping[str, TierPrice],
+        *,
+        steps: Sequence[StepRecord],
+        outcome: str,
+        answered_by: str,
+        confidence: float,
+        cache: CacheStatus,
+        cached_from: str | None = None,
+        review_id: str | None = None,
+    ) -> DecisionRecord:
+        logs = [step_log(step, prices) for step in steps]
+        prompt_tokens, completion_tokens, cost = totals(logs)
+        digest, prompt = logged_prompt(self.user_text, policy.log_prompts)
+        first = self.ladder.steps[0]
+        return DecisionRecord(
+            request_id=self.request_id,
+            time=self.arrived,
+            tenant=self.plan.eligibility.tenant.id,
+            route=self.plan.route.name,
+            task=str(self.plan.task.task),
+            risk=str(self.plan.risk.risk),
+            policy_version=self.plan.policy_version,
+            model_requested=self.model,
+            stream=self.stream,
+            output_schema=self.ladder.schema_name,
+            plan=list(self.plan.reasons),
+            models={s.tier: s.model for s in steps if s.tier and s.model},
+            steps=logs,
+            outcome=outcome,
+            answered_by=answered_by,
+            first_tier=first.tier if first.action == "generate" else None,
+            cheapest_tier=policy.tiers[0],
+            confidence=confidence,
+            cache=cache,
+            cached_from=cached_from,
+            review_id=review_id,
+            prompt_sha256=digest,
+            prompt=prompt,
+            pii=list(self.plan.eligibility.pii),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+            latency=StageLatency(
+                policy_s=self.policy_s,
+                inference_s=sum(s.latency_s for s in steps),
+                validation_s=sum(s.validation_s for s in steps),
+                total_s=time.monotonic() - self.started,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLookup:
+    status: CacheStatus
+    key: str | None = None
+    answer: CachedAnswer | None = None
+
+
+def _no_cache(cache_control: str | None) -> bool:
+    directives = {d.strip().lower() for d in (cache_control or "").split(",")}
+    return bool(directives & {"no-cache", "no-store"})
+
+
+def look_up(
+    cache: ResponseCache | None,
+    trace: RequestTrace,
+    request: ChatCompletionRequest,
+    cache_control: str | None,
+) -> CacheLookup:
+    route = trace.plan.route
+    if cache is None or not route.cacheable:
+        return CacheLookup("off")
+    if trace.stream or _no_cache(cache_control):
+        return CacheLookup("bypass")
+    key = cache_key(
+        policy_version=trace.plan.policy_version,
+        tenant=trace.plan.eligibility.tenant.id,
+        route=route.name,
+        tiers=[step.tier or step.action for step in trace.ladder.steps],
+        schema=trace.ladder.schema_name,
+        model=request.model,
+        messages=[(m.role, m.text()) for m in request.messages],
+        sampling={
+            **request.model_dump(
+                include={
+                    "max_tokens",
+                    "max_completion_tokens",
+                    "temperature",
+                    "top_p",
+                    "stop",
+                    "seed",
+                    "response_format",
+                }
+            ),
+            "decoding": (request.metadata or {}).get("decoding"),
+        },
+    )
+    answer = cache.get(key)
+    return CacheLookup("hit" if answer else "miss", key, answer)
+
+
+def store(cache: ResponseCache | None, lookup: CacheLookup, answer: CachedAnswer) -> None:
+    if cache is not None and lookup.status == "miss" and lookup.key is not None:
+        cache.put(lookup.key, answer)

@@ -1,0 +1,213 @@
+"""Every Prometheus metric tierserve exports, defined here and nowhere else.
+
+Names follow ``tierserve_<noun>_<unit>``, counters end in ``_total``. All request metrics are
+derived from the :class:`~tierserve.observe.record.DecisionRecord` written to the decision
+log, so the scrape and the log cannot disagree.
+
+Several gateway replicas: prometheus-client's multiprocess mode. Each replica process writes
+its samples to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` (set on the gateway's Ray
+runtime environment before the process starts, see :mod:`tierserve.serve.app`), and
+``GET /metrics`` on any replica sums the files of every replica on the node. Exact counts and
+exact histogram buckets, the names as written, no export delay: Ray's own metrics export (the
+alternative) renames metrics to ``ray_<name>`` and, in Ray 2.60's OpenTelemetry path,
+re-buckets histograms by bucket midpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from tierserve.observe.record import DecisionRecord
+
+__all__ = [
+    "CACHE_LOOKUPS",
+    "CONTAINED_REQUESTS",
+    "COST",
+    "DECISION_LOG_WRITE_LATENCY",
+    "ESCALATIONS",
+    "FIRST_PASS_SUCCESSES",
+    "HUMAN_REVIEWS",
+    "METRIC_NAMES",
+    "REQUESTS",
+    "REQUEST_COST",
+    "REQUEST_ERRORS",
+    "REQUEST_LATENCY",
+    "SAFE_FAILURES",
+    "STAGE_LATENCY",
+    "TOKENS",
+    "VALIDATOR_FAILURES",
+    "TierserveMetrics",
+    "scrape",
+]
+
+REQUESTS = "tierserve_requests_total"
+FIRST_PASS_SUCCESSES = "tierserve_first_pass_successes_total"
+CONTAINED_REQUESTS = "tierserve_contained_requests_total"
+ESCALATIONS = "tierserve_escalations_total"
+VALIDATOR_FAILURES = "tierserve_validator_failures_total"
+HUMAN_REVIEWS = "tierserve_human_reviews_total"
+SAFE_FAILURES = "tierserve_safe_failures_total"
+REQUEST_ERRORS = "tierserve_request_errors_total"
+STAGE_LATENCY = "tierserve_stage_latency_seconds"
+REQUEST_LATENCY = "tierserve_request_latency_seconds"
+TOKENS = "tierserve_tokens_total"
+COST = "tierserve_cost_usd_total"
+REQUEST_COST = "tierserve_request_cost_usd"
+CACHE_LOOKUPS = "tierserve_cache_lookups_total"
+DECISION_LOG_WRITE_LATENCY = "tierserve_decision_log_write_seconds"
+
+METRIC_NAMES = (
+    REQUESTS,
+    FIRST_PASS_SUCCESSES,
+    CONTAINED_REQUESTS,
+    ESCALATIONS,
+    VALIDATOR_FAILURES,
+    HUMAN_REVIEWS,
+    SAFE_FAILURES,
+    REQUEST_ERRORS,
+    STAGE_LATENCY,
+    REQUEST_LATENCY,
+    TOKENS,
+    COST,
+    REQUEST_COST,
+    CACHE_LOOKUPS,
+    DECISION_LOG_WRITE_LATENCY,
+)
+
+# CPU tiers take tens of seconds, GPU tiers tens of milliseconds: one scale covers both.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
+_COST_BUCKETS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def _counter(name: str, doc: str, labels: Iterable[str], registry: CollectorRegistry) -> Counter:
+    # prometheus-client appends _total itself; the constants carry it so they read as scraped.
+    return Counter(name.removesuffix("_total"), doc, list(labels), registry=registry)
+
+
+class TierserveMetrics:
+    """The metric objects of one process, and how a decision record updates them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = _counter(
+            REQUESTS,
+            "Requests answered, by route, answering tier (or outcome), outcome and cache status.",
+            ("route", "tier", "outcome", "cache"),
+            registry,
+        )
+        self.first_pass_successes = _counter(
+            FIRST_PASS_SUCCESSES,
+            "Requests accepted at their route's first step.",
+            ("route",),
+            registry,
+        )
+        self.contained_requests = _counter(
+            CONTAINED_REQUESTS,
+            "Requests answered by the cheapest tier (containment).",
+            ("route",),
+            registry,
+        )
+        self.escalations = _counter(
+            ESCALATIONS,
+            "Steps not accepted, by route, tier, where the request went next and why.",
+            ("route", "from_tier", "to_tier", "reason"),
+            registry,
+        )
+        self.validator_failures = _counter(
+            VALIDATOR_FAILURES, "Failed validator runs.", ("validator", "tier"), registry
+        )
+        self.human_reviews = _counter(
+            HUMAN_REVIEWS, "Requests sent to human review.", ("route",), registry
+        )
+        self.safe_failures = _counter(
+            SAFE_FAILURES, "Requests answered with the safe failure.", ("route",), registry
+        )
+        self.request_errors = _counter(
+            REQUEST_ERRORS,
+            "Requests refused or failed with an HTTP error, by error type and status.",
+            ("error_type", "status"),
+            registry,
+        )
+        self.stage_latency = Histogram(
+            STAGE_LATENCY,
+            "Latency by stage: policy and total per request; inference and validation per step.",
+            ["stage", "tier"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.request_latency = Histogram(
+            REQUEST_LATENCY,
+            "End-to-end request latency by route.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = _counter(
+            TOKENS, "Tokens by tier, prompt or completion.", ("tier", "kind"), registry
+        )
+        self.cost = _counter(COST, "Cost of the steps run on each tier, USD.", ("tier",), registry)
+        self.request_cost = Histogram(
+            REQUEST_COST,
+            "Cost of one request over every step it ran, USD.",
+            ["route"],
+            buckets=_COST_BUCKETS,
+            registry=registry,
+        )
+        self.cache_lookups = _counter(
+            CACHE_LOOKUPS,
+            "Response-cache lookups by route and result.",
+            ("route", "result"),
+            registry,
+        )
+        self.decision_log_write_latency = Histogram(
+            DECISION_LOG_WRITE_LATENCY,
+            "Time to commit one decision record to disk.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, record: DecisionRecord) -> None:
+        route = record.route
+        self.requests.labels(route, record.answered_by, record.outcome, record.cache).inc()
+        self.request_latency.labels(route).observe(record.latency.total_s)
+        self.stage_latency.labels("policy", "").observe(record.latency.policy_s)
+        self.stage_latency.labels("total", "").observe(record.latency.total_s)
+        if record.cache in ("hit", "miss"):
+            self.cache_lookups.labels(route, record.cache).inc()
+        if record.first_pass:
+            self.first_pass_successes.labels(route).inc()
+        if record.contained:
+            self.contained_requests.labels(route).inc()
+        if record.outcome == "human_review":
+            self.human_reviews.labels(route).inc()
+        elif record.outcome == "safe_failure":
+            self.safe_failures.labels(route).inc()
+        self.request_cost.labels(route).observe(record.cost_usd)
+        for index, step in enumerate(record.steps):
+            if step.tier is None:
+                continue
+            self.stage_latency.labels("inference", step.tier).observe(step.latency_s)
+            self.stage_latency.labels("validation", step.tier).observe(step.validation_s)
+            self.tokens.labels(step.tier, "prompt").inc(step.prompt_tokens)
+            self.tokens.labels(step.tier, "completion").inc(step.completion_tokens)
+            self.cost.labels(step.tier).inc(step.cost_usd)
+            for code in step.validations:
+                if "=fail" in code:
+                    self.validator_failures.labels(code.split("=", 1)[0], step.tier).inc()
+            if step.escalation_reason is not None:
+                following = record.steps[index + 1] if index + 1 < len(record.steps) else None
+                to_tier = following.tier or following.outcome if following else record.outcome
+                self.escalations.labels(route, step.tier, to_tier, step.escalation_reason).inc()
+
+
+def scrape() -> bytes:
+    """The exposition text: of every process writing to the multiprocess directory when one is
+    set (the gateway replicas), else of this process."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

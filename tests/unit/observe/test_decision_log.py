@@ -1,0 +1,149 @@
+"""The decision log: records survive, filters find them, retention bounds them, export is JSONL."""
+
+import io
+import json
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tierserve.cli import main
+from tierserve.errors import InvalidRequestError
+from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
+from tierserve.observe.record import DecisionRecord, StageLatency, StepLog
+
+
+def record(
+    request_id: str,
+    *,
+    time: float = 1_000_000.0,
+    tenant: str = "public",
+    route: str = "faq",
+    outcome: str = "accept",
+    reason: str = "conf=0.90>=0.40 => accept small",
+) -> DecisionRecord:
+    return DecisionRecord(
+        request_id=request_id,
+        time=time,
+        tenant=tenant,
+        route=route,
+        task="faq",
+        risk="low",
+        policy_version="p1",
+        model_requested="tierserve",
+        stream=False,
+        plan=["task=faq,risk=low => small"],
+        models={"small": "m/small"},
+        steps=[StepLog(tier="small", outcome=outcome, reason=reason, cost_usd=0.001)],
+        outcome=outcome,
+        answered_by="small" if outcome == "accept" else outcome,
+        first_tier="small",
+        cheapest_tier="small",
+        confidence=0.9,
+        cache="off",
+        prompt_sha256="0" * 64,
+        prompt="hello [email]",
+        latency=StageLatency(policy_s=0.001, inference_s=0.5, validation_s=0.01, total_s=0.52),
+    )
+
+
+def test_appended_records_round_trip_in_order(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite")
+    records = [record(f"r{i}", time=1_000_000.0 + i) for i in range(3)]
+    for item in records:
+        log.append(item)
+    log.close()
+    # A new connection (another process, after a restart) reads what was committed.
+    assert list(DecisionLog(tmp_path / "d.sqlite").query()) == records
+
+
+def test_the_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite")
+    log.append(record("r1"))
+    with sqlite3.connect(tmp_path / "d.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert (tmp_path / "d.sqlite-wal").exists()
+
+
+def _append_then_die(path: str) -> None:
+    log = DecisionLog(Path(path))
+    log.append(record("before-kill"))
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no atexit
+
+
+def test_a_record_survives_its_writer_being_killed(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    writer = multiprocessing.get_context("spawn").Process(target=_append_then_die, args=(path,))
+    writer.start()
+    writer.join(60)
+    assert writer.exitcode == -9
+    assert [r.request_id for r in DecisionLog(path).query()] == ["before-kill"]
+
+
+def test_filters_by_tenant_route_outcome_reason_and_time(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite")
+    log.append(record("a", tenant="northbank", route="faq-high-risk", time=100.0))
+    log.append(record("b", outcome="safe_failure", reason="semantic=fail(x) => safe_failure"))
+    log.append(record("c", time=2_000_000.0))
+
+    def ids(**filters: object) -> list[str]:
+        return [r.request_id for r in log.query(LogQuery(**filters))]  # type: ignore[arg-type]
+
+    assert ids(tenant="northbank") == ["a"]
+    assert ids(route="faq") == ["b", "c"]
+    assert ids(outcome="safe_failure") == ["b"]
+    assert ids(reason="semantic=fail") == ["b"]
+    assert ids(reason="task=faq") == ["a", "b", "c"]  # plan reasons are searched too
+    assert ids(since=1_500_000.0) == ["c"]
+    assert ids(until=1_000_000.0) == ["a"]
+    assert ids(limit=2) == ["a", "b"]
+
+
+def test_retention_deletes_by_age_and_by_count(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite", retention_days=1.0, max_records=2)
+    for i, when in enumerate([0.0, 90_000.0, 100_000.0, 110_000.0]):
+        log.append(record(f"r{i}", time=when))
+    deleted = log.prune(now=100_000.0)  # a day before is 13_600: r0 is too old
+    assert deleted == 2  # r0 by age, then r1 to keep two records
+    assert [r.request_id for r in log.query()] == ["r2", "r3"]
+
+
+def test_export_writes_one_json_record_per_line(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite")
+    log.append(record("a"))
+    log.append(record("b", tenant="northbank"))
+    out = io.StringIO()
+    assert log.export_jsonl(out, LogQuery(tenant="northbank")) == 1
+    (line,) = out.getvalue().splitlines()
+    assert DecisionRecord.model_validate(json.loads(line)).request_id == "b"
+
+
+def test_cli_shows_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "d.sqlite"
+    log = DecisionLog(db)
+    log.append(record("a", reason="conf=0.10<0.40 => escalate medium"))
+    log.append(record("b"))
+    assert main(["log", "show", "--db", str(db), "--reason", "escalate"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert len(shown) == 1 and " a tenant=public route=faq accept by small " in shown[0]
+    out = tmp_path / "export.jsonl"
+    assert main(["log", "export", "--db", str(db), "--out", str(out)]) == 0
+    assert [json.loads(x)["request_id"] for x in out.read_text().splitlines()] == ["a", "b"]
+
+
+def test_cli_names_a_missing_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["log", "show", "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert "no decision log at" in capsys.readouterr().err
+
+
+def test_times_are_iso_or_ages() -> None:
+    assert parse_when("1970-01-02T00:00") == 86400.0
+    assert parse_when("1970-01-02T01:00+01:00") == 86400.0
+    assert parse_when("90m", now=10_000.0) == 10_000.0 - 5400.0
+    assert parse_when("2d", now=200_000.0) == 200_000.0 - 172_800.0
+    with pytest.raises(InvalidRequestError, match="an age such as 90m"):
+        parse_when("yesterday")

@@ -1,0 +1,149 @@
+"""What the service records per request, and the response cache around the ladder."""
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tests.fakes import ScriptedEngine
+from tests.unit.test_service import SUPPORT, FaqPredictor, request
+from tierserve.api.service import CallerContext, ChatService
+from tierserve.config import parse_config
+from tierserve.errors import ConfigError, DecisionLogError
+from tierserve.observe.decision_log import DecisionLog
+from tierserve.observe.metrics import TierserveMetrics
+from tierserve.observe.record import DecisionRecord
+from tierserve.observe.recorder import DurableRecorder
+from tierserve.policy.spec import load_policy
+from tierserve.review import JsonlReviewQueue
+
+ROOT = Path(__file__).resolve().parents[3]
+PRICED = parse_config(
+    {
+        "tiers": [
+            {
+                "name": "small",
+                "model": "/m/s",
+                "confidence_threshold": 0.4,
+                "cost_per_million_tokens": 100.0,
+            },
+            {"name": "medium", "model": "/m/m", "confidence_threshold": 0.5},
+            {"name": "large", "model": "/m/l", "cost_per_gpu_second": 2.0},
+        ]
+    }
+)
+FAQ = "How do I change the email address on my account?"
+
+
+class ListRecorder:
+    """Keeps records in memory (the gateway's recorder writes them to the decision log)."""
+
+    def __init__(self) -> None:
+        self.records: list[DecisionRecord] = []
+
+    async def record(self, record: DecisionRecord) -> None:
+        self.records.append(record)
+
+
+def support(
+    tmp_path: Path, recorder: object = None, small_logprobs: tuple[float, ...] = (-0.01,)
+) -> tuple[ChatService, dict[str, ScriptedEngine]]:
+    engines = {
+        "small": ScriptedEngine("small", text="Go to Settings.", logprobs=small_logprobs),
+        "medium": ScriptedEngine("medium", text="medium answer", logprobs=(-0.01,)),
+        "large": ScriptedEngine("large", text="Open Settings, then Email.", logprobs=(-0.01,)),
+    }
+    chat = ChatService(
+        PRICED,
+        engines,
+        policy=SUPPORT,
+        predictor=FaqPredictor(),
+        review_queue=JsonlReviewQueue(tmp_path / "review.jsonl"),
+        recorder=recorder,  # type: ignore[arg-type]
+    )
+    return chat, engines
+
+
+async def test_every_request_leaves_one_record_with_its_steps_and_cost(tmp_path: Path) -> None:
+    recorder = ListRecorder()
+    chat, _ = support(tmp_path, recorder, small_logprobs=(-3.0,))
+    body, _ = await chat.complete(request(FAQ))
+    (record,) = recorder.records
+    assert record.request_id == body["id"] and record.route == "faq"
+    assert [s.tier for s in record.steps] == ["small", "medium"]
+    assert record.steps[0].escalation_reason == "low_confidence"
+    # small: 7 prompt + 1 completion tokens at $100 per million; medium costs nothing here.
+    assert record.cost_usd == pytest.approx(8 * 100.0 / 1e6)
+    assert body["tierserve"]["cost_usd"] == record.cost_usd
+    assert record.latency.total_s >= record.latency.inference_s > 0
+    assert record.prompt == FAQ and len(record.prompt_sha256) == 64
+
+
+async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) -> None:
+    recorder = ListRecorder()
+    chat, _ = support(tmp_path, recorder)
+    await chat.complete(request(FAQ + " Mine is jo@example.com, card 4111 1111 1111 1111."))
+    (record,) = recorder.records
+    assert record.prompt == FAQ + " Mine is [email], card [card]."
+    assert "jo@example.com" not in record.model_dump_json()
+    assert record.pii == ["card", "email"]
+
+
+async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None:
+    recorder = ListRecorder()
+    chat, engines = support(tmp_path, recorder)
+    first, _ = await chat.complete(request(FAQ))
+    second, headers = await chat.complete(request(FAQ + "  "))
+    assert len(engines["small"].requests) == 1
+    assert second["choices"][0]["message"]["content"] == "Go to Settings."
+    meta = second["tierserve"]
+    assert meta["cache"] == "hit" and meta["cached_from"] == first["id"]
+    assert meta["tier"] == "small" and meta["steps"] == [] and meta["cost_usd"] == 0
+    assert second["usage"]["total_tokens"] == 0 and headers["x-tierserve-cache"] == "hit"
+    assert [r.cache for r in recorder.records] == ["miss", "hit"]
+
+
+async def test_no_cache_other_tenants_and_streams_get_fresh_answers(tmp_path: Path) -> None:
+    chat, engines = support(tmp_path)
+    await chat.complete(request(FAQ))
+    fresh, _ = await chat.complete(request(FAQ), CallerContext(cache_control="no-cache"))
+    assert fresh["tierserve"]["cache"] == "bypass"
+    other, _ = await chat.complete(request(FAQ), CallerContext(api_key="sk-internal-demo"))
+    assert other["tierserve"]["cache"] == "miss"
+    reply = await chat.stream(request(FAQ, stream=True))
+    assert '"cache": "bypass"' in "".join([chunk async for chunk in reply.body])
+    assert len(engines["small"].requests) == 4
+
+
+async def test_policy_sensitive_routes_are_never_cached(tmp_path: Path) -> None:
+    chat, engines = support(tmp_path)
+    text = "Draft a reply to a customer threatening legal action over a late refund."
+    for _ in range(2):
+        body, _ = await chat.complete(request(text), CallerContext(task_hint="policy_sensitive"))
+        assert body["tierserve"]["cache"] == "off"
+        assert body["tierserve"]["outcome"] == "human_review"
+    assert sum(len(e.requests) for e in engines.values()) == 2
+
+
+async def test_no_answer_without_its_record(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite")
+    log.close()  # every write now fails
+    chat, _ = support(tmp_path, DurableRecorder(log, TierserveMetrics(CollectorRegistry())))
+    with pytest.raises(DecisionLogError, match="could not be written") as caught:
+        await chat.complete(request(FAQ))
+    assert caught.value.http_status == 503 and caught.value.retryable
+
+
+def test_a_cacheable_policy_sensitive_route_must_be_chosen_explicitly(tmp_path: Path) -> None:
+    text = (ROOT / "serve_configs/policies/support.yaml").read_text()
+    risky = text.replace(
+        "  - name: faq\n    tasks: [faq]\n", "  - name: faq\n    tasks: [faq, policy_sensitive]\n"
+    )
+    assert risky != text
+    path = tmp_path / "policy.yaml"
+    path.write_text(risky)
+    (tmp_path / "schemas").symlink_to(ROOT / "serve_configs/policies/schemas")
+    with pytest.raises(ConfigError, match=r"set cache\.allow_policy_sensitive: true"):
+        load_policy(path)
+    path.write_text(risky.replace("cache: {", "cache: {allow_policy_sensitive: true, "))
+    assert load_policy(path).routes
