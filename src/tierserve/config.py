@@ -157,6 +157,10 @@ class CascadeConfig(_Strict):
     )
 
 
+def _state_dir() -> Path:
+    return Path(os.environ.get("TIERSERVE_STATE_DIR", Path.home() / ".local/state/tierserve"))
+
+
 class GatewayConfig(_Strict):
     model_name: str = Field(
         default="tierserve",
@@ -176,13 +180,9 @@ class GatewayConfig(_Strict):
     max_tokens_limit: int = Field(default=2048, ge=1, description="Largest max_tokens accepted.")
     num_replicas: int = Field(default=1, ge=1, description="Gateway replicas.")
     review_queue_path: Path = Field(
-        default_factory=lambda: Path.home() / ".local/state/tierserve/review-queue.jsonl",
+        default_factory=lambda: _state_dir() / "review-queue.jsonl",
         description="Append-only JSONL file of requests sent to human review (fsync'd).",
     )
-
-
-def _state_dir() -> Path:
-    return Path(os.environ.get("TIERSERVE_STATE_DIR", Path.home() / ".local/state/tierserve"))
 
 
 class ObserveConfig(_Strict):

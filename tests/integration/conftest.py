@@ -4,6 +4,7 @@ real weights, reached over HTTP with the official OpenAI client."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from tierserve.policy.spec import Policy, load_policy
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "serve_configs/local-cpu.yaml"
 PORT = int(os.environ.get("TIERSERVE_TEST_PORT", "18765"))
+# The test stack's decision log, metrics and review queue stay out of the user's own.
+STATE_DIR = Path(
+    os.environ.setdefault("TIERSERVE_STATE_DIR", tempfile.mkdtemp(prefix="tierserve-"))
+)
 
 
 @pytest.fixture(scope="session")
