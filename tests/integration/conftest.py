@@ -37,6 +37,12 @@ def policy(stack_config: StackConfig) -> Policy:
 
 @pytest.fixture(scope="session")
 def base_url() -> Iterator[str]:
+    existing = os.environ.get("TIERSERVE_TEST_URL")
+    if existing:
+        # A stack already running on this host (started with this TIERSERVE_STATE_DIR and
+        # serve_configs/local-cpu.yaml): the tests that read its decision log need both.
+        yield existing.rstrip("/")
+        return
     import ray
     from ray import serve
 

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -126,12 +127,17 @@ def test_metrics_log_and_cache_agree_with_the_traffic_sent(
 
 
 def _gateway_pid() -> int:
-    from ray.util.state import list_actors
-
-    (actor,) = list_actors(
-        filters=[("class_name", "=", "ServeReplica:tierserve:gateway"), ("state", "=", "ALIVE")]
-    )
-    return int(actor.pid)
+    """The gateway replica's process (Ray titles it ``ray::ServeReplica:<app>:gateway``)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and title.startswith(b"ray::ServeReplica:tierserve:gateway"):
+            pids.append(int(proc.name))
+    assert len(pids) == 1, f"expected one gateway replica process, found {pids}"
+    return pids[0]
 
 
 def test_sigkill_of_the_gateway_loses_no_answered_record(

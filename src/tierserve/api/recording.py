@@ -62,7 +62,9 @@ class RequestTrace:
         cache: CacheStatus,
         cached_from: str | None = None,
         review_id: str | None = None,
+        models: Mapping[str, str] | None = None,
     ) -> DecisionRecord:
+        """``models``: the tiers' model versions when no step ran (a cache hit's)."""
         logs = [step_log(step, prices) for step in steps]
         prompt_tokens, completion_tokens, cost = totals(logs)
         digest, prompt = logged_prompt(self.user_text, policy.log_prompts)
@@ -79,7 +81,7 @@ class RequestTrace:
             stream=self.stream,
             output_schema=self.ladder.schema_name,
             plan=list(self.plan.reasons),
-            models={s.tier: s.model for s in steps if s.tier and s.model},
+            models=dict(models or {s.tier: s.model for s in steps if s.tier and s.model}),
             steps=logs,
             outcome=outcome,
             answered_by=answered_by,

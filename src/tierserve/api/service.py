@@ -454,6 +454,7 @@ class ChatService:
                 confidence=cached.confidence,
                 cache="hit",
                 cached_from=cached.request_id,
+                models=cached.models,
             )
             if self._recorder is not None:
                 await self._recorder.record(record)
@@ -512,12 +513,12 @@ class ChatService:
             "x-tierserve-reasons": "; ".join(step.reason for step in started.steps_before),
         }
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        body = self._sse(request.model, prepared, events, include_usage)
+        body = self._sse(request, prepared, events, include_usage)
         return StreamingReply(headers=headers, body=body)
 
     async def _sse(
         self,
-        model: str,
+        request: ChatCompletionRequest,
         prepared: _Prepared,
         events: AsyncIterator[Any],
         include_usage: bool,
@@ -529,7 +530,7 @@ class ChatService:
                 "id": prepared.request_id,
                 "object": "chat.completion.chunk",
                 "created": created,
-                "model": model,
+                "model": request.model,
                 "choices": choices,
                 **extra,
             }
@@ -546,7 +547,7 @@ class ChatService:
                 elif isinstance(event, LadderFinished):
                     result = event.result
                     review_id = await self._settle(prepared, result)
-                    cache: CacheStatus = "off" if self._cache is None else "bypass"
+                    cache = look_up(self._cache, prepared.trace, request, None).status
                     record = await self._record(prepared, result, review_id, cache)
                     metadata = self._metadata(record).model_dump()
                     yield delta({}, self._finish_reason(result), tierserve=metadata)

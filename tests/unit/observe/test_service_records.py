@@ -100,6 +100,7 @@ async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None
     meta = second["tierserve"]
     assert meta["cache"] == "hit" and meta["cached_from"] == first["id"]
     assert meta["tier"] == "small" and meta["steps"] == [] and meta["cost_usd"] == 0
+    assert meta["models"] == first["tierserve"]["models"] == {"small": "fake/small"}
     assert second["usage"]["total_tokens"] == 0 and headers["x-tierserve-cache"] == "hit"
     assert [r.cache for r in recorder.records] == ["miss", "hit"]
 
