@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt
 
 HERE = Path(__file__).resolve().parent
 STAGE_LATENCY = "tierserve_stage_latency_seconds"
+SCRAPES = HERE / "results/observability_burst_scrapes.json"
 FAQS = [
     "How do I reset my password?",
     "What is the capital of France?",
@@ -117,7 +118,11 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--config", type=Path, default=Path("serve_configs/local-cpu.yaml"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--replot", action="store_true", help="redraw from the saved scrapes")
     args = parser.parse_args()
+    if args.replot:
+        replot()
+        return
     config = load_config(args.config)
     started = time.time()
     timeline: list[tuple[float, dict[Any, float]]] = []
@@ -186,7 +191,24 @@ def main() -> None:
     }
     (HERE / "results/observability_burst.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
+    scrapes = [(0.0, baseline), *timeline]
+    SCRAPES.write_text(json.dumps([[t, _dump(samples)] for t, samples in scrapes]) + "\n")
     plot(timeline, baseline, final, HERE / "results/observability_burst.png")
+
+
+def _dump(samples: dict[Any, float]) -> list[list[Any]]:
+    return [[name, dict(labels), value] for (name, labels), value in samples.items()]
+
+
+def _load(rows: list[list[Any]]) -> dict[Any, float]:
+    return {(name, tuple(sorted(labels.items()))): value for name, labels, value in rows}
+
+
+def replot() -> None:
+    """Redraw the PNG from the scrapes a run saved, without sending traffic."""
+    scrapes = [(t, _load(rows)) for t, rows in json.loads(SCRAPES.read_text())]
+    baseline, timeline = scrapes[0][1], scrapes[1:]
+    plot(timeline, baseline, timeline[-1][1], HERE / "results/observability_burst.png")
 
 
 def plot(
@@ -244,6 +266,7 @@ def plot(
     cost_count = grown_by("tierserve_request_cost_usd_count", "route")
     per_request = {r: cost_sum.get(r, 0.0) / n for r, n in cost_count.items() if n}
     bars(axes[1][1], per_request, "Cost per request by route", "USD")
+    axes[1][1].ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
 
     requests = grown_by("tierserve_requests_total", "route")
     ran = {
@@ -272,7 +295,7 @@ def plot(
         label="containment",
     )
     ax.set_xticks(list(positions), names, rotation=20, fontsize=8)
-    ax.set(title="First-pass success and containment by route (ladder runs)")
+    ax.set(title="First-pass success, containment (ladder runs)")
     ax.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(out, dpi=90)
