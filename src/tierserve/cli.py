@@ -7,6 +7,9 @@ tierserve ask "question" [--url URL] [--stream]
 tierserve policy check FILE [--seeds N]
 tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [--outcome O]
                           [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
+tierserve eval import routellm|routerbench PATH --out OUTCOMES.jsonl
+tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding] [--signal NAME]
+                     [--split test|all] [--out REPORT.json] [--plot PNG]
 """
 
 from __future__ import annotations
@@ -179,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     log.add_argument("--limit", type=int)
     log.add_argument("--out", help="export: write here instead of stdout")
     log.set_defaults(handler=_log)
+
+    from tierserve.evaluate.commands import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
 
     args = parser.parse_args(argv)
     try:

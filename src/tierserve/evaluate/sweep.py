@@ -1,0 +1,119 @@
+"""Operating points of a router over an outcome set, and the report of its metrics.
+
+Two families:
+
+* a **pre-generation router** scores each request before any tier runs (RouteLLM's "strong win
+  rate"); thresholds at the deciles of its scores send the high scorers to the top tier, the
+  rest to the cheapest, exactly as RouteLLM's evaluator does;
+* a **cascade** runs tiers cheapest first and accepts the first answer whose confidence signal
+  clears that tier's threshold; it pays for every tier it tried, and counts as a top-tier call
+  when the top tier answered. Thresholds are swept over a grid, one per tier but the last.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from tierserve.evaluate.metrics import OperatingPoint, aiq, apgr, cost_to_parity, cpt
+from tierserve.evaluate.outcomes import OutcomeSet
+
+__all__ = ["CascadeChoice", "cascade_points", "report", "score_points"]
+
+
+def score_points(
+    outcomes: OutcomeSet, scores: Sequence[float], bins: int = 10
+) -> list[OperatingPoint]:
+    weak, strong = outcomes.tiers[0], outcomes.tiers[-1]
+    values = np.asarray(scores, dtype=float)
+    if len(values) != len(outcomes.rows):
+        raise ValueError(f"{len(values)} scores for {len(outcomes.rows)} rows")
+    weak_q = np.array([r.outcomes[weak].quality for r in outcomes.rows])
+    strong_q = np.array([r.outcomes[strong].quality for r in outcomes.rows])
+    weak_c = np.array([r.outcomes[weak].cost for r in outcomes.rows])
+    strong_c = np.array([r.outcomes[strong].cost for r in outcomes.rows])
+    edges = np.quantile(values, np.linspace(0.0, 1.0, bins + 1))
+    points = []
+    for index, edge in enumerate(edges):
+        # The last edge is the maximum: '>' sends nobody to the strong model (RouteLLM).
+        to_strong = values >= edge if index < len(edges) - 1 else values > edge
+        points.append(
+            OperatingPoint(
+                threshold=float(edge),
+                strong_fraction=float(to_strong.mean()),
+                quality=float(np.where(to_strong, strong_q, weak_q).mean()),
+                cost=float(np.where(to_strong, strong_c, weak_c).mean()),
+            )
+        )
+    return points
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeChoice:
+    """What a cascade did with one request."""
+
+    answered_by: str
+    tried: tuple[str, ...]
+    quality: float
+    cost: float
+
+
+def run_cascade(
+    outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]
+) -> list[CascadeChoice]:
+    """Replays a cascade: tier i's answer is accepted when its ``signal`` >= thresholds[i]."""
+    if len(thresholds) != len(outcomes.tiers) - 1:
+        raise ValueError(f"{len(outcomes.tiers) - 1} thresholds needed, got {len(thresholds)}")
+    choices = []
+    for row in outcomes.rows:
+        tried: list[str] = []
+        cost = 0.0
+        for index, tier in enumerate(outcomes.tiers):
+            outcome = row.outcomes[tier]
+            tried.append(tier)
+            cost += outcome.cost
+            last = index == len(outcomes.tiers) - 1
+            if last or outcome.signals.get(signal, float("-inf")) >= thresholds[index]:
+                choices.append(CascadeChoice(tier, tuple(tried), outcome.quality, cost))
+                break
+    return choices
+
+
+def cascade_points(
+    outcomes: OutcomeSet, signal: str, grid: Sequence[float]
+) -> list[OperatingPoint]:
+    points = []
+    top = outcomes.tiers[-1]
+    for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1):
+        choices = run_cascade(outcomes, signal, combo)
+        points.append(
+            OperatingPoint(
+                threshold=float(combo[0]) if len(combo) == 1 else float(np.mean(combo)),
+                strong_fraction=sum(c.answered_by == top for c in choices) / len(choices),
+                quality=sum(c.quality for c in choices) / len(choices),
+                cost=sum(c.cost for c in choices) / len(choices),
+            )
+        )
+    return points
+
+
+def report(outcomes: OutcomeSet, points: Sequence[OperatingPoint]) -> dict[str, Any]:
+    """Every metric of METRICS.md that the operating points determine."""
+    weak, strong = outcomes.tiers[0], outcomes.tiers[-1]
+    q_weak, q_strong = outcomes.quality(weak), outcomes.quality(strong)
+    parity = cost_to_parity(points, q_strong)
+    return {
+        "rows": len(outcomes.rows),
+        "weak": {"tier": weak, "quality": q_weak, "cost": outcomes.cost(weak)},
+        "strong": {"tier": strong, "quality": q_strong, "cost": outcomes.cost(strong)},
+        "apgr": apgr(points, q_weak, q_strong),
+        "cpt": {f"{int(x * 100)}%": cpt(points, q_weak, q_strong, x) for x in (0.5, 0.8, 0.95)},
+        "aiq": aiq(points, (outcomes.cost(weak), outcomes.cost(strong))),
+        "cost_to_parity": parity,
+        "cost_to_parity_vs_strong": None if parity is None else parity / outcomes.cost(strong),
+        "points": [asdict(p) for p in points],
+    }
