@@ -77,3 +77,15 @@ def test_both_failures_are_named() -> None:
 def test_exhausted_route_accepting_its_last_answer_says_so() -> None:
     verdict = gate_step("large", 0.2, 0.5, (), NextStep("accept_last"))
     assert verdict == Verdict(Outcome.ACCEPT, "conf=0.20<0.50, last step => accept")
+
+
+def test_signals_for_offline_study_include_quantiles_mean_and_sum() -> None:
+    from tierserve.signals.confidence import confidence_signals
+
+    signals = confidence_signals([-0.1, -2.0, -0.3, -0.2])
+    assert signals["conf_q0"] == pytest.approx(math.exp(-2.0), abs=1e-6)
+    assert signals["conf_q50"] == pytest.approx(math.exp(-0.25), abs=1e-6)
+    assert signals["mean_logprob"] == pytest.approx(-0.65)
+    assert signals["sum_logprob"] == pytest.approx(-2.6)
+    assert signals["tokens"] == 4
+    assert confidence_signals([])["conf_q10"] == 0.0

@@ -128,6 +128,7 @@ class StepMetadata(BaseModel):
     reason: str
     confidence: float | None
     threshold: float | None
+    signals: dict[str, float] = {}
     validations: list[str]
     constrained: bool
     max_tokens: int | None

@@ -71,6 +71,7 @@ def _step_metadata(step: StepLog) -> StepMetadata:
         reason=step.reason,
         confidence=None if step.confidence is None else round(step.confidence, 4),
         threshold=step.threshold,
+        signals=step.signals,
         validations=list(step.validations),
         constrained=step.constrained,
         max_tokens=step.max_tokens,

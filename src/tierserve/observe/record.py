@@ -65,6 +65,10 @@ class StepLog(BaseModel):
     extra_context: bool = False
     threshold: float | None = None
     confidence: float | None = None
+    signals: dict[str, float] = Field(
+        default_factory=dict,
+        description="Confidence features of the answer (conf_q0, conf_q10, mean_logprob, ...).",
+    )
     validations: list[str] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -153,6 +157,7 @@ def step_log(step: StepRecord, prices: Mapping[str, TierPrice]) -> StepLog:
         extra_context=step.extra_context,
         threshold=step.threshold,
         confidence=step.confidence,
+        signals=dict(step.signals),
         validations=list(step.validations),
         prompt_tokens=step.prompt_tokens,
         completion_tokens=step.completion_tokens,

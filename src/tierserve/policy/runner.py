@@ -22,7 +22,7 @@ from tierserve.engine.types import ChatMessage, Engine, Generation, GenerationRe
 from tierserve.errors import TierserveError, TierTimeoutError, TierUnavailableError
 from tierserve.policy.gate import NextStep, Outcome, Verdict, gate_step
 from tierserve.policy.spec import LadderStepSpec
-from tierserve.signals.confidence import quantile_confidence
+from tierserve.signals.confidence import confidence_signals, quantile_confidence
 from tierserve.validate import ValidationContext, run_validators
 
 __all__ = [
@@ -79,6 +79,8 @@ class StepRecord:
     """Time spent scoring confidence and running the validators on the answer."""
     validators: tuple[str, ...] = ()
     extra_context: bool = False
+    signals: tuple[tuple[str, float], ...] = ()
+    """Confidence features of the answer (see signals.confidence_signals), for offline study."""
     error: str | None = None
 
 
@@ -228,6 +230,7 @@ class LadderRunner:
             ttft_s=generation.ttft_s,
             latency_s=generation.latency_s,
             validation_s=validation_s,
+            signals=tuple(confidence_signals(generation.token_logprobs).items()),
         )
 
     def _failure(self, ladder: Ladder, index: int, error: Exception, started: float) -> StepRecord:

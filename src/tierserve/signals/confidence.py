@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["quantile_confidence"]
+__all__ = ["SIGNAL_QUANTILES", "confidence_signals", "quantile_confidence"]
 
 
 def quantile_confidence(token_logprobs: Sequence[float], quantile: float) -> float:
@@ -28,3 +28,21 @@ def quantile_confidence(token_logprobs: Sequence[float], quantile: float) -> flo
     # -inf appears when a sampled token had zero probability under the raw distribution.
     values = np.nan_to_num(values, nan=-math.inf)
     return float(math.exp(float(np.quantile(values, quantile))))
+
+
+SIGNAL_QUANTILES = (0.0, 0.1, 0.25, 0.5)
+
+
+def confidence_signals(token_logprobs: Sequence[float]) -> dict[str, float]:
+    """The candidate signals offline calibration compares, measured on one answer: exp of a few
+    quantiles (``conf_q0`` = least likely token, ``conf_q10``, ...), and the length-biased mean
+    and sum of the log-probabilities."""
+    signals = {
+        f"conf_q{round(q * 100)}": quantile_confidence(token_logprobs, q) for q in SIGNAL_QUANTILES
+    }
+    values = np.nan_to_num(np.asarray(token_logprobs, dtype=np.float64), nan=-math.inf)
+    finite = values[np.isfinite(values)]
+    signals["mean_logprob"] = float(finite.mean()) if len(finite) else -math.inf
+    signals["sum_logprob"] = float(values.sum()) if len(values) else 0.0
+    signals["tokens"] = float(len(values))
+    return {k: round(v, 6) if math.isfinite(v) else -1e9 for k, v in signals.items()}
