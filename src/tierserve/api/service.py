@@ -369,6 +369,10 @@ class ChatService:
             cache=cache,
             review_id=review_id,
         )
+        return await self._persist(record)
+
+    async def _persist(self, record: DecisionRecord) -> DecisionRecord:
+        """Durable before the response: raises (a 503) rather than answer without a record."""
         if self._recorder is not None:
             await self._recorder.record(record)
         return record
@@ -446,19 +450,19 @@ class ChatService:
         lookup = look_up(self._cache, prepared.trace, request, caller.cache_control)
         if lookup.answer is not None:
             cached = lookup.answer
-            record = prepared.trace.record(
-                self._policy,
-                self._prices,
-                steps=(),
-                outcome=str(Outcome.ACCEPT),
-                answered_by=cached.tier,
-                confidence=cached.confidence,
-                cache="hit",
-                cached_from=cached.request_id,
-                models=cached.models,
+            record = await self._persist(
+                prepared.trace.record(
+                    self._policy,
+                    self._prices,
+                    steps=(),
+                    outcome=str(Outcome.ACCEPT),
+                    answered_by=cached.tier,
+                    confidence=cached.confidence,
+                    cache="hit",
+                    cached_from=cached.request_id,
+                    models=cached.models,
+                )
             )
-            if self._recorder is not None:
-                await self._recorder.record(record)
             text, finish_reason = cached.text, cached.finish_reason
         else:
             result = await self._runner.run(prepared.ladder, prepared.generation_request)
