@@ -8,6 +8,7 @@ tierserve policy check FILE [--seeds N]
 tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [--outcome O]
                           [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
 tierserve eval import routellm|routerbench PATH --out OUTCOMES.jsonl
+tierserve eval collect gsm8k|gpqa --out OUTCOMES.jsonl [--url URL] [--limit N]
 tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding] [--signal NAME]
                      [--split test|all] [--out REPORT.json] [--plot PNG]
 """

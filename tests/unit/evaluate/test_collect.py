@@ -1,0 +1,84 @@
+"""Task sets and checkers; the collector's rows and its resume (against a scripted HTTP
+transport: the real run is `tierserve eval collect` on the stack)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tierserve.evaluate import collect as collect_module
+from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.tasks import check, load_task_set
+
+
+def test_gsm8k_and_gpqa_come_from_the_package_with_their_answers() -> None:
+    gsm8k = load_task_set("gsm8k")
+    assert len(gsm8k) == 1319 and gsm8k[0].expected == "18" and gsm8k[0].checker == "numeric"
+    gpqa = load_task_set("gpqa")
+    assert len(gpqa) == 198 and {item.expected for item in gpqa} == set("ABCD")
+    assert load_task_set("gpqa")[5].prompt == gpqa[5].prompt  # the choice order is fixed
+
+
+@pytest.mark.parametrize(
+    ("checker", "expected", "answer", "right"),
+    [
+        ("numeric", "18", "9 eggs at $2 is $18.\nAnswer: 18", True),
+        ("numeric", "1000", "Answer: $1,000.", True),
+        ("numeric", "18", "Answer: 18.5", False),
+        ("numeric", "18", "I cannot tell.", False),
+        ("numeric", "3", "2 + 1 = 3, so 3 bolts", True),
+        ("choice", "B", "B", True),
+        ("choice", "B", "The answer is C.", False),
+    ],
+)
+def test_checkers(checker: str, expected: str, answer: str, right: bool) -> None:
+    assert check(checker, expected, answer) == float(right)
+
+
+def _stack(calls: list[str]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            ids = ["tierserve", "tierserve/small", "tierserve/large"]
+            return httpx.Response(200, json={"data": [{"id": i} for i in ids]})
+        body: dict[str, Any] = json.loads(request.content)
+        tier = body["model"].split("/")[1]
+        calls.append(tier)
+        text = "Answer: 18" if tier == "large" else "Answer: 7"
+        step = {
+            "latency_ms": 1500.0,
+            "prompt_tokens": 90,
+            "completion_tokens": 40,
+            "signals": {"conf_q10": 0.3 if tier == "small" else 0.9},
+        }
+        meta = {"cost_usd": 0.001 if tier == "small" else 0.01, "steps": [step]}
+        return httpx.Response(
+            200, json={"choices": [{"message": {"content": text}}], "tierserve": meta}
+        )
+
+    return httpx.MockTransport(handle)
+
+
+def test_collect_writes_a_row_per_item_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_client = httpx.Client
+
+    def client(**kwargs: Any) -> httpx.Client:
+        return real_client(transport=_stack(calls), **kwargs)
+
+    monkeypatch.setattr(collect_module.httpx, "Client", client)
+    items = load_task_set("gsm8k")[:3]
+    out = tmp_path / "outcomes.jsonl"
+    run = {"source": "gsm8k", "progress": False}
+    assert collect_module.collect("http://stack", items[:2], out, **run) == 2  # type: ignore[arg-type]
+    assert collect_module.collect("http://stack", items, out, **run) == 1  # type: ignore[arg-type]
+    assert calls == ["small", "large"] * 3  # the first two items were not asked again
+    outcomes = OutcomeSet.read(out)
+    assert outcomes.tiers == ("small", "large")
+    first = outcomes.rows[0]
+    assert first.outcomes["large"].quality == 1.0 and first.outcomes["small"].quality == 0.0
+    assert first.outcomes["small"].signals == {"conf_q10": 0.3}
+    assert first.outcomes["small"].latency_s == 1.5 and first.labels.expected == "18"
