@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.calibrate import signal_grid
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, length_scores, random_scores
 from tierserve.evaluate.sweep import cascade_points, report, score_points
@@ -44,6 +45,25 @@ def add_parser(sub: Any) -> None:
     collect.add_argument("--max-tokens", type=int, default=256)
     collect.set_defaults(handler=_collect)
 
+    calibration = actions.add_parser(
+        "calibrate", help="calibrate a signal, choose thresholds, write a policy version"
+    )
+    calibration.add_argument("outcomes", type=Path)
+    calibration.add_argument(
+        "--signal",
+        default="conf_q10",
+        help="the signal the gateway gates on: conf_q<100 x cascade.confidence_quantile>",
+    )
+    calibration.add_argument("--method", choices=["isotonic", "platt"], default="isotonic")
+    calibration.add_argument(
+        "--objective", default="quality_share=0.95", help="quality_share=S or max_cost=C"
+    )
+    calibration.add_argument("--policy", type=Path, help="policy file to write a version of")
+    calibration.add_argument("--route", default="faq", help="the route whose ladder to retune")
+    calibration.add_argument("--out-policy", type=Path)
+    calibration.add_argument("--out", type=Path, help="JSON report")
+    calibration.set_defaults(handler=_calibrate)
+
     sweep = actions.add_parser("sweep", help="operating points, APGR, CPT, AIQ per router")
     sweep.add_argument("outcomes", type=Path)
     sweep.add_argument(
@@ -57,11 +77,92 @@ def add_parser(sub: Any) -> None:
         default=[],
         help="a confidence signal in the outcomes to sweep as a cascade (repeatable)",
     )
-    sweep.add_argument("--grid", type=int, default=21, help="thresholds per tier (cascade)")
+    sweep.add_argument(
+        "--grid", type=int, default=21, help="thresholds per tier: quantiles of the signal"
+    )
     sweep.add_argument("--split", choices=["test", "all"], default="test")
     sweep.add_argument("--out", type=Path)
     sweep.add_argument("--plot", type=Path, help="PNG: quality against strong calls and cost")
     sweep.set_defaults(handler=_sweep)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.calibrate import (
+        Objective,
+        calibrate,
+        choose_thresholds,
+        reliability,
+        write_policy,
+    )
+    from tierserve.evaluate.sweep import run_cascade
+
+    kind, _, value = args.objective.partition("=")
+    if kind not in ("quality_share", "max_cost") or not value:
+        raise ConfigError(
+            f"cannot read objective {args.objective!r}",
+            hint="use quality_share=0.95 or max_cost=0.0001",
+        )
+    objective = Objective(**{kind: float(value)})
+    outcomes = OutcomeSet.read(args.outcomes)
+    train, test = outcomes.split("train"), outcomes.split("test")
+    fitted = calibrate(train, args.signal, args.method)
+    chosen = choose_thresholds(train, args.signal, objective, signal_grid(train, args.signal))
+    thresholds = chosen["thresholds"]
+    choices = run_cascade(test, args.signal, list(thresholds.values()))
+    shares = {t: sum(c.answered_by == t for c in choices) / len(choices) for t in test.tiers}
+    result: dict[str, Any] = {
+        "outcomes": str(args.outcomes),
+        "signal": args.signal,
+        "method": args.method,
+        "objective": objective.describe(),
+        "thresholds": thresholds,
+        "accept_probability": {
+            tier: float(fitted[tier].probability([t])[0]) if t != float("inf") else None
+            for tier, t in thresholds.items()
+        },
+        "reliability_test": {tier: reliability(test, c) for tier, c in fitted.items()},
+        "train": {"quality": chosen["train_quality"], "cost": chosen["train_cost"]},
+        "test": {
+            "calibrated_policy": {
+                "quality": sum(c.quality for c in choices) / len(choices),
+                "cost": sum(c.cost for c in choices) / len(choices),
+                "answered_by": shares,
+            },
+            **{
+                f"{tier}_only": {"quality": test.quality(tier), "cost": test.cost(tier)}
+                for tier in (test.tiers[0], test.tiers[-1])
+            },
+            # Random routing with the same mix of answering tiers as the calibrated policy.
+            "random_same_mix": {
+                "quality": sum(shares[t] * test.quality(t) for t in test.tiers),
+                "cost": sum(shares[t] * test.cost(t) for t in test.tiers),
+            },
+        },
+    }
+    if args.policy is not None:
+        out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-calibrated.yaml")
+        provenance = (
+            f"Written by `tierserve eval calibrate` from {args.outcomes} ({len(train.rows)} "
+            f"train rows), signal {args.signal}, {args.method} calibration.\n"
+            f"Objective: {objective.describe()}. Test split: quality "
+            f"{result['test']['calibrated_policy']['quality']:.3f}, cost "
+            f"{result['test']['calibrated_policy']['cost']:.6g}."
+        )
+        result["policy"] = {
+            "path": str(out_policy),
+            "version": write_policy(
+                args.policy,
+                out_policy,
+                route=args.route,
+                thresholds=thresholds,
+                provenance=provenance,
+            ),
+        }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -121,8 +222,8 @@ def _sweep(args: argparse.Namespace) -> int:
     evaluated = outcomes.split("test") if args.split == "test" else outcomes
     names = [n for n in args.routers.split(",") if n]
     reports = _router_reports(outcomes, evaluated, names)
-    grid = [i / (args.grid - 1) for i in range(args.grid)]
     for signal in args.signal:
+        grid = signal_grid(outcomes, signal, args.grid)
         reports[f"cascade:{signal}"] = report(evaluated, cascade_points(evaluated, signal, grid))
     result = {"outcomes": str(args.outcomes), "split": args.split, "routers": reports}
     for name, item in reports.items():

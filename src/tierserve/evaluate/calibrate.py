@@ -1,0 +1,197 @@
+"""Calibrating a confidence signal per tier, choosing cascade thresholds for an objective, and
+writing the result as a new version of a policy file.
+
+Calibration maps a tier's raw signal (e.g. ``conf_q10``) to P(answer acceptable), fitted on the
+train split: isotonic regression (monotone, no shape assumed) or Platt scaling (a logistic
+curve). Thresholds are chosen on the train split by replaying the cascade over a grid of the
+signal's observed values, and reported on the test split; because both calibrations are
+monotone, a raw threshold is also "accept when P(acceptable) >= p" for the p reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+
+from tierserve.errors import ConfigError
+from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.sweep import run_cascade
+
+__all__ = [
+    "Objective",
+    "TierCalibration",
+    "calibrate",
+    "choose_thresholds",
+    "reliability",
+    "signal_grid",
+    "write_policy",
+]
+
+Method = Literal["isotonic", "platt"]
+
+
+@dataclass(frozen=True)
+class TierCalibration:
+    tier: str
+    signal: str
+    method: Method
+    model: Any
+
+    def probability(self, values: Sequence[float] | np.ndarray) -> np.ndarray:
+        x = np.asarray(values, dtype=float)
+        if self.method == "isotonic":
+            return np.asarray(self.model.predict(x))
+        return np.asarray(self.model.predict_proba(x.reshape(-1, 1))[:, 1])
+
+
+def _signal(outcomes: OutcomeSet, tier: str, signal: str) -> tuple[np.ndarray, np.ndarray]:
+    values = [row.outcomes[tier].signals.get(signal) for row in outcomes.rows]
+    if any(v is None for v in values):
+        raise ConfigError(
+            f"tier {tier!r} lacks signal {signal!r} on some rows",
+            hint="collect with a stack that reports step signals, or pick another signal",
+        )
+    quality = np.array([row.outcomes[tier].quality >= 0.5 for row in outcomes.rows], dtype=int)
+    return np.asarray(values, dtype=float), quality
+
+
+def calibrate(train: OutcomeSet, signal: str, method: Method) -> dict[str, TierCalibration]:
+    """One calibration per tier but the last (the last tier's answer is always accepted)."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = {}
+    for tier in train.tiers[:-1]:
+        values, right = _signal(train, tier, signal)
+        model: Any
+        if method == "isotonic":
+            model = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+            model.fit(values, right)
+        else:
+            if right.min() == right.max():
+                raise ConfigError(f"tier {tier!r}: every train answer has the same label")
+            model = LogisticRegression().fit(values.reshape(-1, 1), right)
+        fitted[tier] = TierCalibration(tier, signal, method, model)
+    return fitted
+
+
+def reliability(test: OutcomeSet, calibration: TierCalibration, bins: int = 10) -> dict[str, float]:
+    """Brier score and expected calibration error of ``calibration`` on ``test``."""
+    values, right = _signal(test, calibration.tier, calibration.signal)
+    predicted = calibration.probability(values)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(predicted, edges[1:-1]), 0, bins - 1)
+    ece = sum(
+        abs(predicted[which == b].mean() - right[which == b].mean()) * (which == b).mean()
+        for b in range(bins)
+        if (which == b).any()
+    )
+    return {"brier": float(np.mean((predicted - right) ** 2)), "ece": float(ece)}
+
+
+def signal_grid(outcomes: OutcomeSet, signal: str, steps: int = 21) -> list[float]:
+    """Thresholds at the quantiles of the signal's observed values (any scale), plus 'never'."""
+    values = [
+        row.outcomes[tier].signals[signal]
+        for row in outcomes.rows
+        for tier in outcomes.tiers[:-1]
+        if signal in row.outcomes[tier].signals
+    ]
+    if not values:
+        raise ConfigError(f"no tier reports signal {signal!r}")
+    grid = sorted({float(v) for v in np.quantile(values, np.linspace(0.0, 1.0, steps))})
+    return [*grid, float("inf")]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``quality_share``: at least that share of top-tier-only quality, at minimum cost.
+    ``max_cost``: at most that mean cost per request, at maximum quality."""
+
+    quality_share: float | None = None
+    max_cost: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.quality_share is None) == (self.max_cost is None):
+            raise ConfigError("give exactly one of quality_share and max_cost")
+
+    def describe(self) -> str:
+        if self.quality_share is not None:
+            return f">= {self.quality_share:.0%} of top-tier-only quality at minimum cost"
+        return f"mean cost <= {self.max_cost} at maximum quality"
+
+
+def _score(outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]) -> tuple[float, float]:
+    choices = run_cascade(outcomes, signal, thresholds)
+    return (
+        sum(c.quality for c in choices) / len(choices),
+        sum(c.cost for c in choices) / len(choices),
+    )
+
+
+def choose_thresholds(
+    train: OutcomeSet, signal: str, objective: Objective, grid: Sequence[float]
+) -> dict[str, Any]:
+    """The thresholds (one per tier but the last) that best meet ``objective`` on ``train``."""
+    top_quality = train.quality(train.tiers[-1])
+    best: tuple[float, float, tuple[float, ...]] | None = None
+    for combo in itertools.product(grid, repeat=len(train.tiers) - 1):
+        quality, cost = _score(train, signal, combo)
+        if objective.quality_share is not None:
+            if quality < objective.quality_share * top_quality:
+                continue
+            key = (cost, -quality)
+        else:
+            assert objective.max_cost is not None
+            if cost > objective.max_cost:
+                continue
+            key = (-quality, cost)
+        if best is None or key < best[:2]:
+            best = (*key, combo)
+    if best is None:
+        raise ConfigError(f"no thresholds meet the objective ({objective.describe()}) on train")
+    thresholds = dict(zip(train.tiers[:-1], best[2], strict=True))
+    quality, cost = _score(train, signal, best[2])
+    return {"thresholds": thresholds, "train_quality": quality, "train_cost": cost}
+
+
+def write_policy(
+    policy_path: Path,
+    out: Path,
+    *,
+    route: str,
+    thresholds: Mapping[str, float],
+    provenance: str,
+) -> str:
+    """A copy of the policy with ``route``'s step thresholds replaced; returns its version.
+
+    Written beside the original so its relative files (schemas, examples) still resolve; the
+    new file is loaded and validated before this returns.
+    """
+    from tierserve.policy.spec import load_policy
+
+    data = yaml.safe_load(policy_path.read_text())
+    steps = next((r["ladder"] for r in data["routes"] if r["name"] == route), None)
+    if steps is None:
+        raise ConfigError(f"policy {policy_path} has no route {route!r}")
+    kept = []
+    for step in steps:
+        threshold = thresholds.get(step.get("tier"))
+        if threshold is not None and not np.isfinite(threshold):
+            continue  # never accepted there: the tier only costs, so the ladder skips it
+        if threshold is not None:
+            step["min_confidence"] = round(float(threshold), 4)
+        kept.append(step)
+    steps[:] = kept
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    data["version"] = f"{data['version']}+calibrated.{stamp}"
+    header = "".join(f"# {line}\n" for line in provenance.splitlines())
+    out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return load_policy(out).version

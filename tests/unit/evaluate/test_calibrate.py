@@ -1,0 +1,108 @@
+"""Calibration, threshold choice for an objective, and the policy file it writes."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tierserve.errors import ConfigError
+from tierserve.evaluate.calibrate import (
+    Objective,
+    calibrate,
+    choose_thresholds,
+    reliability,
+    signal_grid,
+    write_policy,
+)
+from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
+from tierserve.policy.spec import load_policy
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def synthetic(rows: int = 400, seed: int = 0) -> OutcomeSet:
+    """Small answers are right with probability equal to their confidence; medium with
+    confidence 0.2 higher; large is right 90 % of the time."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for index in range(rows):
+        small_conf, medium_conf = rng.random(), rng.random()
+        medium_p = min(1.0, medium_conf + 0.2)
+        outcomes = {
+            "small": TierOutcome(
+                quality=float(rng.random() < small_conf), cost=1.0, signals={"conf": small_conf}
+            ),
+            "medium": TierOutcome(
+                quality=float(rng.random() < medium_p), cost=3.0, signals={"conf": medium_conf}
+            ),
+            "large": TierOutcome(quality=float(rng.random() < 0.9), cost=10.0, signals={"conf": 1}),
+        }
+        split = "train" if index % 2 else "test"
+        out.append(OutcomeRow(id=f"r{index}", prompt=f"q{index}", split=split, outcomes=outcomes))
+    return OutcomeSet.of(out)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+def test_calibrated_probabilities_track_the_truth(method: str) -> None:
+    data = synthetic()
+    fitted = calibrate(data.split("train"), "conf", method)  # type: ignore[arg-type]
+    assert set(fitted) == {"small", "medium"}
+    low, high = fitted["small"].probability([0.1, 0.9])
+    assert low < 0.3 and high > 0.7
+    assert reliability(data.split("test"), fitted["small"])["ece"] < 0.12
+
+
+def test_thresholds_meet_the_objective_at_the_least_cost() -> None:
+    data = synthetic()
+    train = data.split("train")
+    grid = signal_grid(train, "conf")
+    chosen = choose_thresholds(train, "conf", Objective(quality_share=0.95), grid)
+    assert chosen["train_quality"] >= 0.95 * train.quality("large")
+    assert chosen["train_cost"] < train.cost("large")
+    capped = choose_thresholds(train, "conf", Objective(max_cost=4.0), grid)
+    assert capped["train_cost"] <= 4.0
+    with pytest.raises(ConfigError, match="no thresholds meet"):
+        choose_thresholds(train, "conf", Objective(max_cost=0.5), grid)
+    with pytest.raises(ConfigError, match="exactly one"):
+        Objective()
+
+
+def test_the_chosen_thresholds_become_a_new_valid_policy_version(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "serve_configs/policies", policies)
+    source = policies / "support.yaml"
+    out = policies / "support-calibrated.yaml"
+    version = write_policy(
+        source,
+        out,
+        route="faq",
+        thresholds={"small": 0.3125, "medium": float("inf")},
+        provenance="calibrated on test data\nobjective: x",
+    )
+    assert version.startswith(load_policy(source).version + "+calibrated.")
+    faq = next(r for r in load_policy(out).routes if r.name == "faq")
+    assert [(s.tier, s.min_confidence) for s in faq.ladder] == [("small", 0.3125), ("large", None)]
+    assert out.read_text().startswith("# calibrated on test data\n# objective: x\n")
+
+
+def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
+    import json
+
+    from tierserve.cli import main
+
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "serve_configs/policies", policies)
+    outcomes = tmp_path / "outcomes.jsonl"
+    synthetic().write(outcomes)
+    report = tmp_path / "report.json"
+    argv = ["eval", "calibrate", str(outcomes), "--signal", "conf", "--policy"]
+    argv += [str(policies / "support.yaml"), "--out", str(report)]
+    assert main(argv) == 0
+    result = json.loads(report.read_text())
+    test = result["test"]
+    assert test["calibrated_policy"]["cost"] < test["large_only"]["cost"]
+    assert test["calibrated_policy"]["quality"] > test["small_only"]["quality"]
+    assert set(result["thresholds"]) == {"small", "medium"}
+    written = load_policy(policies / "support-calibrated.yaml")
+    assert written.version == result["policy"]["version"]
