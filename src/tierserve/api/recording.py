@@ -76,6 +76,7 @@ class RequestTrace:
             route=self.plan.route.name,
             task=str(self.plan.task.task),
             risk=str(self.plan.risk.risk),
+            complex_input=self.plan.risk.complex,
             policy_version=self.plan.policy_version,
             model_requested=self.model,
             stream=self.stream,

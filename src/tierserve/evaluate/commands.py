@@ -64,6 +64,15 @@ def add_parser(sub: Any) -> None:
     calibration.add_argument("--out", type=Path, help="JSON report")
     calibration.set_defaults(handler=_calibrate)
 
+    replayed = actions.add_parser("replay", help="the decision log under a candidate policy")
+    replayed.add_argument("log_export", type=Path, help="JSONL from `tierserve log export`")
+    replayed.add_argument("--policy", type=Path, required=True, help="the candidate policy")
+    replayed.add_argument(
+        "--outcomes", type=Path, help="outcome JSONL whose per-tier quality rates to expect"
+    )
+    replayed.add_argument("--out", type=Path)
+    replayed.set_defaults(handler=_replay)
+
     sweep = actions.add_parser("sweep", help="operating points, APGR, CPT, AIQ per router")
     sweep.add_argument("outcomes", type=Path)
     sweep.add_argument(
@@ -159,6 +168,28 @@ def _calibrate(args: argparse.Namespace) -> int:
             ),
         }
     print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.replay import replay
+    from tierserve.observe.record import DecisionRecord
+    from tierserve.policy.spec import load_policy
+
+    records = [
+        DecisionRecord.model_validate_json(line)
+        for line in args.log_export.read_text().splitlines()
+        if line.strip()
+    ]
+    quality = None
+    if args.outcomes is not None:
+        outcomes = OutcomeSet.read(args.outcomes)
+        quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
+    result = replay(load_policy(args.policy), records, quality)
+    print(json.dumps({k: v for k, v in result.items() if k != "changed"}, indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")

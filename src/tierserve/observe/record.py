@@ -99,6 +99,7 @@ class DecisionRecord(BaseModel):
     route: str
     task: str
     risk: str
+    complex_input: bool = Field(default=False, description="The risk layer judged it complex.")
     policy_version: str
     model_requested: str
     stream: bool

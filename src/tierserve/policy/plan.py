@@ -12,9 +12,9 @@ from typing import Literal
 from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
 from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
 from tierserve.policy.risk import RiskAssessment, assess_risk
-from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec
+from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, RouteSpec, TaskClass
 
-__all__ = ["RequestFeatures", "RoutePlan", "plan_route"]
+__all__ = ["RequestFeatures", "RoutePlan", "eligible_steps", "plan_route", "route_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +51,23 @@ class RoutePlan:
         return f"task={self.task.task},risk={self.risk.risk} => {self.first_action}"
 
 
-def _route_for(policy: Policy, task: TaskDecision, risk: RiskAssessment) -> RouteSpec:
+def route_for(policy: Policy, task: TaskClass, risk: RiskLevel) -> RouteSpec:
+    """The first route serving ``task`` at ``risk`` (or at any risk)."""
     for route in policy.routes:
-        if task.task in route.tasks and route.risk in (None, risk.risk):
+        if task in route.tasks and route.risk in (None, risk):
             return route
     # Policy validation guarantees every task class has a route; a risk filter may not.
-    return next(route for route in policy.routes if task.task in route.tasks)
+    return next(route for route in policy.routes if task in route.tasks)
 
 
-def _eligible_steps(
+def eligible_steps(
     policy: Policy,
     route: RouteSpec,
     allowed: tuple[str, ...],
-    risk: RiskAssessment,
-    floor: str | None,
+    complex_input: bool,
+    floor: str | None = None,
 ) -> tuple[list[LadderStepSpec], list[str]]:
+    """The route's ladder without the tiers this request may not use, and why."""
     reasons: list[str] = []
     steps = list(route.ladder)
 
@@ -83,7 +85,7 @@ def _eligible_steps(
     if floor is not None and floor in policy.tiers:
         drop(set(policy.tiers[policy.tiers.index(floor) :]), f"session_floor={floor}")
     generating = [s for s in steps if s.action == "generate"]
-    if risk.complex and len({s.tier for s in generating}) > 1:
+    if complex_input and len({s.tier for s in generating}) > 1:
         weakest = generating[0].tier
         drop({t for t in policy.tiers if t != weakest}, "complexity=high")
     if not any(s.action == "generate" for s in steps):
@@ -115,9 +117,9 @@ def plan_route(
         strict_output=features.strict_output,
         session_escalated=session_escalated or features.session_floor_tier is not None,
     )
-    route = _route_for(policy, task, risk)
-    steps, step_reasons = _eligible_steps(
-        policy, route, eligibility.allowed_tiers, risk, features.session_floor_tier
+    route = route_for(policy, task.task, risk.risk)
+    steps, step_reasons = eligible_steps(
+        policy, route, eligibility.allowed_tiers, risk.complex, features.session_floor_tier
     )
     plan = RoutePlan(
         policy_version=policy.version,
