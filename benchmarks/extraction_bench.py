@@ -18,10 +18,10 @@ each tier; the first request pays the Outlines index compile, the second hits vL
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -117,6 +117,20 @@ def judge(policy: Policy, case: dict[str, Any], answer: dict[str, Any]) -> dict[
     }
 
 
+def _record(
+    policy: Policy, case: dict[str, Any], tier: str, mode: str, in_flight: int, answer: Any
+) -> dict[str, Any]:
+    return {
+        "case": case["id"],
+        "schema": case["schema"],
+        "tier": tier,
+        "mode": mode,
+        "in_flight": in_flight,
+        **answer,
+        **judge(policy, case, answer),
+    }
+
+
 def run_tiers(
     url: str,
     tiers: list[str],
@@ -128,36 +142,36 @@ def run_tiers(
 ) -> None:
     """Appends one row per answer to ``rows_path`` as it arrives: a long run can resume.
 
-    ``in_flight`` cases go to the same tier and mode at once (vLLM batches them); the latency
-    recorded is then the latency under that load, and each row says how many were in flight.
+    One tier at a time, with up to ``in_flight`` requests outstanding on it (both modes mixed,
+    vLLM batches them): a request starts as soon as another finishes, so no batch waits for its
+    slowest member. The latency recorded is the latency under that load.
     """
     client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=900, max_retries=0)
-    chunks = [cases[i : i + in_flight] for i in range(0, len(cases), in_flight)]
-    with ThreadPoolExecutor(in_flight) as pool:
-        for index, chunk in enumerate(chunks):
-            # Alternate which mode goes first, so neither always runs on a warmer engine.
-            modes = MODES if index % 2 == 0 else MODES[::-1]
-            for tier, mode in ((t, m) for t in tiers for m in modes):
-                todo = [case for case in chunk if (case["id"], tier, mode) not in done]
-                answers = pool.map(functools.partial(ask, client, tier, mode=mode), todo)
-                for case, answer in zip(todo, answers, strict=True):
-                    row = {
-                        "case": case["id"],
-                        "schema": case["schema"],
-                        "tier": tier,
-                        "mode": mode,
-                        "in_flight": len(todo),
-                        **answer,
-                        **judge(policy, case, answer),
-                    }
-                    with rows_path.open("a") as out:
-                        out.write(json.dumps(row) + "\n")
-                    print(
-                        f"{tier:6} {case['id']} {mode:13} valid={row['valid_schema']} "
-                        f"{answer['latency_s']:.1f}s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    lock = threading.Lock()
+    for tier in tiers:
+        # Alternate which mode goes first per case, so neither always runs on a warmer engine.
+        todo = [
+            (case, mode)
+            for index, case in enumerate(cases)
+            for mode in (MODES if index % 2 == 0 else MODES[::-1])
+            if (case["id"], tier, mode) not in done
+        ]
+
+        def one(job: tuple[dict[str, Any], str], tier: str = tier) -> None:
+            case, mode = job
+            answer = ask(client, tier, case, mode)
+            row = _record(policy, case, tier, mode, in_flight, answer)
+            with lock, rows_path.open("a") as out:
+                out.write(json.dumps(row) + "\n")
+            print(
+                f"{tier:6} {case['id']} {mode:13} valid={row['valid_schema']} "
+                f"{answer['latency_s']:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        with ThreadPoolExecutor(in_flight) as pool:
+            list(pool.map(one, todo))
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -247,7 +261,7 @@ def main() -> None:
         "--in-flight",
         type=int,
         default=1,
-        help="cases sent at once to the same tier and mode (vLLM batches them)",
+        help="requests outstanding on the tier being measured (vLLM batches them)",
     )
     parser.add_argument(
         "--summarize-only", action="store_true", help="summarize the rows file, send nothing"
