@@ -103,7 +103,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         reliability,
         write_policy,
     )
-    from tierserve.evaluate.sweep import run_cascade
+    from tierserve.evaluate.sweep import decision_report, run_cascade
 
     kind, _, value = args.objective.partition("=")
     if kind not in ("quality_share", "max_cost") or not value:
@@ -136,6 +136,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 "quality": sum(c.quality for c in choices) / len(choices),
                 "cost": sum(c.cost for c in choices) / len(choices),
                 "answered_by": shares,
+                **decision_report(test, choices),
             },
             **{
                 f"{tier}_only": {"quality": test.quality(tier), "cost": test.cost(tier)}

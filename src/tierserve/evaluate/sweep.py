@@ -22,7 +22,14 @@ import numpy as np
 from tierserve.evaluate.metrics import OperatingPoint, aiq, apgr, cost_to_parity, cpt
 from tierserve.evaluate.outcomes import OutcomeSet
 
-__all__ = ["CascadeChoice", "cascade_points", "report", "score_points"]
+__all__ = [
+    "CascadeChoice",
+    "cascade_points",
+    "decision_report",
+    "report",
+    "run_cascade",
+    "score_points",
+]
 
 
 def score_points(
@@ -60,6 +67,8 @@ class CascadeChoice:
     tried: tuple[str, ...]
     quality: float
     cost: float
+    latency_s: float = 0.0
+    """Latency of every tier tried, one after the other."""
 
 
 def run_cascade(
@@ -71,14 +80,15 @@ def run_cascade(
     choices = []
     for row in outcomes.rows:
         tried: list[str] = []
-        cost = 0.0
+        cost = latency = 0.0
         for index, tier in enumerate(outcomes.tiers):
             outcome = row.outcomes[tier]
             tried.append(tier)
             cost += outcome.cost
+            latency += outcome.latency_s or 0.0
             last = index == len(outcomes.tiers) - 1
             if last or outcome.signals.get(signal, float("-inf")) >= thresholds[index]:
-                choices.append(CascadeChoice(tier, tuple(tried), outcome.quality, cost))
+                choices.append(CascadeChoice(tier, tuple(tried), outcome.quality, cost, latency))
                 break
     return choices
 
@@ -116,4 +126,44 @@ def report(outcomes: OutcomeSet, points: Sequence[OperatingPoint]) -> dict[str, 
         "cost_to_parity": parity,
         "cost_to_parity_vs_strong": None if parity is None else parity / outcomes.cost(strong),
         "points": [asdict(p) for p in points],
+    }
+
+
+def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> dict[str, Any]:
+    """The routing-decision metrics of METRICS.md for one cascade over ``outcomes``.
+
+    An answer is acceptable when its quality is at least 0.5. Escalation precision: of the
+    requests escalated past the first tier, the share whose first answer was unacceptable;
+    recall: of the requests whose first answer was unacceptable, the share escalated.
+    False-cheap: answered below the top tier with an unacceptable answer. Premium overuse:
+    answered by the top tier although a cheaper tier's answer was acceptable. Containment:
+    answered by the first tier.
+    """
+    first, top = outcomes.tiers[0], outcomes.tiers[-1]
+    rows = outcomes.rows
+    bad_first = [row.outcomes[first].quality < 0.5 for row in rows]
+    escalated = [len(choice.tried) > 1 for choice in choices]
+    both = sum(e and b for e, b in zip(escalated, bad_first, strict=True))
+    by_task: dict[str, list[float]] = {}
+    for row, choice in zip(rows, choices, strict=True):
+        by_task.setdefault(row.labels.task or "unlabelled", []).append(choice.latency_s)
+    n = len(rows)
+    return {
+        "escalation_precision": both / sum(escalated) if any(escalated) else None,
+        "escalation_recall": both / sum(bad_first) if any(bad_first) else None,
+        "false_cheap_rate": sum(c.answered_by != top and c.quality < 0.5 for c in choices) / n,
+        "premium_overuse_rate": sum(
+            c.answered_by == top
+            and any(row.outcomes[t].quality >= 0.5 for t in outcomes.tiers[:-1])
+            for row, c in zip(rows, choices, strict=True)
+        )
+        / n,
+        "containment": sum(c.answered_by == first for c in choices) / n,
+        "latency_s_by_task": {
+            task: {
+                "p50": float(np.percentile(values, 50)),
+                "p95": float(np.percentile(values, 95)),
+            }
+            for task, values in sorted(by_task.items())
+        },
     }

@@ -81,3 +81,20 @@ def test_eval_sweep_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     # with half the requests on the large tier.
     assert result["cascade:conf"]["cpt"]["95%"] == pytest.approx(0.475)
     assert result["cascade:conf"]["cost_to_parity"] == pytest.approx(6.0)
+
+
+def test_decision_metrics_of_a_cascade() -> None:
+    from tierserve.evaluate.sweep import decision_report
+
+    rows = [
+        row(0, (1.0, 0.8)),  # right and kept: contained
+        row(1, (0.0, 0.2)),  # wrong and escalated: a correct escalation
+        row(2, (1.0, 0.3)),  # right but escalated: premium overuse
+        row(3, (0.0, 0.9)),  # wrong but kept: false cheap
+    ]
+    outcomes = OutcomeSet.of(rows)
+    result = decision_report(outcomes, run_cascade(outcomes, "conf", [0.5]))
+    assert result["escalation_precision"] == 0.5  # r1 of (r1, r2)
+    assert result["escalation_recall"] == 0.5  # r1 of (r1, r3)
+    assert result["false_cheap_rate"] == 0.25 and result["premium_overuse_rate"] == 0.25
+    assert result["containment"] == 0.5
