@@ -25,6 +25,7 @@ from typing import Any
 from tierserve.observe.record import DecisionRecord, StepLog
 from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
+from tierserve.validate import read_code
 
 __all__ = ["Replayed", "replay", "replay_one"]
 
@@ -58,7 +59,7 @@ def _judge(step: LadderStepSpec, seen: StepLog) -> bool | None:
     new_context = step.extra_context is not None and not seen.extra_context
     if step.constrained != seen.constrained or new_context:
         return None
-    results = {code.split("=", 1)[0]: "=ok" in code for code in seen.validations}
+    results = dict(read_code(code) for code in seen.validations)
     if any(name not in results for name in step.validators):
         return None
     passed = all(results[name] for name in step.validators)

@@ -16,6 +16,7 @@ from tierserve.pii import redact_pii
 from tierserve.policy.gate import Outcome
 from tierserve.policy.runner import StepRecord
 from tierserve.policy.spec import PromptLogging
+from tierserve.validate import read_code
 
 __all__ = [
     "CacheStatus",
@@ -26,6 +27,7 @@ __all__ = [
     "escalation_reason",
     "logged_prompt",
     "step_log",
+    "totals",
 ]
 
 CacheStatus = Literal["hit", "miss", "bypass", "off"]
@@ -140,7 +142,7 @@ def escalation_reason(step: StepRecord) -> str | None:
         return None
     if step.error is not None:
         return "timeout" if step.reason.startswith("timeout") else "error"
-    failed = [code.split("=", 1)[0] for code in step.validations if "=fail" in code]
+    failed = [name for name, passed in map(read_code, step.validations) if not passed]
     return f"validator_{failed[0]}" if failed else "low_confidence"
 
 

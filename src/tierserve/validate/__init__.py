@@ -3,7 +3,19 @@
 Pure functions of the answer text and a :class:`ValidationContext`.
 """
 
-from tierserve.validate.checks import ValidationContext, ValidationResult, run_validators
+from tierserve.validate.checks import (
+    ValidationContext,
+    ValidationResult,
+    read_code,
+    run_validators,
+)
 from tierserve.validate.rules import SemanticRule, check_rules
 
-__all__ = ["SemanticRule", "ValidationContext", "ValidationResult", "check_rules", "run_validators"]
+__all__ = [
+    "SemanticRule",
+    "ValidationContext",
+    "ValidationResult",
+    "check_rules",
+    "read_code",
+    "run_validators",
+]

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from tierserve.pii import detect_pii
 from tierserve.validate.rules import SemanticRule, check_rules
 
-__all__ = ["ValidationContext", "ValidationResult", "run_validators"]
+__all__ = ["ValidationContext", "ValidationResult", "read_code", "run_validators"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -78,6 +78,12 @@ class ValidationResult:
     def code(self) -> str:
         state = "ok" if self.passed else "fail"
         return f"{self.name}={state}({self.detail})" if self.detail else f"{self.name}={state}"
+
+
+def read_code(code: str) -> tuple[str, bool]:
+    """(validator name, passed) of a :attr:`ValidationResult.code` read back from a record."""
+    name, _, rest = code.partition("=")
+    return name, rest.startswith("ok")
 
 
 @dataclass(frozen=True, slots=True)
