@@ -105,12 +105,21 @@ class StreamingReply:
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    request_id: str
-    plan: RoutePlan
-    ladder: Ladder
+    trace: RequestTrace
     generation_request: GenerationRequest
     session_id: str | None
-    trace: RequestTrace
+
+    @property
+    def request_id(self) -> str:
+        return self.trace.request_id
+
+    @property
+    def plan(self) -> RoutePlan:
+        return self.trace.plan
+
+    @property
+    def ladder(self) -> Ladder:
+        return self.trace.ladder
 
 
 class ChatService:
@@ -318,14 +327,7 @@ class ChatService:
             stream=request.stream,
             user_text=_user_text(request),
         )
-        return _Prepared(
-            request_id=request_id,
-            plan=plan,
-            ladder=ladder,
-            generation_request=generation_request,
-            session_id=session_id,
-            trace=trace,
-        )
+        return _Prepared(trace, generation_request, session_id)
 
     # -- after the ladder ---------------------------------------------------------------------
 
