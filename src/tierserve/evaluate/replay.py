@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tierserve.observe.record import DecisionRecord, StepLog
+from tierserve.policy.eligibility import allowed_tiers
 from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
 from tierserve.validate import read_code
@@ -45,13 +46,8 @@ class Replayed:
 
 
 def _allowed(policy: Policy, record: DecisionRecord) -> tuple[str, ...]:
-    allowed = list(policy.tiers)
     tenant = next((t for t in policy.tenants if t.id == record.tenant), None)
-    if tenant is not None and tenant.allowed_tiers is not None:
-        allowed = [t for t in allowed if t in tenant.allowed_tiers]
-    if record.pii and policy.pii_allowed_tiers is not None:
-        allowed = [t for t in allowed if t in policy.pii_allowed_tiers]
-    return tuple(allowed)
+    return allowed_tiers(policy, tenant, tuple(record.pii))[0]
 
 
 def _judge(step: LadderStepSpec, seen: StepLog) -> bool | None:

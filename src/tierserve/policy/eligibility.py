@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from tierserve.pii import detect_pii
 from tierserve.policy.spec import Policy, TenantSpec
 
-__all__ = ["Eligibility", "check_eligibility", "resolve_tenant"]
+__all__ = ["Eligibility", "allowed_tiers", "check_eligibility", "resolve_tenant"]
 
 
 def resolve_tenant(policy: Policy, api_key: str | None) -> TenantSpec:
@@ -26,16 +26,24 @@ class Eligibility:
     reasons: tuple[str, ...]
 
 
-def check_eligibility(policy: Policy, tenant: TenantSpec, text: str) -> Eligibility:
+def allowed_tiers(
+    policy: Policy, tenant: TenantSpec | None, pii: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tiers ``tenant`` may use for input holding ``pii``, and the reason codes."""
     allowed = list(policy.tiers)
     reasons = []
-    if tenant.allowed_tiers is not None:
+    if tenant is not None and tenant.allowed_tiers is not None:
         allowed = [t for t in allowed if t in tenant.allowed_tiers]
         reasons.append(f"tenant={tenant.id}({tenant.compliance}) allows {','.join(allowed)}")
-    else:
+    elif tenant is not None:
         reasons.append(f"tenant={tenant.id}({tenant.compliance})")
-    pii = detect_pii(text)
     if pii and policy.pii_allowed_tiers is not None:
         allowed = [t for t in allowed if t in policy.pii_allowed_tiers]
         reasons.append(f"pii={','.join(pii)} => tiers {','.join(allowed) or 'none'}")
-    return Eligibility(tenant=tenant, pii=pii, allowed_tiers=tuple(allowed), reasons=tuple(reasons))
+    return tuple(allowed), tuple(reasons)
+
+
+def check_eligibility(policy: Policy, tenant: TenantSpec, text: str) -> Eligibility:
+    pii = detect_pii(text)
+    allowed, reasons = allowed_tiers(policy, tenant, pii)
+    return Eligibility(tenant=tenant, pii=pii, allowed_tiers=allowed, reasons=reasons)
