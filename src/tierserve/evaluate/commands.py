@@ -43,6 +43,9 @@ def add_parser(sub: Any) -> None:
     collect.add_argument("--url", default="http://127.0.0.1:8000")
     collect.add_argument("--limit", type=int, default=0, help="first N items (0: all)")
     collect.add_argument("--max-tokens", type=int, default=256)
+    collect.add_argument(
+        "--concurrency", type=int, default=4, help="items asked at once (engines batch them)"
+    )
     collect.set_defaults(handler=_collect)
 
     calibration = actions.add_parser(
@@ -203,7 +206,14 @@ def _collect(args: argparse.Namespace) -> int:
 
     items = load_task_set(args.task_set)
     items = items[: args.limit] if args.limit else items
-    added = collect(args.url, items, args.out, source=args.task_set, max_tokens=args.max_tokens)
+    added = collect(
+        args.url,
+        items,
+        args.out,
+        source=args.task_set,
+        max_tokens=args.max_tokens,
+        concurrency=args.concurrency,
+    )
     print(f"{added} rows added to {args.out}")
     return 0
 

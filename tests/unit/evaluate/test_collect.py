@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tierserve.errors import TierserveError
 from tierserve.evaluate import collect as collect_module
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.tasks import check, load_task_set
@@ -82,3 +83,24 @@ def test_collect_writes_a_row_per_item_and_resumes(
     assert first.outcomes["large"].quality == 1.0 and first.outcomes["small"].quality == 0.0
     assert first.outcomes["small"].signals == {"conf_q10": 0.3}
     assert first.outcomes["small"].latency_s == 1.5 and first.labels.expected == "18"
+
+
+def test_collect_asks_several_items_at_once_and_writes_each_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_client = httpx.Client
+    monkeypatch.setattr(
+        collect_module.httpx,
+        "Client",
+        lambda **kwargs: real_client(transport=_stack(calls), **kwargs),
+    )
+    items = load_task_set("gsm8k")[:7]
+    out = tmp_path / "outcomes.jsonl"
+    added = collect_module.collect(
+        "http://stack", items, out, source="gsm8k", concurrency=3, progress=False
+    )
+    assert added == 7 and sorted(calls) == ["large"] * 7 + ["small"] * 7
+    assert [row.id for row in OutcomeSet.read(out).rows] == [item.id for item in items]
+    with pytest.raises(TierserveError, match="concurrency must be at least 1"):
+        collect_module.collect("http://stack", items, out, source="gsm8k", concurrency=0)
