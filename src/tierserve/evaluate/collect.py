@@ -4,13 +4,15 @@ outcome rows (quality by the task's checker, cost, latency, tokens, confidence s
 Each tier is pinned (``model=tierserve/<tier>``) and asked for a fresh answer
 (``Cache-Control: no-cache``); the row is appended once every tier has answered, so an
 interrupted run resumes where it stopped. ``concurrency`` items are asked at once, so each
-tier's engine batches them: on CPU this is most of the speed.
+tier's engine batches them: on CPU this is most of the speed. The requests are asyncio tasks so
+that Ctrl-C cancels the ones in flight at once (their connections close, the stack aborts them)
+instead of waiting minutes for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +22,33 @@ from tierserve.errors import TierserveError
 from tierserve.evaluate.importers import stable_split
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, TierOutcome
 from tierserve.evaluate.tasks import TaskItem, check
+from tierserve.validate.checks import read_code
 
 __all__ = ["collect", "served_tiers"]
 
 
-def served_tiers(client: httpx.Client) -> list[str]:
-    models = client.get("/v1/models").json()["data"]
+async def served_tiers(client: httpx.AsyncClient) -> list[str]:
+    models = (await client.get("/v1/models")).json()["data"]
     return [m["id"].split("/", 1)[1] for m in models if "/" in m["id"]]
 
 
-def _ask(client: httpx.Client, tier: str, item: TaskItem, max_tokens: int) -> TierOutcome:
-    response = client.post(
-        "/v1/chat/completions",
-        json={
-            "model": f"tierserve/{tier}",
-            "messages": [{"role": "user", "content": item.prompt}],
-            "max_tokens": max_tokens,
-            "temperature": 0,
-            "metadata": {"task": item.task},
-        },
-        headers={"Cache-Control": "no-cache"},
+async def _ask(
+    client: httpx.AsyncClient, tier: str, item: TaskItem, max_tokens: int
+) -> TierOutcome:
+    request: dict[str, Any] = {
+        "model": f"tierserve/{tier}",
+        "messages": [{"role": "user", "content": item.prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "metadata": {"task": item.task},
+    }
+    if item.json_schema is not None:
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": item.checker, "schema": item.json_schema},
+        }
+    response = await client.post(
+        "/v1/chat/completions", json=request, headers={"Cache-Control": "no-cache"}
     )
     if response.status_code != 200:
         raise TierserveError(
@@ -50,6 +59,9 @@ def _ask(client: httpx.Client, tier: str, item: TaskItem, max_tokens: int) -> Ti
     meta = body["tierserve"]
     step = meta["steps"][0]
     answer = body["choices"][0]["message"]["content"] or ""
+    schema_checks = [
+        ok for name, ok in map(read_code, step.get("validations") or []) if name == "schema"
+    ]
     return TierOutcome(
         quality=check(item.checker, item.expected, answer),
         cost=meta["cost_usd"],
@@ -58,18 +70,26 @@ def _ask(client: httpx.Client, tier: str, item: TaskItem, max_tokens: int) -> Ti
         completion_tokens=step["completion_tokens"],
         signals=step.get("signals") or {},
         answer=answer,
+        valid_schema=schema_checks[0] if schema_checks else None,
     )
 
 
-def _row(client: httpx.Client, tiers: list[str], item: TaskItem, **run: Any) -> OutcomeRow:
+async def _row(
+    client: httpx.AsyncClient, tiers: list[str], item: TaskItem, **run: Any
+) -> OutcomeRow:
+    outcomes = {tier: await _ask(client, tier, item, run["max_tokens"]) for tier in tiers}
     return OutcomeRow(
         id=item.id,
         prompt=item.prompt,
         split=stable_split(item.id, run["test_fraction"]),
         labels=Labels(
-            task=item.task, expected=item.expected, checker=item.checker, source=run["source"]
+            task=item.task,
+            expected=item.expected,
+            checker=item.checker,
+            structured=item.json_schema is not None,
+            source=run["source"],
         ),
-        outcomes={tier: _ask(client, tier, item, run["max_tokens"]) for tier in tiers},
+        outcomes=outcomes,
     )
 
 
@@ -85,8 +105,6 @@ def collect(
     progress: bool = True,
 ) -> int:
     """Appends a row per item not yet in ``out``; returns how many it added."""
-    from tqdm import tqdm
-
     if concurrency < 1:
         raise TierserveError(
             f"concurrency must be at least 1, got {concurrency}", hint="use --concurrency 4"
@@ -97,21 +115,39 @@ def collect(
         done = {OutcomeRow.model_validate_json(x).id for x in out.read_text().splitlines() if x}
     todo = [item for item in items if item.id not in done]
     run = {"source": source, "max_tokens": max_tokens, "test_fraction": test_fraction}
+    return asyncio.run(_collect(url, todo, out, concurrency, progress, run))
+
+
+async def _collect(
+    url: str,
+    todo: list[TaskItem],
+    out: Path,
+    concurrency: int,
+    progress: bool,
+    run: dict[str, Any],
+) -> int:
+    from tqdm import tqdm
+
+    slots = asyncio.Semaphore(concurrency)  # FIFO: items start in order
+
+    async def row(client: httpx.AsyncClient, tiers: list[str], item: TaskItem) -> OutcomeRow:
+        async with slots:
+            return await _row(client, tiers, item, **run)
+
     added = 0
-    with (
-        httpx.Client(base_url=url, timeout=900) as client,
-        ThreadPoolExecutor(max_workers=concurrency) as pool,
-    ):
-        tiers = served_tiers(client)
-        pending = [pool.submit(_row, client, tiers, item, **run) for item in todo]
+    async with httpx.AsyncClient(base_url=url, timeout=900) as client:
+        tiers = await served_tiers(client)
+        pending = [asyncio.create_task(row(client, tiers, item)) for item in todo]
         try:
             # In item order, so reruns give the same file; a slow item holds back at most
             # `concurrency` finished ones.
-            for future in tqdm(pending, desc=f"collect {source}", disable=not progress):
+            for task in tqdm(pending, desc=f"collect {run['source']}", disable=not progress):
+                finished = await task
                 with out.open("a") as sink:
-                    sink.write(future.result().model_dump_json(exclude_none=True) + "\n")
+                    sink.write(finished.model_dump_json(exclude_none=True) + "\n")
                 added += 1
         finally:
-            for future in pending:
-                future.cancel()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
     return added

@@ -43,6 +43,9 @@ class TierOutcome(BaseModel):
         default_factory=dict, description="Confidence features of the answer, by name."
     )
     answer: str | None = None
+    valid_schema: bool | None = Field(
+        default=None, description="The answer passed the schema check (structured rows only)."
+    )
 
 
 class Labels(BaseModel):

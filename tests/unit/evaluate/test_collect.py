@@ -11,7 +11,7 @@ import pytest
 from tierserve.errors import TierserveError
 from tierserve.evaluate import collect as collect_module
 from tierserve.evaluate.outcomes import OutcomeSet
-from tierserve.evaluate.tasks import check, load_task_set
+from tierserve.evaluate.tasks import CHOICE_SCHEMA, check, load_task_set
 
 
 def test_gsm8k_and_gpqa_come_from_the_package_with_their_answers() -> None:
@@ -32,6 +32,9 @@ def test_gsm8k_and_gpqa_come_from_the_package_with_their_answers() -> None:
         ("numeric", "3", "2 + 1 = 3, so 3 bolts", True),
         ("choice", "B", "B", True),
         ("choice", "B", "The answer is C.", False),
+        ("choice", "B", '{"answer": "B"}', True),
+        ("choice", "B", '{ "answer" : "D" }', False),
+        ("choice", "B", '["B"]', False),
     ],
 )
 def test_checkers(checker: str, expected: str, answer: str, right: bool) -> None:
@@ -47,7 +50,11 @@ def _stack(calls: list[str]) -> httpx.MockTransport:
         tier = body["model"].split("/")[1]
         calls.append(tier)
         text = "Answer: 18" if tier == "large" else "Answer: 7"
+        if "response_format" in body:  # a structured item: answer the schema's way
+            assert body["response_format"]["json_schema"]["schema"] == CHOICE_SCHEMA
+            text = '{"answer": "A"}'
         step = {
+            "validations": ["schema=ok"] if "response_format" in body else [],
             "latency_ms": 1500.0,
             "prompt_tokens": 90,
             "completion_tokens": 40,
@@ -65,12 +72,12 @@ def test_collect_writes_a_row_per_item_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_client = httpx.Client
+    real_client = httpx.AsyncClient
 
-    def client(**kwargs: Any) -> httpx.Client:
+    def client(**kwargs: Any) -> httpx.AsyncClient:
         return real_client(transport=_stack(calls), **kwargs)
 
-    monkeypatch.setattr(collect_module.httpx, "Client", client)
+    monkeypatch.setattr(collect_module.httpx, "AsyncClient", client)
     items = load_task_set("gsm8k")[:3]
     out = tmp_path / "outcomes.jsonl"
     run = {"source": "gsm8k", "progress": False}
@@ -89,10 +96,10 @@ def test_collect_asks_several_items_at_once_and_writes_each_row_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_client = httpx.Client
+    real_client = httpx.AsyncClient
     monkeypatch.setattr(
         collect_module.httpx,
-        "Client",
+        "AsyncClient",
         lambda **kwargs: real_client(transport=_stack(calls), **kwargs),
     )
     items = load_task_set("gsm8k")[:7]
@@ -104,3 +111,53 @@ def test_collect_asks_several_items_at_once_and_writes_each_row_once(
     assert [row.id for row in OutcomeSet.read(out).rows] == [item.id for item in items]
     with pytest.raises(TierserveError, match="concurrency must be at least 1"):
         collect_module.collect("http://stack", items, out, source="gsm8k", concurrency=0)
+
+
+def test_a_structured_item_is_asked_with_its_schema_and_its_schema_check_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(
+        collect_module.httpx,
+        "AsyncClient",
+        lambda **kwargs: real_client(transport=_stack(calls), **kwargs),
+    )
+    gpqa = load_task_set("gpqa")[:1]
+    out = tmp_path / "outcomes.jsonl"
+    collect_module.collect("http://stack", gpqa, out, source="gpqa", progress=False)
+    row = OutcomeSet.read(out).rows[0]
+    assert row.labels.structured
+    assert {o.valid_schema for o in row.outcomes.values()} == {True}
+    assert row.outcomes["small"].quality == float(gpqa[0].expected == "A")
+    gsm8k = load_task_set("gsm8k")[:1]
+    collect_module.collect("http://stack", gsm8k, out, source="gsm8k", progress=False)
+    plain = OutcomeSet.read(out).rows[1]
+    assert not plain.labels.structured and plain.outcomes["small"].valid_schema is None
+
+
+def test_a_refused_item_stops_the_run_and_keeps_the_rows_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = load_task_set("gsm8k")[:6]
+    calls: list[str] = []
+    answering = _stack(calls)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked = json.loads(request.content)["messages"][0] if request.method == "POST" else {}
+        if asked.get("content") == items[2].prompt:
+            return httpx.Response(503, json={"error": {"message": "tier unavailable"}})
+        return answering.handler(request)  # type: ignore[no-any-return]
+
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(
+        collect_module.httpx,
+        "AsyncClient",
+        lambda **kwargs: real_client(transport=httpx.MockTransport(handle), **kwargs),
+    )
+    out = tmp_path / "outcomes.jsonl"
+    with pytest.raises(TierserveError, match="refused gsm8k-0002: 503"):
+        collect_module.collect(
+            "http://stack", items, out, source="gsm8k", concurrency=2, progress=False
+        )
+    assert [row.id for row in OutcomeSet.read(out).rows] == ["gsm8k-0000", "gsm8k-0001"]
