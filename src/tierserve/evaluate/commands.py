@@ -18,7 +18,7 @@ from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import signal_grid
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, length_scores, random_scores
-from tierserve.evaluate.sweep import cascade_points, report, score_points
+from tierserve.evaluate.sweep import cascade_sweep, report, score_points
 
 __all__ = ["add_parser"]
 
@@ -266,7 +266,8 @@ def _sweep(args: argparse.Namespace) -> int:
     reports = _router_reports(outcomes, evaluated, names)
     for signal in args.signal:
         grid = signal_grid(outcomes, signal, args.grid)
-        reports[f"cascade:{signal}"] = report(evaluated, cascade_points(evaluated, signal, grid))
+        points, frontier = cascade_sweep(evaluated, signal, grid)
+        reports[f"cascade:{signal}"] = {**report(evaluated, points), "frontier": frontier}
     result = {"outcomes": str(args.outcomes), "split": args.split, "routers": reports}
     for name, item in reports.items():
         cpt = ", ".join(f"CPT({k})={v:.3f}" for k, v in item["cpt"].items())

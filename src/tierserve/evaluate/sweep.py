@@ -19,12 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from tierserve.evaluate.metrics import OperatingPoint, aiq, apgr, cost_to_parity, cpt
+from tierserve.evaluate.metrics import (
+    OperatingPoint,
+    aiq,
+    apgr,
+    cost_to_parity,
+    cpt,
+    upper_hull,
+)
 from tierserve.evaluate.outcomes import OutcomeSet
 
 __all__ = [
     "CascadeChoice",
     "cascade_points",
+    "cascade_sweep",
     "decision_report",
     "report",
     "run_cascade",
@@ -69,6 +77,8 @@ class CascadeChoice:
     cost: float
     latency_s: float = 0.0
     """Latency of every tier tried, one after the other."""
+    valid_schema: bool | None = None
+    """Whether the accepted answer passed its schema check (structured rows only)."""
 
 
 def run_cascade(
@@ -88,27 +98,56 @@ def run_cascade(
             latency += outcome.latency_s or 0.0
             last = index == len(outcomes.tiers) - 1
             if last or outcome.signals.get(signal, float("-inf")) >= thresholds[index]:
-                choices.append(CascadeChoice(tier, tuple(tried), outcome.quality, cost, latency))
+                choices.append(
+                    CascadeChoice(
+                        tier, tuple(tried), outcome.quality, cost, latency, outcome.valid_schema
+                    )
+                )
                 break
     return choices
+
+
+def _cascade_point(
+    outcomes: OutcomeSet, combo: Sequence[float], choices: Sequence[CascadeChoice]
+) -> OperatingPoint:
+    top = outcomes.tiers[-1]
+    return OperatingPoint(
+        threshold=float(combo[0]) if len(combo) == 1 else float(np.mean(combo)),
+        strong_fraction=sum(c.answered_by == top for c in choices) / len(choices),
+        quality=sum(c.quality for c in choices) / len(choices),
+        cost=sum(c.cost for c in choices) / len(choices),
+    )
 
 
 def cascade_points(
     outcomes: OutcomeSet, signal: str, grid: Sequence[float]
 ) -> list[OperatingPoint]:
-    points = []
-    top = outcomes.tiers[-1]
-    for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1):
-        choices = run_cascade(outcomes, signal, combo)
-        points.append(
-            OperatingPoint(
-                threshold=float(combo[0]) if len(combo) == 1 else float(np.mean(combo)),
-                strong_fraction=sum(c.answered_by == top for c in choices) / len(choices),
-                quality=sum(c.quality for c in choices) / len(choices),
-                cost=sum(c.cost for c in choices) / len(choices),
-            )
-        )
-    return points
+    return cascade_sweep(outcomes, signal, grid)[0]
+
+
+def cascade_sweep(
+    outcomes: OutcomeSet, signal: str, grid: Sequence[float]
+) -> tuple[list[OperatingPoint], list[dict[str, Any]]]:
+    """Every threshold combination's operating point, and the frontier: the combinations on
+    the upper cost-quality hull, each with its thresholds and routing-decision metrics."""
+    runs = [
+        (combo, run_cascade(outcomes, signal, combo))
+        for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1)
+    ]
+    points = [_cascade_point(outcomes, combo, choices) for combo, choices in runs]
+    on_hull = set(upper_hull([(p.cost, p.quality) for p in points]))
+    frontier: dict[tuple[float, float], dict[str, Any]] = {}
+    for (combo, choices), point in zip(runs, points, strict=True):
+        key = (point.cost, point.quality)
+        if key in on_hull and key not in frontier:
+            frontier[key] = {
+                "thresholds": dict(zip(outcomes.tiers[:-1], map(float, combo), strict=True)),
+                "quality": point.quality,
+                "cost": point.cost,
+                "strong_fraction": point.strong_fraction,
+                **decision_report(outcomes, choices),
+            }
+    return points, [frontier[key] for key in sorted(frontier)]
 
 
 def report(outcomes: OutcomeSet, points: Sequence[OperatingPoint]) -> dict[str, Any]:
@@ -137,7 +176,9 @@ def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> d
     recall: of the requests whose first answer was unacceptable, the share escalated.
     False-cheap: answered below the top tier with an unacceptable answer. Premium overuse:
     answered by the top tier although a cheaper tier's answer was acceptable. Containment:
-    answered by the first tier.
+    answered by the first tier. Valid-schema rate, per route (outcome rows name it by their
+    task class, which picks the route): the share of accepted answers that passed their
+    schema check, over the rows that required structured output.
     """
     first, top = outcomes.tiers[0], outcomes.tiers[-1]
     rows = outcomes.rows
@@ -145,8 +186,12 @@ def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> d
     escalated = [len(choice.tried) > 1 for choice in choices]
     both = sum(e and b for e, b in zip(escalated, bad_first, strict=True))
     by_task: dict[str, list[float]] = {}
+    schema_by_task: dict[str, list[bool]] = {}
     for row, choice in zip(rows, choices, strict=True):
-        by_task.setdefault(row.labels.task or "unlabelled", []).append(choice.latency_s)
+        task = row.labels.task or "unlabelled"
+        by_task.setdefault(task, []).append(choice.latency_s)
+        if row.labels.structured:
+            schema_by_task.setdefault(task, []).append(choice.valid_schema is True)
     n = len(rows)
     return {
         "escalation_precision": both / sum(escalated) if any(escalated) else None,
@@ -165,5 +210,8 @@ def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> d
                 "p95": float(np.percentile(values, 95)),
             }
             for task, values in sorted(by_task.items())
+        },
+        "valid_schema_rate_by_route": {
+            task: sum(valid) / len(valid) for task, valid in sorted(schema_by_task.items())
         },
     }

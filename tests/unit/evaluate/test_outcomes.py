@@ -81,6 +81,10 @@ def test_eval_sweep_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     # with half the requests on the large tier.
     assert result["cascade:conf"]["cpt"]["95%"] == pytest.approx(0.475)
     assert result["cascade:conf"]["cost_to_parity"] == pytest.approx(6.0)
+    # The frontier names the thresholds of each of its points, with their decision metrics.
+    best = max(result["cascade:conf"]["frontier"], key=lambda point: point["quality"])
+    assert best["quality"] == 1.0 and best["cost"] == pytest.approx(6.0)
+    assert 0.1 < best["thresholds"]["small"] <= 0.9 and best["false_cheap_rate"] == 0.0
 
 
 def test_decision_metrics_of_a_cascade() -> None:
@@ -98,3 +102,34 @@ def test_decision_metrics_of_a_cascade() -> None:
     assert result["escalation_recall"] == 0.5  # r1 of (r1, r3)
     assert result["false_cheap_rate"] == 0.25 and result["premium_overuse_rate"] == 0.25
     assert result["containment"] == 0.5
+
+
+def test_valid_schema_rate_is_reported_per_route_over_structured_rows() -> None:
+    from tierserve.evaluate.outcomes import Labels
+    from tierserve.evaluate.sweep import decision_report
+
+    def extraction(index: int, small_valid: bool, confidence: float) -> OutcomeRow:
+        small = TierOutcome(
+            quality=float(small_valid), cost=1.0, valid_schema=small_valid,
+            signals={"conf": confidence},
+        )  # fmt: skip
+        large = TierOutcome(quality=1.0, cost=10.0, valid_schema=True, signals={"conf": 0.9})
+        return OutcomeRow(
+            id=f"x{index}",
+            prompt="Extract the invoice",
+            labels=Labels(task="extraction", structured=True),
+            outcomes={"small": small, "large": large},
+        )
+
+    rows = [
+        extraction(0, True, 0.8),  # valid, kept
+        extraction(1, False, 0.2),  # invalid, escalated to a valid large answer
+        extraction(2, False, 0.7),  # invalid but kept: the route's one invalid answer
+        extraction(3, True, 0.9),
+        row(4, (1.0, 0.8)).model_copy(update={"labels": Labels(task="faq")}),  # free text
+    ]
+    outcomes = OutcomeSet.of(rows)
+    result = decision_report(outcomes, run_cascade(outcomes, "conf", [0.5]))
+    assert result["valid_schema_rate_by_route"] == {"extraction": 0.75}
+    everything_escalated = decision_report(outcomes, run_cascade(outcomes, "conf", [1.0]))
+    assert everything_escalated["valid_schema_rate_by_route"] == {"extraction": 1.0}
