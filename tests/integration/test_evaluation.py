@@ -3,6 +3,7 @@ replaying the real decision log under the policy that made it."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -21,10 +22,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 def test_collect_writes_every_tiers_outcome_with_its_signals(base_url: str, tmp_path: Path) -> None:
-    items = load_task_set("gsm8k")[:2]
+    items = [*load_task_set("gsm8k")[:2], load_task_set("gpqa")[0]]
     out = tmp_path / "outcomes.jsonl"
-    assert collect(base_url, items, out, source="gsm8k", max_tokens=48, progress=False) == 2
-    assert collect(base_url, items, out, source="gsm8k", max_tokens=48, progress=False) == 0
+    run = {"source": "mixed", "max_tokens": 48, "progress": False}
+    assert collect(base_url, items, out, concurrency=3, **run) == 3  # type: ignore[arg-type]
+    assert collect(base_url, items, out, **run) == 0  # type: ignore[arg-type]
     data = OutcomeSet.read(out)
     assert data.tiers == ("small", "medium", "large")  # by the configured prices
     for row in data.rows:
@@ -35,6 +37,13 @@ def test_collect_writes_every_tiers_outcome_with_its_signals(base_url: str, tmp_
             assert signals["tokens"] == outcome.completion_tokens > 0
             assert 0 < signals["conf_q0"] <= signals["conf_q10"] <= signals["conf_q50"] <= 1
             assert signals["sum_logprob"] <= signals["mean_logprob"] <= 0
+    # The choice question is asked with its schema: every tier's answer is a schema-checked
+    # letter, decoded under the constraint.
+    choice = data.rows[2]
+    assert choice.labels.structured and choice.labels.checker == "choice"
+    for outcome in choice.outcomes.values():
+        assert outcome.valid_schema is True
+        assert json.loads(outcome.answer or "")["answer"] in ("A", "B", "C", "D")
 
 
 def test_replaying_the_log_under_its_own_policy_reproduces_every_decision(

@@ -28,7 +28,13 @@ __all__ = ["collect", "served_tiers"]
 
 
 async def served_tiers(client: httpx.AsyncClient) -> list[str]:
-    models = (await client.get("/v1/models")).json()["data"]
+    try:
+        models = (await client.get("/v1/models")).json()["data"]
+    except httpx.TransportError as error:
+        raise TierserveError(
+            f"cannot reach the stack at {client.base_url}: {type(error).__name__}: {error}",
+            hint="start it (`make serve`) or pass --url; wait for /healthz to answer",
+        ) from error
     return [m["id"].split("/", 1)[1] for m in models if "/" in m["id"]]
 
 
@@ -47,9 +53,16 @@ async def _ask(
             "type": "json_schema",
             "json_schema": {"name": item.checker, "schema": item.json_schema},
         }
-    response = await client.post(
-        "/v1/chat/completions", json=request, headers={"Cache-Control": "no-cache"}
-    )
+    try:
+        response = await client.post(
+            "/v1/chat/completions", json=request, headers={"Cache-Control": "no-cache"}
+        )
+    except httpx.TransportError as error:
+        raise TierserveError(
+            f"lost the stack at {client.base_url} asking tier {tier!r} about {item.id}: "
+            f"{type(error).__name__}: {error}",
+            hint="check that the stack is up (/healthz) and rerun; finished rows are kept",
+        ) from error
     if response.status_code != 200:
         raise TierserveError(
             f"tier {tier!r} refused {item.id}: {response.status_code} {response.text[:300]}",

@@ -161,3 +161,28 @@ def test_a_refused_item_stops_the_run_and_keeps_the_rows_before_it(
             "http://stack", items, out, source="gsm8k", concurrency=2, progress=False
         )
     assert [row.id for row in OutcomeSet.read(out).rows] == ["gsm8k-0000", "gsm8k-0001"]
+
+
+def test_a_stack_that_goes_away_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    up = {"models": True}
+    answering = _stack([])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" or not up["models"]:
+            raise httpx.ConnectError("connection refused", request=request)
+        return answering.handler(request)  # type: ignore[no-any-return]
+
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(
+        collect_module.httpx,
+        "AsyncClient",
+        lambda **kwargs: real_client(transport=httpx.MockTransport(handle), **kwargs),
+    )
+    items, out = load_task_set("gsm8k")[:1], tmp_path / "outcomes.jsonl"
+    with pytest.raises(TierserveError, match=r"lost the stack .* gsm8k-0000: ConnectError"):
+        collect_module.collect("http://stack", items, out, source="gsm8k", progress=False)
+    up["models"] = False
+    with pytest.raises(TierserveError, match="cannot reach the stack at http://stack"):
+        collect_module.collect("http://stack", items, out, source="gsm8k", progress=False)
