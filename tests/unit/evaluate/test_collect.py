@@ -68,16 +68,21 @@ def _stack(calls: list[str]) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
+def _use(monkeypatch: pytest.MonkeyPatch, transport: httpx.MockTransport) -> None:
+    """The collector's HTTP client talks to ``transport`` instead of a stack."""
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(
+        collect_module.httpx,
+        "AsyncClient",
+        lambda **kwargs: real_client(transport=transport, **kwargs),
+    )
+
+
 def test_collect_writes_a_row_per_item_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_client = httpx.AsyncClient
-
-    def client(**kwargs: Any) -> httpx.AsyncClient:
-        return real_client(transport=_stack(calls), **kwargs)
-
-    monkeypatch.setattr(collect_module.httpx, "AsyncClient", client)
+    _use(monkeypatch, _stack(calls))
     items = load_task_set("gsm8k")[:3]
     out = tmp_path / "outcomes.jsonl"
     run = {"source": "gsm8k", "progress": False}
@@ -96,12 +101,7 @@ def test_collect_asks_several_items_at_once_and_writes_each_row_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_client = httpx.AsyncClient
-    monkeypatch.setattr(
-        collect_module.httpx,
-        "AsyncClient",
-        lambda **kwargs: real_client(transport=_stack(calls), **kwargs),
-    )
+    _use(monkeypatch, _stack(calls))
     items = load_task_set("gsm8k")[:7]
     out = tmp_path / "outcomes.jsonl"
     added = collect_module.collect(
@@ -117,12 +117,7 @@ def test_a_structured_item_is_asked_with_its_schema_and_its_schema_check_recorde
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_client = httpx.AsyncClient
-    monkeypatch.setattr(
-        collect_module.httpx,
-        "AsyncClient",
-        lambda **kwargs: real_client(transport=_stack(calls), **kwargs),
-    )
+    _use(monkeypatch, _stack(calls))
     gpqa = load_task_set("gpqa")[:1]
     out = tmp_path / "outcomes.jsonl"
     collect_module.collect("http://stack", gpqa, out, source="gpqa", progress=False)
@@ -149,12 +144,7 @@ def test_a_refused_item_stops_the_run_and_keeps_the_rows_before_it(
             return httpx.Response(503, json={"error": {"message": "tier unavailable"}})
         return answering.handler(request)  # type: ignore[no-any-return]
 
-    real_client = httpx.AsyncClient
-    monkeypatch.setattr(
-        collect_module.httpx,
-        "AsyncClient",
-        lambda **kwargs: real_client(transport=httpx.MockTransport(handle), **kwargs),
-    )
+    _use(monkeypatch, httpx.MockTransport(handle))
     out = tmp_path / "outcomes.jsonl"
     with pytest.raises(TierserveError, match="refused gsm8k-0002: 503"):
         collect_module.collect(
@@ -174,12 +164,7 @@ def test_a_stack_that_goes_away_is_a_clear_error_not_a_traceback(
             raise httpx.ConnectError("connection refused", request=request)
         return answering.handler(request)  # type: ignore[no-any-return]
 
-    real_client = httpx.AsyncClient
-    monkeypatch.setattr(
-        collect_module.httpx,
-        "AsyncClient",
-        lambda **kwargs: real_client(transport=httpx.MockTransport(handle), **kwargs),
-    )
+    _use(monkeypatch, httpx.MockTransport(handle))
     items, out = load_task_set("gsm8k")[:1], tmp_path / "outcomes.jsonl"
     with pytest.raises(TierserveError, match=r"lost the stack .* gsm8k-0000: ConnectError"):
         collect_module.collect("http://stack", items, out, source="gsm8k", progress=False)
