@@ -18,7 +18,7 @@ from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import signal_grid
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, length_scores, random_scores
-from tierserve.evaluate.sweep import cascade_sweep, report, score_points
+from tierserve.evaluate.sweep import best_per_call_share, cascade_sweep, report, score_points
 
 __all__ = ["add_parser"]
 
@@ -231,6 +231,15 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mean(values: list[float | None]) -> float | None:
+    """None when undefined (no quality gap between the cheapest and top tiers)."""
+    return None if None in values else sum(v for v in values if v is not None) / len(values)
+
+
+def _shown(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
 def _router_reports(
     outcomes: OutcomeSet, evaluated: OutcomeSet, names: list[str]
 ) -> dict[str, Any]:
@@ -243,9 +252,9 @@ def _router_reports(
                 for s in range(RANDOM_SEEDS)
             ]
             merged = dict(runs[0])
-            for key in ("apgr", "aiq"):
-                merged[key] = sum(r[key] for r in runs) / len(runs)
-            merged["cpt"] = {k: sum(r["cpt"][k] for r in runs) / len(runs) for k in runs[0]["cpt"]}
+            merged["aiq"] = _mean([r["aiq"] for r in runs])
+            merged["apgr"] = _mean([r["apgr"] for r in runs])
+            merged["cpt"] = {k: _mean([r["cpt"][k] for r in runs]) for k in runs[0]["cpt"]}
             merged["seeds"] = RANDOM_SEEDS
             reports[name] = merged
         elif name == "length":
@@ -266,12 +275,16 @@ def _sweep(args: argparse.Namespace) -> int:
     reports = _router_reports(outcomes, evaluated, names)
     for signal in args.signal:
         grid = signal_grid(outcomes, signal, args.grid)
-        points, frontier = cascade_sweep(evaluated, signal, grid)
-        reports[f"cascade:{signal}"] = {**report(evaluated, points), "frontier": frontier}
+        points, frontier, sweep = cascade_sweep(evaluated, signal, grid)
+        reports[f"cascade:{signal}"] = {
+            **report(evaluated, points, best_per_call_share(points)),
+            "frontier": frontier,
+            "threshold_sweep": sweep,
+        }
     result = {"outcomes": str(args.outcomes), "split": args.split, "routers": reports}
     for name, item in reports.items():
-        cpt = ", ".join(f"CPT({k})={v:.3f}" for k, v in item["cpt"].items())
-        print(f"{name:18} APGR={item['apgr']:.3f} {cpt} AIQ={item['aiq']:.3f}")
+        cpt = ", ".join(f"CPT({k})={_shown(v)}" for k, v in item["cpt"].items())
+        print(f"{name:18} APGR={_shown(item['apgr'])} {cpt} AIQ={item['aiq']:.3f}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")

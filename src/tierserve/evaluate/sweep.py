@@ -31,6 +31,7 @@ from tierserve.evaluate.outcomes import OutcomeSet
 
 __all__ = [
     "CascadeChoice",
+    "best_per_call_share",
     "cascade_points",
     "cascade_sweep",
     "decision_report",
@@ -127,9 +128,11 @@ def cascade_points(
 
 def cascade_sweep(
     outcomes: OutcomeSet, signal: str, grid: Sequence[float]
-) -> tuple[list[OperatingPoint], list[dict[str, Any]]]:
-    """Every threshold combination's operating point, and the frontier: the combinations on
-    the upper cost-quality hull, each with its thresholds and routing-decision metrics."""
+) -> tuple[list[OperatingPoint], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every threshold combination's operating point; the frontier (the combinations on the
+    upper cost-quality hull, each with its thresholds and routing-decision metrics); and the
+    threshold sweep, where every tier gets the same grid position (the grid is the signal's
+    quantiles, so positions compare across signals of any scale)."""
     runs = [
         (combo, run_cascade(outcomes, signal, combo))
         for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1)
@@ -147,24 +150,61 @@ def cascade_sweep(
                 "strong_fraction": point.strong_fraction,
                 **decision_report(outcomes, choices),
             }
-    return points, [frontier[key] for key in sorted(frontier)]
+    finite = [t for t in grid if np.isfinite(t)]
+    sweep = [
+        {
+            "grid_position": finite.index(combo[0]) / max(len(finite) - 1, 1),
+            "threshold": combo[0],
+            **{k: v for k, v in asdict(point).items() if k != "threshold"},
+        }
+        for (combo, _), point in zip(runs, points, strict=True)
+        if len(set(combo)) == 1 and np.isfinite(combo[0])
+    ]
+    return points, [frontier[key] for key in sorted(frontier)], sweep
 
 
-def report(outcomes: OutcomeSet, points: Sequence[OperatingPoint]) -> dict[str, Any]:
-    """Every metric of METRICS.md that the operating points determine."""
+def best_per_call_share(points: Sequence[OperatingPoint]) -> list[OperatingPoint]:
+    """At each strong-call fraction, the point of best quality (then least cost).
+
+    A cascade has a threshold per tier, so many points share a call fraction; the operator
+    picks the best of them, and the quality-against-calls curve is that envelope."""
+    best: dict[float, OperatingPoint] = {}
+    for point in points:
+        kept = best.get(point.strong_fraction)
+        if kept is None or (point.quality, -point.cost) > (kept.quality, -kept.cost):
+            best[point.strong_fraction] = point
+    return [best[share] for share in sorted(best)]
+
+
+def report(
+    outcomes: OutcomeSet,
+    points: Sequence[OperatingPoint],
+    calls_curve: Sequence[OperatingPoint] | None = None,
+) -> dict[str, Any]:
+    """Every metric of METRICS.md that the operating points determine.
+
+    APGR and CPT read quality against strong calls from ``calls_curve`` (default: the points
+    themselves, as for a one-threshold router); AIQ and cost to parity use every point."""
+    curve = points if calls_curve is None else calls_curve
     weak, strong = outcomes.tiers[0], outcomes.tiers[-1]
     q_weak, q_strong = outcomes.quality(weak), outcomes.quality(strong)
+    gap = abs(q_strong - q_weak) > 1e-12
     parity = cost_to_parity(points, q_strong)
     return {
         "rows": len(outcomes.rows),
         "weak": {"tier": weak, "quality": q_weak, "cost": outcomes.cost(weak)},
         "strong": {"tier": strong, "quality": q_strong, "cost": outcomes.cost(strong)},
-        "apgr": apgr(points, q_weak, q_strong),
-        "cpt": {f"{int(x * 100)}%": cpt(points, q_weak, q_strong, x) for x in (0.5, 0.8, 0.95)},
+        # Both measure the share of a quality gap recovered: with no gap they are undefined.
+        "apgr": apgr(curve, q_weak, q_strong) if gap else None,
+        "cpt": {
+            f"{int(x * 100)}%": cpt(curve, q_weak, q_strong, x) if gap else None
+            for x in (0.5, 0.8, 0.95)
+        },
         "aiq": aiq(points, (outcomes.cost(weak), outcomes.cost(strong))),
         "cost_to_parity": parity,
         "cost_to_parity_vs_strong": None if parity is None else parity / outcomes.cost(strong),
         "points": [asdict(p) for p in points],
+        "calls_curve": [asdict(p) for p in curve],
     }
 
 

@@ -68,3 +68,19 @@ def test_a_random_router_scores_apgr_one_half_on_gsm8k() -> None:
     assert [round(p["strong_fraction"], 1) for p in points] == [
         1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0
     ]  # fmt: skip
+
+
+def test_a_cascade_curve_keeps_the_best_point_at_each_call_share() -> None:
+    from tierserve.evaluate.sweep import best_per_call_share
+
+    points = [
+        OperatingPoint(threshold=0.1, strong_fraction=0.5, quality=0.6, cost=2.0),
+        OperatingPoint(threshold=0.2, strong_fraction=0.5, quality=0.8, cost=3.0),
+        OperatingPoint(threshold=0.3, strong_fraction=0.5, quality=0.8, cost=2.5),
+        OperatingPoint(threshold=0.0, strong_fraction=0.0, quality=0.5, cost=1.0),
+    ]
+    curve = best_per_call_share(points)
+    assert [(p.strong_fraction, p.quality, p.cost) for p in curve] == [
+        (0.0, 0.5, 1.0),
+        (0.5, 0.8, 2.5),
+    ]

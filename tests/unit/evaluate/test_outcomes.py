@@ -85,6 +85,11 @@ def test_eval_sweep_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     best = max(result["cascade:conf"]["frontier"], key=lambda point: point["quality"])
     assert best["quality"] == 1.0 and best["cost"] == pytest.approx(6.0)
     assert 0.1 < best["thresholds"]["small"] <= 0.9 and best["false_cheap_rate"] == 0.0
+    # The threshold sweep: the lowest threshold keeps every small answer (half are wrong), the
+    # highest escalates exactly the wrong ones.
+    sweep = result["cascade:conf"]["threshold_sweep"]
+    assert (sweep[0]["grid_position"], sweep[0]["quality"], sweep[0]["cost"]) == (0.0, 0.5, 1.0)
+    assert (sweep[-1]["grid_position"], sweep[-1]["quality"]) == (1.0, 1.0)
 
 
 def test_decision_metrics_of_a_cascade() -> None:
@@ -133,3 +138,15 @@ def test_valid_schema_rate_is_reported_per_route_over_structured_rows() -> None:
     assert result["valid_schema_rate_by_route"] == {"extraction": 0.75}
     everything_escalated = decision_report(outcomes, run_cascade(outcomes, "conf", [1.0]))
     assert everything_escalated["valid_schema_rate_by_route"] == {"extraction": 1.0}
+
+
+def test_with_no_quality_gap_apgr_and_cpt_are_undefined_not_a_crash(tmp_path: Path) -> None:
+    rows = [row(i, (1.0, 0.5)).model_copy(update={"split": "test"}) for i in range(6)]
+    path, out = tmp_path / "outcomes.jsonl", tmp_path / "report.json"
+    OutcomeSet.of(rows).write(path)
+    code = main(["eval", "sweep", str(path), "--routers", "random", "--signal", "conf",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    for item in json.loads(out.read_text())["routers"].values():
+        assert item["apgr"] is None and set(item["cpt"].values()) == {None}
+        assert item["cost_to_parity"] == 1.0  # the cheapest tier already matches the top one
