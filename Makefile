@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
-.PHONY: install models models-all serve test unit lint clean-venv
+.PHONY: install models models-all serve test unit lint eval-embedded clean-venv
 
 install: $(STAMP)
 
@@ -42,6 +42,21 @@ unit: install
 
 test: models-all lint
 	$(BIN)/pytest -ra
+
+# The README's evaluation of the embedded tiers, recomputed from the committed outcome files
+# (collected with `tierserve eval collect`, see README "Offline router evaluation").
+RESULTS := benchmarks/results
+SIGNALS := --signal conf_q10 --signal conf_q0 --signal mean_logprob --signal sum_logprob
+eval-embedded: install
+	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_gsm8k.jsonl $(SIGNALS) \
+		--out $(RESULTS)/eval_embedded_gsm8k.json --plot $(RESULTS)/eval_embedded_gsm8k.png
+	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_gsm8k.jsonl --signal conf_q10 \
+		--objective quality_share=0.95 --policy serve_configs/policies/support.yaml --route faq \
+		--out $(RESULTS)/calibrate_embedded_gsm8k.json
+	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_gpqa.jsonl $(SIGNALS) \
+		--out $(RESULTS)/eval_embedded_gpqa.json --plot $(RESULTS)/eval_embedded_gpqa.png
+	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_gpqa.jsonl --signal conf_q10 \
+		--objective quality_share=0.95 --out $(RESULTS)/calibrate_embedded_gpqa.json
 
 clean-venv:
 	rm -rf $(VENV)
