@@ -106,3 +106,20 @@ def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
     assert set(result["thresholds"]) == {"small", "medium"}
     written = load_policy(policies / "support-calibrated.yaml")
     assert written.version == result["policy"]["version"]
+
+
+def test_the_shipped_calibrated_policy_is_the_one_the_readme_reports() -> None:
+    import json
+
+    report = json.loads((ROOT / "benchmarks/results/calibrate_embedded_gsm8k.json").read_text())
+    calibrated = load_policy(ROOT / report["policy"]["path"])
+    original = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    assert calibrated.version == report["policy"]["version"]
+    assert calibrated.version.startswith(original.version + "+calibrated.")
+    faq = next(route for route in calibrated.routes if route.name == "faq")
+    assert {step.tier: step.min_confidence for step in faq.ladder[:-1]} == {
+        tier: round(threshold, 4) for tier, threshold in report["thresholds"].items()
+    }
+    # Only the faq route's thresholds changed.
+    others = [r.model_dump() for r in calibrated.routes if r.name != "faq"]
+    assert others == [r.model_dump() for r in original.routes if r.name != "faq"]
