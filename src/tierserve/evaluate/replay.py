@@ -132,6 +132,9 @@ def replay(
         "answer_source_changed": sum(r.answered_before != r.answered_after for r in known),
         "unknown": len(replayed) - len(known),
         "transitions": dict(Counter(f"{r.answered_before}->{r.answered_after}" for r in replayed)),
+        # Costs and expected quality are summed over the known requests only: an unknown
+        # one's cost under the candidate is not in the record.
+        "totals_over_known_requests": len(known),
         "cost_before": sum(r.cost_before for r in known),
         "cost_after": sum(r.cost_after for r in known),
         "changed": [asdict(r) for r in replayed if r.answered_before != r.answered_after][:50],

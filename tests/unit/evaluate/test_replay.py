@@ -45,6 +45,8 @@ async def test_a_tier_never_tried_makes_the_outcome_unknown(tmp_path: Path) -> N
     logged = await records(tmp_path, small_logprobs=(-0.01,))  # small accepted, medium untried
     result = replay(with_faq_thresholds(0.999, 0.55), logged)
     assert result["unknown"] == 1 and result["transitions"] == {"small->unknown": 1}
+    # Nothing is guessed: the totals leave the unknown request out, and say so.
+    assert result["totals_over_known_requests"] == 0 and result["cost_after"] == 0
     assert "medium was never tried" in replay_reason(with_faq_thresholds(0.999, 0.55), logged)
 
 
