@@ -22,7 +22,7 @@ import yaml
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.outcomes import OutcomeSet
-from tierserve.evaluate.sweep import run_cascade
+from tierserve.evaluate.sweep import cascade_point, run_cascade
 
 __all__ = [
     "Objective",
@@ -129,11 +129,8 @@ class Objective:
 
 
 def _score(outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]) -> tuple[float, float]:
-    choices = run_cascade(outcomes, signal, thresholds)
-    return (
-        sum(c.quality for c in choices) / len(choices),
-        sum(c.cost for c in choices) / len(choices),
-    )
+    point = cascade_point(outcomes, thresholds, run_cascade(outcomes, signal, thresholds))
+    return point.quality, point.cost
 
 
 def choose_thresholds(

@@ -106,7 +106,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         reliability,
         write_policy,
     )
-    from tierserve.evaluate.sweep import decision_report, run_cascade
+    from tierserve.evaluate.sweep import cascade_point, decision_report, run_cascade
 
     kind, _, value = args.objective.partition("=")
     if kind not in ("quality_share", "max_cost") or not value:
@@ -121,6 +121,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     chosen = choose_thresholds(train, args.signal, objective, signal_grid(train, args.signal))
     thresholds = chosen["thresholds"]
     choices = run_cascade(test, args.signal, list(thresholds.values()))
+    calibrated = cascade_point(test, list(thresholds.values()), choices)
     shares = {t: sum(c.answered_by == t for c in choices) / len(choices) for t in test.tiers}
     result: dict[str, Any] = {
         "outcomes": str(args.outcomes),
@@ -136,8 +137,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         "train": {"quality": chosen["train_quality"], "cost": chosen["train_cost"]},
         "test": {
             "calibrated_policy": {
-                "quality": sum(c.quality for c in choices) / len(choices),
-                "cost": sum(c.cost for c in choices) / len(choices),
+                "quality": calibrated.quality,
+                "cost": calibrated.cost,
                 "answered_by": shares,
                 **decision_report(test, choices),
             },

@@ -32,6 +32,7 @@ from tierserve.evaluate.outcomes import OutcomeSet
 __all__ = [
     "CascadeChoice",
     "best_per_call_share",
+    "cascade_point",
     "cascade_points",
     "cascade_sweep",
     "decision_report",
@@ -108,22 +109,36 @@ def run_cascade(
     return choices
 
 
-def _cascade_point(
-    outcomes: OutcomeSet, combo: Sequence[float], choices: Sequence[CascadeChoice]
+def cascade_point(
+    outcomes: OutcomeSet, thresholds: Sequence[float], choices: Sequence[CascadeChoice]
 ) -> OperatingPoint:
+    """The operating point of one cascade run (``choices``, from :func:`run_cascade`)."""
     top = outcomes.tiers[-1]
     return OperatingPoint(
-        threshold=float(combo[0]) if len(combo) == 1 else float(np.mean(combo)),
+        threshold=float(thresholds[0]) if len(thresholds) == 1 else float(np.mean(thresholds)),
         strong_fraction=sum(c.answered_by == top for c in choices) / len(choices),
         quality=sum(c.quality for c in choices) / len(choices),
         cost=sum(c.cost for c in choices) / len(choices),
     )
 
 
+def _cascade_runs(
+    outcomes: OutcomeSet, signal: str, grid: Sequence[float]
+) -> list[tuple[tuple[float, ...], list[CascadeChoice]]]:
+    """A cascade run per threshold combination: one grid value per tier but the last."""
+    return [
+        (combo, run_cascade(outcomes, signal, combo))
+        for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1)
+    ]
+
+
 def cascade_points(
     outcomes: OutcomeSet, signal: str, grid: Sequence[float]
 ) -> list[OperatingPoint]:
-    return cascade_sweep(outcomes, signal, grid)[0]
+    return [
+        cascade_point(outcomes, combo, choices)
+        for combo, choices in _cascade_runs(outcomes, signal, grid)
+    ]
 
 
 def cascade_sweep(
@@ -133,11 +148,8 @@ def cascade_sweep(
     upper cost-quality hull, each with its thresholds and routing-decision metrics); and the
     threshold sweep, where every tier gets the same grid position (the grid is the signal's
     quantiles, so positions compare across signals of any scale)."""
-    runs = [
-        (combo, run_cascade(outcomes, signal, combo))
-        for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1)
-    ]
-    points = [_cascade_point(outcomes, combo, choices) for combo, choices in runs]
+    runs = _cascade_runs(outcomes, signal, grid)
+    points = [cascade_point(outcomes, combo, choices) for combo, choices in runs]
     on_hull = set(upper_hull([(p.cost, p.quality) for p in points]))
     frontier: dict[tuple[float, float], dict[str, Any]] = {}
     for (combo, choices), point in zip(runs, points, strict=True):
