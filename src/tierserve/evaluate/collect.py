@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tierserve.errors import TierserveError
 from tierserve.evaluate.importers import stable_split
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, TierOutcome
 from tierserve.evaluate.tasks import TaskItem, check
-from tierserve.validate.checks import read_code
+from tierserve.validate import read_code
 
 __all__ = ["collect", "served_tiers"]
 
@@ -87,20 +88,29 @@ async def _ask(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    source: str
+    max_tokens: int
+    test_fraction: float
+    concurrency: int
+    progress: bool
+
+
 async def _row(
-    client: httpx.AsyncClient, tiers: list[str], item: TaskItem, **run: Any
+    client: httpx.AsyncClient, tiers: list[str], item: TaskItem, run: _Run
 ) -> OutcomeRow:
-    outcomes = {tier: await _ask(client, tier, item, run["max_tokens"]) for tier in tiers}
+    outcomes = {tier: await _ask(client, tier, item, run.max_tokens) for tier in tiers}
     return OutcomeRow(
         id=item.id,
         prompt=item.prompt,
-        split=stable_split(item.id, run["test_fraction"]),
+        split=stable_split(item.id, run.test_fraction),
         labels=Labels(
             task=item.task,
             expected=item.expected,
             checker=item.checker,
             structured=item.json_schema is not None,
-            source=run["source"],
+            source=run.source,
         ),
         outcomes=outcomes,
     )
@@ -127,25 +137,18 @@ def collect(
     if out.exists():
         done = {OutcomeRow.model_validate_json(x).id for x in out.read_text().splitlines() if x}
     todo = [item for item in items if item.id not in done]
-    run = {"source": source, "max_tokens": max_tokens, "test_fraction": test_fraction}
-    return asyncio.run(_collect(url, todo, out, concurrency, progress, run))
+    run = _Run(source, max_tokens, test_fraction, concurrency, progress)
+    return asyncio.run(_collect(url, todo, out, run))
 
 
-async def _collect(
-    url: str,
-    todo: list[TaskItem],
-    out: Path,
-    concurrency: int,
-    progress: bool,
-    run: dict[str, Any],
-) -> int:
+async def _collect(url: str, todo: list[TaskItem], out: Path, run: _Run) -> int:
     from tqdm import tqdm
 
-    slots = asyncio.Semaphore(concurrency)  # FIFO: items start in order
+    slots = asyncio.Semaphore(run.concurrency)  # FIFO: items start in order
 
     async def row(client: httpx.AsyncClient, tiers: list[str], item: TaskItem) -> OutcomeRow:
         async with slots:
-            return await _row(client, tiers, item, **run)
+            return await _row(client, tiers, item, run)
 
     added = 0
     async with httpx.AsyncClient(base_url=url, timeout=900) as client:
@@ -154,7 +157,7 @@ async def _collect(
         try:
             # In item order, so reruns give the same file; a slow item holds back at most
             # `concurrency` finished ones.
-            for task in tqdm(pending, desc=f"collect {run['source']}", disable=not progress):
+            for task in tqdm(pending, desc=f"collect {run.source}", disable=not run.progress):
                 finished = await task
                 with out.open("a") as sink:
                     sink.write(finished.model_dump_json(exclude_none=True) + "\n")
