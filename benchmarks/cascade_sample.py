@@ -38,7 +38,7 @@ def run(client: OpenAI, model: str, question: str, task: str | None) -> dict[str
         "reasons": meta["reasons"],
         "confidence": meta["confidence"],
         "e2e_s": round(time.monotonic() - started, 3),
-        "tier_latency_ms": [step["latency_ms"] for step in meta["steps"]],
+        "tier_latency_ms": [round(step["latency_s"] * 1000, 1) for step in meta["steps"]],
     }
 
 

@@ -1,11 +1,42 @@
-"""Scripted engines for unit tests of pure code (never used by integration tests)."""
+"""Shared fakes and builders for unit tests of pure code (never used by integration tests):
+scripted engines, an in-memory recorder, a fixed task predictor, configs, requests, and
+services over them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from tierserve.api.protocol import ChatCompletionRequest
+from tierserve.api.service import CallerContext, ChatService
+from tierserve.config import StackConfig, parse_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.observe.record import DecisionRecord, StageLatency
+from tierserve.policy.spec import TaskClass, load_policy
+from tierserve.policy.step import Outcome, Step
+from tierserve.review import JsonlReviewQueue
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
+FAQ = "How do I change the email address on my account?"
+
+
+def three_tiers(**small: Any) -> StackConfig:
+    """small, medium, large without thresholds: for a policy, which sets them."""
+    return parse_config(
+        {
+            "tiers": [
+                {"name": "small", "model": "/m/s", **small},
+                {"name": "medium", "model": "/m/m"},
+                {"name": "large", "model": "/m/l", "cost_per_gpu_second": 2.0},
+            ]
+        }
+    )
+
+
+THREE = three_tiers()
 
 
 @dataclass
@@ -45,3 +76,93 @@ class ScriptedEngine:
         for index, word in enumerate(words[:-1]):
             yield GenerationChunk(text=word + " " if index < len(words) - 1 else word)
         yield GenerationChunk(text=words[-1], final=self._generation())
+
+
+class ListRecorder:
+    """Keeps records in memory (the gateway's recorder writes them to the decision log)."""
+
+    def __init__(self) -> None:
+        self.records: list[DecisionRecord] = []
+
+    async def record(self, record: DecisionRecord) -> None:
+        self.records.append(record)
+
+
+class FaqPredictor:
+    def predict(self, text: str) -> tuple[TaskClass, float]:
+        return TaskClass.FAQ, 0.9
+
+
+def request(text: str = "hi", **fields: object) -> ChatCompletionRequest:
+    body = {"model": "tierserve", "messages": [{"role": "user", "content": text}], **fields}
+    return ChatCompletionRequest.model_validate(body)
+
+
+async def complete(
+    chat: ChatService, body: ChatCompletionRequest, caller: CallerContext | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The JSON body and the headers the gateway would send."""
+    completion = await chat.complete(body, caller)
+    return completion.model_dump(mode="json"), completion.tierserve.headers()
+
+
+def support_service(
+    tmp_path: Path,
+    *,
+    config: StackConfig = THREE,
+    recorder: ListRecorder | None = None,
+    small_logprobs: tuple[float, ...] = (-0.01,),
+    **texts: str,
+) -> tuple[ChatService, dict[str, ScriptedEngine], JsonlReviewQueue]:
+    """The support policy over three scripted tiers, every task classified as faq."""
+    engines = {
+        name: ScriptedEngine(name, text=texts.get(name, f"{name} answer"), logprobs=(-0.01,))
+        for name in ("small", "medium", "large")
+    }
+    engines["small"].logprobs = small_logprobs
+    queue = JsonlReviewQueue(tmp_path / "review.jsonl")
+    chat = ChatService(
+        config,
+        engines,
+        policy=SUPPORT,
+        predictor=FaqPredictor(),
+        review_queue=queue,
+        recorder=recorder,
+    )
+    return chat, engines, queue
+
+
+def record(
+    request_id: str,
+    *,
+    time: float = 1_000_000.0,
+    tenant: str = "public",
+    route: str = "faq",
+    outcome: str = "accept",
+    reason: str = "conf=0.90>=0.40 => accept small",
+) -> DecisionRecord:
+    """A decision record of one step on the small tier."""
+    verdict = Outcome(outcome)
+    return DecisionRecord(
+        request_id=request_id,
+        time=time,
+        tenant=tenant,
+        route=route,
+        task="faq",
+        risk="low",
+        policy_version="p1",
+        model_requested="tierserve",
+        stream=False,
+        plan=["task=faq,risk=low => small"],
+        models={"small": "m/small"},
+        steps=[Step(tier="small", outcome=verdict, reason=reason, cost_usd=0.001)],
+        outcome=verdict,
+        answered_by="small" if verdict is Outcome.ACCEPT else outcome,
+        first_tier="small",
+        cheapest_tier="small",
+        confidence=0.9,
+        cache="off",
+        prompt_sha256="0" * 64,
+        prompt="hello [email]",
+        latency=StageLatency(policy_s=0.001, inference_s=0.5, validation_s=0.01, total_s=0.52),
+    )

@@ -18,10 +18,12 @@ from tierserve.errors import ConfigError
 
 __all__ = [
     "CascadeConfig",
+    "DeploymentOptions",
     "GatewayConfig",
     "ObserveConfig",
     "StackConfig",
     "TierConfig",
+    "TierName",
     "default_model_cache_dir",
     "load_config",
     "parse_config",
@@ -37,6 +39,49 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentOptions(_Strict):
+    """Ray Serve options of one deployment, passed to ``serve.deployment``. A Serve config's
+    ``deployments:`` entry with the same name still overrides them, as Ray documents."""
+
+    num_replicas: int | None = Field(
+        default=1, ge=1, description="Fixed replica count; None when autoscaling_config is set."
+    )
+    autoscaling_config: dict[str, Any] | None = Field(
+        default=None,
+        description="Ray Serve autoscaling (min_replicas, max_replicas, "
+        "target_ongoing_requests, ...); replaces num_replicas.",
+    )
+    max_ongoing_requests: int = Field(
+        default=64, ge=1, description="Requests one replica works on at once."
+    )
+    max_queued_requests: int = Field(
+        default=-1,
+        ge=-1,
+        description="Requests a caller's handle may queue for this deployment before Serve "
+        "rejects more (back-pressure); -1: no limit.",
+    )
+    health_check_period_s: float = Field(default=10.0, gt=0.0)
+    health_check_timeout_s: float = Field(default=30.0, gt=0.0)
+    graceful_shutdown_timeout_s: float = Field(
+        default=20.0, ge=0.0, description="Time a stopping replica gets to finish its requests."
+    )
+
+    @model_validator(mode="after")
+    def _replicas_or_autoscaling(self) -> DeploymentOptions:
+        if self.autoscaling_config is not None and self.num_replicas is not None:
+            raise ValueError(
+                "give num_replicas or autoscaling_config, not both; set num_replicas: null "
+                "to autoscale"
+            )
+        if self.autoscaling_config is None and self.num_replicas is None:
+            raise ValueError("num_replicas is null: set it, or give an autoscaling_config")
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``serve.deployment``."""
+        return self.model_dump(exclude_none=True)
 
 
 class TierConfig(_Strict):
@@ -87,8 +132,10 @@ class TierConfig(_Strict):
         ge=0.0,
         le=1.0,
         description=(
-            "Accept this tier's answer when its confidence (see cascade.confidence_quantile) is "
-            "at least this value, else escalate. Required for every tier but the last."
+            "Without a policy file only: accept this tier's answer when its confidence (see "
+            "cascade.confidence_quantile) is at least this value, else escalate. Required then "
+            "for every tier but the last. With a policy file its ladders' min_confidence decide, "
+            "and setting this is an error (one place for thresholds)."
         ),
     )
     structured_output_backend: Literal["outlines", "xgrammar", "guidance", "auto"] = Field(
@@ -115,6 +162,12 @@ class TierConfig(_Strict):
         ),
     )
     num_cpus: float = Field(default=0.25, ge=0.0, description="Ray CPUs reserved by the replica.")
+    deployment: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(
+            max_ongoing_requests=64, health_check_period_s=15, health_check_timeout_s=60
+        ),
+        description="Ray Serve options of this tier's deployment (`tier-<name>`).",
+    )
     num_gpus: float = Field(default=0.0, ge=0.0, description="Ray GPUs reserved by the replica.")
     cost_per_million_tokens: float = Field(
         default=0.0,
@@ -178,7 +231,10 @@ class GatewayConfig(_Strict):
         ),
     )
     max_tokens_limit: int = Field(default=2048, ge=1, description="Largest max_tokens accepted.")
-    num_replicas: int = Field(default=1, ge=1, description="Gateway replicas.")
+    deployment: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(max_ongoing_requests=256),
+        description="Ray Serve options of the gateway deployment (`gateway`).",
+    )
     review_queue_path: Path = Field(
         default_factory=lambda: _state_dir() / "review-queue.jsonl",
         description="Append-only JSONL file of requests sent to human review (fsync'd).",
@@ -244,18 +300,32 @@ class StackConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"tier names must be unique, {duplicates} repeat; rename one")
-        for index, tier in enumerate(self.tiers[:-1]):
-            if tier.confidence_threshold is None:
-                raise ValueError(
-                    f"tiers.{index} ({tier.name!r}) has no confidence_threshold; every tier "
-                    "but the last needs one, e.g. confidence_threshold: 0.5"
-                )
+        if self.policy is not None:
+            self.check_thresholds(policy_file=True)
         if self.gateway.default_max_tokens > self.gateway.max_tokens_limit:
             raise ValueError(
                 f"gateway.default_max_tokens={self.gateway.default_max_tokens} exceeds "
                 f"gateway.max_tokens_limit={self.gateway.max_tokens_limit}; lower the default"
             )
         return self
+
+    def check_thresholds(self, *, policy_file: bool) -> None:
+        """Thresholds live in one place: the policy file's ladders when there is one, else the
+        tiers' confidence_threshold (every tier but the last)."""
+        for index, tier in enumerate(self.tiers):
+            last = index == len(self.tiers) - 1
+            if policy_file and tier.confidence_threshold is not None:
+                raise ConfigError(
+                    f"tiers.{index} ({tier.name!r}) sets confidence_threshold="
+                    f"{tier.confidence_threshold}, but a policy decides thresholds",
+                    hint="remove it; set min_confidence on the policy's ladder steps instead",
+                )
+            if not policy_file and not last and tier.confidence_threshold is None:
+                raise ConfigError(
+                    f"tiers.{index} ({tier.name!r}) has no confidence_threshold; every tier "
+                    "but the last needs one, e.g. confidence_threshold: 0.5",
+                    hint="set it, or name a policy file whose ladders set min_confidence",
+                )
 
     def tier(self, name: str) -> TierConfig:
         for tier in self.tiers:

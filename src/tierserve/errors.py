@@ -6,6 +6,8 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     TierserveError
     ├── ConfigError            bad stack/serve configuration (raised at start-up, never HTTP)
     ├── InvalidRequestError    400: the client sent something we cannot serve
+    │   └── ContextLengthError 400: prompt + max_tokens exceed a tier's context window (the
+    │                          ladder escalates to a tier with room; 400 when none has)
     ├── PermissionDeniedError  403: the tenant may not use what it asked for
     ├── ModelNotPreparedError  embedded model missing or failing verification
     ├── DecisionLogError       503, retryable: the decision record could not be written, so
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ContextLengthError",
     "DecisionLogError",
     "InvalidRequestError",
     "ModelNotPreparedError",
@@ -54,6 +57,20 @@ class ConfigError(TierserveError):
 class InvalidRequestError(TierserveError):
     http_status = 400
     error_type = "invalid_request_error"
+
+
+class ContextLengthError(InvalidRequestError):
+    """The request does not fit one tier's context window; another tier's may be larger."""
+
+    def __init__(self, tier: str, prompt_tokens: int, max_tokens: int, limit: int) -> None:
+        super().__init__(
+            f"prompt ({prompt_tokens} tokens) + max_tokens ({max_tokens}) exceeds the "
+            f"{limit}-token context of tier {tier!r}",
+            hint="shorten the messages or lower max_tokens",
+            param="messages",
+        )
+        self.tier = tier
+        self.limit = limit
 
 
 class PermissionDeniedError(TierserveError):

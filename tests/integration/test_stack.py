@@ -82,7 +82,7 @@ def test_low_first_tier_confidence_escalates_and_shows_the_path(
     assert raw.headers["x-tierserve-tiers-tried"] == ",".join(meta["tiers_tried"])
     assert raw.headers["x-tierserve-reasons"].split("; ") == meta["reasons"]
     for step in meta["steps"]:
-        assert step["latency_ms"] > 0 and step["completion_tokens"] > 0 and step["model"]
+        assert step["latency_s"] > 0 and step["completion_tokens"] > 0 and step["model"]
 
 
 def stream_text(client: OpenAI, model: str, question: str) -> tuple[str, dict[str, Any]]:

@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tierserve.policy.gate import NextStep, Outcome, Verdict, gate_step
+from tierserve.policy.ladder import Answer, Ladder, Verdict, decide
+from tierserve.policy.spec import LadderStepSpec
+from tierserve.policy.step import FailureKind, Outcome
 from tierserve.signals.confidence import quantile_confidence
 from tierserve.validate import ValidationResult
 
@@ -36,47 +38,69 @@ def test_lower_quantile_is_never_more_confident(logprobs: list[float]) -> None:
     assert quantile_confidence(logprobs, 0.1) <= quantile_confidence(logprobs, 0.5) + 1e-12
 
 
-TIER_NEXT = NextStep("tier", "medium")
+def gate(
+    tier: str,
+    confidence: float,
+    threshold: float | None,
+    validations: tuple[ValidationResult, ...],
+    then: str,
+) -> Verdict:
+    """The kernel's verdict on a step of ``tier`` followed by ``then`` (a tier, an action, or
+    'accept_last' for the last step of a route that accepts its last answer)."""
+    step = LadderStepSpec(
+        tier=tier, min_confidence=threshold, validators=[v.name for v in validations]
+    )
+    following: tuple[LadderStepSpec, ...] = ()
+    if then in ("human_review", "safe_failure"):
+        following = (LadderStepSpec(action=then),)
+    elif then != "accept_last":
+        following = (LadderStepSpec(tier=then),)
+    verdict, _ = decide(Ladder(steps=(step, *following)), 0, Answer(confidence, validations))
+    return verdict
 
 
 def test_gate_escalates_below_threshold_with_reason() -> None:
-    verdict = gate_step("small", 0.42, 0.60, (), TIER_NEXT)
+    verdict = gate("small", 0.42, 0.60, (), "medium")
     assert verdict.outcome is Outcome.ESCALATE
     assert verdict.reason == "conf=0.42<0.60 => escalate medium"
+    assert verdict.failure is FailureKind.LOW_CONFIDENCE
 
 
 def test_gate_accepts_at_threshold() -> None:
-    verdict = gate_step("small", 0.6, 0.6, (), TIER_NEXT)
+    verdict = gate("small", 0.6, 0.6, (), "medium")
     assert verdict.outcome is Outcome.ACCEPT
     assert verdict.reason == "conf=0.60>=0.60 => accept small"
 
 
 def test_gate_reason_never_prints_equal_numbers_for_a_strict_comparison() -> None:
-    verdict = gate_step("small", 0.5999, 0.60, (), TIER_NEXT)
+    verdict = gate("small", 0.5999, 0.60, (), "medium")
     assert verdict.reason == "conf=0.5999<0.6000 => escalate medium"
 
 
 def test_step_without_threshold_accepts_a_valid_answer() -> None:
-    verdict = gate_step("large", 0.01, None, (ValidationResult("schema", True),), TIER_NEXT)
+    verdict = gate("large", 0.01, None, (ValidationResult("schema", True),), "medium")
     assert verdict == Verdict(Outcome.ACCEPT, "conf=0.01 => accept large")
 
 
 def test_validator_failure_escalates_even_when_confident() -> None:
     failed = (ValidationResult("schema", False, "invalid JSON at char 0"),)
-    verdict = gate_step("medium", 0.99, 0.5, failed, NextStep("tier", "large"))
+    verdict = gate("medium", 0.99, 0.5, failed, "large")
     assert verdict.reason == "schema=fail(invalid JSON at char 0) => escalate large"
+    assert verdict.failure is FailureKind.VALIDATOR and verdict.failed_validators == ("schema",)
 
 
 def test_both_failures_are_named() -> None:
     failed = (ValidationResult("safety", False, "pii card"),)
-    verdict = gate_step("large", 0.2, 0.5, failed, NextStep("human_review"))
+    verdict = gate("large", 0.2, 0.5, failed, "human_review")
     assert verdict.outcome is Outcome.HUMAN_REVIEW
     assert verdict.reason == "safety=fail(pii card),conf=0.20<0.50 => human_review"
 
 
 def test_exhausted_route_accepting_its_last_answer_says_so() -> None:
-    verdict = gate_step("large", 0.2, 0.5, (), NextStep("accept_last"))
-    assert verdict == Verdict(Outcome.ACCEPT, "conf=0.20<0.50, last step => accept")
+    verdict = gate("large", 0.2, 0.5, (), "accept_last")
+    assert verdict == Verdict(
+        Outcome.ACCEPT, "conf=0.20<0.50, last step => accept", FailureKind.LOW_CONFIDENCE
+    )
 
 
 def test_signals_for_offline_study_include_quantiles_mean_and_sum() -> None:

@@ -3,10 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from tierserve.config import load_config, parse_config
-from tierserve.engine.resolve import resolve_format
+from tests.fakes import SUPPORT
+from tierserve.config import CascadeConfig, load_config, parse_config
 from tierserve.errors import ConfigError, TierUnavailableError
 from tierserve.hardware import HostCapability
+from tierserve.models.choice import resolve_format
+from tierserve.policy.defaults import cascade_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 AVX2 = HostCapability(accelerator="cpu", cpu_isa="AVX2")
@@ -44,7 +46,54 @@ def test_bad_enum_value_is_named() -> None:
 
 def test_missing_threshold_on_a_middle_tier_says_how_to_fix() -> None:
     with pytest.raises(ConfigError, match=r"confidence_threshold: 0\.5"):
-        parse_config(tiers(confidence_threshold=None))
+        cascade_policy(parse_config(tiers(confidence_threshold=None)))
+
+
+def test_thresholds_live_in_the_policy_when_there_is_one() -> None:
+    with pytest.raises(ConfigError, match=r"tiers\.0 \('small'\) sets confidence_threshold=0\.5"):
+        parse_config({**tiers(), "policy": "serve_configs/policies/support.yaml"})
+    no_thresholds = {**tiers(confidence_threshold=None), "policy": "p.yaml"}
+    assert parse_config(no_thresholds).tiers[0].confidence_threshold is None
+
+
+def test_a_policy_calibrated_on_another_signal_is_refused_with_the_fix() -> None:
+    stack = parse_config(
+        {
+            "tiers": [
+                {"name": "small", "model": "/m/s"},
+                {"name": "medium", "model": "/m/m"},
+                {"name": "large", "model": "/m/l"},
+            ],
+            "cascade": {"confidence_quantile": 0.0},
+        }
+    )
+    with pytest.raises(ConfigError, match="'conf_q10' but the stack measures 'conf_q0'") as caught:
+        SUPPORT.check_stack(stack)
+    assert "--signal conf_q0" in str(caught.value)
+    SUPPORT.check_stack(stack.model_copy(update={"cascade": CascadeConfig()}))
+
+
+def test_a_policy_naming_other_tiers_is_refused() -> None:
+    with pytest.raises(ConfigError, match="names tiers"):
+        SUPPORT.check_stack(parse_config(tiers(confidence_threshold=None)))
+
+
+def test_deployment_options_are_typed_and_reach_serve() -> None:
+    config = parse_config(
+        tiers(
+            deployment={
+                "num_replicas": None,
+                "autoscaling_config": {"min_replicas": 1, "max_replicas": 4},
+                "max_queued_requests": 32,
+            }
+        )
+    )
+    options = config.tiers[0].deployment.serve_options()
+    assert options["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 4}
+    assert options["max_queued_requests"] == 32 and "num_replicas" not in options
+    assert config.gateway.deployment.max_ongoing_requests == 256
+    with pytest.raises(ConfigError, match="not both"):
+        parse_config(tiers(deployment={"num_replicas": 2, "autoscaling_config": {}}))
 
 
 def test_duplicate_tier_names_are_refused() -> None:

@@ -5,16 +5,16 @@ import pytest
 from tests.fakes import ScriptedEngine
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.errors import InvalidRequestError, TierUnavailableError
-from tierserve.policy.gate import Outcome
+from tierserve.policy.ladder import Ladder
 from tierserve.policy.runner import (
     AnswerStarted,
-    Ladder,
     LadderFinished,
     LadderRunner,
     TerminalMessages,
     TextDelta,
 )
 from tierserve.policy.spec import LadderStepSpec
+from tierserve.policy.step import Outcome
 from tierserve.validate import ValidationContext
 
 REQUEST = GenerationRequest("r1", (ChatMessage("user", "What is 12 plus 30?"),), max_tokens=16)

@@ -3,16 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import ScriptedEngine
-from tierserve.api.protocol import ChatCompletionRequest
+from tests.fakes import SUPPORT, ScriptedEngine, complete, request, support_service
 from tierserve.api.service import CallerContext, ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError, PermissionDeniedError
-from tierserve.policy.spec import TaskClass, load_policy
-from tierserve.review import JsonlReviewQueue
+from tierserve.serve.http import sse
 
-ROOT = Path(__file__).resolve().parents[2]
-SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
 CONFIG = parse_config(
     {
         "tiers": [
@@ -22,21 +18,7 @@ CONFIG = parse_config(
         "gateway": {"max_tokens_limit": 64, "default_max_tokens": 32},
     }
 )
-THREE = parse_config(
-    {
-        "tiers": [
-            {"name": "small", "model": "/m/s", "confidence_threshold": 0.4},
-            {"name": "medium", "model": "/m/m", "confidence_threshold": 0.5},
-            {"name": "large", "model": "/m/l"},
-        ]
-    }
-)
 NORTHBANK = CallerContext(api_key="sk-northbank-demo")
-
-
-class FaqPredictor:
-    def predict(self, text: str) -> tuple[TaskClass, float]:
-        return TaskClass.FAQ, 0.9
 
 
 def service(
@@ -49,26 +31,9 @@ def service(
     return ChatService(CONFIG, engines), engines
 
 
-def support_service(
-    tmp_path: Path, **texts: str
-) -> tuple[ChatService, dict[str, ScriptedEngine], JsonlReviewQueue]:
-    engines = {
-        name: ScriptedEngine(name, text=texts.get(name, f"{name} answer"), logprobs=(-0.01,))
-        for name in ("small", "medium", "large")
-    }
-    queue = JsonlReviewQueue(tmp_path / "review.jsonl")
-    chat = ChatService(THREE, engines, policy=SUPPORT, predictor=FaqPredictor(), review_queue=queue)
-    return chat, engines, queue
-
-
-def request(text: str = "hi", **fields: object) -> ChatCompletionRequest:
-    body = {"model": "tierserve", "messages": [{"role": "user", "content": text}], **fields}
-    return ChatCompletionRequest.model_validate(body)
-
-
 async def test_response_carries_metadata_in_body_and_headers() -> None:
     chat, _ = service(small_logprobs=(-3.0,))
-    body, headers = await chat.complete(request())
+    body, headers = await complete(chat, request())
     meta = body["tierserve"]
     assert body["choices"][0]["message"]["content"] == "large answer here"
     assert meta["tier"] == "large" and meta["tiers_tried"] == ["small", "large"]
@@ -83,7 +48,7 @@ async def test_response_carries_metadata_in_body_and_headers() -> None:
 
 async def test_pinned_tier_skips_the_cascade() -> None:
     chat, engines = service(small_logprobs=(-3.0,))
-    body, _ = await chat.complete(request(model="tierserve/small"))
+    body, _ = await complete(chat, request(model="tierserve/small"))
     assert body["tierserve"]["tiers_tried"] == ["small"]
     assert engines["large"].requests == []
 
@@ -91,19 +56,19 @@ async def test_pinned_tier_skips_the_cascade() -> None:
 async def test_unknown_model_lists_the_served_ones() -> None:
     chat, _ = service()
     with pytest.raises(InvalidRequestError, match="tierserve/large") as caught:
-        await chat.complete(request(model="gpt-4"))
+        await complete(chat, request(model="gpt-4"))
     assert caught.value.param == "model"
 
 
 async def test_max_tokens_over_limit_is_refused() -> None:
     chat, _ = service()
     with pytest.raises(InvalidRequestError, match="at most 64"):
-        await chat.complete(request(max_tokens=65))
+        await complete(chat, request(max_tokens=65))
 
 
 async def test_defaults_fill_max_tokens_and_greedy_temperature() -> None:
     chat, engines = service()
-    await chat.complete(request())
+    await complete(chat, request())
     sent = engines["small"].requests[0]
     assert sent.max_tokens == 32 and sent.temperature == 0.0
 
@@ -112,7 +77,7 @@ async def test_stream_is_openai_sse_with_metadata_last() -> None:
     chat, _ = service(small_logprobs=(-3.0,))
     reply = await chat.stream(request(stream=True, stream_options={"include_usage": True}))
     assert reply.headers["x-tierserve-tier"] == "large"
-    frames = [frame async for frame in reply.body]
+    frames = [frame async for frame in sse(reply.chunks)]
     assert frames[-1] == "data: [DONE]\n\n"
     chunks = [json.loads(f.removeprefix("data: ")) for f in frames[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
@@ -130,17 +95,17 @@ def test_n_greater_than_one_is_refused_with_reason() -> None:
 
 async def test_regulated_tenant_is_never_served_by_small(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
-    body, _ = await chat.complete(request("How do I reset my password?"), NORTHBANK)
+    body, _ = await complete(chat, request("How do I reset my password?"), NORTHBANK)
     meta = body["tierserve"]
     assert meta["tenant"] == "northbank" and "small" not in meta["tiers_tried"]
     assert engines["small"].requests == []
     with pytest.raises(PermissionDeniedError, match="may not use tier 'small'"):
-        await chat.complete(request("hi", model="tierserve/small"), NORTHBANK)
+        await complete(chat, request("hi", model="tierserve/small"), NORTHBANK)
 
 
 async def test_policy_sensitive_request_ends_in_human_review(tmp_path: Path) -> None:
     chat, _, queue = support_service(tmp_path, large="")  # an empty answer fails non_empty
-    body, headers = await chat.complete(request("Draft a reply promising a refund"))
+    body, headers = await complete(chat, request("Draft a reply promising a refund"))
     meta = body["tierserve"]
     assert meta["route"] == "policy-sensitive" and meta["outcome"] == "human_review"
     assert headers["x-tierserve-outcome"] == "human_review"
@@ -153,17 +118,17 @@ async def test_session_keeps_the_tier_it_escalated_to(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
     engines["small"].logprobs = (-3.0,)
     session = CallerContext(session_id="s-1")
-    first, _ = await chat.complete(request("How do I reset my password?"), session)
+    first, _ = await complete(chat, request("How do I reset my password?"), session)
     assert first["tierserve"]["tiers_tried"] == ["small", "medium"]
     engines["small"].logprobs = (-0.01,)
-    second, _ = await chat.complete(request("And my username?"), session)
+    second, _ = await complete(chat, request("And my username?"), session)
     assert "small" not in second["tierserve"]["tiers_tried"]
     assert any(r.startswith("risk=high(session_escalated") for r in second["tierserve"]["plan"])
 
 
 async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
-    plan = chat.explain(
+    plan = await chat.explain(
         request("Please extract the fields from this email: C-9 was billed twice"), CallerContext()
     )
     assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => small"
@@ -174,7 +139,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     }
     assert plan["schema"] == "ticket"
     assert plan["steps"][1]["constrained"] is True
-    with_email = chat.explain(
+    with_email = await chat.explain(
         request("Extract the fields from this email from ann@example.com"), CallerContext()
     )
     assert with_email["steps"][0]["tier"] == "medium"
@@ -185,7 +150,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
 async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match="unknown task hint 'poetry'"):
-        await chat.complete(request("hi", metadata={"task": "poetry"}))
+        await complete(chat, request("hi", metadata={"task": "poetry"}))
 
 
 async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
@@ -197,16 +162,21 @@ async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
         "properties": {"answer": {"type": "string"}},
         "required": ["answer"],
     }
-    body, _ = await chat.complete(
+    body, _ = await complete(
+        chat,
         request(
             "How do I reset my password?",
             response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
-        )
+        ),
     )
     meta = body["tierserve"]
     assert "complexity=high => skip small" in meta["plan"]
     assert any("strict_output" in r for r in meta["plan"])
-    assert any(v.startswith("schema=fail(invalid JSON") for v in meta["steps"][0]["validations"])
+    first_checks = {v["name"]: v for v in meta["steps"][0]["validations"]}
+    assert not first_checks["schema"]["passed"]
+    assert first_checks["schema"]["detail"].startswith("invalid JSON")
+    assert meta["steps"][0]["failed_validators"] == ["schema"]  # semantic: no rules to break
+    assert meta["steps"][0]["failure"] == "validator"
     assert (
         meta["tier"] == "large" and body["choices"][0]["message"]["content"] == '{"answer": "42"}'
     )

@@ -64,11 +64,3 @@ def test_safety_blocks_new_pii_and_forbidden_promises() -> None:
 
 def test_non_empty() -> None:
     assert one("non_empty", "   ") == (False, "non_empty=fail(empty)")
-
-
-def test_a_code_reads_back_as_its_validator_and_verdict() -> None:
-    from tierserve.validate import ValidationResult, read_code
-
-    failing = ValidationResult("semantic", False, "rule total=ok was expected")
-    assert read_code(failing.code) == ("semantic", False)
-    assert read_code(ValidationResult("schema", True).code) == ("schema", True)

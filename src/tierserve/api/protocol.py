@@ -1,16 +1,38 @@
-"""OpenAI chat-completions request and response models (the subset tierserve serves)."""
+"""OpenAI chat-completions request, response and stream-chunk models (the subset tierserve
+serves), with the ``tierserve`` extension that explains each decision, and its headers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from tierserve.errors import TierserveError
+from tierserve.observe.record import CacheStatus, DecisionRecord
+from tierserve.policy.step import Outcome, Step
 
 __all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
     "ChatCompletionRequest",
     "ChatMessageIn",
-    "StepMetadata",
+    "ChunkChoice",
+    "Delta",
+    "ErrorBody",
     "TierserveMetadata",
+    "Usage",
+    "error_body",
+    "tierserve_headers",
 ]
 
 
@@ -121,25 +143,6 @@ class ChatCompletionRequest(BaseModel):
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
 
-class StepMetadata(BaseModel):
-    tier: str | None
-    model: str | None
-    outcome: str
-    reason: str
-    confidence: float | None
-    threshold: float | None
-    signals: dict[str, float] = {}
-    validations: list[str]
-    constrained: bool
-    max_tokens: int | None
-    prompt_tokens: int
-    completion_tokens: int
-    ttft_ms: float | None
-    latency_ms: float
-    cost_usd: float = 0.0
-    error: str | None = None
-
-
 class TierserveMetadata(BaseModel):
     """The ``tierserve`` extension field of every response: how the answer was chosen."""
 
@@ -153,8 +156,7 @@ class TierserveMetadata(BaseModel):
     risk: str
     plan: list[str]
     """Reason codes of the plan: eligibility, task, risk, route, skipped tiers, summary."""
-    outcome: str
-    """accept, human_review or safe_failure."""
+    outcome: Outcome
     tier: str
     """The tier that answered, or the outcome when no tier's answer was accepted."""
     tiers_tried: list[str]
@@ -165,29 +167,180 @@ class TierserveMetadata(BaseModel):
     models: dict[str, str]
     """Model version used by each tier tried."""
     review_id: str | None = None
-    steps: list[StepMetadata]
-    cache: str = "off"
+    steps: list[Step]
+    """Every step as the decision log records it (the same type)."""
+    cache: CacheStatus = "off"
     """hit, miss, bypass (Cache-Control: no-cache, or streamed) or off (route not cacheable)."""
     cached_from: str | None = None
     """On a cache hit: the request whose answer is returned."""
     cost_usd: float = 0.0
     """Cost of the steps this request ran, from the tiers' cost model (0 on a cache hit)."""
 
+    @classmethod
+    def of(cls, record: DecisionRecord, confidence_quantile: float) -> TierserveMetadata:
+        return cls(
+            request_id=record.request_id,
+            policy_version=record.policy_version,
+            tenant=record.tenant,
+            route=record.route,
+            output_schema=record.output_schema,
+            task=record.task,
+            risk=record.risk,
+            plan=record.plan,
+            outcome=record.outcome,
+            tier=record.answered_by,
+            tiers_tried=[step.tier for step in record.steps if step.tier],
+            reasons=[step.reason for step in record.steps],
+            confidence=round(record.confidence, 4),
+            confidence_quantile=confidence_quantile,
+            models=record.models,
+            review_id=record.review_id,
+            steps=record.steps,
+            cache=record.cache,
+            cached_from=record.cached_from,
+            cost_usd=record.cost_usd,
+        )
+
     def headers(self) -> dict[str, str]:
-        return {
-            "x-request-id": self.request_id,
-            "x-tierserve-policy-version": self.policy_version,
-            "x-tierserve-route": self.route,
-            "x-tierserve-outcome": self.outcome,
-            "x-tierserve-tier": self.tier,
-            "x-tierserve-tiers-tried": ",".join(self.tiers_tried),
-            "x-tierserve-reasons": "; ".join(self.reasons),
-            "x-tierserve-confidence": f"{self.confidence:.4f}",
-            "x-tierserve-cache": self.cache,
-        }
+        return tierserve_headers(
+            request_id=self.request_id,
+            policy_version=self.policy_version,
+            route=self.route,
+            tier=self.tier,
+            tiers_tried=self.tiers_tried,
+            reasons=self.reasons,
+            outcome=self.outcome,
+            confidence=self.confidence,
+            cache=self.cache,
+        )
+
+
+def tierserve_headers(
+    *,
+    request_id: str,
+    policy_version: str,
+    route: str,
+    tier: str,
+    tiers_tried: Sequence[str],
+    reasons: Sequence[str],
+    outcome: str | None = None,
+    confidence: float | None = None,
+    cache: str | None = None,
+) -> dict[str, str]:
+    """The response headers that explain a decision. A stream sends them before its answer,
+    when the outcome, confidence and cache status are not known yet."""
+    headers = {
+        "x-request-id": request_id,
+        "x-tierserve-policy-version": policy_version,
+        "x-tierserve-route": route,
+        "x-tierserve-tier": tier,
+        "x-tierserve-tiers-tried": ",".join(tiers_tried),
+        "x-tierserve-reasons": "; ".join(reasons),
+    }
+    if outcome is not None:
+        headers["x-tierserve-outcome"] = outcome
+    if confidence is not None:
+        headers["x-tierserve-confidence"] = f"{confidence:.4f}"
+    if cache is not None:
+        headers["x-tierserve-cache"] = cache
+    return headers
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, record: DecisionRecord) -> Usage:
+        # Usage counts every tier tried: the escalated attempts were real work too.
+        return cls(
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            total_tokens=record.prompt_tokens + record.completion_tokens,
+        )
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    tierserve: TierserveMetadata
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: Delta
+    finish_reason: str | None = None
+
+    @field_serializer("delta")
+    def _only_what_changed(self, delta: Delta) -> dict[str, Any]:
+        return delta.model_dump(exclude_none=True)
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    """Only in the last chunk, when the caller asked for stream_options.include_usage."""
+    tierserve: TierserveMetadata | None = None
+    """Only in the chunk that carries the finish_reason."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent_extensions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for key in ("usage", "tierserve"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error shape; a stream that fails after its headers ends with one as an event."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, error: TierserveError) -> ErrorBody:
+        detail = ErrorDetail(
+            message=str(error), type=error.error_type, param=error.param, code=type(error).__name__
+        )
+        return cls(error=detail)
 
 
 def error_body(
     message: str, error_type: str, param: str | None, code: str | None
 ) -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    return ErrorBody(
+        error=ErrorDetail(message=message, type=error_type, param=param, code=code)
+    ).model_dump()

@@ -9,24 +9,35 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tierserve.api.protocol import ChatCompletionRequest
 from tierserve.cache import CachedAnswer, ResponseCache, cache_key
+from tierserve.engine.types import ChatMessage
 from tierserve.observe.record import (
     CacheStatus,
     DecisionRecord,
     StageLatency,
     TierPrice,
     logged_prompt,
-    step_log,
+    priced,
     totals,
 )
+from tierserve.policy.ladder import Ladder
 from tierserve.policy.plan import RoutePlan
-from tierserve.policy.runner import Ladder, StepRecord
+from tierserve.policy.runner import LadderResult
 from tierserve.policy.spec import Policy
+from tierserve.policy.step import Outcome, Step
 
-__all__ = ["CacheLookup", "Recorder", "RequestTrace", "look_up", "store"]
+__all__ = [
+    "CacheLookup",
+    "Recorder",
+    "RequestTrace",
+    "cached_answer",
+    "look_up",
+    "review_item",
+    "store",
+]
 
 
 class Recorder(Protocol):
@@ -55,8 +66,8 @@ class RequestTrace:
         policy: Policy,
         prices: Mapping[str, TierPrice],
         *,
-        steps: Sequence[StepRecord],
-        outcome: str,
+        steps: Sequence[Step],
+        outcome: Outcome,
         answered_by: str,
         confidence: float,
         cache: CacheStatus,
@@ -65,7 +76,7 @@ class RequestTrace:
         models: Mapping[str, str] | None = None,
     ) -> DecisionRecord:
         """``models``: the tiers' model versions when no step ran (a cache hit's)."""
-        logs = [step_log(step, prices) for step in steps]
+        logs = [priced(step, prices) for step in steps]
         prompt_tokens, completion_tokens, cost = totals(logs)
         digest, prompt = logged_prompt(self.user_text, policy.log_prompts)
         first = self.ladder.steps[0]
@@ -105,6 +116,78 @@ class RequestTrace:
                 total_s=time.monotonic() - self.started,
             ),
         )
+
+    def cache_hit(self, policy: Policy, cached: CachedAnswer) -> DecisionRecord:
+        """The record of a request answered from the cache: no step ran."""
+        return self.record(
+            policy,
+            {},
+            steps=(),
+            outcome=Outcome.ACCEPT,
+            answered_by=cached.tier,
+            confidence=cached.confidence,
+            cache="hit",
+            cached_from=cached.request_id,
+            models=cached.models,
+        )
+
+    def explanation(self) -> dict[str, Any]:
+        """The plan and the composed ladder, as ``POST /v1/route/explain`` returns them."""
+        plan = self.plan
+        return {
+            "policy_version": plan.policy_version,
+            "tenant": plan.eligibility.tenant.id,
+            "pii": list(plan.eligibility.pii),
+            "allowed_tiers": list(plan.eligibility.allowed_tiers),
+            "task": {
+                "class": str(plan.task.task),
+                "source": plan.task.source,
+                "probability": plan.task.probability,
+            },
+            "risk": {
+                "level": str(plan.risk.risk),
+                "complex": plan.risk.complex,
+                "factors": list(plan.risk.factors),
+            },
+            "route": plan.route.name,
+            "schema": self.ladder.schema_name,
+            "steps": [step.model_dump(exclude_defaults=True) for step in self.ladder.steps],
+            "on_exhausted": self.ladder.on_exhausted,
+            "reasons": list(plan.reasons),
+            "summary": plan.summary,
+        }
+
+
+def review_item(
+    trace: RequestTrace, result: LadderResult, messages: Sequence[ChatMessage]
+) -> dict[str, Any]:
+    """What a person reviewing the request sees: who asked, why it came to them, the
+    conversation and the draft answer, if a tier produced one."""
+    draft = result.generation
+    return {
+        "request_id": trace.request_id,
+        "tenant": trace.plan.eligibility.tenant.id,
+        "route": trace.plan.route.name,
+        "policy_version": trace.plan.policy_version,
+        "reasons": [*trace.plan.reasons, *(s.reason for s in result.steps)],
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "draft": None if draft is None else draft.text,
+        "draft_tier": None if draft is None else draft.tier,
+    }
+
+
+def cached_answer(result: LadderResult, record: DecisionRecord) -> CachedAnswer | None:
+    """What the cache keeps of an accepted answer (nothing of any other outcome)."""
+    if result.outcome is not Outcome.ACCEPT or result.generation is None:
+        return None
+    return CachedAnswer(
+        text=result.text,
+        finish_reason=result.finish_reason,
+        tier=result.generation.tier,
+        request_id=record.request_id,
+        confidence=result.confidence,
+        models=record.models,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +240,11 @@ def look_up(
     return CacheLookup("hit" if answer else "miss", key, answer)
 
 
-def store(cache: ResponseCache | None, lookup: CacheLookup, answer: CachedAnswer) -> None:
-    if cache is not None and lookup.status == "miss" and lookup.key is not None:
+def store(cache: ResponseCache | None, lookup: CacheLookup, answer: CachedAnswer | None) -> None:
+    if (
+        cache is not None
+        and answer is not None
+        and lookup.status == "miss"
+        and lookup.key is not None
+    ):
         cache.put(lookup.key, answer)

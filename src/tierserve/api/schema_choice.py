@@ -7,8 +7,6 @@ the ``x-tierserve-schema`` header, and otherwise the route's default schema, if 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -16,28 +14,11 @@ from jsonschema.exceptions import SchemaError
 
 from tierserve.api.protocol import ChatCompletionRequest
 from tierserve.errors import InvalidRequestError
-from tierserve.policy.spec import Policy, RouteSpec, SchemaSpec
+from tierserve.policy.compose import SchemaChoice
+from tierserve.policy.spec import Policy, RouteSpec
 from tierserve.structured import compile_check
-from tierserve.validate import SemanticRule
 
-__all__ = ["SchemaChoice", "decoding_override", "requested_schema", "route_schema"]
-
-_OWN_SCHEMA_INSTRUCTIONS = SchemaSpec.model_fields["instructions"].get_default()
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaChoice:
-    name: str
-    schema: dict[str, Any]
-    rules: tuple[SemanticRule, ...] = field(default=())
-    instructions: str = _OWN_SCHEMA_INSTRUCTIONS
-    callers_own: bool = False
-    """Sent in the request rather than registered: its difficulty is unknown to the policy."""
-
-    @property
-    def system_text(self) -> str:
-        """What the model is told at every step; the schema is compact JSON."""
-        return f"{self.instructions}\nJSON schema: {json.dumps(self.schema, separators=(',', ':'))}"
+__all__ = ["decoding_override", "requested_schema", "route_schema"]
 
 
 def _registered(policy: Policy, name: str, param: str) -> SchemaChoice:

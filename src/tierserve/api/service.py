@@ -1,87 +1,66 @@
-"""Chat completions without HTTP: request -> policy plan -> ladder -> OpenAI-shaped reply.
+"""Chat completions as orchestration: plan, compose the ladder, run it, record, reply.
 
-The FastAPI gateway is a thin adapter over :class:`ChatService`; this module is what unit
-tests drive with scripted engines.
+Every decision is made elsewhere: the plan and the ladder's composition in :mod:`tierserve.policy`,
+what happens after each step in the ladder kernel, the record in :mod:`tierserve.api.recording`.
+Replies are typed models (:mod:`tierserve.api.protocol`); HTTP and SSE framing belong to the
+gateway (:mod:`tierserve.serve.http`). Unit tests drive this class with scripted engines.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tierserve.api.convert import generation_request, user_text, validation_context
 from tierserve.api.protocol import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
     ChatCompletionRequest,
-    StepMetadata,
+    Choice,
+    ChunkChoice,
+    Delta,
     TierserveMetadata,
-    error_body,
+    Usage,
+    tierserve_headers,
 )
-from tierserve.api.recording import Recorder, RequestTrace, look_up, store
-from tierserve.api.schema_choice import (
-    SchemaChoice,
-    decoding_override,
-    requested_schema,
-    route_schema,
+from tierserve.api.recording import (
+    Recorder,
+    RequestTrace,
+    cached_answer,
+    look_up,
+    review_item,
+    store,
 )
-from tierserve.cache import CachedAnswer, ResponseCache
+from tierserve.api.schema_choice import decoding_override, requested_schema, route_schema
+from tierserve.api.sessions import InMemorySessions, SessionStore
+from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
-from tierserve.engine.types import ChatMessage, Engine, GenerationRequest
-from tierserve.errors import InvalidRequestError, PermissionDeniedError, TierserveError
-from tierserve.observe.record import CacheStatus, DecisionRecord, StepLog, TierPrice
+from tierserve.engine.types import Engine, GenerationRequest
+from tierserve.errors import InvalidRequestError
+from tierserve.model_names import pinned_model, split_model
+from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
 from tierserve.policy.classify import TaskPredictor
+from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
 from tierserve.policy.defaults import cascade_policy
-from tierserve.policy.gate import Outcome
-from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
+from tierserve.policy.plan import RequestFeatures, plan_route
 from tierserve.policy.runner import (
     AnswerStarted,
-    Ladder,
     LadderFinished,
     LadderResult,
     LadderRunner,
     TerminalMessages,
     TextDelta,
 )
-from tierserve.policy.spec import LadderStepSpec, Policy
+from tierserve.policy.spec import Policy
+from tierserve.policy.step import Outcome
 from tierserve.review import ReviewQueue
-from tierserve.validate import ValidationContext
 
 __all__ = ["CallerContext", "ChatService", "StreamingReply"]
-
-_SESSIONS_KEPT = 10_000
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000.0, 1)
-
-
-def _user_text(request: ChatCompletionRequest) -> str:
-    return "\n".join(m.text() for m in request.messages if m.role == "user")
-
-
-def _step_metadata(step: StepLog) -> StepMetadata:
-    return StepMetadata(
-        tier=step.tier,
-        model=step.model,
-        outcome=step.outcome,
-        reason=step.reason,
-        confidence=None if step.confidence is None else round(step.confidence, 4),
-        threshold=step.threshold,
-        signals=step.signals,
-        validations=list(step.validations),
-        constrained=step.constrained,
-        max_tokens=step.max_tokens,
-        prompt_tokens=step.prompt_tokens,
-        completion_tokens=step.completion_tokens,
-        ttft_ms=_ms(step.ttft_s),
-        latency_ms=_ms(step.latency_s) or 0.0,
-        cost_usd=step.cost_usd,
-        error=step.error,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +79,9 @@ class CallerContext:
 @dataclass(frozen=True, slots=True)
 class StreamingReply:
     headers: dict[str, str]
-    body: AsyncIterator[str]
+    chunks: AsyncIterator[ChatCompletionChunk]
+    """Ends with the chunk carrying the finish reason and the committed decision (and usage,
+    when asked for); a decision that cannot be committed raises instead of that chunk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +89,6 @@ class _Prepared:
     trace: RequestTrace
     generation_request: GenerationRequest
     session_id: str | None
-
-    @property
-    def request_id(self) -> str:
-        return self.trace.request_id
-
-    @property
-    def plan(self) -> RoutePlan:
-        return self.trace.plan
-
-    @property
-    def ladder(self) -> Ladder:
-        return self.trace.ladder
 
 
 class ChatService:
@@ -132,13 +101,16 @@ class ChatService:
         predictor: TaskPredictor | None = None,
         review_queue: ReviewQueue | None = None,
         recorder: Recorder | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self._config = config
-        self._policy = policy or cascade_policy(
-            [(t.name, t.confidence_threshold) for t in config.tiers]
-        )
+        if policy is not None:
+            policy.check_stack(config)
+        self._policy = policy or cascade_policy(config)
         self._predictor = predictor
         self._review_queue = review_queue
+        self._recorder = recorder
+        self._sessions = sessions or InMemorySessions()
         self._runner = LadderRunner(
             engines,
             confidence_quantile=config.cascade.confidence_quantile,
@@ -148,174 +120,54 @@ class ChatService:
                 safe_failure=self._policy.safe_failure_message,
             ),
         )
-        self._session_floor: OrderedDict[str, str] = OrderedDict()
-        self._recorder = recorder
         cache = self._policy.cache
         self._cache = (
             ResponseCache(ttl_s=cache.ttl_s, max_entries=cache.max_entries)
             if cache.enabled
             else None
         )
-        self._prices = {
-            tier.name: TierPrice(
-                per_million_tokens=tier.cost_per_million_tokens,
-                per_gpu_second=tier.cost_per_gpu_second,
-            )
-            for tier in config.tiers
-        }
+        self._prices = {tier.name: TierPrice.of(tier) for tier in config.tiers}
 
     @property
     def model_names(self) -> list[str]:
         name = self._config.gateway.model_name
-        return [name, *(f"{name}/{tier.name}" for tier in self._config.tiers)]
-
-    # -- planning ---------------------------------------------------------------------------
+        return [name, *(pinned_model(name, tier.name) for tier in self._config.tiers)]
 
     def _pinned_tier(self, model: str) -> str | None:
-        name = self._config.gateway.model_name
-        if model == name:
-            return None
-        if model in self.model_names:
-            return model.removeprefix(f"{name}/")
-        raise InvalidRequestError(
-            f"model {model!r} is not served here",
-            hint=f"use one of {self.model_names} (GET /v1/models lists them)",
-            param="model",
-        )
-
-    def _plan(
-        self,
-        request: ChatCompletionRequest,
-        caller: CallerContext,
-        session_id: str | None,
-        requested: SchemaChoice | None,
-    ) -> RoutePlan:
-        task_hint = caller.task_hint or (request.metadata or {}).get("task")
-        if task_hint is None and requested is not None and not requested.callers_own:
-            task_hint = "extraction"  # a registered schema names an extraction
-        features = RequestFeatures(
-            text=_user_text(request),
-            api_key=caller.api_key,
-            task_hint=task_hint,
-            session_floor_tier=self._session_floor.get(session_id) if session_id else None,
-            strict_output=requested is not None and requested.callers_own,
-        )
-        return plan_route(self._policy, features, self._predictor)
-
-    def _pinned_steps(
-        self,
-        plan: RoutePlan,
-        pinned: str,
-        schema: SchemaChoice | None,
-        constrained: bool | None,
-    ) -> tuple[LadderStepSpec, ...]:
-        if pinned not in plan.eligibility.allowed_tiers:
-            raise PermissionDeniedError(
-                f"tenant {plan.eligibility.tenant.id!r} may not use tier {pinned!r} for "
-                "this request",
-                hint=f"use model {self._config.gateway.model_name!r} or an allowed tier: "
-                f"{list(plan.eligibility.allowed_tiers)}",
+        if model not in self.model_names:
+            raise InvalidRequestError(
+                f"model {model!r} is not served here",
+                hint=f"use one of {self.model_names} (GET /v1/models lists them)",
                 param="model",
             )
-        if schema is None:
-            return (LadderStepSpec(tier=pinned),)
-        # Structured output on one tier: constrained unless the caller turns it off, and the
-        # answer's checks are reported (a pinned tier's answer is returned either way).
-        return (
-            LadderStepSpec(
-                tier=pinned,
-                constrained=constrained is not False,
-                validators=["schema", "semantic"],
-            ),
-        )
+        return split_model(model)[1]
 
-    @staticmethod
-    def _held_to(
-        steps: tuple[LadderStepSpec, ...], requested: SchemaChoice, route_has_schema: bool
-    ) -> tuple[LadderStepSpec, ...]:
-        """Every step's answer is checked against the caller's schema. A route with a schema of
-        its own decides where decoding is constrained; any other route constrains every step,
-        the guarantee a response_format asks for."""
-        held = []
-        for step in steps:
-            if step.action != "generate":
-                held.append(step)
-                continue
-            validators = [
-                *step.validators,
-                *(v for v in ("schema", "semantic") if v not in step.validators),
-            ]
-            update: dict[str, Any] = {"validators": validators}
-            if not route_has_schema:
-                update["constrained"] = True
-            held.append(step.model_copy(update=update))
-        return tuple(held)
-
-    def _ladder(
-        self,
-        plan: RoutePlan,
-        pinned: str | None,
-        request: ChatCompletionRequest,
-        requested: SchemaChoice | None,
-    ) -> Ladder:
-        schema = requested or route_schema(self._policy, plan.route)
-        constrained = decoding_override(request, pinned)
-        if pinned is not None:
-            steps = self._pinned_steps(plan, pinned, schema, constrained)
-        elif requested is not None:
-            steps = self._held_to(plan.steps, requested, plan.route.schema_name is not None)
-        else:
-            steps = plan.steps
-        sources = [m.text() for m in request.messages if m.role in ("system", "developer")]
-        return Ladder(
-            steps=steps,
-            on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",
-            review_accepted=plan.route.review_required and pinned is None,
-            json_schema=None if schema is None else schema.schema,
-            schema_name=None if schema is None else schema.name,
-            instructions=None if schema is None else schema.system_text,
-            validation=ValidationContext(
-                json_schema=None if schema is None else schema.schema,
-                rules=() if schema is None else schema.rules,
-                input_text=_user_text(request),
-                sources=sources,
-                input_pii=plan.eligibility.pii,
-                forbidden_phrases=self._policy.forbidden_phrases,
-            ),
-        )
-
-    def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
+    async def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
         arrived, started = time.time(), time.monotonic()
         pinned = self._pinned_tier(request.model)
-        gateway = self._config.gateway
-        max_tokens = request.max_completion_tokens or request.max_tokens
-        max_tokens = max_tokens or gateway.default_max_tokens
-        if max_tokens > gateway.max_tokens_limit:
-            raise InvalidRequestError(
-                f"max_tokens={max_tokens} exceeds this gateway's limit of "
-                f"{gateway.max_tokens_limit}",
-                hint=f"ask for at most {gateway.max_tokens_limit} tokens",
-                param="max_tokens",
-            )
+        request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        generation = generation_request(request, request_id, self._config.gateway)
         session_id = caller.session_id or (request.metadata or {}).get("session_id")
         requested = requested_schema(request, self._policy, caller.schema_hint)
-        plan = self._plan(request, caller, session_id, requested)
-        request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        generation_request = GenerationRequest(
-            request_id=request_id,
-            messages=tuple(
-                ChatMessage("system" if m.role == "developer" else m.role, m.text())
-                for m in request.messages
+        features = RequestFeatures(
+            text=user_text(request),
+            api_key=caller.api_key,
+            task_hint=task_hint(
+                caller.task_hint or (request.metadata or {}).get("task"), requested
             ),
-            max_tokens=max_tokens,
-            temperature=(
-                gateway.default_temperature if request.temperature is None else request.temperature
-            ),
-            top_p=request.top_p,
-            stop=request.stops(),
-            seed=request.seed,
+            session_floor_tier=await self._sessions.floor(session_id) if session_id else None,
+            strict_output=requested is not None and requested.callers_own,
         )
-        ladder = self._ladder(plan, pinned, request, requested)
+        plan = plan_route(self._policy, features, self._predictor)
+        ladder = compose_ladder(
+            plan,
+            pinned=pinned,
+            requested=requested,
+            route_schema=route_schema(self._policy, plan.route),
+            constrained=decoding_override(request, pinned),
+            cascade_name=self._config.gateway.model_name,
+            validation=validation_context(request, self._policy),
+        )
         trace = RequestTrace(
             request_id=request_id,
             arrived=arrived,
@@ -325,47 +177,30 @@ class ChatService:
             ladder=ladder,
             model=request.model,
             stream=request.stream,
-            user_text=_user_text(request),
+            user_text=features.text,
         )
-        return _Prepared(trace, generation_request, session_id)
+        return _Prepared(trace, generation, session_id)
 
-    # -- after the ladder ---------------------------------------------------------------------
-
-    async def _settle(self, prepared: _Prepared, result: LadderResult) -> str | None:
-        """Session continuity and the review lane; returns the review id, if any."""
-        session = prepared.session_id
-        tried = result.tiers_tried
-        if session and len(tried) > 1:
-            tiers = self._policy.tiers
-            floor = max([tried[-1], self._session_floor.get(session, tried[-1])], key=tiers.index)
-            self._session_floor[session] = floor
-            self._session_floor.move_to_end(session)
-            while len(self._session_floor) > _SESSIONS_KEPT:
-                self._session_floor.popitem(last=False)
-        if result.outcome is not Outcome.HUMAN_REVIEW or self._review_queue is None:
-            return None
-        item = {
-            "request_id": prepared.request_id,
-            "tenant": prepared.plan.eligibility.tenant.id,
-            "route": prepared.plan.route.name,
-            "policy_version": prepared.plan.policy_version,
-            "reasons": [*prepared.plan.reasons, *(s.reason for s in result.steps)],
-            "messages": [
-                {"role": m.role, "content": m.content} for m in prepared.generation_request.messages
-            ],
-            "draft": None if result.generation is None else result.generation.text,
-            "draft_tier": None if result.generation is None else result.generation.tier,
-        }
-        return await asyncio.to_thread(self._review_queue.submit, item)
-
-    async def _record(
-        self, prepared: _Prepared, result: LadderResult, review_id: str | None, cache: CacheStatus
+    async def _conclude(
+        self, prepared: _Prepared, result: LadderResult, cache: CacheStatus
     ) -> DecisionRecord:
-        record = prepared.trace.record(
+        """The session floor, the review lane, then the decision record, committed before the
+        caller sees the answer's last chunk (raises DecisionLogError, a 503, when it can't)."""
+        trace, session = prepared.trace, prepared.session_id
+        if session:
+            floor = await self._sessions.floor(session)
+            raised = raised_floor(self._policy.tiers, floor, result.tiers_tried)
+            if raised is not None and raised != floor:
+                await self._sessions.set_floor(session, raised)
+        review_id = None
+        if result.outcome is Outcome.HUMAN_REVIEW and self._review_queue is not None:
+            item = review_item(trace, result, prepared.generation_request.messages)
+            review_id = await asyncio.to_thread(self._review_queue.submit, item)
+        record = trace.record(
             self._policy,
             self._prices,
             steps=result.steps,
-            outcome=str(result.outcome),
+            outcome=result.outcome,
             answered_by=result.answered_by,
             confidence=result.confidence,
             cache=cache,
@@ -374,193 +209,97 @@ class ChatService:
         return await self._persist(record)
 
     async def _persist(self, record: DecisionRecord) -> DecisionRecord:
-        """Durable before the response: raises (a 503) rather than answer without a record."""
         if self._recorder is not None:
             await self._recorder.record(record)
         return record
 
     def _metadata(self, record: DecisionRecord) -> TierserveMetadata:
-        return TierserveMetadata(
-            request_id=record.request_id,
-            policy_version=record.policy_version,
-            tenant=record.tenant,
-            route=record.route,
-            output_schema=record.output_schema,
-            task=record.task,
-            risk=record.risk,
-            plan=record.plan,
-            outcome=record.outcome,
-            tier=record.answered_by,
-            tiers_tried=[step.tier for step in record.steps if step.tier],
-            reasons=[step.reason for step in record.steps],
-            confidence=round(record.confidence, 4),
-            confidence_quantile=self._config.cascade.confidence_quantile,
-            models=record.models,
-            review_id=record.review_id,
-            steps=[_step_metadata(step) for step in record.steps],
-            cache=record.cache,
-            cached_from=record.cached_from,
-            cost_usd=record.cost_usd,
-        )
-
-    @staticmethod
-    def _usage(record: DecisionRecord) -> dict[str, int]:
-        # Usage counts every tier tried: the escalated attempts were real work too.
-        return {
-            "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens,
-            "total_tokens": record.prompt_tokens + record.completion_tokens,
-        }
-
-    @staticmethod
-    def _finish_reason(result: LadderResult) -> str:
-        return result.generation.finish_reason if result.generation else "stop"
+        return TierserveMetadata.of(record, self._config.cascade.confidence_quantile)
 
     # -- entry points ---------------------------------------------------------------------------
 
-    def explain(self, request: ChatCompletionRequest, caller: CallerContext) -> dict[str, Any]:
-        prepared = self._prepare(request, caller)
-        plan = prepared.plan
-        return {
-            "policy_version": plan.policy_version,
-            "tenant": plan.eligibility.tenant.id,
-            "pii": list(plan.eligibility.pii),
-            "allowed_tiers": list(plan.eligibility.allowed_tiers),
-            "task": {
-                "class": str(plan.task.task),
-                "source": plan.task.source,
-                "probability": plan.task.probability,
-            },
-            "risk": {
-                "level": str(plan.risk.risk),
-                "complex": plan.risk.complex,
-                "factors": list(plan.risk.factors),
-            },
-            "route": plan.route.name,
-            "schema": prepared.ladder.schema_name,
-            "steps": [step.model_dump(exclude_defaults=True) for step in prepared.ladder.steps],
-            "on_exhausted": prepared.ladder.on_exhausted,
-            "reasons": list(plan.reasons),
-            "summary": plan.summary,
-        }
+    async def explain(
+        self, request: ChatCompletionRequest, caller: CallerContext
+    ) -> dict[str, Any]:
+        """The plan and the ladder the policy would follow, without generating anything."""
+        prepared = await self._prepare(request, caller)
+        return prepared.trace.explanation()
 
     async def complete(
         self, request: ChatCompletionRequest, caller: CallerContext | None = None
-    ) -> tuple[dict[str, Any], dict[str, str]]:
+    ) -> ChatCompletion:
         caller = caller or CallerContext()
-        prepared = self._prepare(request, caller)
-        lookup = look_up(self._cache, prepared.trace, request, caller.cache_control)
+        prepared = await self._prepare(request, caller)
+        trace = prepared.trace
+        lookup = look_up(self._cache, trace, request, caller.cache_control)
         if lookup.answer is not None:
             cached = lookup.answer
-            record = await self._persist(
-                prepared.trace.record(
-                    self._policy,
-                    self._prices,
-                    steps=(),
-                    outcome=str(Outcome.ACCEPT),
-                    answered_by=cached.tier,
-                    confidence=cached.confidence,
-                    cache="hit",
-                    cached_from=cached.request_id,
-                    models=cached.models,
-                )
-            )
+            record = await self._persist(trace.cache_hit(self._policy, cached))
             text, finish_reason = cached.text, cached.finish_reason
         else:
-            result = await self._runner.run(prepared.ladder, prepared.generation_request)
-            review_id = await self._settle(prepared, result)
-            record = await self._record(prepared, result, review_id, lookup.status)
-            text, finish_reason = result.text, self._finish_reason(result)
-            if result.outcome is Outcome.ACCEPT and result.generation is not None:
-                answer = CachedAnswer(
-                    text=text,
-                    finish_reason=finish_reason,
-                    tier=result.generation.tier,
-                    request_id=prepared.request_id,
-                    confidence=result.confidence,
-                    models=record.models,
-                )
-                store(self._cache, lookup, answer)
-        metadata = self._metadata(record)
-        body = {
-            "id": prepared.request_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": self._usage(record),
-            "tierserve": metadata.model_dump(),
-        }
-        return body, metadata.headers()
+            result = await self._runner.run(trace.ladder, prepared.generation_request)
+            record = await self._conclude(prepared, result, lookup.status)
+            text, finish_reason = result.text, result.finish_reason
+            store(self._cache, lookup, cached_answer(result, record))
+        return ChatCompletion(
+            id=trace.request_id,
+            created=int(time.time()),
+            model=request.model,
+            choices=[Choice(message=AssistantMessage(content=text), finish_reason=finish_reason)],
+            usage=Usage.of(record),
+            tierserve=self._metadata(record),
+        )
 
     async def stream(
         self, request: ChatCompletionRequest, caller: CallerContext | None = None
     ) -> StreamingReply:
         """Runs the ladder up to the answering step before returning, so headers are known."""
-        prepared = self._prepare(request, caller or CallerContext())
-        events = aiter(self._runner.stream(prepared.ladder, prepared.generation_request))
+        prepared = await self._prepare(request, caller or CallerContext())
+        trace = prepared.trace
+        events = aiter(self._runner.stream(trace.ladder, prepared.generation_request))
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
         tried = [s.tier for s in started.steps_before if s.tier]
         if started.answered_by in self._policy.tiers:
             tried.append(started.answered_by)
-        headers = {
-            "x-request-id": prepared.request_id,
-            "x-tierserve-policy-version": prepared.plan.policy_version,
-            "x-tierserve-route": prepared.plan.route.name,
-            "x-tierserve-tier": started.answered_by,
-            "x-tierserve-tiers-tried": ",".join(tried),
-            "x-tierserve-reasons": "; ".join(step.reason for step in started.steps_before),
-        }
+        headers = tierserve_headers(
+            request_id=trace.request_id,
+            policy_version=trace.plan.policy_version,
+            route=trace.plan.route.name,
+            tier=started.answered_by,
+            tiers_tried=tried,
+            reasons=[step.reason for step in started.steps_before],
+        )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        body = self._sse(request, prepared, events, include_usage)
-        return StreamingReply(headers=headers, body=body)
+        return StreamingReply(headers, self._chunks(request, prepared, events, include_usage))
 
-    async def _sse(
+    async def _chunks(
         self,
         request: ChatCompletionRequest,
         prepared: _Prepared,
         events: AsyncIterator[Any],
         include_usage: bool,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[ChatCompletionChunk]:
         created = int(time.time())
 
-        def frame(choices: list[dict[str, Any]], **extra: Any) -> str:
-            payload = {
-                "id": prepared.request_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": request.model,
-                "choices": choices,
+        def chunk(*choices: ChunkChoice, **extra: Any) -> ChatCompletionChunk:
+            return ChatCompletionChunk(
+                id=prepared.trace.request_id,
+                created=created,
+                model=request.model,
+                choices=list(choices),
                 **extra,
-            }
-            return f"data: {json.dumps(payload)}\n\n"
+            )
 
-        def delta(content: dict[str, Any], finish: str | None, **extra: Any) -> str:
-            return frame([{"index": 0, "delta": content, "finish_reason": finish}], **extra)
-
-        yield delta({"role": "assistant", "content": ""}, None)
-        try:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    yield delta({"content": event.text}, None)
-                elif isinstance(event, LadderFinished):
-                    result = event.result
-                    review_id = await self._settle(prepared, result)
-                    cache = look_up(self._cache, prepared.trace, request, None).status
-                    record = await self._record(prepared, result, review_id, cache)
-                    metadata = self._metadata(record).model_dump()
-                    yield delta({}, self._finish_reason(result), tierserve=metadata)
-                    if include_usage:
-                        yield frame([], usage=self._usage(record))
-        except TierserveError as error:
-            body = error_body(str(error), error.error_type, error.param, type(error).__name__)
-            yield f"data: {json.dumps(body)}\n\n"
-        yield "data: [DONE]\n\n"
+        yield chunk(ChunkChoice(delta=Delta(role="assistant", content="")))
+        async for event in events:
+            if isinstance(event, TextDelta):
+                yield chunk(ChunkChoice(delta=Delta(content=event.text)))
+            elif isinstance(event, LadderFinished):
+                result = event.result
+                cache = look_up(self._cache, prepared.trace, request, None).status
+                record = await self._conclude(prepared, result, cache)
+                finish = ChunkChoice(delta=Delta(), finish_reason=result.finish_reason)
+                yield chunk(finish, tierserve=self._metadata(record))
+                if include_usage:
+                    yield chunk(usage=Usage.of(record))

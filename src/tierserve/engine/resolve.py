@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 from tierserve.config import TierConfig
-from tierserve.errors import ConfigError
 from tierserve.hardware import HostCapability
 from tierserve.models.catalog import FORMAT_OF, embedded_model
+from tierserve.models.choice import resolve_format
 from tierserve.models.prepare import model_dir, verify_dir
 
-__all__ = ["ResolvedTier", "resolve_format", "resolve_tier"]
+__all__ = ["ResolvedTier", "resolve_tier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,24 +29,6 @@ class ResolvedTier:
     dtype: str
     choice: str
     """Why this format and dtype, in words (reported in /healthz and /v1/models)."""
-
-
-def resolve_format(
-    tier: TierConfig, host: HostCapability
-) -> tuple[Literal["gptq", "int8", "none"], str]:
-    if tier.quantization == "auto":
-        if host.has_4bit_kernel:
-            return "gptq", f"gptq 4-bit: {host.describe()} has the W4A16 kernel"
-        return "int8", (
-            f"int8 W8A8 instead of gptq 4-bit: {host.describe()} lacks vLLM-CPU's 4-bit kernel "
-            "(AVX-512 only)"
-        )
-    if tier.quantization == "gptq" and not host.has_4bit_kernel:
-        raise ConfigError(
-            f"tier {tier.name!r}: quantization 'gptq' cannot run on {host.describe()}",
-            hint="vLLM-CPU's 4-bit kernel needs AVX-512; use quantization: auto or int8",
-        )
-    return tier.quantization, f"{tier.quantization}: as configured"
 
 
 def _dtype(quantization: str, host: HostCapability, configured: str) -> str:

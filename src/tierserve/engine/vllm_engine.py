@@ -14,7 +14,7 @@ from typing import Any, cast
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
-from tierserve.errors import InvalidRequestError
+from tierserve.errors import ContextLengthError
 from tierserve.structured import structured_outputs_args
 
 __all__ = ["VLLMEngine"]
@@ -62,12 +62,7 @@ class VLLMEngine:
         )
         ids = cast(list[int], list(ids))
         if len(ids) + request.max_tokens > self.max_model_len:
-            raise InvalidRequestError(
-                f"prompt ({len(ids)} tokens) + max_tokens ({request.max_tokens}) exceeds the "
-                f"{self.max_model_len}-token context of tier {self.tier!r}",
-                hint="shorten the messages or lower max_tokens",
-                param="messages",
-            )
+            raise ContextLengthError(self.tier, len(ids), request.max_tokens, self.max_model_len)
         return ids
 
     def _sampling(self, request: GenerationRequest) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from tierserve.errors import ConfigError
-from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.outcomes import OutcomeSet, acceptable
 from tierserve.evaluate.sweep import cascade_point, run_cascade
 
 __all__ = [
@@ -58,7 +58,7 @@ def _signal(outcomes: OutcomeSet, tier: str, signal: str) -> tuple[np.ndarray, n
             f"tier {tier!r} lacks signal {signal!r} on some rows",
             hint="collect with a stack that reports step signals, or pick another signal",
         )
-    quality = np.array([row.outcomes[tier].quality >= 0.5 for row in outcomes.rows], dtype=int)
+    quality = np.array([acceptable(row.outcomes[tier].quality) for row in outcomes.rows], dtype=int)
     return np.asarray(values, dtype=float), quality
 
 

@@ -23,12 +23,14 @@ from tierserve.errors import TierserveError
 from tierserve.evaluate.importers import stable_split
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, TierOutcome
 from tierserve.evaluate.tasks import TaskItem, check
-from tierserve.validate import read_code
+from tierserve.model_names import pinned_model, split_model
+from tierserve.policy.step import Step
 
 __all__ = ["collect", "served_tiers"]
 
 
-async def served_tiers(client: httpx.AsyncClient) -> list[str]:
+async def served_tiers(client: httpx.AsyncClient) -> tuple[str, list[str]]:
+    """(the cascade's model name, the tiers that can be pinned), from ``GET /v1/models``."""
     try:
         models = (await client.get("/v1/models")).json()["data"]
     except httpx.TransportError as error:
@@ -36,14 +38,16 @@ async def served_tiers(client: httpx.AsyncClient) -> list[str]:
             f"cannot reach the stack at {client.base_url}: {type(error).__name__}: {error}",
             hint="start it (`make serve`) or pass --url; wait for /healthz to answer",
         ) from error
-    return [m["id"].split("/", 1)[1] for m in models if "/" in m["id"]]
+    names = [split_model(m["id"]) for m in models]
+    cascade = next(base for base, tier in names if tier is None)
+    return cascade, [tier for _, tier in names if tier is not None]
 
 
 async def _ask(
-    client: httpx.AsyncClient, tier: str, item: TaskItem, max_tokens: int
+    client: httpx.AsyncClient, model: str, tier: str, item: TaskItem, max_tokens: int
 ) -> TierOutcome:
     request: dict[str, Any] = {
-        "model": f"tierserve/{tier}",
+        "model": model,
         "messages": [{"role": "user", "content": item.prompt}],
         "max_tokens": max_tokens,
         "temperature": 0,
@@ -71,18 +75,16 @@ async def _ask(
         )
     body: dict[str, Any] = response.json()
     meta = body["tierserve"]
-    step = meta["steps"][0]
+    step = Step.model_validate(meta["steps"][0])
     answer = body["choices"][0]["message"]["content"] or ""
-    schema_checks = [
-        ok for name, ok in map(read_code, step.get("validations") or []) if name == "schema"
-    ]
+    schema_checks = [v.passed for v in step.validations if v.name == "schema"]
     return TierOutcome(
         quality=check(item.checker, item.expected, answer),
         cost=meta["cost_usd"],
-        latency_s=step["latency_ms"] / 1000.0,
-        prompt_tokens=step["prompt_tokens"],
-        completion_tokens=step["completion_tokens"],
-        signals=step.get("signals") or {},
+        latency_s=step.latency_s,
+        prompt_tokens=step.prompt_tokens,
+        completion_tokens=step.completion_tokens,
+        signals=step.signals,
         answer=answer,
         valid_schema=schema_checks[0] if schema_checks else None,
     )
@@ -98,9 +100,12 @@ class _Run:
 
 
 async def _row(
-    client: httpx.AsyncClient, tiers: list[str], item: TaskItem, run: _Run
+    client: httpx.AsyncClient, cascade: str, tiers: list[str], item: TaskItem, run: _Run
 ) -> OutcomeRow:
-    outcomes = {tier: await _ask(client, tier, item, run.max_tokens) for tier in tiers}
+    outcomes = {
+        tier: await _ask(client, pinned_model(cascade, tier), tier, item, run.max_tokens)
+        for tier in tiers
+    }
     return OutcomeRow(
         id=item.id,
         prompt=item.prompt,
@@ -146,14 +151,14 @@ async def _collect(url: str, todo: list[TaskItem], out: Path, run: _Run) -> int:
 
     slots = asyncio.Semaphore(run.concurrency)  # FIFO: items start in order
 
-    async def row(client: httpx.AsyncClient, tiers: list[str], item: TaskItem) -> OutcomeRow:
+    async def row(item: TaskItem) -> OutcomeRow:
         async with slots:
-            return await _row(client, tiers, item, run)
+            return await _row(client, cascade, tiers, item, run)
 
     added = 0
     async with httpx.AsyncClient(base_url=url, timeout=900) as client:
-        tiers = await served_tiers(client)
-        pending = [asyncio.create_task(row(client, tiers, item)) for item in todo]
+        cascade, tiers = await served_tiers(client)
+        pending = [asyncio.create_task(row(item)) for item in todo]
         try:
             # In item order, so reruns give the same file; a slow item holds back at most
             # `concurrency` finished ones.

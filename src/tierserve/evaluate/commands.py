@@ -1,6 +1,6 @@
 """``tierserve eval``: import outcome data, sweep routers over it, report and plot.
 
-    tierserve eval import routellm ../shared/data/routellm/gsm8k_responses.csv --out gsm8k.jsonl
+    tierserve eval import routellm benchmarks/data/routellm/gsm8k_responses.csv --out gsm8k.jsonl
     tierserve eval sweep gsm8k.jsonl --routers random,length,embedding --out report.json \
         --plot frontier.png
     tierserve eval collect gsm8k --limit 100 --out benchmarks/results/outcomes_gsm8k.jsonl

@@ -1,4 +1,4 @@
-"""Router metrics exactly as the field defines them (``../shared/METRICS.md``).
+"""Router metrics exactly as the field defines them (``docs/METRICS.md``).
 
 A router is evaluated through its operating points: one per threshold, each with the fraction
 of requests sent to the strong (top) tier, the mean quality and the mean cost. Pure numpy.
@@ -27,7 +27,6 @@ __all__ = [
     "apgr",
     "cost_to_parity",
     "cpt",
-    "pgr",
     "upper_hull",
 ]
 
@@ -41,10 +40,6 @@ class OperatingPoint:
     """Mean quality, 0..1."""
     cost: float
     """Mean cost per request."""
-
-
-def pgr(quality: float, q_weak: float, q_strong: float) -> float:
-    return (quality - q_weak) / (q_strong - q_weak)
 
 
 def _by_strong_fraction(points: Sequence[OperatingPoint]) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierserve.errors import ConfigError
 
-__all__ = ["Labels", "OutcomeRow", "OutcomeSet", "TierOutcome"]
+__all__ = ["ACCEPTABLE_QUALITY", "Labels", "OutcomeRow", "OutcomeSet", "TierOutcome", "acceptable"]
+
+ACCEPTABLE_QUALITY = 0.5
+
+
+def acceptable(quality: float) -> bool:
+    """An answer is acceptable when its quality is at least 0.5: the one definition behind
+    calibration labels, routing-decision metrics and expected quality."""
+    return quality >= ACCEPTABLE_QUALITY
 
 
 class TierOutcome(BaseModel):

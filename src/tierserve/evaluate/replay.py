@@ -18,17 +18,27 @@ pinned to a tier are not routed, so they are counted but not replayed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tierserve.observe.record import DecisionRecord, StepLog
+from tierserve.observe.record import DecisionRecord
 from tierserve.policy.eligibility import allowed_tiers
+from tierserve.policy.ladder import (
+    Answer,
+    Failure,
+    Generate,
+    Ladder,
+    NoAnswer,
+    Observation,
+    decide,
+    start,
+)
 from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
-from tierserve.validate import read_code
+from tierserve.policy.step import FailureKind, Outcome, Step
 
-__all__ = ["Replayed", "replay", "replay_one"]
+__all__ = ["LadderReplay", "Replayed", "replay", "replay_ladder", "replay_one"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,57 +60,80 @@ def _allowed(policy: Policy, record: DecisionRecord) -> tuple[str, ...]:
     return allowed_tiers(policy, tenant, tuple(record.pii))[0]
 
 
-def _judge(step: LadderStepSpec, seen: StepLog) -> bool | None:
-    """Would ``step`` accept the recorded answer? None when the record cannot tell."""
-    new_context = step.extra_context is not None and not seen.extra_context
-    if step.constrained != seen.constrained or new_context:
+def _observation(spec: LadderStepSpec, seen: Step) -> Observation | None:
+    """What ``spec`` would observe, read from the recorded step; None when the record cannot
+    tell (another contract, or a validator the record never ran)."""
+    new_context = spec.extra_context is not None and not seen.extra_context
+    if spec.constrained != seen.constrained or new_context:
         return None
-    results = dict(read_code(code) for code in seen.validations)
-    if any(name not in results for name in step.validators):
+    if seen.failure_code is not None and seen.failure in _NO_ANSWER:
+        return Failure(seen.failure, seen.failure_code)
+    ran = {v.name: v for v in seen.validations}
+    if seen.confidence is None or any(name not in ran for name in spec.validators):
         return None
-    passed = all(results[name] for name in step.validators)
-    confident = step.min_confidence is None or (
-        seen.confidence is not None and seen.confidence >= step.min_confidence
-    )
-    return passed and confident
+    return Answer(seen.confidence, tuple(ran[name] for name in spec.validators))
+
+
+_NO_ANSWER = (FailureKind.TIMEOUT, FailureKind.ERROR, FailureKind.CONTEXT_LENGTH)
+
+
+@dataclass(frozen=True, slots=True)
+class LadderReplay:
+    answered: str
+    """The answering tier or outcome; 'unknown' when a new generation would be needed."""
+    reasons: tuple[str, ...]
+    """The kernel's reason code at each step walked, then why the walk ended."""
+    cost: float
+
+
+def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
+    """Walks ``ladder`` through the kernel over the recorded steps, as serving walked it."""
+    by_tier = {s.tier: s for s in recorded if s.tier is not None}
+    reasons: list[str] = []
+    cost = 0.0
+    move = start(ladder)
+    while isinstance(move, Generate):
+        spec = ladder.steps[move.index]
+        seen = by_tier.get(str(spec.tier))
+        if seen is None:
+            reasons.append(f"{spec.tier} was never tried: needs a generation")
+            return LadderReplay("unknown", tuple(reasons), cost)
+        observation = _observation(spec, seen)
+        if observation is None:
+            reasons.append(f"{spec.tier}: contract or validators differ from the record")
+            return LadderReplay("unknown", tuple(reasons), cost)
+        cost += seen.cost_usd
+        verdict, move = decide(ladder, move.index, observation)
+        reasons.append(verdict.reason)
+    if isinstance(move, NoAnswer):
+        return LadderReplay("unavailable", tuple(reasons), cost)
+    if move.note is not None:
+        reasons.append(move.note.reason)
+    answered = str(move.outcome)
+    if move.outcome is Outcome.ACCEPT and move.answer is not None:
+        answered = str(ladder.steps[move.answer].tier)
+    return LadderReplay(answered, tuple(reasons), cost)
 
 
 def replay_one(policy: Policy, record: DecisionRecord) -> Replayed:
     route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk))
     steps, _ = eligible_steps(policy, route, _allowed(policy, record), record.complex_input)
-    recorded = {s.tier: s for s in record.steps if s.tier is not None}
-    cost = 0.0
-
-    def done(answered: str, reason: str) -> Replayed:
-        return Replayed(
-            record.request_id,
-            record.route,
-            route.name,
-            record.answered_by,
-            answered,
-            record.cost_usd,
-            cost,
-            reason,
-        )
-
-    for index, step in enumerate(steps):
-        if step.action != "generate":
-            return done(step.action, f"ladder => {step.action}")
-        seen = recorded.get(step.tier or "")
-        if seen is None:
-            return done("unknown", f"{step.tier} was never tried: needs a generation")
-        cost += seen.cost_usd
-        verdict = _judge(step, seen)
-        if verdict is None:
-            return done("unknown", f"{step.tier}: contract or validators differ from the record")
-        last = index == len(steps) - 1
-        if verdict or (last and route.on_exhausted == "accept_last"):
-            if route.review_required:
-                return done("human_review", f"{step.tier} accepted; route requires review")
-            return done(str(step.tier), f"{step.tier} accepted")
-        if last:
-            return done(route.on_exhausted, f"{step.tier} rejected => {route.on_exhausted}")
-    raise AssertionError("an eligible ladder always has a step")  # pragma: no cover
+    ladder = Ladder(
+        steps=tuple(steps),
+        on_exhausted=route.on_exhausted,
+        review_accepted=route.review_required,
+    )
+    walked = replay_ladder(ladder, record.steps)
+    return Replayed(
+        record.request_id,
+        record.route,
+        route.name,
+        record.answered_by,
+        walked.answered,
+        record.cost_usd,
+        walked.cost,
+        "; ".join(walked.reasons),
+    )
 
 
 def replay(

@@ -27,13 +27,15 @@ from tierserve.evaluate.metrics import (
     cpt,
     upper_hull,
 )
-from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.outcomes import OutcomeSet, acceptable
+from tierserve.policy.ladder import Answer, Finish, Generate, Ladder, decide, start
+from tierserve.policy.spec import LadderStepSpec
 
 __all__ = [
     "CascadeChoice",
     "best_per_call_share",
+    "cascade_ladder",
     "cascade_point",
-    "cascade_points",
     "cascade_sweep",
     "decision_report",
     "report",
@@ -81,31 +83,59 @@ class CascadeChoice:
     """Latency of every tier tried, one after the other."""
     valid_schema: bool | None = None
     """Whether the accepted answer passed its schema check (structured rows only)."""
+    reasons: tuple[str, ...] = ()
+    """The kernel's reason code at each step."""
+
+
+def cascade_ladder(tiers: Sequence[str], thresholds: Sequence[float]) -> Ladder:
+    """The serving ladder of a cascade: tier i accepts at ``thresholds[i]``, the last tier's
+    answer is accepted as it is."""
+    if len(thresholds) != len(tiers) - 1:
+        raise ValueError(f"{len(tiers) - 1} thresholds needed, got {len(thresholds)}")
+    # model_construct: a sweep's thresholds are on the signal's own scale (log-probabilities
+    # are negative, 'never' is +inf), outside the [0, 1] a served policy's confidence takes.
+    steps = [
+        LadderStepSpec.model_construct(tier=tier, min_confidence=float(threshold))
+        for tier, threshold in zip(tiers, thresholds, strict=False)
+    ]
+    return Ladder(steps=(*steps, LadderStepSpec(tier=tiers[-1])))
 
 
 def run_cascade(
     outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]
 ) -> list[CascadeChoice]:
-    """Replays a cascade: tier i's answer is accepted when its ``signal`` >= thresholds[i]."""
-    if len(thresholds) != len(outcomes.tiers) - 1:
-        raise ValueError(f"{len(outcomes.tiers) - 1} thresholds needed, got {len(thresholds)}")
+    """Walks each row through the ladder kernel: tier i's answer is accepted when its
+    ``signal`` >= thresholds[i] (a row without the signal never clears a threshold)."""
+    ladder = cascade_ladder(outcomes.tiers, thresholds)
     choices = []
     for row in outcomes.rows:
         tried: list[str] = []
+        reasons: list[str] = []
         cost = latency = 0.0
-        for index, tier in enumerate(outcomes.tiers):
+        move = start(ladder)
+        while isinstance(move, Generate):
+            tier = outcomes.tiers[move.index]
             outcome = row.outcomes[tier]
             tried.append(tier)
             cost += outcome.cost
             latency += outcome.latency_s or 0.0
-            last = index == len(outcomes.tiers) - 1
-            if last or outcome.signals.get(signal, float("-inf")) >= thresholds[index]:
-                choices.append(
-                    CascadeChoice(
-                        tier, tuple(tried), outcome.quality, cost, latency, outcome.valid_schema
-                    )
-                )
-                break
+            verdict, move = decide(
+                ladder, move.index, Answer(outcome.signals.get(signal, float("-inf")))
+            )
+            reasons.append(verdict.reason)
+        assert isinstance(move, Finish) and move.answer is not None
+        answer = row.outcomes[outcomes.tiers[move.answer]]
+        choices.append(
+            CascadeChoice(
+                outcomes.tiers[move.answer],
+                tuple(tried),
+                answer.quality,
+                cost,
+                latency,
+                answer.valid_schema,
+                tuple(reasons),
+            )
+        )
     return choices
 
 
@@ -129,15 +159,6 @@ def _cascade_runs(
     return [
         (combo, run_cascade(outcomes, signal, combo))
         for combo in itertools.product(grid, repeat=len(outcomes.tiers) - 1)
-    ]
-
-
-def cascade_points(
-    outcomes: OutcomeSet, signal: str, grid: Sequence[float]
-) -> list[OperatingPoint]:
-    return [
-        cascade_point(outcomes, combo, choices)
-        for combo, choices in _cascade_runs(outcomes, signal, grid)
     ]
 
 
@@ -223,9 +244,10 @@ def report(
 def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> dict[str, Any]:
     """The routing-decision metrics of METRICS.md for one cascade over ``outcomes``.
 
-    An answer is acceptable when its quality is at least 0.5. Escalation precision: of the
-    requests escalated past the first tier, the share whose first answer was unacceptable;
-    recall: of the requests whose first answer was unacceptable, the share escalated.
+    An answer is acceptable as :func:`~tierserve.evaluate.outcomes.acceptable` says.
+    Escalation precision: of the requests escalated past the first tier, the share whose first
+    answer was unacceptable; recall: of the requests whose first answer was unacceptable, the
+    share escalated.
     False-cheap: answered below the top tier with an unacceptable answer. Premium overuse:
     answered by the top tier although a cheaper tier's answer was acceptable. Containment:
     answered by the first tier. Valid-schema rate, per route (outcome rows name it by their
@@ -234,7 +256,7 @@ def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> d
     """
     first, top = outcomes.tiers[0], outcomes.tiers[-1]
     rows = outcomes.rows
-    bad_first = [row.outcomes[first].quality < 0.5 for row in rows]
+    bad_first = [not acceptable(row.outcomes[first].quality) for row in rows]
     escalated = [len(choice.tried) > 1 for choice in choices]
     both = sum(e and b for e, b in zip(escalated, bad_first, strict=True))
     by_task: dict[str, list[float]] = {}
@@ -248,10 +270,11 @@ def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> d
     return {
         "escalation_precision": both / sum(escalated) if any(escalated) else None,
         "escalation_recall": both / sum(bad_first) if any(bad_first) else None,
-        "false_cheap_rate": sum(c.answered_by != top and c.quality < 0.5 for c in choices) / n,
+        "false_cheap_rate": sum(c.answered_by != top and not acceptable(c.quality) for c in choices)
+        / n,
         "premium_overuse_rate": sum(
             c.answered_by == top
-            and any(row.outcomes[t].quality >= 0.5 for t in outcomes.tiers[:-1])
+            and any(acceptable(row.outcomes[t].quality) for t in outcomes.tiers[:-1])
             for row, c in zip(rows, choices, strict=True)
         )
         / n,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tierserve.config import StackConfig
-from tierserve.engine.resolve import resolve_format
 from tierserve.hardware import HostCapability
 from tierserve.models.catalog import FORMAT_OF, EmbeddedModel, ModelFormat, embedded_model
+from tierserve.models.choice import resolve_format
 
 __all__ = ["formats_needed"]
 

@@ -22,7 +22,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tierserve.observe.record import DecisionRecord
-from tierserve.validate import read_code
 
 __all__ = [
     "CACHE_LOOKUPS",
@@ -195,12 +194,12 @@ class TierserveMetrics:
             self.tokens.labels(step.tier, "prompt").inc(step.prompt_tokens)
             self.tokens.labels(step.tier, "completion").inc(step.completion_tokens)
             self.cost.labels(step.tier).inc(step.cost_usd)
-            for name, passed in map(read_code, step.validations):
-                if not passed:
-                    self.validator_failures.labels(name, step.tier).inc()
+            for validation in step.validations:
+                if not validation.passed:
+                    self.validator_failures.labels(validation.name, step.tier).inc()
             if step.escalation_reason is not None:
                 following = record.steps[index + 1] if index + 1 < len(record.steps) else None
-                to_tier = following.tier or following.outcome if following else record.outcome
+                to_tier = str(following.tier or following.outcome if following else record.outcome)
                 self.escalations.labels(route, step.tier, to_tier, step.escalation_reason).inc()
 
 

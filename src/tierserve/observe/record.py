@@ -12,21 +12,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierserve.config import TierConfig
 from tierserve.pii import redact_pii
-from tierserve.policy.gate import Outcome
-from tierserve.policy.runner import StepRecord
 from tierserve.policy.spec import PromptLogging
-from tierserve.validate import read_code
+from tierserve.policy.step import Outcome, Step
 
 __all__ = [
     "CacheStatus",
     "DecisionRecord",
     "StageLatency",
-    "StepLog",
     "TierPrice",
-    "escalation_reason",
     "logged_prompt",
-    "step_log",
+    "priced",
     "totals",
 ]
 
@@ -43,42 +40,15 @@ class TierPrice(BaseModel):
     per_million_tokens: float = 0.0
     per_gpu_second: float = 0.0
 
+    @classmethod
+    def of(cls, tier: TierConfig) -> TierPrice:
+        return cls(
+            per_million_tokens=tier.cost_per_million_tokens,
+            per_gpu_second=tier.cost_per_gpu_second,
+        )
+
     def cost(self, tokens: int, engine_seconds: float) -> float:
         return tokens * self.per_million_tokens / 1e6 + engine_seconds * self.per_gpu_second
-
-
-class StepLog(BaseModel):
-    """One ladder step: its contract, the signals and verdict, and what it cost."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tier: str | None = Field(description="None for a terminal action (human_review, ...).")
-    model: str | None = None
-    outcome: str = Field(description="accept, escalate, human_review or safe_failure.")
-    reason: str = Field(description="The reason code, e.g. 'conf=0.19<0.40 => escalate medium'.")
-    escalation_reason: str | None = Field(
-        default=None,
-        description="Why the step was not accepted, as a metric label: low_confidence, "
-        "validator_<name>, timeout or error.",
-    )
-    constrained: bool = False
-    max_tokens: int | None = None
-    validators: list[str] = Field(default_factory=list)
-    extra_context: bool = False
-    threshold: float | None = None
-    confidence: float | None = None
-    signals: dict[str, float] = Field(
-        default_factory=dict,
-        description="Confidence features of the answer (conf_q0, conf_q10, mean_logprob, ...).",
-    )
-    validations: list[str] = Field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    ttft_s: float | None = None
-    latency_s: float = 0.0
-    validation_s: float = 0.0
-    cost_usd: float = 0.0
-    error: str | None = None
 
 
 class StageLatency(BaseModel):
@@ -108,8 +78,8 @@ class DecisionRecord(BaseModel):
     output_schema: str | None = None
     plan: list[str] = Field(description="The plan's reason codes.")
     models: dict[str, str] = Field(description="Model version of each tier tried.")
-    steps: list[StepLog]
-    outcome: str = Field(description="accept, human_review or safe_failure.")
+    steps: list[Step]
+    outcome: Outcome = Field(description="accept, human_review or safe_failure.")
     answered_by: str = Field(description="The answering tier, or the outcome.")
     first_tier: str | None = Field(description="The route's first tier (for first-pass rates).")
     cheapest_tier: str = Field(description="The policy's cheapest tier (for containment).")
@@ -128,48 +98,19 @@ class DecisionRecord(BaseModel):
     @property
     def first_pass(self) -> bool:
         """Accepted at the route's first step, without escalating (cache hits excluded)."""
-        return bool(self.steps) and self.steps[0].outcome == "accept" and len(self.steps) == 1
+        return len(self.steps) == 1 and self.steps[0].outcome is Outcome.ACCEPT
 
     @property
     def contained(self) -> bool:
         """Answered by the cheapest tier."""
-        return self.outcome == "accept" and self.answered_by == self.cheapest_tier
+        return self.outcome is Outcome.ACCEPT and self.answered_by == self.cheapest_tier
 
 
-def escalation_reason(step: StepRecord) -> str | None:
-    """A step's reason as a bounded metric label; None when the step was accepted."""
-    if step.outcome is Outcome.ACCEPT or step.tier is None:
-        return None
-    if step.error is not None:
-        return "timeout" if step.reason.startswith("timeout") else "error"
-    failed = [name for name, passed in map(read_code, step.validations) if not passed]
-    return f"validator_{failed[0]}" if failed else "low_confidence"
-
-
-def step_log(step: StepRecord, prices: Mapping[str, TierPrice]) -> StepLog:
+def priced(step: Step, prices: Mapping[str, TierPrice]) -> Step:
+    """``step`` with its cost from its tier's cost model."""
     price = prices.get(step.tier or "", TierPrice())
-    return StepLog(
-        tier=step.tier,
-        model=step.model,
-        outcome=str(step.outcome),
-        reason=step.reason,
-        escalation_reason=escalation_reason(step),
-        constrained=step.constrained,
-        max_tokens=step.max_tokens,
-        validators=list(step.validators),
-        extra_context=step.extra_context,
-        threshold=step.threshold,
-        confidence=step.confidence,
-        signals=dict(step.signals),
-        validations=list(step.validations),
-        prompt_tokens=step.prompt_tokens,
-        completion_tokens=step.completion_tokens,
-        ttft_s=step.ttft_s,
-        latency_s=step.latency_s,
-        validation_s=step.validation_s,
-        cost_usd=price.cost(step.prompt_tokens + step.completion_tokens, step.latency_s),
-        error=step.error,
-    )
+    tokens = step.prompt_tokens + step.completion_tokens
+    return step.model_copy(update={"cost_usd": price.cost(tokens, step.latency_s)})
 
 
 def logged_prompt(text: str, mode: PromptLogging) -> tuple[str, str | None]:
@@ -182,7 +123,7 @@ def logged_prompt(text: str, mode: PromptLogging) -> tuple[str, str | None]:
     return digest, None
 
 
-def totals(steps: Sequence[StepLog]) -> tuple[int, int, float]:
+def totals(steps: Sequence[Step]) -> tuple[int, int, float]:
     """(prompt tokens, completion tokens, cost) over ``steps``."""
     return (
         sum(s.prompt_tokens for s in steps),

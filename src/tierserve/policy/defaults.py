@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from tierserve.config import StackConfig
 from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec, TaskClass, TenantSpec
+from tierserve.signals.confidence import signal_name
 
 __all__ = ["cascade_policy"]
 
 
-def cascade_policy(tiers: Sequence[tuple[str, float | None]]) -> Policy:
-    """Cascade v1 as a policy: each tier gated by its confidence threshold, the last accepted."""
-    names = [name for name, _ in tiers]
-    ladder = [LadderStepSpec(tier=name, min_confidence=threshold) for name, threshold in tiers]
-    ladder[-1] = LadderStepSpec(tier=names[-1])
+def cascade_policy(config: StackConfig) -> Policy:
+    """Cascade v1 as a policy: each tier gated by its ``confidence_threshold``, the last
+    accepted. The thresholds live in the stack config only when it names no policy file."""
+    config.check_thresholds(policy_file=False)
+    *gated, last = config.tiers
+    ladder = [LadderStepSpec(tier=t.name, min_confidence=t.confidence_threshold) for t in gated]
     return Policy(
         version="cascade-v1",
-        tiers=names,
+        tiers=[tier.name for tier in config.tiers],
+        confidence_signal=signal_name(config.cascade.confidence_quantile),
         tenants=[TenantSpec(id="default")],
         default_tenant="default",
-        routes=[RouteSpec(name="cascade", tasks=list(TaskClass), ladder=ladder)],
+        routes=[
+            RouteSpec(
+                name="cascade",
+                tasks=list(TaskClass),
+                ladder=[*ladder, LadderStepSpec(tier=last.name)],
+            )
+        ],
     )

@@ -15,13 +15,14 @@ import json
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from tierserve.config import read_yaml, validate_model
+from tierserve.config import StackConfig, TierName, read_yaml, validate_model
+from tierserve.errors import ConfigError
 from tierserve.validate.rules import SemanticRule
 
 __all__ = [
@@ -61,7 +62,6 @@ class RiskLevel(StrEnum):
 Compliance = Literal["standard", "regulated"]
 Importance = Literal["standard", "high"]
 ValidatorName = Literal["non_empty", "schema", "required_fields", "semantic", "grounding", "safety"]
-TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 
 
 class _Spec(BaseModel):
@@ -268,6 +268,13 @@ class Policy(_Spec):
     tiers: list[TierName] = Field(
         min_length=1, description="Tier names, weakest first; must match the stack config."
     )
+    confidence_signal: str = Field(
+        default="conf_q10",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="The confidence signal the ladders' min_confidence thresholds were chosen "
+        "on (`tierserve eval calibrate` writes it). The stack serves conf_q<N> for its "
+        "cascade.confidence_quantile N/100; a policy on another signal is refused at start.",
+    )
     tenants: list[TenantSpec] = Field(min_length=1)
     default_tenant: str = Field(description="Tenant of requests without a known API key.")
     pii_allowed_tiers: list[TierName] | None = Field(
@@ -371,6 +378,29 @@ class Policy(_Spec):
             previous = step
         if previous is None:
             raise ValueError(f"route {route.name!r} has no generate step")
+
+    def check_stack(self, config: StackConfig) -> None:
+        """Refuse to serve this policy on a stack whose tiers or confidence signal differ, or
+        whose tiers set thresholds of their own."""
+        from tierserve.signals.confidence import signal_name
+
+        config.check_thresholds(policy_file=True)
+        tier_names = [tier.name for tier in config.tiers]
+        if self.tiers != tier_names:
+            raise ConfigError(
+                f"policy {self.version!r} names tiers {self.tiers} but the stack serves "
+                f"{tier_names}",
+                hint="make the policy's `tiers` list match the stack's tiers, weakest first",
+            )
+        served = signal_name(config.cascade.confidence_quantile)
+        if self.confidence_signal != served:
+            raise ConfigError(
+                f"policy {self.version!r} has thresholds for confidence signal "
+                f"{self.confidence_signal!r} but the stack measures {served!r} "
+                f"(cascade.confidence_quantile={config.cascade.confidence_quantile:g})",
+                hint="set cascade.confidence_quantile to the policy's quantile, or recalibrate "
+                f"the policy on {served!r} (tierserve eval calibrate --signal {served})",
+            )
 
 
 def changes_contract(before: LadderStepSpec, after: LadderStepSpec, tiers: list[str]) -> bool:

@@ -12,46 +12,50 @@ from ray import serve
 from ray.serve import Application
 
 from tierserve.config import StackConfig, parse_config
-from tierserve.errors import ConfigError
-from tierserve.policy.spec import Policy, load_policy
+from tierserve.policy.defaults import cascade_policy
+from tierserve.policy.spec import load_policy
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
-from tierserve.signals.task_model import load_examples
+from tierserve.signals.task_model import LabelledExample, load_examples
 from tierserve.structured.registry import check_schemas
 
 __all__ = ["build_app"]
 
 
 def build_app(args: dict[str, Any] | StackConfig) -> Application:
+    """The tiers and the gateway, each deployed with its typed options (``tiers[].deployment``,
+    ``gateway.deployment``); the gateway gets the config and policy as typed objects."""
     config = args if isinstance(args, StackConfig) else parse_config(args, source="app args")
-    policy = None if config.policy is None else load_policy(config.policy)
-    warm_schemas = [] if policy is None else [s.schema_ for s in policy.schemas.values()]
+    examples: list[LabelledExample] = []
+    if config.policy is None:
+        policy = cascade_policy(config)
+    else:
+        policy = load_policy(config.policy)
+        policy.check_stack(config)
+        check_schemas(policy)
+        if policy.classifier_examples is not None:
+            examples = load_examples(config.policy.parent / policy.classifier_examples)
+    warm_schemas = [s.schema_ for s in policy.schemas.values()]
     tiers = {
         tier.name: serve.deployment(
             name=f"tier-{tier.name}",
-            num_replicas=1,
             ray_actor_options={"num_cpus": tier.num_cpus, "num_gpus": tier.num_gpus},
-            max_ongoing_requests=64,
-            health_check_period_s=15,
-            health_check_timeout_s=60,
+            **tier.deployment.serve_options(),
         )(ModelServer).bind(tier, str(config.model_cache_dir), warm_schemas)
         for tier in config.tiers
     }
     metrics_dir = _metrics_dir(config.observe.metrics_dir)
     gateway = serve.deployment(
         name="gateway",
-        num_replicas=config.gateway.num_replicas,
         ray_actor_options={
             "num_cpus": 0,
             # Read by prometheus-client when it is first imported: it must be in the
             # environment the replica process starts with.
             "runtime_env": {"env_vars": {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}},
         },
-        max_ongoing_requests=256,
+        **config.gateway.deployment.serve_options(),
     )(Gateway)
-    application: Application = gateway.bind(
-        config.model_dump(mode="json"), tiers, _policy_args(config, policy)
-    )
+    application: Application = gateway.bind(config, tiers, policy, examples)
     return application
 
 
@@ -68,22 +72,3 @@ def _metrics_dir(root: Path) -> Path:
     fresh = root / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     fresh.mkdir()
     return fresh
-
-
-def _policy_args(config: StackConfig, policy: Policy | None) -> dict[str, Any] | None:
-    """Check the policy (loaded on the driver, where its files are) against the stack and hand
-    it and its labelled examples to the gateway as data."""
-    if config.policy is None or policy is None:
-        return None
-    check_schemas(policy)
-    examples = []
-    if policy.classifier_examples is not None:
-        path = config.policy.parent / policy.classifier_examples
-        examples = [{"text": e.text, "task": e.task.value} for e in load_examples(path)]
-    tier_names = [tier.name for tier in config.tiers]
-    if policy.tiers != tier_names:
-        raise ConfigError(
-            f"policy {config.policy} names tiers {policy.tiers} but the stack serves {tier_names}",
-            hint="make the policy's `tiers` list match the stack's tiers, weakest first",
-        )
-    return {"policy": policy.model_dump(mode="json"), "examples": examples}

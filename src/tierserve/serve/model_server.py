@@ -1,23 +1,42 @@
 """One Ray Serve deployment per tier, wrapping a vLLM engine.
 
-The engine class is a parameter (as in Ray Serve LLM's ``LLMServer(engine_cls=...)``), so the
-same deployment serves the real engine and, in unit tests, a scripted one.
+The engine class is a parameter (``engine_cls``, as in Ray Serve LLM's
+``LLMServer(engine_cls=...)``): vLLM's by default, a scripted one in unit tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier, resolve_tier
 from tierserve.engine.types import ChatMessage, Generation, GenerationChunk, GenerationRequest
 from tierserve.hardware import detect_host
 
-__all__ = ["ModelServer", "TierStatus"]
+__all__ = ["EngineFactory", "ModelServer", "TierEngine", "TierStatus"]
+
+
+class TierEngine(Protocol):
+    """What a tier's replica needs of its engine: the Engine protocol, plus bookkeeping."""
+
+    in_flight: set[str]
+    aborted: int
+
+    async def generate(self, request: GenerationRequest) -> Generation: ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]: ...
+
+    async def healthy(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+EngineFactory = Callable[[TierConfig, ResolvedTier], TierEngine]
+"""An engine class: ``VLLMEngine`` by default, a scripted engine in unit tests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +61,14 @@ class ModelServer:
         tier: TierConfig,
         model_cache_dir: str,
         warm_schemas: Sequence[dict[str, Any]] = (),
+        engine_cls: EngineFactory | None = None,
     ) -> None:
-        from tierserve.engine.vllm_engine import VLLMEngine
+        if engine_cls is None:
+            from tierserve.engine.vllm_engine import VLLMEngine
 
+            engine_cls = VLLMEngine
         self._resolved: ResolvedTier = resolve_tier(tier, detect_host(), Path(model_cache_dir))
-        self._engine = VLLMEngine(tier, self._resolved)
+        self._engine = engine_cls(tier, self._resolved)
         # The first generation of a fresh engine is many times slower (kernel and allocator
         # warm-up); pay it before the replica reports ready, not on a user's request.
         warm_up = GenerationRequest(

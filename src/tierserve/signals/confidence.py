@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SIGNAL_QUANTILES", "confidence_signals", "quantile_confidence"]
+__all__ = ["SIGNAL_QUANTILES", "confidence_signals", "quantile_confidence", "signal_name"]
 
 
 def quantile_confidence(token_logprobs: Sequence[float], quantile: float) -> float:
@@ -33,13 +33,16 @@ def quantile_confidence(token_logprobs: Sequence[float], quantile: float) -> flo
 SIGNAL_QUANTILES = (0.0, 0.1, 0.25, 0.5)
 
 
+def signal_name(quantile: float) -> str:
+    """The name of the confidence signal at ``quantile``: ``conf_q10`` for 0.1."""
+    return f"conf_q{round(quantile * 100)}"
+
+
 def confidence_signals(token_logprobs: Sequence[float]) -> dict[str, float]:
     """The candidate signals offline calibration compares, measured on one answer: exp of a few
     quantiles (``conf_q0`` = least likely token, ``conf_q10``, ...), and the length-biased mean
     and sum of the log-probabilities."""
-    signals = {
-        f"conf_q{round(q * 100)}": quantile_confidence(token_logprobs, q) for q in SIGNAL_QUANTILES
-    }
+    signals = {signal_name(q): quantile_confidence(token_logprobs, q) for q in SIGNAL_QUANTILES}
     values = np.nan_to_num(np.asarray(token_logprobs, dtype=np.float64), nan=-math.inf)
     finite = values[np.isfinite(values)]
     signals["mean_logprob"] = float(finite.mean()) if len(finite) else -math.inf

@@ -6,7 +6,6 @@ Pure functions of the answer text and a :class:`ValidationContext`.
 from tierserve.validate.checks import (
     ValidationContext,
     ValidationResult,
-    read_code,
     run_validators,
 )
 from tierserve.validate.rules import SemanticRule, check_rules
@@ -16,6 +15,5 @@ __all__ = [
     "ValidationContext",
     "ValidationResult",
     "check_rules",
-    "read_code",
     "run_validators",
 ]

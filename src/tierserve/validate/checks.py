@@ -17,8 +17,10 @@ from jsonschema import Draft202012Validator
 from tierserve.pii import detect_pii
 from tierserve.validate.rules import SemanticRule, check_rules
 
-__all__ = ["ValidationContext", "ValidationResult", "read_code", "run_validators"]
+__all__ = ["GROUNDING_MIN_SUPPORT", "ValidationContext", "ValidationResult", "run_validators"]
 
+GROUNDING_MIN_SUPPORT = 0.6
+"""Share of an answer's content words that must occur in its sources."""
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _STOPWORDS = frozenset(
@@ -80,12 +82,6 @@ class ValidationResult:
         return f"{self.name}={state}({self.detail})" if self.detail else f"{self.name}={state}"
 
 
-def read_code(code: str) -> tuple[str, bool]:
-    """(validator name, passed) of a :attr:`ValidationResult.code` read back from a record."""
-    name, _, rest = code.partition("=")
-    return name, rest.startswith("ok")
-
-
 @dataclass(frozen=True, slots=True)
 class ValidationContext:
     json_schema: dict[str, Any] | None = None
@@ -94,7 +90,6 @@ class ValidationContext:
     input_pii: tuple[str, ...] = ()
     """PII kinds in the request: the answer may repeat those, not introduce new ones."""
     forbidden_phrases: Sequence[str] = field(default=())
-    grounding_min_support: float = 0.6
     rules: Sequence[SemanticRule] = ()
     """The schema's semantic rules (see :mod:`tierserve.validate.rules`)."""
     input_text: str = ""
@@ -170,7 +165,7 @@ def check_grounding(text: str, context: ValidationContext) -> ValidationResult:
     if not words:
         return ValidationResult("grounding", True)
     support = len(words & _content_words(source_text)) / len(words)
-    passed = support >= context.grounding_min_support
+    passed = support >= GROUNDING_MIN_SUPPORT
     return ValidationResult("grounding", passed, f"support={support:.2f}")
 
 

@@ -12,6 +12,8 @@ from tierserve.errors import TierserveError
 from tierserve.evaluate import collect as collect_module
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.tasks import CHOICE_SCHEMA, check, load_task_set
+from tierserve.policy.step import Outcome, Step
+from tierserve.validate import ValidationResult
 
 
 def test_gsm8k_and_gpqa_come_from_the_package_with_their_answers() -> None:
@@ -53,13 +55,17 @@ def _stack(calls: list[str]) -> httpx.MockTransport:
         if "response_format" in body:  # a structured item: answer the schema's way
             assert body["response_format"]["json_schema"]["schema"] == CHOICE_SCHEMA
             text = '{"answer": "A"}'
-        step = {
-            "validations": ["schema=ok"] if "response_format" in body else [],
-            "latency_ms": 1500.0,
-            "prompt_tokens": 90,
-            "completion_tokens": 40,
-            "signals": {"conf_q10": 0.3 if tier == "small" else 0.9},
-        }
+        structured = "response_format" in body
+        step = Step(
+            tier=tier,
+            outcome=Outcome.ACCEPT,
+            reason="conf=0.90 => accept",
+            validations=(ValidationResult("schema", True),) if structured else (),
+            latency_s=1.5,
+            prompt_tokens=90,
+            completion_tokens=40,
+            signals={"conf_q10": 0.3 if tier == "small" else 0.9},
+        ).model_dump(mode="json")
         meta = {"cost_usd": 0.001 if tier == "small" else 0.01, "steps": [step]}
         return httpx.Response(
             200, json={"choices": [{"message": {"content": text}}], "tierserve": meta}

@@ -9,7 +9,7 @@ from tierserve.cli import main
 from tierserve.errors import ConfigError
 from tierserve.evaluate.importers import read_routerbench
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
-from tierserve.evaluate.sweep import cascade_points, run_cascade
+from tierserve.evaluate.sweep import cascade_sweep, run_cascade
 
 
 def row(index: int, small: tuple[float, float], large_quality: float = 1.0) -> OutcomeRow:
@@ -34,7 +34,8 @@ def test_a_cascade_pays_for_every_tier_it_tried() -> None:
         ("small", "large"),
         11.0,
     )
-    points = cascade_points(outcomes, "conf", [0.0, 0.5, 1.0])
+    assert escalated.reasons == ("conf=0.20<0.50 => escalate large", "conf=0.90 => accept large")
+    points, _, _ = cascade_sweep(outcomes, "conf", [0.0, 0.5, 1.0])
     by_threshold = {p.threshold: p for p in points}
     assert by_threshold[0.0].strong_fraction == 0.0 and by_threshold[0.0].quality == 0.5
     assert by_threshold[0.5].quality == 1.0 and by_threshold[0.5].cost == 6.0

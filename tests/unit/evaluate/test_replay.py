@@ -3,8 +3,7 @@ engines) under candidate policies."""
 
 from pathlib import Path
 
-from tests.unit.observe.test_service_records import FAQ, ListRecorder, support
-from tests.unit.test_service import SUPPORT, request
+from tests.fakes import FAQ, SUPPORT, ListRecorder, complete, request, support_service
 from tierserve.evaluate.replay import replay
 from tierserve.observe.record import DecisionRecord
 from tierserve.policy.spec import Policy
@@ -21,8 +20,8 @@ def with_faq_thresholds(small: float, medium: float) -> Policy:
 
 async def records(tmp_path: Path, small_logprobs: tuple[float, ...]) -> list[DecisionRecord]:
     recorder = ListRecorder()
-    chat, _ = support(tmp_path, recorder, small_logprobs=small_logprobs)
-    await chat.complete(request(FAQ))
+    chat, _, _ = support_service(tmp_path, recorder=recorder, small_logprobs=small_logprobs)
+    await complete(chat, request(FAQ))
     return recorder.records
 
 
@@ -58,9 +57,9 @@ def replay_reason(policy: Policy, logged: list[DecisionRecord]) -> str:
 
 async def test_cache_hits_and_pinned_requests_are_counted_not_replayed(tmp_path: Path) -> None:
     recorder = ListRecorder()
-    chat, _ = support(tmp_path, recorder)
-    await chat.complete(request(FAQ))
-    await chat.complete(request(FAQ))  # a cache hit
-    await chat.complete(request(FAQ, model="tierserve/large"))
+    chat, _, _ = support_service(tmp_path, recorder=recorder)
+    await complete(chat, request(FAQ))
+    await complete(chat, request(FAQ))  # a cache hit
+    await complete(chat, request(FAQ, model="tierserve/large"))
     result = replay(SUPPORT, recorder.records)
     assert result["skipped"] == {"cache_hit": 1, "pinned_tier": 1} and result["replayed"] == 1

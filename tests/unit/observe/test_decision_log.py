@@ -8,44 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import record
 from tierserve.cli import main
 from tierserve.errors import InvalidRequestError
 from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
-from tierserve.observe.record import DecisionRecord, StageLatency, StepLog
-
-
-def record(
-    request_id: str,
-    *,
-    time: float = 1_000_000.0,
-    tenant: str = "public",
-    route: str = "faq",
-    outcome: str = "accept",
-    reason: str = "conf=0.90>=0.40 => accept small",
-) -> DecisionRecord:
-    return DecisionRecord(
-        request_id=request_id,
-        time=time,
-        tenant=tenant,
-        route=route,
-        task="faq",
-        risk="low",
-        policy_version="p1",
-        model_requested="tierserve",
-        stream=False,
-        plan=["task=faq,risk=low => small"],
-        models={"small": "m/small"},
-        steps=[StepLog(tier="small", outcome=outcome, reason=reason, cost_usd=0.001)],
-        outcome=outcome,
-        answered_by="small" if outcome == "accept" else outcome,
-        first_tier="small",
-        cheapest_tier="small",
-        confidence=0.9,
-        cache="off",
-        prompt_sha256="0" * 64,
-        prompt="hello [email]",
-        latency=StageLatency(policy_s=0.001, inference_s=0.5, validation_s=0.01, total_s=0.52),
-    )
+from tierserve.observe.record import DecisionRecord
 
 
 def test_appended_records_round_trip_in_order(tmp_path: Path) -> None:

@@ -4,13 +4,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from tests.unit.observe.test_decision_log import record
+from tests.fakes import record
 from tierserve.cache import CachedAnswer, ResponseCache, cache_key
 from tierserve.observe import metrics as names
 from tierserve.observe.metrics import METRIC_NAMES, TierserveMetrics
-from tierserve.observe.record import StepLog, escalation_reason
-from tierserve.policy.gate import Outcome
-from tierserve.policy.runner import StepRecord
+from tierserve.policy.step import FailureKind, Outcome, Step
+from tierserve.validate import ValidationResult
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -19,22 +18,26 @@ def escalated_twice() -> object:
     return record("r").model_copy(
         update={
             "steps": [
-                StepLog(
+                Step(
                     tier="small",
-                    outcome="escalate",
+                    outcome=Outcome.ESCALATE,
                     reason="conf=0.10<0.40 => escalate medium",
-                    escalation_reason="low_confidence",
+                    failure=FailureKind.LOW_CONFIDENCE,
                     prompt_tokens=10,
                     completion_tokens=5,
                     latency_s=1.5,
                     cost_usd=0.001,
                 ),
-                StepLog(
+                Step(
                     tier="medium",
-                    outcome="safe_failure",
+                    outcome=Outcome.SAFE_FAILURE,
                     reason="semantic=fail(total) => safe_failure",
-                    escalation_reason="validator_semantic",
-                    validations=["schema=ok", "semantic=fail(total)"],
+                    failure=FailureKind.VALIDATOR,
+                    failed_validators=("semantic",),
+                    validations=(
+                        ValidationResult("schema", True),
+                        ValidationResult("semantic", False, "total"),
+                    ),
                     prompt_tokens=20,
                     completion_tokens=8,
                     latency_s=3.0,
@@ -88,16 +91,21 @@ def test_metric_names_follow_the_convention_and_are_all_exported() -> None:
 
 
 def test_escalation_reasons_are_bounded_labels() -> None:
-    low = StepRecord("small", Outcome.ESCALATE, "conf=0.1<0.4 => escalate large")
-    failed = StepRecord(
-        "small", Outcome.ESCALATE, "x", validations=("non_empty=ok", "grounding=fail(no)")
-    )
-    timed_out = StepRecord("small", Outcome.ESCALATE, "timeout>5s => escalate large", error="t")
-    accepted = StepRecord("small", Outcome.ACCEPT, "conf=0.9 => accept small")
-    assert escalation_reason(low) == "low_confidence"
-    assert escalation_reason(failed) == "validator_grounding"
-    assert escalation_reason(timed_out) == "timeout"
-    assert escalation_reason(accepted) is None
+    def step(outcome: Outcome, failure: FailureKind | None, *failed: str) -> Step:
+        return Step(
+            tier="small", outcome=outcome, reason="r", failure=failure, failed_validators=failed
+        )
+
+    assert step(Outcome.ESCALATE, FailureKind.LOW_CONFIDENCE).escalation_reason == "low_confidence"
+    failed = step(Outcome.ESCALATE, FailureKind.VALIDATOR, "grounding", "safety")
+    assert failed.escalation_reason == "validator_grounding"
+    assert step(Outcome.ESCALATE, FailureKind.TIMEOUT).escalation_reason == "timeout"
+    too_long = step(Outcome.ESCALATE, FailureKind.CONTEXT_LENGTH)
+    assert too_long.escalation_reason == "context_length"
+    assert step(Outcome.ACCEPT, None).escalation_reason is None
+    # Accepted as the route's last resort: the failure is kept, but it is no escalation.
+    last_resort = step(Outcome.ACCEPT, FailureKind.LOW_CONFIDENCE)
+    assert last_resort.escalation_reason is None and last_resort.failure is not None
 
 
 def key(**changes: object) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.unit.observe.test_decision_log import record
+from tests.fakes import record
 from tierserve.observe import metrics as names
 from tierserve.observe.metrics import scrape
 

@@ -5,61 +5,37 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import ScriptedEngine
-from tests.unit.test_service import SUPPORT, FaqPredictor, request
+from tests.fakes import (
+    FAQ,
+    ListRecorder,
+    ScriptedEngine,
+    complete,
+    request,
+    support_service,
+    three_tiers,
+)
 from tierserve.api.service import CallerContext, ChatService
-from tierserve.config import parse_config
 from tierserve.errors import ConfigError, DecisionLogError
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
-from tierserve.observe.record import DecisionRecord
 from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import load_policy
-from tierserve.review import JsonlReviewQueue
 
 ROOT = Path(__file__).resolve().parents[3]
-PRICED = parse_config(
-    {
-        "tiers": [
-            {
-                "name": "small",
-                "model": "/m/s",
-                "confidence_threshold": 0.4,
-                "cost_per_million_tokens": 100.0,
-            },
-            {"name": "medium", "model": "/m/m", "confidence_threshold": 0.5},
-            {"name": "large", "model": "/m/l", "cost_per_gpu_second": 2.0},
-        ]
-    }
-)
-FAQ = "How do I change the email address on my account?"
-
-
-class ListRecorder:
-    """Keeps records in memory (the gateway's recorder writes them to the decision log)."""
-
-    def __init__(self) -> None:
-        self.records: list[DecisionRecord] = []
-
-    async def record(self, record: DecisionRecord) -> None:
-        self.records.append(record)
+PRICED = three_tiers(cost_per_million_tokens=100.0)
 
 
 def support(
     tmp_path: Path, recorder: object = None, small_logprobs: tuple[float, ...] = (-0.01,)
 ) -> tuple[ChatService, dict[str, ScriptedEngine]]:
-    engines = {
-        "small": ScriptedEngine("small", text="Go to Settings.", logprobs=small_logprobs),
-        "medium": ScriptedEngine("medium", text="medium answer", logprobs=(-0.01,)),
-        "large": ScriptedEngine("large", text="Open Settings, then Email.", logprobs=(-0.01,)),
-    }
-    chat = ChatService(
-        PRICED,
-        engines,
-        policy=SUPPORT,
-        predictor=FaqPredictor(),
-        review_queue=JsonlReviewQueue(tmp_path / "review.jsonl"),
+    chat, engines, _ = support_service(
+        tmp_path,
+        config=PRICED,
         recorder=recorder,  # type: ignore[arg-type]
+        small_logprobs=small_logprobs,
+        small="Go to Settings.",
+        medium="medium answer",
+        large="Open Settings, then Email.",
     )
     return chat, engines
 
@@ -67,7 +43,7 @@ def support(
 async def test_every_request_leaves_one_record_with_its_steps_and_cost(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, _ = support(tmp_path, recorder, small_logprobs=(-3.0,))
-    body, _ = await chat.complete(request(FAQ))
+    body, _ = await complete(chat, request(FAQ))
     (record,) = recorder.records
     assert record.request_id == body["id"] and record.route == "faq"
     assert [s.tier for s in record.steps] == ["small", "medium"]
@@ -83,7 +59,7 @@ async def test_every_request_leaves_one_record_with_its_steps_and_cost(tmp_path:
 async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, _ = support(tmp_path, recorder)
-    await chat.complete(request(FAQ + " Mine is jo@example.com, card 4111 1111 1111 1111."))
+    await complete(chat, request(FAQ + " Mine is jo@example.com, card 4111 1111 1111 1111."))
     (record,) = recorder.records
     assert record.prompt == FAQ + " Mine is [email], card [card]."
     assert "jo@example.com" not in record.model_dump_json()
@@ -93,8 +69,8 @@ async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) 
 async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, engines = support(tmp_path, recorder)
-    first, _ = await chat.complete(request(FAQ))
-    second, headers = await chat.complete(request(FAQ + "  "))
+    first, _ = await complete(chat, request(FAQ))
+    second, headers = await complete(chat, request(FAQ + "  "))
     assert len(engines["small"].requests) == 1
     assert second["choices"][0]["message"]["content"] == "Go to Settings."
     meta = second["tierserve"]
@@ -107,13 +83,14 @@ async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None
 
 async def test_no_cache_other_tenants_and_streams_get_fresh_answers(tmp_path: Path) -> None:
     chat, engines = support(tmp_path)
-    await chat.complete(request(FAQ))
-    fresh, _ = await chat.complete(request(FAQ), CallerContext(cache_control="no-cache"))
+    await complete(chat, request(FAQ))
+    fresh, _ = await complete(chat, request(FAQ), CallerContext(cache_control="no-cache"))
     assert fresh["tierserve"]["cache"] == "bypass"
-    other, _ = await chat.complete(request(FAQ), CallerContext(api_key="sk-internal-demo"))
+    other, _ = await complete(chat, request(FAQ), CallerContext(api_key="sk-internal-demo"))
     assert other["tierserve"]["cache"] == "miss"
     reply = await chat.stream(request(FAQ, stream=True))
-    assert '"cache": "bypass"' in "".join([chunk async for chunk in reply.body])
+    chunks = [chunk async for chunk in reply.chunks]
+    assert [c.tierserve.cache for c in chunks if c.tierserve] == ["bypass"]
     assert len(engines["small"].requests) == 4
 
 
@@ -121,7 +98,7 @@ async def test_policy_sensitive_routes_are_never_cached(tmp_path: Path) -> None:
     chat, engines = support(tmp_path)
     text = "Draft a reply to a customer threatening legal action over a late refund."
     for _ in range(2):
-        body, _ = await chat.complete(request(text), CallerContext(task_hint="policy_sensitive"))
+        body, _ = await complete(chat, request(text), CallerContext(task_hint="policy_sensitive"))
         assert body["tierserve"]["cache"] == "off"
         assert body["tierserve"]["outcome"] == "human_review"
     assert sum(len(e.requests) for e in engines.values()) == 2
@@ -132,7 +109,7 @@ async def test_no_answer_without_its_record(tmp_path: Path) -> None:
     log.close()  # every write now fails
     chat, _ = support(tmp_path, DurableRecorder(log, TierserveMetrics(CollectorRegistry())))
     with pytest.raises(DecisionLogError, match="could not be written") as caught:
-        await chat.complete(request(FAQ))
+        await complete(chat, request(FAQ))
     assert caught.value.http_status == 503 and caught.value.retryable
 
 

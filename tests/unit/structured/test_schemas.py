@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from tests.unit.test_service import SUPPORT, request, support_service
+from tests.fakes import SUPPORT, complete, request, support_service
 from tierserve.api.service import CallerContext
 from tierserve.errors import ConfigError, InvalidRequestError
 from tierserve.policy.spec import load_policy
@@ -155,11 +155,12 @@ async def test_a_registered_schema_by_name_is_an_extraction_held_to_its_rules(
     tmp_path: Path,
 ) -> None:
     chat, engines, _ = support_service(tmp_path, small=BAD_TOTAL, medium=GOOD_INVOICE)
-    body, headers = await chat.complete(
+    body, headers = await complete(
+        chat,
         request(
             INVOICE_TEXT,
             response_format={"type": "json_schema", "json_schema": {"name": "invoice"}},
-        )
+        ),
     )
     meta = body["tierserve"]
     assert meta["route"] == "extraction" and meta["output_schema"] == "invoice"
@@ -178,10 +179,10 @@ async def test_a_registered_schema_by_name_is_an_extraction_held_to_its_rules(
 
 async def test_metadata_and_header_select_a_schema_too(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
-    by_metadata = chat.explain(
+    by_metadata = await chat.explain(
         request(INVOICE_TEXT, metadata={"schema": "invoice"}), CallerContext()
     )
-    by_header = chat.explain(request(INVOICE_TEXT), CallerContext(schema_hint="invoice"))
+    by_header = await chat.explain(request(INVOICE_TEXT), CallerContext(schema_hint="invoice"))
     assert by_metadata["schema"] == by_header["schema"] == "invoice"
     assert by_metadata["task"]["class"] == "extraction"
 
@@ -189,7 +190,7 @@ async def test_metadata_and_header_select_a_schema_too(tmp_path: Path) -> None:
 async def test_an_unknown_schema_name_is_a_400_listing_the_registered_ones(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match="no schema named 'receipt'") as caught:
-        await chat.complete(request("hi", metadata={"schema": "receipt"}))
+        await complete(chat, request("hi", metadata={"schema": "receipt"}))
     assert "['invoice', 'ticket']" in str(caught.value.hint)
 
 
@@ -197,7 +198,7 @@ async def test_a_callers_schema_that_is_not_a_schema_is_a_400(tmp_path: Path) ->
     chat, _, _ = support_service(tmp_path)
     bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}
     with pytest.raises(InvalidRequestError, match="not a valid JSON schema") as caught:
-        await chat.complete(request("hi", response_format=bad))
+        await complete(chat, request("hi", response_format=bad))
     assert caught.value.param == "response_format.json_schema.schema"
 
 
@@ -206,12 +207,12 @@ async def test_repeated_rule_failure_fails_safely_or_reaches_a_person_when_high_
 ) -> None:
     chat, _, queue = support_service(tmp_path, small=BAD_TOTAL, medium=BAD_TOTAL, large=BAD_TOTAL)
     fmt = {"type": "json_schema", "json_schema": {"name": "invoice"}}
-    low, _ = await chat.complete(request(INVOICE_TEXT, response_format=fmt))
+    low, _ = await complete(chat, request(INVOICE_TEXT, response_format=fmt))
     assert low["tierserve"]["outcome"] == "safe_failure"
     assert low["tierserve"]["tiers_tried"] == ["small", "medium", "large"]
     assert all("total_is_sum_of_items" in r for r in low["tierserve"]["reasons"])
-    high, _ = await chat.complete(
-        request(INVOICE_TEXT + " This is a chargeback dispute.", response_format=fmt)
+    high, _ = await complete(
+        chat, request(INVOICE_TEXT + " This is a chargeback dispute.", response_format=fmt)
     )
     meta = high["tierserve"]
     assert meta["route"] == "extraction-high-risk" and meta["outcome"] == "human_review"
@@ -223,20 +224,23 @@ async def test_repeated_rule_failure_fails_safely_or_reaches_a_person_when_high_
 async def test_a_pinned_tier_is_constrained_unless_the_caller_turns_it_off(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path, small="not json")
     fmt = {"type": "json_schema", "json_schema": {"name": "ticket"}}
-    on, _ = await chat.complete(
-        request("C-1234 broke", model="tierserve/small", response_format=fmt)
+    on, _ = await complete(
+        chat, request("C-1234 broke", model="tierserve/small", response_format=fmt)
     )
-    off, _ = await chat.complete(
+    off, _ = await complete(
+        chat,
         request(
             "C-1234 broke",
             model="tierserve/small",
             response_format=fmt,
             metadata={"decoding": "unconstrained"},
-        )
+        ),
     )
     assert [r.json_schema is not None for r in engines["small"].requests] == [True, False]
     assert on["tierserve"]["steps"][0]["constrained"] is True
-    assert off["tierserve"]["steps"][0]["validations"][0].startswith("schema=fail(invalid JSON")
+    schema_check = off["tierserve"]["steps"][0]["validations"][0]
+    assert schema_check["name"] == "schema" and not schema_check["passed"]
+    assert schema_check["detail"].startswith("invalid JSON")
     # A pinned tier's answer comes back either way; the failed checks are in the reason.
     assert off["choices"][0]["message"]["content"] == "not json"
 
@@ -253,4 +257,4 @@ async def test_bad_decoding_overrides_are_400s(
 ) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match=message):
-        await chat.complete(request("hi", **fields))
+        await complete(chat, request("hi", **fields))

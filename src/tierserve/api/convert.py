@@ -1,0 +1,58 @@
+"""From an OpenAI chat request to what the policy and the engines read."""
+
+from __future__ import annotations
+
+from tierserve.api.protocol import ChatCompletionRequest
+from tierserve.config import GatewayConfig
+from tierserve.engine.types import ChatMessage, GenerationRequest
+from tierserve.errors import InvalidRequestError
+from tierserve.policy.spec import Policy
+from tierserve.validate import ValidationContext
+
+__all__ = ["generation_request", "user_text", "validation_context"]
+
+
+def user_text(request: ChatCompletionRequest) -> str:
+    return "\n".join(m.text() for m in request.messages if m.role == "user")
+
+
+def _max_tokens(request: ChatCompletionRequest, gateway: GatewayConfig) -> int:
+    max_tokens = request.max_completion_tokens or request.max_tokens
+    max_tokens = max_tokens or gateway.default_max_tokens
+    if max_tokens > gateway.max_tokens_limit:
+        raise InvalidRequestError(
+            f"max_tokens={max_tokens} exceeds this gateway's limit of {gateway.max_tokens_limit}",
+            hint=f"ask for at most {gateway.max_tokens_limit} tokens",
+            param="max_tokens",
+        )
+    return max_tokens
+
+
+def generation_request(
+    request: ChatCompletionRequest, request_id: str, gateway: GatewayConfig
+) -> GenerationRequest:
+    """The engine request every step starts from (each step adds its own contract)."""
+    return GenerationRequest(
+        request_id=request_id,
+        messages=tuple(
+            ChatMessage("system" if m.role == "developer" else m.role, m.text())
+            for m in request.messages
+        ),
+        max_tokens=_max_tokens(request, gateway),
+        temperature=(
+            gateway.default_temperature if request.temperature is None else request.temperature
+        ),
+        top_p=request.top_p,
+        stop=request.stops(),
+        seed=request.seed,
+    )
+
+
+def validation_context(request: ChatCompletionRequest, policy: Policy) -> ValidationContext:
+    """What the validators read from the request: the user's text, and the system and developer
+    messages as the sources an answer must be grounded in."""
+    return ValidationContext(
+        input_text=user_text(request),
+        sources=[m.text() for m in request.messages if m.role in ("system", "developer")],
+        forbidden_phrases=policy.forbidden_phrases,
+    )

@@ -1,0 +1,152 @@
+"""Ladder composition: from a plan and what the caller asked for to the ladder a request climbs.
+
+Pure functions, property-tested (``tests/unit/policy/test_compose_properties.py``):
+
+* a pinned tier is never one the tenant may not use;
+* a session floor never lowers a ladder, and only ever rises;
+* composition never makes a ladder move down.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierserve.errors import PermissionDeniedError
+from tierserve.policy.ladder import Ladder
+from tierserve.policy.plan import RoutePlan
+from tierserve.policy.spec import LadderStepSpec, SchemaSpec, ValidatorName
+from tierserve.validate import SemanticRule, ValidationContext
+
+__all__ = [
+    "SchemaChoice",
+    "compose_ladder",
+    "held_to_schema",
+    "pinned_steps",
+    "raised_floor",
+    "task_hint",
+]
+
+_OWN_SCHEMA_INSTRUCTIONS = SchemaSpec.model_fields["instructions"].get_default()
+_SCHEMA_CHECKS: tuple[ValidatorName, ...] = ("schema", "semantic")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaChoice:
+    """The output schema a request is held to: registered in the policy, or the caller's own."""
+
+    name: str
+    schema: dict[str, Any]
+    rules: tuple[SemanticRule, ...] = field(default=())
+    instructions: str = _OWN_SCHEMA_INSTRUCTIONS
+    callers_own: bool = False
+    """Sent in the request rather than registered: its difficulty is unknown to the policy."""
+
+    @property
+    def system_text(self) -> str:
+        """What the model is told at every step; the schema is compact JSON."""
+        return f"{self.instructions}\nJSON schema: {json.dumps(self.schema, separators=(',', ':'))}"
+
+
+def task_hint(explicit: str | None, requested: SchemaChoice | None) -> str | None:
+    """The caller's task hint; a registered schema asked for by name means extraction."""
+    if explicit is None and requested is not None and not requested.callers_own:
+        return "extraction"
+    return explicit
+
+
+def pinned_steps(
+    plan: RoutePlan, tier: str, *, structured: bool, constrained: bool | None, cascade_name: str
+) -> tuple[LadderStepSpec, ...]:
+    """The one step of a request pinned to ``tier``, if the tenant may use that tier.
+
+    Structured output on one tier is constrained unless the caller turns it off, and the
+    answer's checks are reported (a pinned tier's answer is returned either way)."""
+    allowed = plan.eligibility.allowed_tiers
+    if tier not in allowed:
+        raise PermissionDeniedError(
+            f"tenant {plan.eligibility.tenant.id!r} may not use tier {tier!r} for this request",
+            hint=f"use model {cascade_name!r} or an allowed tier: {list(allowed)}",
+            param="model",
+        )
+    if not structured:
+        return (LadderStepSpec(tier=tier),)
+    return (
+        LadderStepSpec(
+            tier=tier, constrained=constrained is not False, validators=list(_SCHEMA_CHECKS)
+        ),
+    )
+
+
+def held_to_schema(
+    steps: Sequence[LadderStepSpec], route_has_schema: bool
+) -> tuple[LadderStepSpec, ...]:
+    """Every step's answer is checked against the caller's schema. A route with a schema of its
+    own decides where decoding is constrained; any other route constrains every step, the
+    guarantee a response_format asks for."""
+    held = []
+    for step in steps:
+        if step.action != "generate":
+            held.append(step)
+            continue
+        validators = [*step.validators, *(v for v in _SCHEMA_CHECKS if v not in step.validators)]
+        update: dict[str, Any] = {"validators": validators}
+        if not route_has_schema:
+            update["constrained"] = True
+        held.append(step.model_copy(update=update))
+    return tuple(held)
+
+
+def raised_floor(tiers: Sequence[str], floor: str | None, tried: Sequence[str]) -> str | None:
+    """A session's floor after a request that tried ``tried``: a request that escalated lifts
+    the floor to the tier it ended on; the floor never comes down."""
+    if len(tried) < 2:
+        return floor
+    order = list(tiers)
+    candidates = [tried[-1], *([floor] if floor is not None and floor in order else [])]
+    return max(candidates, key=order.index)
+
+
+def compose_ladder(
+    plan: RoutePlan,
+    *,
+    pinned: str | None,
+    requested: SchemaChoice | None,
+    route_schema: SchemaChoice | None,
+    constrained: bool | None,
+    cascade_name: str,
+    validation: ValidationContext,
+) -> Ladder:
+    """The ladder of one request: the plan's, pinned to one tier, or held to the caller's
+    schema. ``validation`` is completed with the schema's JSON schema and rules."""
+    schema = requested or route_schema
+    if pinned is not None:
+        steps = pinned_steps(
+            plan,
+            pinned,
+            structured=schema is not None,
+            constrained=constrained,
+            cascade_name=cascade_name,
+        )
+    elif requested is not None:
+        steps = held_to_schema(plan.steps, plan.route.schema_name is not None)
+    else:
+        steps = plan.steps
+    return Ladder(
+        steps=steps,
+        on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",
+        review_accepted=plan.route.review_required and pinned is None,
+        json_schema=None if schema is None else schema.schema,
+        schema_name=None if schema is None else schema.name,
+        instructions=None if schema is None else schema.system_text,
+        validation=ValidationContext(
+            json_schema=None if schema is None else schema.schema,
+            rules=() if schema is None else schema.rules,
+            input_text=validation.input_text,
+            sources=validation.sources,
+            input_pii=plan.eligibility.pii,
+            forbidden_phrases=validation.forbidden_phrases,
+        ),
+    )

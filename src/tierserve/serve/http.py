@@ -1,0 +1,150 @@
+"""The gateway's HTTP surface, built per deployment: OpenAI routes over a ChatService, error
+bodies, SSE framing, health and metrics.
+
+Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route/explain``,
+``GET /v1/models``, ``GET /healthz`` and ``GET /metrics``.
+
+A stream's promise: its decision record is committed before the chunk that carries the finish
+reason and the ``tierserve`` metadata, and before ``data: [DONE]``. When the record cannot be
+committed (or the ladder fails after the headers went out) the stream ends with one OpenAI error
+event instead, and no ``[DONE]``: a client that saw ``[DONE]`` saw a recorded answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from tierserve.api.protocol import (
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ErrorBody,
+    error_body,
+)
+from tierserve.api.service import CallerContext, ChatService
+from tierserve.errors import TierserveError
+from tierserve.model_names import split_model
+from tierserve.observe.metrics import TierserveMetrics, scrape
+
+__all__ = ["TierStatuses", "build_http_app", "sse"]
+
+TierStatuses = Callable[[], Awaitable[dict[str, dict[str, Any] | str]]]
+"""Each tier's status (a dict), or why it is unavailable (a string)."""
+
+
+def _validation_message(error: RequestValidationError) -> tuple[str, str | None]:
+    parts, first_param = [], None
+    for item in error.errors():
+        location = [str(p) for p in item.get("loc", ()) if p != "body"]
+        where = ".".join(location) or "body"
+        first_param = first_param or (location[0] if location else None)
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts), first_param
+
+
+def _caller(request: Request) -> CallerContext:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, key = authorization.partition(" ")
+    return CallerContext(
+        api_key=key.strip() if scheme.lower() == "bearer" and key.strip() else None,
+        task_hint=request.headers.get("x-tierserve-task"),
+        session_id=request.headers.get("x-session-id"),
+        schema_hint=request.headers.get("x-tierserve-schema"),
+        cache_control=request.headers.get("cache-control"),
+    )
+
+
+async def sse(
+    chunks: AsyncIterator[ChatCompletionChunk],
+    on_error: Callable[[TierserveError], None] = lambda _: None,
+) -> AsyncIterator[str]:
+    """Server-sent events: one ``data:`` line per chunk, then ``[DONE]``; an error after the
+    headers ends the stream with an error event and no ``[DONE]``."""
+    try:
+        async for chunk in chunks:
+            yield f"data: {chunk.model_dump_json()}\n\n"
+    except TierserveError as error:
+        on_error(error)
+        yield f"data: {ErrorBody.of(error).model_dump_json()}\n\n"
+        return
+    yield "data: [DONE]\n\n"
+
+
+def build_http_app(
+    service: ChatService,
+    *,
+    statuses: TierStatuses,
+    metrics: TierserveMetrics | None = None,
+) -> FastAPI:
+    app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
+
+    def count(error_type: str, status: int) -> None:
+        if metrics is not None:
+            metrics.request_errors.labels(error_type, str(status)).inc()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        message, param = _validation_message(error)
+        message += " (fix: send an OpenAI chat-completions body; see GET /docs)"
+        count("invalid_request_error", 400)
+        body = error_body(message, "invalid_request_error", param, None)
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(TierserveError)
+    async def tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
+        count(error.error_type, error.http_status)
+        body = ErrorBody.of(error).model_dump()
+        return JSONResponse(body, status_code=error.http_status)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+        caller = _caller(request)
+        if body.stream:
+            reply = await service.stream(body, caller)
+            events = sse(reply.chunks, lambda e: count(e.error_type, e.http_status))
+            return StreamingResponse(events, media_type="text/event-stream", headers=reply.headers)
+        completion = await service.complete(body, caller)
+        return JSONResponse(
+            completion.model_dump(mode="json"), headers=completion.tierserve.headers()
+        )
+
+    @app.post("/v1/route/explain")
+    async def explain(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
+        """The plan the policy would follow for this request, without generating anything."""
+        return await service.explain(body, _caller(request))
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        known = await statuses()
+        data = []
+        for model_id in service.model_names:
+            _, tier = split_model(model_id)
+            data.append(
+                {
+                    "id": model_id,
+                    "object": "model",
+                    "created": int(time.time()),
+                    "owned_by": "tierserve",
+                    "tierserve": known[tier] if tier else {"cascade": list(known)},
+                }
+            )
+        return {"object": "list", "data": data}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(scrape(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        known = await statuses()
+        healthy = all(isinstance(s, dict) for s in known.values())
+        body = {"status": "ok" if healthy else "degraded", "tiers": known}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return app
