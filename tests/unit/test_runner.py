@@ -4,7 +4,7 @@ import pytest
 
 from tests.fakes import ScriptedEngine
 from tierserve.engine.types import ChatMessage, GenerationRequest
-from tierserve.errors import InvalidRequestError, TierUnavailableError
+from tierserve.errors import ContextLengthError, InvalidRequestError, TierUnavailableError
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.runner import (
     AnswerStarted,
@@ -14,7 +14,7 @@ from tierserve.policy.runner import (
     TextDelta,
 )
 from tierserve.policy.spec import LadderStepSpec
-from tierserve.policy.step import Outcome
+from tierserve.policy.step import FailureKind, Outcome
 from tierserve.validate import ValidationContext
 
 REQUEST = GenerationRequest("r1", (ChatMessage("user", "What is 12 plus 30?"),), max_tokens=16)
@@ -28,6 +28,9 @@ CASCADE = Ladder(
         LadderStepSpec(tier="large"),
     )
 )
+
+
+TIERS = ("small", "medium", "large")
 
 
 def engines(**overrides: ScriptedEngine) -> dict[str, ScriptedEngine]:
@@ -184,3 +187,20 @@ async def test_route_requiring_review_queues_even_a_good_answer() -> None:
     assert result.outcome is Outcome.HUMAN_REVIEW and result.text == "queued for review"
     assert result.generation is not None and result.generation.text == "large says 42"
     assert result.steps[-1].reason == "route requires review => human_review"
+
+
+async def test_a_prompt_too_long_for_one_tier_escalates_to_a_tier_with_room() -> None:
+    short = ScriptedEngine("small", error=ContextLengthError("small", 600, 16, 512))
+    result = await runner(engines(small=short)).run(CASCADE, REQUEST)
+    assert result.answered_by == "medium"
+    first = result.steps[0]
+    assert first.reason == "context>512 => escalate medium"
+    assert first.failure is FailureKind.CONTEXT_LENGTH and first.failure_code == "context>512"
+    assert first.escalation_reason == "context_length"
+
+
+async def test_a_prompt_too_long_for_every_tier_is_a_400_naming_the_limit() -> None:
+    short = {n: ScriptedEngine(n, error=ContextLengthError(n, 9000, 16, 2048)) for n in TIERS}
+    with pytest.raises(ContextLengthError, match="2048-token context of tier 'large'") as caught:
+        await runner(short).run(CASCADE, REQUEST)
+    assert caught.value.http_status == 400 and caught.value.param == "messages"

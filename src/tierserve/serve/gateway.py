@@ -8,7 +8,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -56,8 +56,10 @@ class HandleEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         try:
-            chunks = self._handle.options(stream=True).stream.remote(request)
-            assert isinstance(chunks, DeploymentResponseGenerator)
+            chunks = cast(
+                DeploymentResponseGenerator[GenerationChunk],
+                self._handle.options(stream=True).stream.remote(request),
+            )
             async for chunk in chunks:
                 yield chunk
         except RayTaskError as error:
