@@ -9,8 +9,13 @@ tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [
                           [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
 tierserve eval import routellm|routerbench PATH --out OUTCOMES.jsonl
 tierserve eval collect gsm8k|gpqa --out OUTCOMES.jsonl [--url URL] [--limit N]
+                       [--max-tokens N] [--concurrency N]
 tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding] [--signal NAME]
-                     [--split test|all] [--out REPORT.json] [--plot PNG]
+                     [--grid N] [--split test|all] [--out REPORT.json] [--plot PNG]
+tierserve eval calibrate OUTCOMES.jsonl [--signal NAME] [--method isotonic|platt]
+                         [--objective quality_share=S|max_cost=C] [--policy FILE --route R]
+                         [--out-policy FILE] [--out REPORT.json]
+tierserve eval replay LOG_EXPORT.jsonl --policy FILE [--outcomes OUTCOMES.jsonl] [--out FILE]
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ Serve application) and what ``tierserve serve`` reads. Errors are turned into
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -21,12 +22,14 @@ __all__ = [
     "DeploymentOptions",
     "GatewayConfig",
     "ObserveConfig",
+    "ServeApp",
     "StackConfig",
     "TierConfig",
     "TierName",
     "default_model_cache_dir",
     "load_config",
     "parse_config",
+    "read_serve_config",
     "read_yaml",
     "validate_model",
 ]
@@ -380,12 +383,40 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
 
 
-def load_config(path: str | Path) -> StackConfig:
-    """Load a Serve config (``applications[0].args``) or a plain stack YAML file."""
+@dataclass(frozen=True, slots=True)
+class ServeApp:
+    """A serve config file as tierserve reads it: the stack (the app's ``args``) and where Serve
+    exposes it."""
+
+    stack: StackConfig
+    name: str = "tierserve"
+    route_prefix: str = "/"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+def read_serve_config(path: str | Path) -> ServeApp:
+    """The one reader of ``serve_configs/*.yaml`` (``applications[0]``) and of plain stack YAML
+    files (the ``args`` alone)."""
     data = read_yaml(path)
-    if isinstance(data, dict) and "applications" in data:
-        apps = data["applications"]
-        if not isinstance(apps, list) or not apps or not isinstance(apps[0], dict):
-            raise ConfigError(f"{path}: 'applications' must be a non-empty list of apps")
-        data = apps[0].get("args", {})
-    return parse_config(data, source=str(path))
+    if not (isinstance(data, dict) and "applications" in data):
+        return ServeApp(parse_config(data, source=str(path)))
+    apps = data["applications"]
+    if not isinstance(apps, list) or not apps or not isinstance(apps[0], dict):
+        raise ConfigError(
+            f"{path}: 'applications' must be a non-empty list of apps",
+            hint="write applications: [{name, import_path, args}], see serve_configs/",
+        )
+    app, http = apps[0], data.get("http_options") or {}
+    return ServeApp(
+        stack=parse_config(app.get("args", {}), source=str(path)),
+        name=app.get("name", "tierserve"),
+        route_prefix=app.get("route_prefix", "/"),
+        host=http.get("host", "127.0.0.1"),
+        port=int(http.get("port", 8000)),
+    )
+
+
+def load_config(path: str | Path) -> StackConfig:
+    """The stack of a serve config file or a plain stack YAML file."""
+    return read_serve_config(path).stack

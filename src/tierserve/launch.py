@@ -11,22 +11,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tierserve.config import parse_config, read_yaml
-from tierserve.errors import ConfigError
+from tierserve.config import read_serve_config
 
 __all__ = ["ask", "serve_forever", "start_stack", "wait_healthy"]
 
 DEMO_QUESTION = "What is the capital of France?"
-
-
-def _app_section(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    document = read_yaml(path)
-    if not isinstance(document, dict) or not document.get("applications"):
-        raise ConfigError(
-            f"{path} is not a Serve config",
-            hint="it needs 'applications: [{name, import_path, args}]', see serve_configs/",
-        )
-    return document.get("http_options", {}) or {}, document["applications"][0]
 
 
 def wait_healthy(url: str, timeout_s: float) -> dict[str, Any]:
@@ -53,19 +42,13 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
 
     from tierserve.serve.app import build_app
 
-    http, application = _app_section(path)
-    config = parse_config(application.get("args", {}), source=str(path))
-    host = http.get("host", "127.0.0.1")
-    port = port if port is not None else int(http.get("port", 8000))
+    app = read_serve_config(path)
+    host, port = app.host, app.port if port is None else port
     started = time.monotonic()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=True)
     serve.start(http_options={"host": host, "port": port})
-    serve.run(
-        build_app(config),
-        name=application.get("name", "tierserve"),
-        route_prefix=application.get("route_prefix", "/"),
-    )
+    serve.run(build_app(app.stack), name=app.name, route_prefix=app.route_prefix)
     url = f"http://{host}:{port}"
     wait_healthy(url, timeout_s=120)
     return url, time.monotonic() - started

@@ -165,9 +165,11 @@ def write_policy(
     *,
     route: str,
     thresholds: Mapping[str, float],
+    signal: str,
     provenance: str,
 ) -> str:
-    """A copy of the policy with ``route``'s step thresholds replaced; returns its version.
+    """A copy of the policy with ``route``'s step thresholds replaced, on ``signal`` (which the
+    new version names, so a stack measuring another signal refuses it); returns its version.
 
     Written beside the original so its relative files (schemas, examples) still resolve; the
     new file is loaded and validated before this returns.
@@ -189,6 +191,7 @@ def write_policy(
     steps[:] = kept
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     data["version"] = f"{data['version']}+calibrated.{stamp}"
+    data["confidence_signal"] = signal
     header = "".join(f"# {line}\n" for line in provenance.splitlines())
     out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return load_policy(out).version

@@ -1,10 +1,16 @@
-"""``tierserve eval``: import outcome data, sweep routers over it, report and plot.
+"""``tierserve eval``: collect or import outcome data, sweep routers over it, calibrate a
+policy version, and replay the decision log under a candidate policy.
 
     tierserve eval import routellm benchmarks/data/routellm/gsm8k_responses.csv --out gsm8k.jsonl
-    tierserve eval sweep gsm8k.jsonl --routers random,length,embedding --out report.json \
-        --plot frontier.png
     tierserve eval collect gsm8k --limit 100 --out benchmarks/results/outcomes_gsm8k.jsonl
-    tierserve eval sweep embedded.jsonl --signal conf_q10 --out report.json
+    tierserve eval sweep gsm8k.jsonl --routers random,length,embedding --signal conf_q10 \
+        --out report.json --plot frontier.png
+    tierserve eval calibrate outcomes.jsonl --signal conf_q10 --objective quality_share=0.95 \
+        --policy serve_configs/policies/support.yaml --route faq --out calibrate.json
+    tierserve eval replay decisions.jsonl --policy candidate.yaml --outcomes outcomes.jsonl
+
+Cascades (sweep, calibrate) and replay decide through the serving ladder kernel
+(:mod:`tierserve.policy.ladder`), so they predict what the gateway does.
 """
 
 from __future__ import annotations
@@ -169,6 +175,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 out_policy,
                 route=args.route,
                 thresholds=thresholds,
+                signal=args.signal,
                 provenance=provenance,
             ),
         }

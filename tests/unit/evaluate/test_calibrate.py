@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fakes import THREE
+from tierserve.config import CascadeConfig, StackConfig
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import (
     Objective,
@@ -78,12 +80,23 @@ def test_the_chosen_thresholds_become_a_new_valid_policy_version(tmp_path: Path)
         out,
         route="faq",
         thresholds={"small": 0.3125, "medium": float("inf")},
+        signal="conf_q0",
         provenance="calibrated on test data\nobjective: x",
     )
     assert version.startswith(load_policy(source).version + "+calibrated.")
-    faq = next(r for r in load_policy(out).routes if r.name == "faq")
+    calibrated = load_policy(out)
+    faq = next(r for r in calibrated.routes if r.name == "faq")
     assert [(s.tier, s.min_confidence) for s in faq.ladder] == [("small", 0.3125), ("large", None)]
+    # Calibrated on conf_q0: the default stack measures conf_q10, and refuses it with the fix.
+    assert calibrated.confidence_signal == "conf_q0"
+    with pytest.raises(ConfigError, match=r"cascade\.confidence_quantile"):
+        calibrated.check_stack(THREE)
+    calibrated.check_stack(three_tiers_at(0.0))
     assert out.read_text().startswith("# calibrated on test data\n# objective: x\n")
+
+
+def three_tiers_at(quantile: float) -> StackConfig:
+    return THREE.model_copy(update={"cascade": CascadeConfig(confidence_quantile=quantile)})
 
 
 def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
