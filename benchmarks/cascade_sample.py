@@ -18,6 +18,8 @@ from typing import Any
 
 from openai import OpenAI
 
+from tierserve.model_names import pinned_model
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -55,7 +57,7 @@ def main() -> None:
     results = []
     for row in rows:
         entry: dict[str, Any] = {"question": row["q"], "expected": row["a"]}
-        for model in [f"tierserve/{t}" for t in tiers] + ["tierserve"]:
+        for model in [pinned_model("tierserve", t) for t in tiers] + ["tierserve"]:
             outcome = run(client, model, row["q"], args.task or None)
             outcome["correct"] = any(a.lower() in (outcome["text"] or "").lower() for a in row["a"])
             entry[model] = outcome
@@ -75,10 +77,12 @@ def main() -> None:
         "cascade_share": {t: share.get(t, 0) / len(results) for t in tiers},
         "cascade_accuracy": sum(r["tierserve"]["correct"] for r in results) / len(results),
         "accuracy_by_tier_alone": {
-            t: sum(r[f"tierserve/{t}"]["correct"] for r in results) / len(results) for t in tiers
+            t: sum(r[pinned_model("tierserve", t)]["correct"] for r in results) / len(results)
+            for t in tiers
         },
         "median_latency_s_by_tier_alone": {
-            t: statistics.median(r[f"tierserve/{t}"]["e2e_s"] for r in results) for t in tiers
+            t: statistics.median(r[pinned_model("tierserve", t)]["e2e_s"] for r in results)
+            for t in tiers
         },
         "median_cascade_latency_s": statistics.median(r["tierserve"]["e2e_s"] for r in results),
     }

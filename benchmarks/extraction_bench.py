@@ -32,6 +32,7 @@ from typing import Any
 from openai import OpenAI
 
 from tierserve.config import load_config
+from tierserve.model_names import pinned_model
 from tierserve.policy.spec import Policy, load_policy
 from tierserve.validate import ValidationContext, run_validators
 
@@ -80,7 +81,7 @@ def field_scores(schema: str, got: Any, expected: dict[str, Any]) -> dict[str, b
 def ask(client: OpenAI, tier: str, case: dict[str, Any], mode: str) -> dict[str, Any]:
     started = time.monotonic()
     completion = client.chat.completions.create(
-        model=f"tierserve/{tier}",
+        model=pinned_model("tierserve", tier),
         messages=[{"role": "user", "content": prompt(case)}],
         temperature=0,
         max_tokens=MAX_TOKENS,
@@ -221,7 +222,7 @@ def compile_cost(url: str, tiers: list[str]) -> list[dict[str, Any]]:
         for _ in range(2):
             started = time.monotonic()
             client.chat.completions.create(
-                model=f"tierserve/{tier}",
+                model=pinned_model("tierserve", tier),
                 messages=[{"role": "user", "content": "Invoice INV-1 from Acme, 1 x pen at $2."}],
                 temperature=0,
                 max_tokens=8,  # the grammar is compiled before the first token either way

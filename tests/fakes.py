@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tierserve.api.protocol import ChatCompletionRequest
-from tierserve.api.service import CallerContext, ChatService
+from tierserve.api.protocol import CallerContext, ChatCompletionRequest
+from tierserve.api.service import ChatService
 from tierserve.config import StackConfig, parse_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.observe.record import DecisionRecord, StageLatency

@@ -3,7 +3,11 @@ one tier. Built and parsed here only."""
 
 from __future__ import annotations
 
-__all__ = ["pinned_model", "split_model"]
+from collections.abc import Sequence
+
+from tierserve.errors import InvalidRequestError
+
+__all__ = ["pinned_model", "pinned_tier", "served_models", "split_model"]
 
 _SEPARATOR = "/"
 
@@ -18,3 +22,20 @@ def split_model(model: str) -> tuple[str, str | None]:
     ``("tierserve", "small")``, ``tierserve`` gives ``("tierserve", None)``."""
     base, separator, tier = model.partition(_SEPARATOR)
     return base, (tier if separator else None)
+
+
+def served_models(model_name: str, tiers: Sequence[str]) -> list[str]:
+    """Every name a client may send: the cascade's, then one per tier."""
+    return [model_name, *(pinned_model(model_name, tier) for tier in tiers)]
+
+
+def pinned_tier(model: str, model_name: str, tiers: Sequence[str]) -> str | None:
+    """The tier ``model`` pins, None for the cascade; a name not served here is a 400."""
+    served = served_models(model_name, tiers)
+    if model not in served:
+        raise InvalidRequestError(
+            f"model {model!r} is not served here",
+            hint=f"use one of {served} (GET /v1/models lists them)",
+            param="model",
+        )
+    return split_model(model)[1]

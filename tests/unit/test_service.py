@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import SUPPORT, ScriptedEngine, complete, request, support_service
-from tierserve.api.service import CallerContext, ChatService
+from tierserve.api.protocol import CallerContext
+from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError, PermissionDeniedError
 from tierserve.serve.http import sse

@@ -3,7 +3,8 @@ serves), with the ``tierserve`` extension that explains each decision, and its h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import (
@@ -22,6 +23,7 @@ from tierserve.observe.record import CacheStatus, DecisionRecord
 from tierserve.policy.step import Outcome, Step
 
 __all__ = [
+    "CallerContext",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionRequest",
@@ -29,6 +31,7 @@ __all__ = [
     "ChunkChoice",
     "Delta",
     "ErrorBody",
+    "StreamingReply",
     "TierserveMetadata",
     "Usage",
     "error_body",
@@ -316,6 +319,27 @@ class ChatCompletionChunk(BaseModel):
             if data.get(key) is None:
                 data.pop(key, None)
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class CallerContext:
+    """What the HTTP layer knows about the caller beyond the body."""
+
+    api_key: str | None = None
+    task_hint: str | None = None
+    session_id: str | None = None
+    schema_hint: str | None = None
+    """A registered schema's name (the ``x-tierserve-schema`` header)."""
+    cache_control: str | None = None
+    """The ``Cache-Control`` header: ``no-cache`` asks for a fresh answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingReply:
+    headers: dict[str, str]
+    chunks: AsyncIterator[ChatCompletionChunk]
+    """Ends with the chunk carrying the finish reason and the committed decision (and usage,
+    when asked for); a decision that cannot be committed raises instead of that chunk."""
 
 
 class ErrorDetail(BaseModel):

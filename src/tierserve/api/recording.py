@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tierserve.api.protocol import ChatCompletionRequest
+from tierserve.api.protocol import ChatCompletionRequest, tierserve_headers
 from tierserve.cache import CachedAnswer, ResponseCache, cache_key
 from tierserve.engine.types import ChatMessage
 from tierserve.observe.record import (
@@ -129,6 +129,20 @@ class RequestTrace:
             cache="hit",
             cached_from=cached.request_id,
             models=cached.models,
+        )
+
+    def stream_headers(self, answered_by: str, steps_before: Sequence[Step]) -> dict[str, str]:
+        """A stream's headers, sent once the answering tier (or outcome) is known."""
+        tried = [s.tier for s in steps_before if s.tier]
+        if answered_by in self.plan.eligibility.allowed_tiers:
+            tried.append(answered_by)
+        return tierserve_headers(
+            request_id=self.request_id,
+            policy_version=self.plan.policy_version,
+            route=self.plan.route.name,
+            tier=answered_by,
+            tiers_tried=tried,
+            reasons=[step.reason for step in steps_before],
         )
 
     def explanation(self) -> dict[str, Any]:

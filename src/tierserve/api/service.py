@@ -18,15 +18,16 @@ from typing import Any
 from tierserve.api.convert import generation_request, user_text, validation_context
 from tierserve.api.protocol import (
     AssistantMessage,
+    CallerContext,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     Choice,
     ChunkChoice,
     Delta,
+    StreamingReply,
     TierserveMetadata,
     Usage,
-    tierserve_headers,
 )
 from tierserve.api.recording import (
     Recorder,
@@ -41,8 +42,7 @@ from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
 from tierserve.engine.types import Engine, GenerationRequest
-from tierserve.errors import InvalidRequestError
-from tierserve.model_names import pinned_model, split_model
+from tierserve.model_names import pinned_tier, served_models
 from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
@@ -60,28 +60,7 @@ from tierserve.policy.spec import Policy
 from tierserve.policy.step import Outcome
 from tierserve.review import ReviewQueue
 
-__all__ = ["CallerContext", "ChatService", "StreamingReply"]
-
-
-@dataclass(frozen=True, slots=True)
-class CallerContext:
-    """What the HTTP layer knows about the caller beyond the body."""
-
-    api_key: str | None = None
-    task_hint: str | None = None
-    session_id: str | None = None
-    schema_hint: str | None = None
-    """A registered schema's name (the ``x-tierserve-schema`` header)."""
-    cache_control: str | None = None
-    """The ``Cache-Control`` header: ``no-cache`` asks for a fresh answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingReply:
-    headers: dict[str, str]
-    chunks: AsyncIterator[ChatCompletionChunk]
-    """Ends with the chunk carrying the finish reason and the committed decision (and usage,
-    when asked for); a decision that cannot be committed raises instead of that chunk."""
+__all__ = ["ChatService"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,21 +109,11 @@ class ChatService:
 
     @property
     def model_names(self) -> list[str]:
-        name = self._config.gateway.model_name
-        return [name, *(pinned_model(name, tier.name) for tier in self._config.tiers)]
-
-    def _pinned_tier(self, model: str) -> str | None:
-        if model not in self.model_names:
-            raise InvalidRequestError(
-                f"model {model!r} is not served here",
-                hint=f"use one of {self.model_names} (GET /v1/models lists them)",
-                param="model",
-            )
-        return split_model(model)[1]
+        return served_models(self._config.gateway.model_name, self._policy.tiers)
 
     async def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
         arrived, started = time.time(), time.monotonic()
-        pinned = self._pinned_tier(request.model)
+        pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         generation = generation_request(request, request_id, self._config.gateway)
         session_id = caller.session_id or (request.metadata or {}).get("session_id")
@@ -259,17 +228,7 @@ class ChatService:
         events = aiter(self._runner.stream(trace.ladder, prepared.generation_request))
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
-        tried = [s.tier for s in started.steps_before if s.tier]
-        if started.answered_by in self._policy.tiers:
-            tried.append(started.answered_by)
-        headers = tierserve_headers(
-            request_id=trace.request_id,
-            policy_version=trace.plan.policy_version,
-            route=trace.plan.route.name,
-            tier=started.answered_by,
-            tiers_tried=tried,
-            reasons=[step.reason for step in started.steps_before],
-        )
+        headers = trace.stream_headers(started.answered_by, started.steps_before)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return StreamingReply(headers, self._chunks(request, prepared, events, include_usage))
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tierserve.model_names import split_model
 from tierserve.observe.record import DecisionRecord
 from tierserve.policy.eligibility import allowed_tiers
 from tierserve.policy.ladder import (
@@ -146,7 +147,7 @@ def replay(
     for record in records:
         if record.cache == "hit":
             skipped["cache_hit"] += 1
-        elif "/" in record.model_requested:
+        elif split_model(record.model_requested)[1] is not None:
             skipped["pinned_tier"] += 1
         else:
             replayed.append(replay_one(policy, record))

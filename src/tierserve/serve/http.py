@@ -22,12 +22,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tierserve.api.protocol import (
+    CallerContext,
     ChatCompletionChunk,
     ChatCompletionRequest,
     ErrorBody,
     error_body,
 )
-from tierserve.api.service import CallerContext, ChatService
+from tierserve.api.service import ChatService
 from tierserve.errors import TierserveError
 from tierserve.model_names import split_model
 from tierserve.observe.metrics import TierserveMetrics, scrape

@@ -14,7 +14,8 @@ from tests.fakes import (
     support_service,
     three_tiers,
 )
-from tierserve.api.service import CallerContext, ChatService
+from tierserve.api.protocol import CallerContext
+from tierserve.api.service import ChatService
 from tierserve.errors import ConfigError, DecisionLogError
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics

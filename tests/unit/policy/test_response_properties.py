@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import THREE, ScriptedEngine, complete
-from tierserve.api.protocol import ChatCompletionRequest
-from tierserve.api.service import CallerContext, ChatService
+from tierserve.api.protocol import CallerContext, ChatCompletionRequest
+from tierserve.api.service import ChatService
 from tierserve.policy.spec import Policy, TaskClass, load_policy
 
 ROOT = Path(__file__).resolve().parents[3]

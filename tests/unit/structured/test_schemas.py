@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from tests.fakes import SUPPORT, complete, request, support_service
-from tierserve.api.service import CallerContext
+from tierserve.api.protocol import CallerContext
 from tierserve.errors import ConfigError, InvalidRequestError
 from tierserve.policy.spec import load_policy
 from tierserve.structured import compile_check, structured_outputs_args
