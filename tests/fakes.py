@@ -4,7 +4,7 @@ services over them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from tierserve.api.service import ChatService
 from tierserve.config import StackConfig, parse_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.observe.record import DecisionRecord, StageLatency
+from tierserve.policy.runner import LadderRunner, TerminalMessages
 from tierserve.policy.spec import TaskClass, load_policy
 from tierserve.policy.step import Outcome, Step
 from tierserve.review import JsonlReviewQueue
@@ -76,6 +77,18 @@ class ScriptedEngine:
         for index, word in enumerate(words[:-1]):
             yield GenerationChunk(text=word + " " if index < len(words) - 1 else word)
         yield GenerationChunk(text=words[-1], final=self._generation())
+
+
+def scripted_runner(
+    engines: Mapping[str, ScriptedEngine], confidence_quantile: float = 0.0
+) -> LadderRunner:
+    """A ladder runner over scripted engines, with short terminal messages."""
+    return LadderRunner(
+        engines,
+        confidence_quantile=confidence_quantile,
+        tier_timeout_s=5,
+        messages=TerminalMessages(human_review="queued for review", safe_failure="sorry"),
+    )
 
 
 class ListRecorder:

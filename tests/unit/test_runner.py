@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.fakes import ScriptedEngine
+from tests.fakes import ScriptedEngine, scripted_runner
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.errors import ContextLengthError, InvalidRequestError, TierUnavailableError
 from tierserve.policy.ladder import Ladder
@@ -10,7 +10,6 @@ from tierserve.policy.runner import (
     AnswerStarted,
     LadderFinished,
     LadderRunner,
-    TerminalMessages,
     TextDelta,
 )
 from tierserve.policy.spec import LadderStepSpec
@@ -43,12 +42,7 @@ def engines(**overrides: ScriptedEngine) -> dict[str, ScriptedEngine]:
 
 
 def runner(tiers: dict[str, ScriptedEngine]) -> LadderRunner:
-    return LadderRunner(
-        tiers,
-        confidence_quantile=0.0,
-        tier_timeout_s=5,
-        messages=TerminalMessages(human_review="queued for review", safe_failure="sorry"),
-    )
+    return scripted_runner(tiers)
 
 
 async def test_confident_first_answer_is_kept() -> None:

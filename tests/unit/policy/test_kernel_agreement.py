@@ -8,14 +8,14 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakes import ScriptedEngine
+from tests.fakes import ScriptedEngine, scripted_runner
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.errors import ContextLengthError, TierTimeoutError, TierUnavailableError
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.replay import replay_ladder
 from tierserve.evaluate.sweep import run_cascade
 from tierserve.policy.ladder import Ladder
-from tierserve.policy.runner import LadderResult, LadderRunner, TerminalMessages
+from tierserve.policy.runner import LadderResult
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.validate import ValidationContext
 
@@ -32,15 +32,6 @@ ERRORS = (
     TierTimeoutError("x", "slow"),
     ContextLengthError("x", 900, 16, 512),
 )
-
-
-def runner(engines: dict[str, ScriptedEngine]) -> LadderRunner:
-    return LadderRunner(
-        engines,
-        confidence_quantile=0.1,
-        tier_timeout_s=5,
-        messages=TerminalMessages(human_review="queued", safe_failure="sorry"),
-    )
 
 
 steps = st.builds(
@@ -80,7 +71,7 @@ def serve(ladder: Ladder, tiers: dict[str, tuple[str, float, int]]) -> LadderRes
         for tier, (text, c, error) in tiers.items()
     }
     try:
-        return asyncio.run(runner(engines).run(ladder, REQUEST))
+        return asyncio.run(scripted_runner(engines, 0.1).run(ladder, REQUEST))
     except (TierUnavailableError, ContextLengthError) as refused:
         return refused
 
