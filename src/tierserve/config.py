@@ -251,7 +251,9 @@ class ObserveConfig(_Strict):
         default_factory=lambda: _state_dir() / "decisions.sqlite",
         description=(
             "SQLite database (WAL mode, synchronous=FULL) holding one record per request; a "
-            "record is committed to disk before its response is sent."
+            "record is committed to disk before its response is sent (for a stream: before "
+            "the chunk with the finish reason and before [DONE]; a stream whose record cannot "
+            "be committed ends with an error event instead)."
         ),
     )
     retention_days: float | None = Field(

@@ -14,7 +14,8 @@ __all__ = ["DurableRecorder"]
 
 
 class DurableRecorder:
-    """Commits each record to disk before the response goes out; fails closed.
+    """Commits each record to disk before the response goes out (a stream's last chunk and
+    ``[DONE]``); fails closed.
 
     A record that cannot be written withholds its answer (503, retryable) rather than answer a
     request nobody can audit afterwards.
