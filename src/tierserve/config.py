@@ -7,6 +7,8 @@ Serve application) and what ``tierserve serve`` reads. Errors are turned into
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,39 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_FIELD_FOR = {
+    "model": "model",
+    "served_model_name": "name",
+    "structured_outputs_config": "structured_output_backend",
+}
+_FIELDS_OF_OUR_OWN = frozenset(
+    {
+        "model",
+        "served_model_name",
+        "dtype",
+        "quantization",
+        "max_model_len",
+        "kv_cache_memory_bytes",
+        "gpu_memory_utilization",
+        "enforce_eager",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "enable_prefix_caching",
+        "max_num_seqs",
+        "structured_outputs_config",
+        "distributed_executor_backend",
+    }
+)
+
+
+@functools.cache
+def vllm_engine_arguments() -> frozenset[str]:
+    """The names vLLM's engine takes (the fields of ``AsyncEngineArgs``)."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    return frozenset(field.name for field in dataclasses.fields(AsyncEngineArgs))
 
 
 class DeploymentOptions(_Strict):
@@ -126,9 +161,28 @@ class TierConfig(_Strict):
     gpu_memory_utilization: float | None = Field(
         default=None, gt=0.0, le=1.0, description="Fraction of GPU memory for this engine (GPU)."
     )
-    enforce_eager: bool = Field(
-        default=True,
-        description="Disable torch.compile/CUDA graphs. Eager is what we verified correct on CPU.",
+    enforce_eager: bool | None = Field(
+        default=None,
+        description="Disable torch.compile and CUDA graphs. None: eager on CPU (what we verified "
+        "correct there), CUDA graphs on GPU (vLLM's fast path).",
+    )
+    tensor_parallel_size: int = Field(
+        default=1, ge=1, description="GPUs one replica's model is split across (same node)."
+    )
+    pipeline_parallel_size: int = Field(
+        default=1, ge=1, description="Pipeline stages of one replica (may span nodes)."
+    )
+    enable_prefix_caching: bool | None = Field(
+        default=None, description="Reuse the KV cache of shared prompt prefixes; None: vLLM's."
+    )
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, description="Sequences one engine step batches; None: vLLM's."
+    )
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any other vLLM engine argument (a field of vllm's AsyncEngineArgs), e.g. "
+        "{load_format: dummy, block_size: 16}. Checked by name at load time; arguments that have "
+        "a field here (model, dtype, max_model_len, ...) must be set through that field.",
     )
     confidence_threshold: float | None = Field(
         default=None,
@@ -185,6 +239,50 @@ class TierConfig(_Strict):
             "step's engine latency. Added to the token price: set either or both."
         ),
     )
+
+    @property
+    def parallel_workers(self) -> int:
+        """GPUs one replica uses when its model is split (tensor x pipeline parallel)."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    def ray_options(self) -> dict[str, Any]:
+        """Where a replica runs: its actor's resources, or, for a model split across GPUs, a
+        placement group of one GPU per vLLM worker (the replica itself takes the first bundle
+        and no GPU), as Ray Serve LLM does."""
+        if self.parallel_workers == 1:
+            return {"ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}}
+        return {
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": 0},
+            "placement_group_bundles": [
+                {"CPU": self.num_cpus},
+                *({"GPU": 1} for _ in range(self.parallel_workers)),
+            ],
+            "placement_group_strategy": "PACK",
+        }
+
+    @model_validator(mode="after")
+    def _engine_arguments_are_known(self) -> TierConfig:
+        owned = sorted(set(self.engine_args) & _FIELDS_OF_OUR_OWN)
+        if owned:
+            raise ValueError(
+                f"engine_args sets {owned}, which tiers[] fields own; set "
+                f"{', '.join(_FIELD_FOR.get(n, n) for n in owned)} on the tier instead"
+            )
+        unknown = (
+            sorted(set(self.engine_args) - vllm_engine_arguments()) if self.engine_args else []
+        )
+        if unknown:
+            raise ValueError(
+                f"engine_args {unknown} are not vLLM engine arguments; see vLLM's "
+                "AsyncEngineArgs (e.g. load_format, block_size, seed) for the names"
+            )
+        if self.parallel_workers > 1 and self.num_gpus not in (0.0, float(self.parallel_workers)):
+            raise ValueError(
+                f"num_gpus={self.num_gpus} with tensor_parallel_size x pipeline_parallel_size = "
+                f"{self.parallel_workers}: a split model takes one whole GPU per worker; "
+                f"leave num_gpus at 0 or set it to {self.parallel_workers}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _embedded_or_explicit_quantization(self) -> TierConfig:

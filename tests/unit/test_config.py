@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import SUPPORT
-from tierserve.config import CascadeConfig, load_config, parse_config
+from tierserve.config import CascadeConfig, TierConfig, load_config, parse_config
 from tierserve.errors import ConfigError, TierUnavailableError
 from tierserve.hardware import HostCapability
 from tierserve.models.choice import resolve_format
@@ -158,3 +158,33 @@ def test_serve_config_with_bad_args_fails_before_anything_starts() -> None:
 
     with pytest.raises(ConfigError, match=r"tiers\.0\.max_model_len"):
         build_app({"tiers": [{"name": "small", "model": "/m", "max_model_len": 1}]})
+
+
+def test_cuda_graphs_on_gpu_and_eager_on_cpu_unless_the_tier_says() -> None:
+    from tierserve.engine.resolve import resolve_tier
+
+    tier = TierConfig(name="large", model="/models/large")
+    assert resolve_tier(tier, GPU, Path("/cache")).enforce_eager is False
+    assert resolve_tier(tier, AVX2, Path("/cache")).enforce_eager is True
+    eager = tier.model_copy(update={"enforce_eager": True})
+    assert resolve_tier(eager, GPU, Path("/cache")).enforce_eager is True
+
+
+def test_engine_arguments_pass_through_by_their_vllm_names() -> None:
+    tier = parse_config(tiers(engine_args={"block_size": 16, "load_format": "dummy"})).tiers[0]
+    assert tier.engine_args == {"block_size": 16, "load_format": "dummy"}
+    with pytest.raises(ConfigError, match=r"\['blok_size'\] are not vLLM engine arguments"):
+        parse_config(tiers(engine_args={"blok_size": 16}))
+    with pytest.raises(ConfigError, match="set max_model_len on the tier instead"):
+        parse_config(tiers(engine_args={"max_model_len": 4096}))
+
+
+def test_a_split_model_gets_one_gpu_per_worker_in_a_placement_group() -> None:
+    whole = TierConfig(name="small", model="/m", num_gpus=0.25)
+    assert whole.ray_options() == {"ray_actor_options": {"num_cpus": 0.25, "num_gpus": 0.25}}
+    split = TierConfig(name="large", model="/m", tensor_parallel_size=4, num_cpus=1)
+    options = split.ray_options()
+    assert options["ray_actor_options"]["num_gpus"] == 0
+    assert options["placement_group_bundles"] == [{"CPU": 1}, *[{"GPU": 1}] * 4]
+    with pytest.raises(ValueError, match="leave num_gpus at 0 or set it to 4"):
+        TierConfig(name="large", model="/m", tensor_parallel_size=4, num_gpus=0.5)

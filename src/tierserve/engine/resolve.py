@@ -29,6 +29,8 @@ class ResolvedTier:
     dtype: str
     choice: str
     """Why this format and dtype, in words (reported in /healthz and /v1/models)."""
+    enforce_eager: bool = True
+    """No torch.compile / CUDA graphs: the CPU default; GPUs capture CUDA graphs."""
 
 
 def _dtype(quantization: str, host: HostCapability, configured: str) -> str:
@@ -57,4 +59,7 @@ def resolve_tier(tier: TierConfig, host: HostCapability, cache: Path) -> Resolve
         quantization=quantization,
         dtype=dtype,
         choice=f"{choice}; dtype {dtype}",
+        enforce_eager=(
+            tier.enforce_eager if tier.enforce_eager is not None else host.accelerator != "cuda"
+        ),
     )

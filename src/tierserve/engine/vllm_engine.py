@@ -26,11 +26,19 @@ class VLLMEngine:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        options: dict[str, Any] = {}
-        if tier.kv_cache_memory_bytes is not None:
-            options["kv_cache_memory_bytes"] = tier.kv_cache_memory_bytes
-        if tier.gpu_memory_utilization is not None:
-            options["gpu_memory_utilization"] = tier.gpu_memory_utilization
+        options: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("kv_cache_memory_bytes", tier.kv_cache_memory_bytes),
+                ("gpu_memory_utilization", tier.gpu_memory_utilization),
+                ("enable_prefix_caching", tier.enable_prefix_caching),
+                ("max_num_seqs", tier.max_num_seqs),
+            )
+            if value is not None
+        }
+        if tier.parallel_workers > 1:
+            # The replica's placement group holds one GPU per worker (see TierConfig.ray_options).
+            options["distributed_executor_backend"] = "ray"
         # vLLM reads these in the engine-core process it spawns, which inherits our environment.
         os.environ["VLLM_REGEX_COMPILATION_TIMEOUT_S"] = str(
             tier.structured_output_compile_timeout_s
@@ -41,11 +49,14 @@ class VLLMEngine:
             served_model_name=resolved.model_version,
             dtype=cast(Any, resolved.dtype),
             max_model_len=tier.max_model_len,
-            enforce_eager=tier.enforce_eager,
+            enforce_eager=resolved.enforce_eager,
+            tensor_parallel_size=tier.tensor_parallel_size,
+            pipeline_parallel_size=tier.pipeline_parallel_size,
             structured_outputs_config=StructuredOutputsConfig(
                 backend=tier.structured_output_backend
             ),
             **options,
+            **tier.engine_args,
         )
         self.tier = tier.name
         self.model_version = resolved.model_version

@@ -38,9 +38,7 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
     warm_schemas = [s.schema_ for s in policy.schemas.values()]
     tiers = {
         tier.name: serve.deployment(
-            name=f"tier-{tier.name}",
-            ray_actor_options={"num_cpus": tier.num_cpus, "num_gpus": tier.num_gpus},
-            **tier.deployment.serve_options(),
+            name=f"tier-{tier.name}", **tier.ray_options(), **tier.deployment.serve_options()
         )(ModelServer).bind(tier, str(config.model_cache_dir), warm_schemas)
         for tier in config.tiers
     }
