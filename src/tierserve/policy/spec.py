@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -71,6 +72,13 @@ class _Spec(BaseModel):
 class TenantSpec(_Spec):
     id: str = Field(min_length=1, description="Tenant id, used in reason codes and logs.")
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys of this tenant.")
+    api_keys_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="An environment variable holding more keys of this tenant, comma-separated "
+        "(e.g. from a Kubernetes Secret), read when the policy loads, so keys stay out of the "
+        "policy file.",
+    )
     compliance: Compliance = Field(
         default="standard", description="'regulated' tenants get their own tier restrictions."
     )
@@ -80,6 +88,21 @@ class TenantSpec(_Spec):
     importance: Importance = Field(
         default="standard", description="'high' raises the risk of every request by one level."
     )
+
+    @model_validator(mode="after")
+    def _keys_from_the_environment(self) -> TenantSpec:
+        if self.api_keys_env is None:
+            return self
+        value = os.environ.get(self.api_keys_env)
+        if value is None:
+            raise ValueError(
+                f"tenant {self.id!r} takes its API keys from ${self.api_keys_env}, which is not "
+                "set; set it (comma-separated keys, empty for none) or drop api_keys_env"
+            )
+        extra = [key.strip() for key in value.split(",") if key.strip()]
+        # Frozen model: the merged list is set once, here, while validating.
+        object.__setattr__(self, "api_keys", [*self.api_keys, *extra])
+        return self
 
 
 class TaskRule(_Spec):

@@ -4,8 +4,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from tierserve.errors import ConfigError
+from tierserve.policy.eligibility import resolve_tenant
 from tierserve.policy.spec import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,3 +104,21 @@ def test_bad_validator_name_is_named(tmp_path: Path) -> None:
     route(data, "faq")["ladder"][0]["validators"] = ["vibes"]
     with pytest.raises(ConfigError, match="'vibes'"):
         load(tmp_path, data)
+
+
+def test_api_keys_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = loaded_support_data()
+    bank = next(t for t in data["tenants"] if t["id"] == "northbank")
+    bank["api_keys"], bank["api_keys_env"] = [], "TIERSERVE_API_KEYS_NORTHBANK"
+    monkeypatch.delenv("TIERSERVE_API_KEYS_NORTHBANK", raising=False)
+    with pytest.raises(ValidationError, match=r"\$TIERSERVE_API_KEYS_NORTHBANK, which is not set"):
+        Policy.model_validate(data)
+    monkeypatch.setenv("TIERSERVE_API_KEYS_NORTHBANK", "sk-a, sk-b")
+    policy = Policy.model_validate(data)
+    assert resolve_tenant(policy, "sk-b").id == "northbank"
+    assert resolve_tenant(policy, "sk-northbank-demo").id == "public"
+
+
+def loaded_support_data() -> dict[str, Any]:
+    """The shipped policy as data, its schema files read in."""
+    return load_policy(SUPPORT).model_dump(mode="json", by_alias=True)
