@@ -106,6 +106,13 @@ class DeploymentOptions(_Strict):
         default=20.0, ge=0.0, description="Time a stopping replica gets to finish its requests."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _autoscaling_replaces_the_replica_count(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("autoscaling_config") and "num_replicas" not in data:
+            return {**data, "num_replicas": None}
+        return data
+
     @model_validator(mode="after")
     def _replicas_or_autoscaling(self) -> DeploymentOptions:
         if self.autoscaling_config is not None and self.num_replicas is not None:
