@@ -167,3 +167,12 @@ securityContext:
 volumes:
   {{- include "tierserve.volumes" . | nindent 2 }}
 {{- end -}}
+
+{{/* Ray start parameters as the strings KubeRay expects, in flow style ({} when none). */}}
+{{- define "tierserve.startParams" -}}
+{{- $params := dict -}}
+{{- range $key, $value := . -}}
+{{- $_ := set $params $key (toString $value) -}}
+{{- end -}}
+{{- toJson $params -}}
+{{- end -}}

@@ -1,0 +1,228 @@
+"""The Helm chart rendered by Helm's own Go library (helm-python-sdk), every object validated
+against the Kubernetes schemas (kubernetes-validate) and the RayService CRD of KubeRay."""
+
+import base64
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tierserve.config import StackConfig, load_config, parse_config
+from tierserve.policy.spec import load_policy
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "helm/tierserve"
+KUBERNETES = "1.30.0"
+EXAMPLES = {
+    "defaults": (None, "serve_configs/gpu-single-80gb.yaml"),
+    "single-gpu": (CHART / "examples/single-gpu.yaml", "serve_configs/gpu-single-80gb.yaml"),
+    "gpu-cluster": (CHART / "examples/gpu-cluster.yaml", "serve_configs/gpu-cluster.yaml"),
+}
+
+
+@functools.cache
+def chart() -> helm.Chart:
+    return helm.Chart.load(str(CHART))
+
+
+def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    manifests = chart().render(values, name="prod", namespace="ml", is_install=True)
+    return [
+        document
+        for path, text in sorted(manifests.items())
+        if not path.endswith("NOTES.txt")
+        for document in yaml.safe_load_all(text)
+        if document
+    ]
+
+
+def example(name: str) -> dict[str, Any] | None:
+    path = EXAMPLES[name][0]
+    return None if path is None else yaml.safe_load(path.read_text())
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+@functools.cache
+def rayservice_schema() -> dict[str, Any]:
+    crd = yaml.safe_load((ROOT / "tests/data/kuberay/ray.io_rayservices.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def served_stack(objects: list[dict[str, Any]]) -> StackConfig:
+    (service,) = of_kind(objects, "RayService")
+    serve_config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    (app,) = serve_config["applications"]
+    assert app["import_path"] == "tierserve.serve.app:build_app"
+    return parse_config(app["args"], source="rendered serveConfigV2")
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_object_validates_against_kubernetes_and_kuberay(name: str) -> None:
+    objects = render(example(name))
+    assert {o["kind"] for o in objects} >= {"RayService", "ConfigMap", "Service"}
+    for obj in objects:
+        if obj["kind"] == "RayService":
+            jsonschema.validate(obj, rayservice_schema())
+        elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
+            assert obj["kind"] in ("PodMonitor", "PrometheusRule")  # Prometheus Operator CRDs
+        else:
+            kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_served_stack_is_the_shipped_gpu_serve_config(name: str) -> None:
+    stack = served_stack(render(example(name)))
+    shipped = load_config(ROOT / EXAMPLES[name][1])
+    assert stack.tiers == shipped.tiers
+    assert stack.gateway == shipped.gateway and stack.cascade == shipped.cascade
+    assert str(stack.policy) == "/etc/tierserve/policy/support.yaml"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_gpu_workers_request_and_limit_their_gpus(name: str) -> None:
+    values = example(name) or {}
+    groups = values.get("workerGroups") or chart().values["workerGroups"]
+    (service,) = of_kind(render(example(name)), "RayService")
+    rendered = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    assert [g["groupName"] for g in rendered] == [g["name"] for g in groups]
+    for group, spec in zip(groups, rendered, strict=True):
+        (container,) = spec["template"]["spec"]["containers"]
+        resources = container["resources"]
+        assert resources["limits"]["nvidia.com/gpu"] == group["gpus"]
+        assert resources["requests"]["nvidia.com/gpu"] == group["gpus"]
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]
+    assert head["rayStartParams"]["num-gpus"] == "0"
+
+
+def test_the_gpu_configs_fit_their_gpus() -> None:
+    """Per GPU, the engines' memory shares and Ray's GPU fractions stay within one GPU."""
+    single = load_config(ROOT / "serve_configs/gpu-single-80gb.yaml")
+    assert sum(t.num_gpus for t in single.tiers) <= 1.0
+    assert sum(t.gpu_memory_utilization or 0 for t in single.tiers) <= 0.9
+    cluster = load_config(ROOT / "serve_configs/gpu-cluster.yaml")
+    large = cluster.tier("large")
+    assert large.parallel_workers == 4 and large.ray_options()["placement_group_bundles"]
+    shared = [t for t in cluster.tiers if t.parallel_workers == 1]
+    assert all(t.num_gpus * 2 <= 1.0 and (t.gpu_memory_utilization or 0) <= 0.45 for t in shared)
+
+
+def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
+    keys = {"northbank": ["sk-northbank-live-0001"], "internal": ["sk-internal-live-0002"]}
+    objects = render({"apiKeys": {"tenants": keys}})
+    for config_map in of_kind(objects, "ConfigMap"):
+        text = json.dumps(config_map)
+        assert "sk-northbank-live-0001" not in text and "sk-" not in text
+    (secret,) = of_kind(objects, "Secret")
+    assert (
+        base64.b64decode(secret["data"]["TIERSERVE_API_KEYS_NORTHBANK"])
+        == b"sk-northbank-live-0001"
+    )
+    (service,) = of_kind(objects, "RayService")
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    assert head["containers"][0]["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
+    # The mounted policy loads, with each tenant's keys from its Secret's variable.
+    policy_dir = tmp_path / "policy"
+    (config_map,) = [
+        c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-policy")
+    ]
+    for item in head["volumes"][0]["configMap"]["items"]:
+        path = policy_dir / item["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config_map["data"][item["key"]])
+    environment = {
+        "TIERSERVE_API_KEYS_NORTHBANK": "sk-northbank-live-0001",
+        "TIERSERVE_API_KEYS_INTERNAL": "sk-internal-live-0002",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        policy = load_policy(policy_dir / "support.yaml")
+    tenants = {t.id: t for t in policy.tenants}
+    assert tenants["northbank"].api_keys == ["sk-northbank-live-0001"]
+    assert tenants["northbank"].allowed_tiers == ["medium", "large"]
+    shipped = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    assert policy.routes == shipped.routes
+    for name, spec in shipped.schemas.items():  # the same schema, read from another folder
+        assert policy.schemas[name].model_copy(update={"source": spec.source}) == spec
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"service": {"type": "Public", "port": 8000}}, "at '/service/type': value must be one of"),
+        (
+            {
+                "workerGroups": [
+                    {"name": "gpu", "replicas": 1, "minReplicas": 1, "maxReplicas": 1, "gpus": -1}
+                ]
+            },
+            "at '/workerGroups/0/gpus': minimum: got -1, want 0",
+        ),
+        ({"stack": {"policy": "/x.yaml"}}, "remove stack.policy"),
+        ({"apiKeys": {"tenants": {"bank": ["short"]}}}, "at '/apiKeys/tenants/bank/0'"),
+        ({"policy": {"file": "missing.yaml"}}, 'policy.file "missing.yaml" is not among'),
+    ],
+)
+def test_bad_values_are_refused_with_a_readable_message(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(
+        (helm.HelmValuesError, helm.HelmRenderError), match=message.replace("(", r"\(")
+    ):
+        render(values)
+
+
+def test_monitoring_objects_carry_the_shipped_rules_and_dashboard() -> None:
+    objects = render(example("single-gpu"))
+    (rule,) = of_kind(objects, "PrometheusRule")
+    shipped = yaml.safe_load((ROOT / "deploy/observability/prometheus-rules.yaml").read_text())
+    assert rule["spec"] == shipped
+    (monitor,) = of_kind(objects, "PodMonitor")
+    assert monitor["spec"]["podMetricsEndpoints"][0] == {
+        "port": "serve",
+        "path": "/metrics",
+        "interval": "30s",
+    }
+    (dashboard,) = [
+        c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")
+    ]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(dashboard["data"]["tierserve-dashboard.json"])
+    assert board == json.loads((ROOT / "deploy/observability/grafana-dashboard.json").read_text())
+    (ingress,) = of_kind(objects, "Ingress")
+    assert ingress["spec"]["rules"][0]["host"] == "llm.example.com"
+
+
+def test_the_chart_bundles_the_repository_files_unchanged() -> None:
+    pairs = [
+        *(
+            (CHART / "files/policy" / p.relative_to(ROOT / "serve_configs/policies"), p)
+            for p in (ROOT / "serve_configs/policies").rglob("*")
+            if p.is_file() and "calibrated" not in p.name
+        ),
+        *(
+            (CHART / "files/observability" / p.name, p)
+            for p in (ROOT / "deploy/observability").iterdir()
+        ),
+    ]
+    for bundled, source in pairs:
+        assert bundled.read_bytes() == source.read_bytes(), (
+            f"{bundled} differs from {source}: make chart-files"
+        )
+
+
+def test_helm_lint_finds_no_errors() -> None:
+    for name in sorted(EXAMPLES):
+        report = helm.lint(str(CHART), example(name), strict=False)
+        assert report["errors"] == [] and all(m["severity"] < 3 for m in report["messages"]), report
