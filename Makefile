@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
-.PHONY: install models models-all serve test unit lint eval-embedded clean-venv
+.PHONY: install models models-all serve test unit lint eval-embedded chart-files clean-venv
 
 install: $(STAMP)
 
@@ -57,6 +57,17 @@ eval-embedded: install
 		--out $(RESULTS)/eval_embedded_gpqa.json --plot $(RESULTS)/eval_embedded_gpqa.png
 	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_gpqa.jsonl --signal conf_q10 \
 		--objective quality_share=0.95 --out $(RESULTS)/calibrate_embedded_gpqa.json
+
+# The Helm chart bundles the default policy and the observability files (Helm reads only files
+# inside the chart); a unit test fails when the copies drift from these sources.
+CHART_FILES := helm/tierserve/files
+chart-files:
+	rm -rf $(CHART_FILES)/policy $(CHART_FILES)/observability
+	mkdir -p $(CHART_FILES)/policy/schemas $(CHART_FILES)/observability
+	cp serve_configs/policies/support.yaml serve_configs/policies/support-examples.jsonl \
+		$(CHART_FILES)/policy/
+	cp serve_configs/policies/schemas/*.json $(CHART_FILES)/policy/schemas/
+	cp deploy/observability/* $(CHART_FILES)/observability/
 
 clean-venv:
 	rm -rf $(VENV)
