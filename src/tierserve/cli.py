@@ -101,15 +101,17 @@ def _log(args: argparse.Namespace) -> int:
 
     from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
 
+    target: str | Path
     if args.db is not None:
-        path = Path(args.db)
+        target = args.db if "://" in args.db else Path(args.db)
     else:
         from tierserve.config import load_config
 
-        path = load_config(args.config).observe.decision_log_path
-    if not path.exists():
+        observe = load_config(args.config).observe
+        target = observe.database_url or observe.decision_log_path
+    if isinstance(target, Path) and not target.exists():
         raise TierserveError(
-            f"no decision log at {path}", hint="pass --db, or the --config the stack ran with"
+            f"no decision log at {target}", hint="pass --db, or the --config the stack ran with"
         )
     query = LogQuery(
         tenant=args.tenant,
@@ -120,7 +122,7 @@ def _log(args: argparse.Namespace) -> int:
         until=None if args.until is None else parse_when(args.until),
         limit=args.limit,
     )
-    log = DecisionLog(path)
+    log = DecisionLog(target)
     if args.action == "export":
         out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
         try:
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     log.add_argument("action", choices=["show", "export"])
     where = log.add_mutually_exclusive_group()
     where.add_argument("--config", default=DEFAULT_CONFIG, help="stack config naming the log")
-    where.add_argument("--db", help="the decision log's SQLite file")
+    where.add_argument("--db", help="the decision log: a SQLite file or a postgresql+psycopg:// URL")
     log.add_argument("--tenant")
     log.add_argument("--route")
     log.add_argument("--outcome", choices=["accept", "human_review", "safe_failure"])

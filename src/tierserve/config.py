@@ -352,6 +352,30 @@ class GatewayConfig(_Strict):
 class ObserveConfig(_Strict):
     """Where the decision log and the Prometheus metrics live."""
 
+    @model_validator(mode="after")
+    def _no_password_in_the_url(self) -> ObserveConfig:
+        if self.database_url is not None:
+            from sqlalchemy.engine import make_url
+
+            try:
+                url = make_url(self.database_url)
+            except Exception as error:
+                raise ValueError(
+                    f"database_url is not a database URL ({error}); write "
+                    "postgresql+psycopg://user@host:5432/dbname"
+                ) from None
+            if url.password:
+                raise ValueError(
+                    "database_url carries a password; drop it from the URL and give it as "
+                    "PGPASSWORD (e.g. from a Kubernetes Secret) or in ~/.pgpass"
+                )
+            if url.get_backend_name() not in ("postgresql", "sqlite"):
+                raise ValueError(
+                    f"database_url backend {url.get_backend_name()!r} is not supported; use "
+                    "postgresql+psycopg://..."
+                )
+        return self
+
     decision_log_path: Path = Field(
         default_factory=lambda: _state_dir() / "decisions.sqlite",
         description=(
@@ -359,6 +383,16 @@ class ObserveConfig(_Strict):
             "record is committed to disk before its response is sent (for a stream: before "
             "the chunk with the finish reason and before [DONE]; a stream whose record cannot "
             "be committed ends with an error event instead)."
+        ),
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "A PostgreSQL database shared by every gateway replica and pod, as a SQLAlchemy URL "
+            "(postgresql+psycopg://tierserve@db:5432/tierserve; the password from PGPASSWORD or "
+            "~/.pgpass, never the URL): the decision log, the review queue and session floors "
+            "live there. None: the SQLite file decision_log_path, the JSONL review queue and "
+            "session floors in each replica's memory."
         ),
     )
     retention_days: float | None = Field(

@@ -1,47 +1,32 @@
 """The decision log: one durable record per request, queryable, exportable as JSONL.
 
-SQLite in WAL mode with ``synchronous=FULL``: each record is its own transaction, and the
-commit returns only after the write-ahead log is fsync'd, so a record survives the gateway
-being killed (or the machine losing power) the moment its response is sent. Chosen over an
-fsync'd JSONL file because several gateway replicas append to the same file safely under
-SQLite's locking, and ``tierserve log`` filters by tenant, route and time on indexes instead
-of scanning. Records are only ever inserted; retention deletes the oldest.
+Each record is its own transaction, committed before its response goes out, so it survives
+the gateway being killed the moment the response is sent. The embedded default is a SQLite
+file in WAL mode with ``synchronous=FULL`` (the commit returns after the write-ahead log is
+fsync'd; gateway replicas on one host share it under SQLite's locking); a PostgreSQL URL gives
+one log shared by every replica and pod (see :mod:`tierserve.observe.database`). ``tierserve
+log`` filters by tenant, route and time on indexes. Records are only ever inserted; retention
+deletes the oldest.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import Engine, Select, delete, insert, select
+
 from tierserve.errors import InvalidRequestError
+from tierserve.observe.database import decisions, open_engine, where
 from tierserve.observe.record import DecisionRecord
 
 __all__ = ["DecisionLog", "LogQuery", "parse_when"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL UNIQUE,
-    time REAL NOT NULL,
-    tenant TEXT NOT NULL,
-    route TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    answered_by TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
-CREATE INDEX IF NOT EXISTS decisions_tenant ON decisions (tenant, time);
-CREATE INDEX IF NOT EXISTS decisions_route ON decisions (route, time);
-"""
 _PRUNE_EVERY_S = 3600.0
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -77,77 +62,62 @@ class LogQuery:
     until: float | None = None
     limit: int | None = None
 
-    def sql(self) -> tuple[str, list[object]]:
-        where: list[str] = []
-        args: list[object] = []
+    def statement(self) -> Select[str]:
+        statement = select(decisions.c.record).order_by(decisions.c.seq)
         for column, value in (
-            ("tenant", self.tenant),
-            ("route", self.route),
-            ("outcome", self.outcome),
+            (decisions.c.tenant, self.tenant),
+            (decisions.c.route, self.route),
+            (decisions.c.outcome, self.outcome),
         ):
             if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
+                statement = statement.where(column == value)
         if self.reason is not None:
-            where.append("instr(reasons, ?) > 0")
-            args.append(self.reason)
+            statement = statement.where(decisions.c.reasons.contains(self.reason, autoescape=True))
         if self.since is not None:
-            where.append("time >= ?")
-            args.append(self.since)
+            statement = statement.where(decisions.c.time >= self.since)
         if self.until is not None:
-            where.append("time < ?")
-            args.append(self.until)
-        text = "SELECT record FROM decisions"
-        text += f" WHERE {' AND '.join(where)}" if where else ""
-        text += " ORDER BY seq"
+            statement = statement.where(decisions.c.time < self.until)
         if self.limit is not None:
-            text += " LIMIT ?"
-            args.append(self.limit)
-        return text, args
+            statement = statement.limit(self.limit)
+        return statement
 
 
 class DecisionLog:
-    """Append and query; safe to share between threads, and between processes on one host."""
+    """Append and query; safe to share between threads, processes and (on PostgreSQL) hosts."""
 
     def __init__(
         self,
-        path: Path,
+        target: Path | str | Engine,
         *,
         retention_days: float | None = None,
         max_records: int | None = None,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self._engine = target if isinstance(target, Engine) else open_engine(target)
+        self.location = where(self._engine)
         self._retention_s = None if retention_days is None else retention_days * 86400.0
         self._max_records = max_records
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path, timeout=30.0, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
         self._pruned_at = 0.0
+        self._closed = False
         self.prune()
 
     def append(self, record: DecisionRecord) -> None:
-        """Commits ``record``; returns once it is on disk."""
+        """Commits ``record``; returns once it is durable."""
+        if self._closed:
+            raise RuntimeError(f"the decision log at {self.location} is closed")
         reasons = "\n".join([*record.plan, *(step.reason for step in record.steps)])
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO decisions (request_id, time, tenant, route, outcome, answered_by,"
-                " policy_version, reasons, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.request_id,
-                    record.time,
-                    record.tenant,
-                    record.route,
-                    record.outcome,
-                    record.answered_by,
-                    record.policy_version,
-                    reasons,
-                    record.model_dump_json(),
-                ),
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(decisions).values(
+                    request_id=record.request_id,
+                    time=record.time,
+                    tenant=record.tenant,
+                    route=record.route,
+                    outcome=str(record.outcome),
+                    answered_by=record.answered_by,
+                    policy_version=record.policy_version,
+                    reasons=reasons,
+                    record=record.model_dump_json(),
+                )
             )
         if time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
             self.prune()
@@ -155,26 +125,30 @@ class DecisionLog:
     def prune(self, now: float | None = None) -> int:
         """Deletes records past the retention age or the record bound; returns how many."""
         deleted = 0
-        with self._lock:
+        with self._engine.begin() as connection:
             if self._retention_s is not None:
                 cutoff = (time.time() if now is None else now) - self._retention_s
-                deleted += self._db.execute(
-                    "DELETE FROM decisions WHERE time < ?", (cutoff,)
+                deleted += connection.execute(
+                    delete(decisions).where(decisions.c.time < cutoff)
                 ).rowcount
             if self._max_records is not None:
-                deleted += self._db.execute(
-                    "DELETE FROM decisions WHERE seq <= (SELECT seq FROM decisions"
-                    " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-                    (self._max_records,),
+                newest_dropped = (
+                    select(decisions.c.seq)
+                    .order_by(decisions.c.seq.desc())
+                    .limit(1)
+                    .offset(self._max_records)
+                    .scalar_subquery()
+                )
+                deleted += connection.execute(
+                    delete(decisions).where(decisions.c.seq <= newest_dropped)
                 ).rowcount
-            self._pruned_at = time.monotonic()
+        self._pruned_at = time.monotonic()
         return deleted
 
     def query(self, query: LogQuery | None = None) -> Iterator[DecisionRecord]:
-        text, args = (query or LogQuery()).sql()
-        with self._lock:
-            rows = self._db.execute(text, args).fetchall()
-        for (raw,) in rows:
+        with self._engine.connect() as connection:
+            rows = connection.execute((query or LogQuery()).statement()).scalars().all()
+        for raw in rows:
             yield DecisionRecord.model_validate_json(raw)
 
     def export_jsonl(self, out: TextIO, query: LogQuery | None = None) -> int:
@@ -186,5 +160,5 @@ class DecisionLog:
         return count
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._engine.dispose()
+        self._closed = True

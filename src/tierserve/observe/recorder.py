@@ -32,7 +32,7 @@ class DurableRecorder:
         except Exception as error:
             raise DecisionLogError(
                 f"the decision record of {record.request_id} could not be written to "
-                f"{self._log.path}: {type(error).__name__}: {error}",
+                f"{self._log.location}: {type(error).__name__}: {error}",
                 hint="retry; operators: check the disk and permissions of "
                 "observe.decision_log_path",
             ) from error

@@ -17,14 +17,16 @@ from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from tierserve.api.service import ChatService
+from tierserve.api.sessions import DatabaseSessions, InMemorySessions
 from tierserve.config import StackConfig
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.errors import TierserveError, TierUnavailableError
+from tierserve.observe.database import open_engine
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import Policy
-from tierserve.review import JsonlReviewQueue
+from tierserve.review import DatabaseReviewQueue, JsonlReviewQueue
 from tierserve.serve.http import build_http_app
 from tierserve.signals.task_model import LabelledExample
 
@@ -83,11 +85,11 @@ class Gateway:
         if multiprocess_dir:  # on another node than build_app's, the directory is new here
             Path(multiprocess_dir).mkdir(parents=True, exist_ok=True)
         self._metrics = TierserveMetrics(REGISTRY)
+        engine = open_engine(observe.database_url or observe.decision_log_path)
         decision_log = DecisionLog(
-            observe.decision_log_path,
-            retention_days=observe.retention_days,
-            max_records=observe.max_records,
+            engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
+        shared = observe.database_url is not None
         predictor = None
         if examples:
             from tierserve.signals.task_model import EmbeddingTaskClassifier
@@ -98,8 +100,13 @@ class Gateway:
             {name: HandleEngine(name, handle) for name, handle in tiers.items()},
             policy=policy,
             predictor=predictor,
-            review_queue=JsonlReviewQueue(config.gateway.review_queue_path),
+            review_queue=(
+                DatabaseReviewQueue(engine)
+                if shared
+                else JsonlReviewQueue(config.gateway.review_queue_path)
+            ),
             recorder=DurableRecorder(decision_log, self._metrics),
+            sessions=DatabaseSessions(engine) if shared else InMemorySessions(),
         )
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:

@@ -15,14 +15,23 @@ from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
 from tierserve.observe.record import DecisionRecord
 
 
-def test_appended_records_round_trip_in_order(tmp_path: Path) -> None:
-    log = DecisionLog(tmp_path / "d.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where the log lives: the embedded SQLite file, or a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "d.sqlite"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_appended_records_round_trip_in_order(target: Path | str) -> None:
+    log = DecisionLog(target)
     records = [record(f"r{i}", time=1_000_000.0 + i) for i in range(3)]
     for item in records:
         log.append(item)
     log.close()
     # A new connection (another process, after a restart) reads what was committed.
-    assert list(DecisionLog(tmp_path / "d.sqlite").query()) == records
+    assert list(DecisionLog(target).query()) == records
 
 
 def test_the_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
@@ -33,8 +42,8 @@ def test_the_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     assert (tmp_path / "d.sqlite-wal").exists()
 
 
-def _append_then_die(path: str) -> None:
-    log = DecisionLog(Path(path))
+def _append_then_die(target: Path | str) -> None:
+    log = DecisionLog(target)
     log.append(record("before-kill"))
     import os
     import signal
@@ -42,17 +51,17 @@ def _append_then_die(path: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no atexit
 
 
-def test_a_record_survives_its_writer_being_killed(tmp_path: Path) -> None:
-    path = tmp_path / "d.sqlite"
-    writer = multiprocessing.get_context("spawn").Process(target=_append_then_die, args=(path,))
+def test_a_record_survives_its_writer_being_killed(target: Path | str) -> None:
+    context = multiprocessing.get_context("spawn")
+    writer = context.Process(target=_append_then_die, args=(target,))
     writer.start()
     writer.join(60)
     assert writer.exitcode == -9
-    assert [r.request_id for r in DecisionLog(path).query()] == ["before-kill"]
+    assert [r.request_id for r in DecisionLog(target).query()] == ["before-kill"]
 
 
-def test_filters_by_tenant_route_outcome_reason_and_time(tmp_path: Path) -> None:
-    log = DecisionLog(tmp_path / "d.sqlite")
+def test_filters_by_tenant_route_outcome_reason_and_time(target: Path | str) -> None:
+    log = DecisionLog(target)
     log.append(record("a", tenant="northbank", route="faq-high-risk", time=100.0))
     log.append(record("b", outcome="safe_failure", reason="semantic=fail(x) => safe_failure"))
     log.append(record("c", time=2_000_000.0))
@@ -68,10 +77,11 @@ def test_filters_by_tenant_route_outcome_reason_and_time(tmp_path: Path) -> None
     assert ids(since=1_500_000.0) == ["c"]
     assert ids(until=1_000_000.0) == ["a"]
     assert ids(limit=2) == ["a", "b"]
+    assert ids(reason="fail(_)") == []  # LIKE wildcards are matched literally: no "fail(x)"
 
 
-def test_retention_deletes_by_age_and_by_count(tmp_path: Path) -> None:
-    log = DecisionLog(tmp_path / "d.sqlite", retention_days=1.0, max_records=2)
+def test_retention_deletes_by_age_and_by_count(target: Path | str) -> None:
+    log = DecisionLog(target, retention_days=1.0, max_records=2)
     for i, when in enumerate([0.0, 90_000.0, 100_000.0, 110_000.0]):
         log.append(record(f"r{i}", time=when))
     deleted = log.prune(now=100_000.0)  # a day before is 13_600: r0 is too old
@@ -79,8 +89,8 @@ def test_retention_deletes_by_age_and_by_count(tmp_path: Path) -> None:
     assert [r.request_id for r in log.query()] == ["r2", "r3"]
 
 
-def test_export_writes_one_json_record_per_line(tmp_path: Path) -> None:
-    log = DecisionLog(tmp_path / "d.sqlite")
+def test_export_writes_one_json_record_per_line(target: Path | str) -> None:
+    log = DecisionLog(target)
     log.append(record("a"))
     log.append(record("b", tenant="northbank"))
     out = io.StringIO()
@@ -89,8 +99,10 @@ def test_export_writes_one_json_record_per_line(tmp_path: Path) -> None:
     assert DecisionRecord.model_validate(json.loads(line)).request_id == "b"
 
 
-def test_cli_shows_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "d.sqlite"
+def test_cli_shows_and_exports(
+    target: Path | str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = target
     log = DecisionLog(db)
     log.append(record("a", reason="conf=0.10<0.40 => escalate medium"))
     log.append(record("b"))

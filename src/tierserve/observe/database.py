@@ -1,0 +1,104 @@
+"""Where durable state lives: one SQLAlchemy engine over SQLite (the embedded default, a file
+beside the gateway) or PostgreSQL (shared by every gateway replica and pod).
+
+Tables: ``decisions`` (the decision log), ``session_floors`` (the strongest tier each session
+escalated to) and ``review_queue`` (requests handed to a person). On SQLite the engine runs in
+WAL mode with ``synchronous=FULL``; on PostgreSQL a commit is durable by default
+(``synchronous_commit=on``). Either way a record's transaction commits before its response.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["METADATA", "decisions", "open_engine", "review_queue", "session_floors", "where"]
+
+METADATA = MetaData()
+
+decisions = Table(
+    "decisions",
+    METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("time", Float, nullable=False),
+    Column("tenant", String(128), nullable=False),
+    Column("route", String(128), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("answered_by", String(64), nullable=False),
+    Column("policy_version", String(256), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("record", Text, nullable=False),
+    Index("decisions_time", "time"),
+    Index("decisions_tenant", "tenant", "time"),
+    Index("decisions_route", "route", "time"),
+    sqlite_autoincrement=True,
+)
+
+session_floors = Table(
+    "session_floors",
+    METADATA,
+    Column("session_id", String(256), primary_key=True),
+    Column("tier", String(64), nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+review_queue = Table(
+    "review_queue",
+    METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("review_id", String(64), nullable=False, unique=True),
+    Column("queued_at", Float, nullable=False),
+    Column("item", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+
+def _sqlite_durability(connection: Any, _: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def open_engine(target: str | Path) -> Engine:
+    """An engine for a database URL (``postgresql+psycopg://user@host/db``; the password from
+    libpq's PGPASSWORD or ~/.pgpass, not the URL) or a SQLite file path; creates the tables."""
+    if isinstance(target, Path) or "://" not in target:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            f"sqlite:///{path}", connect_args={"timeout": 30.0, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _sqlite_durability)
+    else:
+        engine = create_engine(target, pool_pre_ping=True)
+    for attempt in range(3):
+        try:
+            METADATA.create_all(engine)
+            break
+        except DBAPIError:
+            # Another replica created the same tables between the check and the CREATE.
+            if attempt == 2:
+                raise
+    return engine
+
+
+def where(engine: Engine) -> str:
+    """The engine's database, as an operator would name it (no password)."""
+    return engine.url.render_as_string(hide_password=True)
