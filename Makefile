@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
-.PHONY: install models models-all serve test unit lint eval-embedded chart-files clean-venv
+.PHONY: install system-deps models models-all serve test unit lint eval-embedded chart-files clean-venv
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 	# and break `import transformers` (operator torchvision::nms does not exist).
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $(STAMP)
+
+# PostgreSQL for the shared-state tests (they start a throwaway server as the postgres user).
+system-deps:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
 
 models: install
 	$(BIN)/tierserve models prepare --config $(CONFIG)
@@ -40,7 +45,7 @@ lint: install
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-test: models-all lint
+test: system-deps models-all lint
 	$(BIN)/pytest -ra
 
 # The README's evaluation of the embedded tiers, recomputed from the committed outcome files

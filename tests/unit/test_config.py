@@ -188,3 +188,12 @@ def test_a_split_model_gets_one_gpu_per_worker_in_a_placement_group() -> None:
     assert options["placement_group_bundles"] == [{"CPU": 1}, *[{"GPU": 1}] * 4]
     with pytest.raises(ValueError, match="leave num_gpus at 0 or set it to 4"):
         TierConfig(name="large", model="/m", tensor_parallel_size=4, num_gpus=0.5)
+
+
+def test_a_database_url_is_checked_and_never_carries_a_password() -> None:
+    url = "postgresql+psycopg://tierserve@db:5432/tierserve"
+    assert parse_config({**tiers(), "observe": {"database_url": url}}).observe.database_url == url
+    with pytest.raises(ConfigError, match="give it as PGPASSWORD"):
+        parse_config({**tiers(), "observe": {"database_url": "postgresql://u:hunter2@db/x"}})
+    with pytest.raises(ConfigError, match="'mysql' is not supported"):
+        parse_config({**tiers(), "observe": {"database_url": "mysql://u@db/x"}})
