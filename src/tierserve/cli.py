@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     log.add_argument("action", choices=["show", "export"])
     where = log.add_mutually_exclusive_group()
     where.add_argument("--config", default=DEFAULT_CONFIG, help="stack config naming the log")
-    where.add_argument("--db", help="the decision log: a SQLite file or a postgresql+psycopg:// URL")
+    where.add_argument("--db", help="the decision log: a SQLite file or a postgresql:// URL")
     log.add_argument("--tenant")
     log.add_argument("--route")
     log.add_argument("--outcome", choices=["accept", "human_review", "safe_failure"])
