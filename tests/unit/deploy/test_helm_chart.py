@@ -86,6 +86,7 @@ def test_the_served_stack_is_the_shipped_gpu_serve_config(name: str) -> None:
     shipped = load_config(ROOT / EXAMPLES[name][1])
     assert stack.tiers == shipped.tiers
     assert stack.gateway == shipped.gateway and stack.cascade == shipped.cascade
+    assert stack.observe.database_url == shipped.observe.database_url
     assert str(stack.policy) == "/etc/tierserve/policy/support.yaml"
 
 
