@@ -9,13 +9,13 @@ import signal
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.replicas import replica_pids
 from tierserve.config import StackConfig
 from tierserve.observe import metrics as names
 from tierserve.observe.decision_log import DecisionLog, LogQuery
@@ -127,17 +127,8 @@ def test_metrics_log_and_cache_agree_with_the_traffic_sent(
 
 
 def _gateway_pid() -> int:
-    """The gateway replica's process (Ray titles it ``ray::ServeReplica:<app>:gateway``)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            title = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if proc.name.isdigit() and title.startswith(b"ray::ServeReplica:tierserve:gateway"):
-            pids.append(int(proc.name))
-    assert len(pids) == 1, f"expected one gateway replica process, found {pids}"
-    return pids[0]
+    (pid,) = replica_pids("tierserve", "gateway")
+    return pid
 
 
 def test_sigkill_of_the_gateway_loses_no_answered_record(

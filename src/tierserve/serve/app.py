@@ -1,4 +1,5 @@
-"""``build_app``: the builder every ``serve_configs/*.yaml`` names as its ``import_path``."""
+"""``build_app``: the builder every ``serve_configs/*.yaml`` names as its ``import_path``; and
+``build_gateway_app``, more gateway replicas over an app's running tiers."""
 
 from __future__ import annotations
 
@@ -9,32 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from ray import serve
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from tierserve.config import StackConfig, parse_config
 from tierserve.policy.defaults import cascade_policy
-from tierserve.policy.spec import load_policy
+from tierserve.policy.spec import Policy, load_policy
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
 from tierserve.signals.task_model import LabelledExample, load_examples
 from tierserve.structured.registry import check_schemas
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "build_gateway_app"]
 
 
 def build_app(args: dict[str, Any] | StackConfig) -> Application:
     """The tiers and the gateway, each deployed with its typed options (``tiers[].deployment``,
     ``gateway.deployment``); the gateway gets the config and policy as typed objects."""
     config = args if isinstance(args, StackConfig) else parse_config(args, source="app args")
-    examples: list[LabelledExample] = []
-    if config.policy is None:
-        policy = cascade_policy(config)
-    else:
-        policy = load_policy(config.policy)
-        policy.check_stack(config)
-        check_schemas(policy)
-        if policy.classifier_examples is not None:
-            examples = load_examples(config.policy.parent / policy.classifier_examples)
+    policy, examples = _policy(config)
     warm_schemas = [s.schema_ for s in policy.schemas.values()]
     tiers = {
         tier.name: serve.deployment(
@@ -42,8 +35,42 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
         )(ModelServer).bind(tier, str(config.model_cache_dir), warm_schemas)
         for tier in config.tiers
     }
+    application: Application = _gateway(config).bind(config, tiers, policy, examples)
+    return application
+
+
+def build_gateway_app(args: dict[str, Any]) -> Application:
+    """Gateway replicas over the tiers of another app already running in this Ray cluster
+    (``args["tiers_app"]``; ``args["stack"]`` is the stack config): a second gateway, e.g.
+    with its own state or policy version, without loading the models again."""
+    config = parse_config(args.get("stack"), source="gateway app args")
+    tiers_app = str(args.get("tiers_app", "tierserve"))
+    policy, examples = _policy(config)
+    handles = {
+        tier.name: serve.get_deployment_handle(f"tier-{tier.name}", app_name=tiers_app)
+        for tier in config.tiers
+    }
+    application: Application = _gateway(config).bind(config, handles, policy, examples)
+    return application
+
+
+def _policy(config: StackConfig) -> tuple[Policy, list[LabelledExample]]:
+    """The stack's policy, checked against it (loaded here, on the driver, where its files
+    are), and the classifier's labelled examples."""
+    if config.policy is None:
+        return cascade_policy(config), []
+    policy = load_policy(config.policy)
+    policy.check_stack(config)
+    check_schemas(policy)
+    examples = []
+    if policy.classifier_examples is not None:
+        examples = load_examples(config.policy.parent / policy.classifier_examples)
+    return policy, examples
+
+
+def _gateway(config: StackConfig) -> Deployment:
     metrics_dir = _metrics_dir(config.observe.metrics_dir)
-    gateway = serve.deployment(
+    gateway: Deployment = serve.deployment(
         name="gateway",
         ray_actor_options={
             "num_cpus": 0,
@@ -53,8 +80,7 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
         },
         **config.gateway.deployment.serve_options(),
     )(Gateway)
-    application: Application = gateway.bind(config, tiers, policy, examples)
-    return application
+    return gateway
 
 
 def _metrics_dir(root: Path) -> Path:
