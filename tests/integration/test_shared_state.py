@@ -108,4 +108,5 @@ def test_replicas_share_sessions_and_lose_no_record_when_killed(
     exported = out.read_text()
     assert first["id"] in exported and second["id"] in exported
     records = list(DecisionLog(database).query())
-    assert replay(policy, records)["unknown"] == 0
+    replayed = replay(policy, records)
+    assert replayed["unknown"] == 0 and replayed["answer_source_changed"] == 0, replayed

@@ -88,6 +88,7 @@ class RequestTrace:
             task=str(self.plan.task.task),
             risk=str(self.plan.risk.risk),
             complex_input=self.plan.risk.complex,
+            session_floor=self.plan.session_floor,
             policy_version=self.plan.policy_version,
             model_requested=self.model,
             stream=self.stream,

@@ -1,6 +1,6 @@
 """Counterfactual replay: the decision log (``tierserve log export``) under a candidate policy.
 
-Each logged request keeps its tenant, PII kinds, task, risk and complexity; the candidate
+Each logged request keeps its tenant, PII kinds, task, risk, complexity and session floor; the
 policy picks its route and eligible ladder, and the ladder is walked over what was recorded:
 
 * a tier the request was already answered or tried on is judged again from its recorded
@@ -118,7 +118,9 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
 
 def replay_one(policy: Policy, record: DecisionRecord) -> Replayed:
     route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk))
-    steps, _ = eligible_steps(policy, route, _allowed(policy, record), record.complex_input)
+    steps, _ = eligible_steps(
+        policy, route, _allowed(policy, record), record.complex_input, record.session_floor
+    )
     ladder = Ladder(
         steps=tuple(steps),
         on_exhausted=route.on_exhausted,

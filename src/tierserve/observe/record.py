@@ -72,6 +72,9 @@ class DecisionRecord(BaseModel):
     task: str
     risk: str
     complex_input: bool = Field(default=False, description="The risk layer judged it complex.")
+    session_floor: str | None = Field(
+        default=None, description="The session's floor tier the ladder was cut at, if any."
+    )
     policy_version: str
     model_requested: str
     stream: bool

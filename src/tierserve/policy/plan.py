@@ -39,6 +39,8 @@ class RoutePlan:
     steps: tuple[LadderStepSpec, ...]
     """The eligible ladder; may end in (or be only) a human_review / safe_failure step."""
     reasons: tuple[str, ...] = field(default=())
+    session_floor: str | None = None
+    """The session's floor the eligible ladder was cut at, if any."""
 
     @property
     def first_action(self) -> str:
@@ -128,6 +130,7 @@ def plan_route(
         task=task,
         risk=risk,
         steps=tuple(steps),
+        session_floor=features.session_floor_tier,
     )
     reasons = (
         *eligibility.reasons,

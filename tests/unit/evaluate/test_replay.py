@@ -4,6 +4,7 @@ engines) under candidate policies."""
 from pathlib import Path
 
 from tests.fakes import FAQ, SUPPORT, ListRecorder, complete, request, support_service
+from tierserve.api.protocol import CallerContext
 from tierserve.evaluate.replay import replay
 from tierserve.observe.record import DecisionRecord
 from tierserve.policy.spec import Policy
@@ -63,3 +64,18 @@ async def test_cache_hits_and_pinned_requests_are_counted_not_replayed(tmp_path:
     await complete(chat, request(FAQ, model="tierserve/large"))
     result = replay(SUPPORT, recorder.records)
     assert result["skipped"] == {"cache_hit": 1, "pinned_tier": 1} and result["replayed"] == 1
+
+
+async def test_a_request_cut_at_its_session_floor_replays_on_the_same_ladder(
+    tmp_path: Path,
+) -> None:
+    recorder = ListRecorder()
+    chat, engines, _ = support_service(tmp_path, recorder=recorder, small_logprobs=(-3.0,))
+    engines["medium"].logprobs = (-3.0,)  # medium unsure too: the session's floor is large
+    session = CallerContext(session_id="s-1")
+    await complete(chat, request(FAQ), session)
+    await complete(chat, request("And my username?"), session)
+    later = recorder.records[1]
+    assert later.session_floor == "large" and [s.tier for s in later.steps] == ["large"]
+    result = replay(SUPPORT, recorder.records)
+    assert result["unknown"] == 0 and result["answer_source_changed"] == 0
