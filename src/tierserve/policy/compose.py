@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tierserve.errors import PermissionDeniedError
@@ -141,12 +141,10 @@ def compose_ladder(
         json_schema=None if schema is None else schema.schema,
         schema_name=None if schema is None else schema.name,
         instructions=None if schema is None else schema.system_text,
-        validation=ValidationContext(
+        validation=replace(
+            validation,
             json_schema=None if schema is None else schema.schema,
             rules=() if schema is None else schema.rules,
-            input_text=validation.input_text,
-            sources=validation.sources,
             input_pii=plan.eligibility.pii,
-            forbidden_phrases=validation.forbidden_phrases,
         ),
     )
