@@ -193,3 +193,9 @@ async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
 def test_json_schema_format_without_a_schema_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a json_schema"):
         request(response_format={"type": "json_schema"})
+
+
+async def test_ignore_eos_reaches_the_engine_for_fixed_length_benchmarks() -> None:
+    chat, engines = service()
+    await complete(chat, request(ignore_eos=True))
+    assert engines["small"].requests[0].ignore_eos is True

@@ -45,6 +45,7 @@ def generation_request(
         top_p=request.top_p,
         stop=request.stops(),
         seed=request.seed,
+        ignore_eos=request.ignore_eos,
     )
 
 

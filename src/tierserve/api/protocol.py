@@ -119,6 +119,12 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     user: str | None = None
+    ignore_eos: bool = Field(
+        default=False,
+        description="vLLM's extension: generate up to the token limit even past the end of "
+        "the answer; benchmark clients (`vllm bench serve --ignore-eos`) use it to fix output "
+        "lengths.",
+    )
     metadata: dict[str, str] | None = Field(
         default=None,
         description="OpenAI request metadata; tierserve reads 'task' (a task-class hint), "

@@ -245,6 +245,7 @@ def look_up(
                     "top_p",
                     "stop",
                     "seed",
+                    "ignore_eos",
                     "response_format",
                 }
             ),

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tierserve.api.convert import generation_request, user_text, validation_context
 from tierserve.api.protocol import (
@@ -222,15 +222,20 @@ class ChatService:
     async def stream(
         self, request: ChatCompletionRequest, caller: CallerContext | None = None
     ) -> StreamingReply:
-        """Runs the ladder up to the answering step before returning, so headers are known."""
+        """Runs the ladder up to the answer's first text before returning, so the headers are
+        known, an error before the first token is an HTTP error rather than an SSE event, and
+        the first chunk (the role with the first text, as vLLM sends it) marks the first
+        token for every client's time-to-first-token."""
         prepared = await self._prepare(request, caller or CallerContext())
         trace = prepared.trace
         events = aiter(self._runner.stream(trace.ladder, prepared.generation_request))
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
+        first = await anext(events)
         headers = trace.stream_headers(started.answered_by, started.steps_before)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return StreamingReply(headers, self._chunks(request, prepared, events, include_usage))
+        chunks = self._chunks(request, prepared, _prepend(first, events), include_usage)
+        return StreamingReply(headers, chunks)
 
     async def _chunks(
         self,
@@ -240,6 +245,7 @@ class ChatService:
         include_usage: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
         created = int(time.time())
+        role: Literal["assistant"] | None = "assistant"
 
         def chunk(*choices: ChunkChoice, **extra: Any) -> ChatCompletionChunk:
             return ChatCompletionChunk(
@@ -250,15 +256,21 @@ class ChatService:
                 **extra,
             )
 
-        yield chunk(ChunkChoice(delta=Delta(role="assistant", content="")))
         async for event in events:
             if isinstance(event, TextDelta):
-                yield chunk(ChunkChoice(delta=Delta(content=event.text)))
+                yield chunk(ChunkChoice(delta=Delta(role=role, content=event.text)))
+                role = None
             elif isinstance(event, LadderFinished):
                 result = event.result
                 cache = look_up(self._cache, prepared.trace, request, None).status
                 record = await self._conclude(prepared, result, cache)
-                finish = ChunkChoice(delta=Delta(), finish_reason=result.finish_reason)
+                finish = ChunkChoice(delta=Delta(role=role), finish_reason=result.finish_reason)
                 yield chunk(finish, tierserve=self._metadata(record))
                 if include_usage:
                     yield chunk(usage=Usage.of(record))
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    yield first
+    async for event in rest:
+        yield event

@@ -26,6 +26,7 @@ class GenerationRequest:
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
     """When set, decoding is constrained to JSON matching this schema."""
+    ignore_eos: bool = False
 
 
 @dataclass(frozen=True, slots=True)

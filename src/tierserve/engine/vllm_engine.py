@@ -90,6 +90,7 @@ class VLLMEngine:
             top_p=request.top_p,
             stop=list(request.stop) or None,
             seed=request.seed,
+            ignore_eos=request.ignore_eos,
             logprobs=0,  # 0 = the sampled token's own log-probability only
             output_kind=RequestOutputKind.DELTA,
         )

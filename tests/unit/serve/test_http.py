@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from tests.fakes import FAQ, ListRecorder, support_service
-from tierserve.errors import DecisionLogError
+from tierserve.errors import ContextLengthError, DecisionLogError
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.observe.recorder import DurableRecorder
@@ -119,3 +119,34 @@ def test_explain_plans_without_generating(tmp_path: Path, path: str) -> None:
     client, _ = app_client(tmp_path)
     plan = client.post(path, json=CHAT).json()
     assert plan["route"] == "faq" and plan["steps"][0]["tier"] == "small"
+
+
+def test_a_streams_first_chunk_carries_the_role_with_the_first_token(tmp_path: Path) -> None:
+    """Clients time the first token by the first chunk (vLLM's benchmark client does): a chunk
+    sent before any text would read as an instant first token."""
+    client, _ = app_client(tmp_path)
+    body = {**CHAT, "model": "tierserve/small", "stream": True}  # streamed token by token
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        events = frames(response.read().decode())
+    chunks = [json.loads(e) for e in events[:-1]]
+    first = chunks[0]["choices"][0]["delta"]
+    assert first["role"] == "assistant" and first["content"] == "small "
+    assert chunks[1]["choices"][0]["delta"] == {"content": "answer"}
+
+
+def test_a_streamed_request_too_long_for_every_tier_is_a_400_before_any_byte(
+    tmp_path: Path,
+) -> None:
+    chat, engines, _ = support_service(tmp_path)
+    for name, engine in engines.items():
+        engine.error = ContextLengthError(name, 3000, 128, 2048)
+
+    async def statuses() -> dict[str, dict[str, Any] | str]:
+        return {}
+
+    client = TestClient(build_http_app(chat, statuses=statuses))
+    body = {**CHAT, "model": "tierserve/large", "stream": True}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert "2048-token context" in response.json()["error"]["message"]
