@@ -127,7 +127,9 @@ class ChatService:
             session_floor_tier=await self._sessions.floor(session_id) if session_id else None,
             strict_output=requested is not None and requested.callers_own,
         )
-        plan = plan_route(self._policy, features, self._predictor)
+        # The classifier's embedding and the PII scans take milliseconds of CPU per request:
+        # off the event loop, so one long prompt never stalls the others' streams.
+        plan = await asyncio.to_thread(plan_route, self._policy, features, self._predictor)
         ladder = compose_ladder(
             plan,
             pinned=pinned,
