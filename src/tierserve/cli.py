@@ -15,6 +15,7 @@ tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding] [--signa
 tierserve eval calibrate OUTCOMES.jsonl [--signal NAME] [--method isotonic|platt]
                          [--objective quality_share=S|max_cost=C] [--policy FILE --route R]
                          [--out-policy FILE] [--out REPORT.json]
+tierserve bench [FILE] [--out DIR] [--concurrency 1,2,4,8,16] [--rate 1] [--direct-tier T]
 tierserve eval replay LOG_EXPORT.jsonl --policy FILE [--outcomes OUTCOMES.jsonl] [--out FILE]
 """
 
@@ -194,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     from tierserve.evaluate.commands import add_parser as add_eval_parser
 
     add_eval_parser(sub)
+
+    from tierserve.bench.commands import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
 
     args = parser.parse_args(argv)
     try:

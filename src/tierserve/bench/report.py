@@ -1,0 +1,146 @@
+"""From the client's results and the stack's decision records to the report's ratios.
+
+Pure: no servers, no clients. Every ratio compares runs taken in the same benchmark run on the
+same prompts, so a noisy machine moves both sides alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tierserve.observe.record import DecisionRecord
+
+__all__ = [
+    "FIELD_KEYS",
+    "OVERHEAD_TARGETS",
+    "decision_summary",
+    "labelled_quality",
+    "markdown_tables",
+    "overhead",
+    "percentile",
+]
+
+FIELD_KEYS = (
+    "completed", "failed", "duration", "request_throughput", "request_goodput",
+    "output_throughput", "total_token_throughput",
+    "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms",
+    "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
+    "mean_itl_ms", "median_itl_ms", "p99_itl_ms",
+    "mean_e2el_ms", "median_e2el_ms", "p99_e2el_ms",
+)  # fmt: skip
+"""The ``vllm bench serve`` keys the report keeps for each run."""
+
+OVERHEAD_TARGETS = {1: 5.0, 16: 10.0}
+"""Gateway + policy overhead on mean end-to-end latency allowed at a concurrency, in percent."""
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), ``q`` in [0, 100]."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def overhead(direct: Mapping[str, Any], pinned: Mapping[str, Any]) -> dict[str, float]:
+    """The pinned tier through tierserve against direct vLLM on the same checkpoint: percent
+    added to each latency, and the share of the direct server's throughput kept."""
+    result = {
+        f"{key}_overhead_pct": 100.0 * (pinned[key] / direct[key] - 1.0)
+        for key in ("mean_ttft_ms", "mean_tpot_ms", "mean_e2el_ms", "p99_e2el_ms")
+        if direct.get(key)
+    }
+    if direct.get("output_throughput"):
+        result["output_throughput_ratio"] = (
+            pinned["output_throughput"] / direct["output_throughput"]
+        )
+    return result
+
+
+def decision_summary(records: Iterable[DecisionRecord]) -> dict[str, Any]:
+    """Tier shares, escalations, upstream calls, cost and routing time over ``records``."""
+    records = list(records)
+    if not records:
+        return {"records": 0}
+    shares = Counter(r.answered_by for r in records)
+    calls = [sum(1 for s in r.steps if s.tier is not None) for r in records]
+    policy_ms = [r.latency.policy_s * 1000 for r in records]
+    return {
+        "records": len(records),
+        "tier_shares": {k: v / len(records) for k, v in sorted(shares.items())},
+        "escalation_rate": sum(c > 1 for c in calls) / len(records),
+        "upstream_calls_per_request": sum(calls) / len(records),
+        "cost_per_request_usd": sum(r.cost_usd for r in records) / len(records),
+        "routing_ms_p50": percentile(policy_ms, 50),
+        "routing_ms_p99": percentile(policy_ms, 99),
+    }
+
+
+def labelled_quality(texts: Sequence[str], expected: Sequence[Sequence[str]]) -> float:
+    """Share of answers naming one of their expected answers (case-insensitive)."""
+    if len(texts) != len(expected):
+        raise ValueError(f"{len(texts)} answers for {len(expected)} labelled prompts")
+    right = [
+        any(answer.lower() in text.lower() for answer in answers)
+        for text, answers in zip(texts, expected, strict=True)
+    ]
+    return sum(right) / len(right) if right else math.nan
+
+
+def _cell(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def markdown_tables(report: Mapping[str, Any]) -> str:
+    """The README's tables: side by side per target and load, then overhead, then quality."""
+    lines = [
+        "| target | load | req/s | out tok/s | mean TTFT ms | p99 TTFT ms | mean TPOT ms "
+        "| p99 ITL ms | mean E2E ms | goodput req/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in report["runs"]:
+        m = run["metrics"]
+        lines.append(
+            f"| {run['target']} | {run['load']} | {_cell(m['request_throughput'], 2)} "
+            f"| {_cell(m['output_throughput'])} | {_cell(m['mean_ttft_ms'])} "
+            f"| {_cell(m['p99_ttft_ms'])} | {_cell(m['mean_tpot_ms'])} | {_cell(m['p99_itl_ms'])} "
+            f"| {_cell(m['mean_e2el_ms'])} | {_cell(m.get('request_goodput'), 2)} |"
+        )
+    lines += [
+        "",
+        "| load | TTFT overhead | TPOT overhead | E2E overhead | throughput kept | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in report["overhead"]:
+        limit = row.get("target_pct")
+        verdict = "-" if limit is None else ("met" if row["met"] else f"missed (≤{limit:g} %)")
+        lines.append(
+            f"| {row['load']} | {_cell(row.get('mean_ttft_ms_overhead_pct'))} % "
+            f"| {_cell(row.get('mean_tpot_ms_overhead_pct'))} % "
+            f"| {_cell(row.get('mean_e2el_ms_overhead_pct'))} % "
+            f"| {_cell(row.get('output_throughput_ratio'), 2)}x | {verdict} |"
+        )
+    lines += [
+        "",
+        "| labelled set | quality | req/s | cost/request (USD) | tier shares | escalation "
+        "| upstream calls/request | mean TTFT ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["labelled"]:
+        d = row["decisions"]
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in d.get("tier_shares", {}).items())
+        lines.append(
+            f"| {row['target']} | {_cell(row['quality'], 2)} "
+            f"| {_cell(row['request_throughput'], 2)} "
+            f"| {d.get('cost_per_request_usd', math.nan):.2e} | {shares} "
+            f"| {_cell(d.get('escalation_rate'), 2)} "
+            f"| {_cell(d.get('upstream_calls_per_request'), 2)} | {_cell(row['mean_ttft_ms'])} |"
+        )
+    return "\n".join(lines) + "\n"
