@@ -185,6 +185,16 @@ class TierConfig(_Strict):
     max_num_seqs: int | None = Field(
         default=None, ge=1, description="Sequences one engine step batches; None: vLLM's."
     )
+    stream_batch_interval_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1000.0,
+        description="A streamed answer crosses from the tier's replica to the gateway in "
+        "batches: the first text at once, then whatever the engine produced while the previous "
+        "batch was in flight, gathered for at most this long (as Ray Serve LLM batches its "
+        "streams). 0: no waiting, only what is already there; raise it (e.g. 50) on GPUs, "
+        "where tokens come faster than one Ray message each is worth.",
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Any other vLLM engine argument (a field of vllm's AsyncEngineArgs), e.g. "

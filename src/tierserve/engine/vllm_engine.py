@@ -6,9 +6,11 @@ must stay importable (no work at import time).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from tierserve.config import TierConfig
@@ -63,6 +65,9 @@ class VLLMEngine:
         self.max_model_len = tier.max_model_len
         self._llm = AsyncLLM.from_engine_args(args)
         self._tokenizer = self._llm.get_tokenizer()
+        # Chat templates render and tokenize in milliseconds of CPU: in one worker thread (a fast
+        # tokenizer must not be used from two threads at once), not on the replica's event loop.
+        self._tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize")
         self.in_flight: set[str] = set()
         self.aborted = 0
 
@@ -96,7 +101,8 @@ class VLLMEngine:
         )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
-        prompt_ids = self._prompt_ids(request)
+        loop = asyncio.get_running_loop()
+        prompt_ids = await loop.run_in_executor(self._tokenizing, self._prompt_ids, request)
         started = time.monotonic()
         ttft: float | None = None
         logprobs: list[float] = []
@@ -152,4 +158,5 @@ class VLLMEngine:
         await self._llm.check_health()
 
     def shutdown(self) -> None:
+        self._tokenizing.shutdown(wait=False)
         self._llm.shutdown()

@@ -16,6 +16,7 @@ from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier, resolve_tier
 from tierserve.engine.types import ChatMessage, Generation, GenerationChunk, GenerationRequest
 from tierserve.hardware import detect_host
+from tierserve.serve.stream_batching import batched_chunks
 
 __all__ = ["EngineFactory", "ModelServer", "TierEngine", "TierStatus"]
 
@@ -69,6 +70,7 @@ class ModelServer:
             engine_cls = VLLMEngine
         self._resolved: ResolvedTier = resolve_tier(tier, detect_host(), Path(model_cache_dir))
         self._engine = engine_cls(tier, self._resolved)
+        self._stream_batch_interval_s = tier.stream_batch_interval_ms / 1000
         # The first generation of a fresh engine is many times slower (kernel and allocator
         # warm-up); pay it before the replica reports ready, not on a user's request.
         warm_up = GenerationRequest(
@@ -97,8 +99,11 @@ class ModelServer:
         return await self._engine.generate(request)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
-        async for chunk in self._engine.stream(request):
-            yield chunk
+        batches = batched_chunks(
+            self._engine.stream(request), interval_s=self._stream_batch_interval_s
+        )
+        async for batch in batches:
+            yield batch
 
     async def status(self) -> TierStatus:
         resolved = self._resolved
