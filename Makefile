@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
-.PHONY: install system-deps models models-all serve test unit lint eval-embedded chart-files clean-venv
+.PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
+	bench-serving-gpu chart-files clean-venv
 
 install: $(STAMP)
 
@@ -62,6 +63,15 @@ eval-embedded: install
 		--out $(RESULTS)/eval_embedded_gpqa.json --plot $(RESULTS)/eval_embedded_gpqa.png
 	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_gpqa.jsonl --signal conf_q10 \
 		--objective quality_share=0.95 --out $(RESULTS)/calibrate_embedded_gpqa.json
+
+# Serving benchmark: direct vLLM vs the stack (pinned tier, cascade, small-/large-only), one run,
+# ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").
+bench-serving: models
+	$(BIN)/tierserve bench $(CONFIG) --out $(RESULTS)/serving_cpu
+
+# The same on one GPU with weightless real architectures (needs pip install -e '.[gpu]').
+bench-serving-gpu: install
+	bash benchmarks/gpu/run.sh
 
 # The Helm chart bundles the default policy and the observability files (Helm reads only files
 # inside the chart); a unit test fails when the copies drift from these sources.

@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from tierserve.observe.record import DecisionRecord
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "markdown_tables",
     "overhead",
     "percentile",
+    "routing_time",
+    "task_source",
 ]
 
 FIELD_KEYS = (
@@ -38,13 +42,8 @@ OVERHEAD_TARGETS = {1: 5.0, 16: 10.0}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), ``q`` in [0, 100]."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    """Linear-interpolated percentile, ``q`` in [0, 100]; NaN for no values."""
+    return float(np.percentile(values, q)) if len(values) else math.nan
 
 
 def overhead(direct: Mapping[str, Any], pinned: Mapping[str, Any]) -> dict[str, float]:
@@ -78,6 +77,38 @@ def decision_summary(records: Iterable[DecisionRecord]) -> dict[str, Any]:
         "cost_per_request_usd": sum(r.cost_usd for r in records) / len(records),
         "routing_ms_p50": percentile(policy_ms, 50),
         "routing_ms_p99": percentile(policy_ms, 99),
+    }
+
+
+def task_source(record: DecisionRecord) -> str:
+    """How the plan found the task class: ``hint``, ``rule``, ``classifier`` or ``fallback``
+    (the embedding classifier is most of the routing decision's time when it runs)."""
+    reason = next((r for r in record.plan if r.startswith("task=")), "")
+    if "(hint)" in reason:
+        return "hint"
+    if "(rule:" in reason:
+        return "rule"
+    if "(p=" in reason or "(classifier" in reason:
+        return "classifier"
+    return "fallback"
+
+
+def routing_time(records: Iterable[DecisionRecord]) -> dict[str, Any]:
+    """Routing-decision time p50/p99 in ms, over all records and per task source."""
+    by_source: dict[str, list[float]] = {}
+    every: list[float] = []
+    for record in records:
+        ms = record.latency.policy_s * 1000
+        every.append(ms)
+        by_source.setdefault(task_source(record), []).append(ms)
+
+    def summary(values: list[float]) -> dict[str, Any]:
+        p50, p99 = percentile(values, 50), percentile(values, 99)
+        return {"p50": p50, "p99": p99, "records": len(values)}
+
+    return {
+        **summary(every),
+        "by_task_source": {source: summary(v) for source, v in sorted(by_source.items())},
     }
 
 
@@ -143,4 +174,18 @@ def markdown_tables(report: Mapping[str, Any]) -> str:
             f"| {_cell(d.get('escalation_rate'), 2)} "
             f"| {_cell(d.get('upstream_calls_per_request'), 2)} | {_cell(row['mean_ttft_ms'])} |"
         )
+    routing = report.get("routing_decision_ms")
+    if routing:
+        lines += [
+            "",
+            "| routing decision | requests | p50 ms | p99 ms |",
+            "|---|---|---|---|",
+            f"| all | {routing['records']} | {_cell(routing['p50'], 2)} "
+            f"| {_cell(routing['p99'], 2)} |",
+        ]
+        for source, row in routing.get("by_task_source", {}).items():
+            lines.append(
+                f"| task by {source} | {row['records']} | {_cell(row['p50'], 2)} "
+                f"| {_cell(row['p99'], 2)} |"
+            )
     return "\n".join(lines) + "\n"

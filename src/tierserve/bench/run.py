@@ -33,6 +33,7 @@ from tierserve.bench.report import (
     labelled_quality,
     markdown_tables,
     overhead,
+    routing_time,
 )
 from tierserve.bench.targets import (
     Target,
@@ -268,7 +269,6 @@ def _report(
         for run in runs
         if run["dataset"] == "labelled"
     ]
-    routing = decision_summary(all_records)
     for run in runs:
         if run["dataset"] == "random":  # random token soup: not worth keeping
             del run["generated_texts"]
@@ -276,10 +276,5 @@ def _report(
         "runs": runs,
         "overhead": rows,
         "labelled": labelled,
-        "routing_decision_ms": {
-            "p50": routing.get("routing_ms_p50"),
-            "p99": routing.get("routing_ms_p99"),
-            "records": routing["records"],
-            "target_p99": ROUTING_TARGET_MS,
-        },
+        "routing_decision_ms": {**routing_time(all_records), "target_p99": ROUTING_TARGET_MS},
     }

@@ -14,7 +14,9 @@ from tierserve.bench.report import (
     markdown_tables,
     overhead,
     percentile,
+    routing_time,
 )
+from tierserve.observe.record import StageLatency
 from tierserve.policy.step import Outcome, Step
 
 
@@ -60,6 +62,30 @@ def test_decision_summary_counts_shares_escalations_calls_and_routing_time() -> 
     assert summary["cost_per_request_usd"] == pytest.approx(0.5)
     assert summary["routing_ms_p99"] >= summary["routing_ms_p50"] >= 0
     assert decision_summary([]) == {"records": 0}
+
+
+def planned(request_id: str, task_reason: str, policy_ms: float) -> Any:
+    latency = StageLatency(policy_s=policy_ms / 1000, inference_s=0.5, validation_s=0.0, total_s=1)
+    return record(request_id).model_copy(
+        update={"plan": ["tenant=public(standard)", task_reason, "route=faq"], "latency": latency}
+    )
+
+
+def test_routing_time_is_split_by_how_the_task_was_found() -> None:
+    records = [
+        planned("a", "task=faq(hint)", 0.2),
+        planned("b", "task=faq(rule:'refund')", 0.4),
+        planned("c", "task=unknown(classifier unknown p=0.55<0.60)", 30.0),
+        planned("d", "task=drafting(p=0.91)", 20.0),
+        planned("e", "task=unknown(no rule matched)", 0.3),
+    ]
+    timing = routing_time(records)
+    assert timing["records"] == 5 and timing["p50"] == pytest.approx(0.4)
+    by_source = timing["by_task_source"]
+    assert set(by_source) == {"hint", "rule", "classifier", "fallback"}
+    assert by_source["classifier"]["records"] == 2
+    assert by_source["classifier"]["p50"] == pytest.approx(25.0)
+    assert by_source["hint"]["p99"] == pytest.approx(0.2)
 
 
 def test_labelled_quality_is_the_share_naming_an_accepted_answer() -> None:
