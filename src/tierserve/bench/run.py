@@ -33,6 +33,7 @@ from tierserve.bench.report import (
     labelled_quality,
     markdown_tables,
     overhead,
+    overhead_breakdown,
     routing_time,
 )
 from tierserve.bench.targets import (
@@ -251,6 +252,11 @@ def _report(
             continue
         row: dict[str, Any] = {"load": run["load"]}
         row.update(overhead(direct[run["load"]]["metrics"], run["metrics"]))
+        stages = run.get("decisions", {}).get("stage_ms")
+        if stages:
+            row["breakdown"] = overhead_breakdown(
+                direct[run["load"]]["metrics"], run["metrics"], stages
+            )
         concurrency = int(run["load"][1:]) if run["load"].startswith("c") else None
         if concurrency in OVERHEAD_TARGETS:
             row["target_pct"] = OVERHEAD_TARGETS[concurrency]
