@@ -60,6 +60,17 @@ def client(base_url: str) -> OpenAI:
     return OpenAI(base_url=f"{base_url}/v1", api_key="unused", timeout=600, max_retries=0)
 
 
+def first_stream_lines(base_url: str, body: dict[str, object], count: int) -> list[str]:
+    """The first ``count`` lines of a streamed chat completion; the connection is closed after."""
+    with (
+        httpx.Client(base_url=base_url, timeout=300) as session,
+        session.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        lines = response.iter_lines()
+        return [next(lines) for _ in range(count)]
+
+
 @pytest.fixture(scope="session")
 def http(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=600) as session:

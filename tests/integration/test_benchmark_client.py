@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tierserve.bench.load import Load, LoadSettings, client_command, run_load
@@ -14,6 +13,8 @@ from tierserve.bench.targets import Target
 from tierserve.config import StackConfig
 from tierserve.engine.resolve import resolve_tier
 from tierserve.hardware import detect_host
+
+from .conftest import first_stream_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -53,12 +54,7 @@ def test_the_first_streamed_chunk_carries_the_role_and_the_first_text(base_url: 
         "temperature": 0,
         "stream": True,
     }
-    with (
-        httpx.Client(base_url=base_url, timeout=300) as session,
-        session.stream("POST", "/v1/chat/completions", json=body) as response,
-    ):
-        assert response.status_code == 200
-        data = next(line for line in response.iter_lines() if line.startswith("data: "))
-    delta = json.loads(data.removeprefix("data: "))["choices"][0]["delta"]
+    (first,) = first_stream_lines(base_url, body, 1)
+    delta = json.loads(first.removeprefix("data: "))["choices"][0]["delta"]
     assert delta["role"] == "assistant"
     assert delta["content"]

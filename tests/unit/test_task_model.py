@@ -22,6 +22,18 @@ def test_clear_requests_get_their_class(classifier: EmbeddingTaskClassifier) -> 
     )
 
 
+def test_one_batch_gives_what_each_text_gets_alone(classifier: EmbeddingTaskClassifier) -> None:
+    texts = [
+        "How can I change my password?",
+        "Write a short apology email for the late delivery",
+        "Extract the invoice number and total as JSON: INV-7 total 12.50",
+    ]
+    together = classifier.predict_many(texts)
+    for text, (task, probability) in zip(texts, together, strict=True):
+        alone_task, alone_probability = classifier.predict(text)
+        assert task is alone_task and probability == pytest.approx(alone_probability, abs=1e-4)
+
+
 def test_probabilities_are_calibrated_probabilities(classifier: EmbeddingTaskClassifier) -> None:
     _, probability = classifier.predict("How can I change my password?")
     assert 0.0 < probability <= 1.0

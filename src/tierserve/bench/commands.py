@@ -43,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
     options = BenchOptions(
         serve_config=Path(args.config),
         out=Path(args.out),
-        labelled=Path(args.labelled),
+        labelled=Path(args.labelled) if args.labelled else None,
         direct_tier=args.direct_tier,
         concurrencies=_numbers(args.concurrency, int),
         rates=_numbers(args.rate, float) if args.rate else (),
@@ -68,7 +68,8 @@ def add_parser(sub: Any) -> None:
     bench.add_argument(
         "--labelled",
         default=str(ROOT / "benchmarks/questions.jsonl"),
-        help='JSONL of {"q": question, "a": [accepted answers]} for quality and cost',
+        help='JSONL of {"q": question, "a": [accepted answers]} for quality and cost; '
+        "'' to measure overhead and throughput only",
     )
     bench.add_argument("--direct-tier", default="small", help="tier compared with direct vLLM")
     bench.add_argument("--concurrency", default="1,2,4,8,16", help="closed-loop sweep")

@@ -58,8 +58,8 @@ ROUTING_TARGET_MS = 5.0
 class BenchOptions:
     serve_config: Path
     out: Path
-    labelled: Path
-    """JSONL of {"q": question, "a": [accepted answers]}."""
+    labelled: Path | None
+    """JSONL of {"q": question, "a": [accepted answers]}; None: overhead and throughput only."""
     direct_tier: str = "small"
     concurrencies: Sequence[int] = (1, 2, 4, 8, 16)
     rates: Sequence[float] = (1.0,)
@@ -153,6 +153,27 @@ class _Runner:
         self.progress.update()
         return run
 
+    def serve_and_run(
+        self,
+        server: str,
+        command: list[str],
+        base_url: str,
+        ready_path: str,
+        plan: Sequence[tuple[Target, Load]],
+        records: Callable[[float, float], list[DecisionRecord]] | None = None,
+    ) -> float:
+        """Start one server, run its targets' loads, stop it; the seconds it took to be ready."""
+        with running_server(
+            command,
+            ready_url=base_url + ready_path,
+            log_path=self.raw / f"{server}.log",
+            timeout_s=self.options.startup_timeout_s,
+        ) as ready_s:
+            for target, load in plan:
+                if target.server == server:
+                    self.run(target, load, base_url, records)
+        return ready_s
+
 
 def _plan(options: BenchOptions, targets: list[Target]) -> list[tuple[Target, Load]]:
     closed = [Load(concurrency=c) for c in options.concurrencies]
@@ -160,6 +181,8 @@ def _plan(options: BenchOptions, targets: list[Target]) -> list[tuple[Target, Lo
     plan: list[tuple[Target, Load]] = []
     for target in targets:
         if target.dataset == "labelled":
+            if options.labelled is None:
+                continue
             plan.append((target, Load(concurrency=options.labelled_concurrency)))
             continue
         same_tier = target.tier == options.direct_tier
@@ -178,43 +201,36 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
     for stale in (out / "raw").glob("*"):
         stale.unlink()
     labelled_file = out / "raw" / "labelled.jsonl"
-    expected = _labelled_prompts(options.labelled, labelled_file, 48)
+    expected = _labelled_prompts(options.labelled, labelled_file, 48) if options.labelled else []
     plan = _plan(options, targets)
     runner = _Runner(options, resolved.model_path, labelled_file, len(plan))
     servers: dict[str, float] = {}
 
-    direct_url = f"http://127.0.0.1:{options.direct_port}"
-    with running_server(
+    servers["direct_ready_s"] = runner.serve_and_run(
+        "direct",
         direct_server_command(tier, resolved, port=options.direct_port),
-        ready_url=f"{direct_url}/health",
-        log_path=out / "raw" / "direct-vllm.log",
-        timeout_s=options.startup_timeout_s,
-    ) as ready_s:
-        servers["direct_ready_s"] = ready_s
-        for target, load in plan:
-            if target.server == "direct":
-                runner.run(target, load, direct_url)
+        f"http://127.0.0.1:{options.direct_port}",
+        "/health",
+        plan,
+    )
 
     stack_config = out / "raw" / "serve_config.yaml"
     stack_config.write_text(yaml.safe_dump(bench_serve_config(
         options.serve_config, out / "raw", port=options.stack_port
     )))  # fmt: skip
-    stack_url = f"http://127.0.0.1:{options.stack_port}"
     log = DecisionLog(out / "raw" / "decisions.sqlite")
 
     def records(since: float, until: float) -> list[DecisionRecord]:
         return list(log.query(LogQuery(since=since, until=until)))
 
-    with running_server(
+    servers["tierserve_ready_s"] = runner.serve_and_run(
+        "tierserve",
         stack_command(stack_config),
-        ready_url=f"{stack_url}/healthz",
-        log_path=out / "raw" / "tierserve.log",
-        timeout_s=options.startup_timeout_s,
-    ) as ready_s:
-        servers["tierserve_ready_s"] = ready_s
-        for target, load in plan:
-            if target.server == "tierserve":
-                runner.run(target, load, stack_url, records)
+        f"http://127.0.0.1:{options.stack_port}",
+        "/healthz",
+        plan,
+        records,
+    )
     runner.progress.close()
     all_records = list(log.query())
     log.close()

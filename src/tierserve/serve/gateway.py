@@ -92,9 +92,10 @@ class Gateway:
         shared = observe.database_url is not None
         predictor = None
         if examples:
+            from tierserve.signals.batched_predictor import BatchedPredictor
             from tierserve.signals.task_model import EmbeddingTaskClassifier
 
-            predictor = EmbeddingTaskClassifier.train(list(examples))
+            predictor = BatchedPredictor(EmbeddingTaskClassifier.train(list(examples)))
         self._service = ChatService(
             config,
             {name: HandleEngine(name, handle) for name, handle in tiers.items()},

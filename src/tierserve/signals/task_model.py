@@ -79,10 +79,16 @@ class EmbeddingTaskClassifier:
         return cls(encoder, model)
 
     def predict(self, text: str) -> tuple[TaskClass, float]:
-        vector = self._encoder.encode([text], normalize_embeddings=True)
-        probabilities = self._model.predict_proba(np.asarray(vector))[0]
-        best = int(np.argmax(probabilities))
-        return TaskClass(str(self._model.classes_[best])), float(probabilities[best])
+        return self.predict_many([text])[0]
+
+    def predict_many(self, texts: Sequence[str]) -> list[tuple[TaskClass, float]]:
+        vectors = self._encoder.encode(list(texts), normalize_embeddings=True)
+        probabilities = self._model.predict_proba(np.asarray(vectors))
+        best = np.argmax(probabilities, axis=1)
+        return [
+            (TaskClass(str(self._model.classes_[b])), float(row[b]))
+            for b, row in zip(best, probabilities, strict=True)
+        ]
 
 
 def holdout_accuracy(

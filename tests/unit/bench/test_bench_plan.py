@@ -1,6 +1,7 @@
 """The serving benchmark's plan: which targets, the servers' command lines, the client's."""
 
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,27 @@ def test_bad_bench_arguments_are_one_line_errors(
     config = str(ROOT / "serve_configs/local-cpu.yaml")
     assert main(["bench", config, "--out", str(tmp_path), *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_plan_sweeps_every_random_target_and_opens_the_loop_only_on_the_compared_tier(
+    tmp_path: Path,
+) -> None:
+    from tierserve.bench.run import BenchOptions, _plan
+
+    options = BenchOptions(
+        serve_config=tmp_path / "unused.yaml",
+        out=tmp_path,
+        labelled=tmp_path / "questions.jsonl",
+        concurrencies=(1, 16),
+        rates=(1.0,),
+    )
+    plan = [(t.name, load.label) for t, load in _plan(options, targets_for(THREE, "small"))]
+    assert plan == [
+        ("direct/small", "c1"), ("direct/small", "c16"), ("direct/small", "r1"),
+        ("pinned/small", "c1"), ("pinned/small", "c16"), ("pinned/small", "r1"),
+        ("pinned/large", "c1"), ("pinned/large", "c16"),
+        ("cascade", "c4"), ("small-only", "c4"), ("large-only", "c4"),
+    ]  # fmt: skip
+    overhead_only = replace(options, labelled=None)
+    names = {t.name for t, _ in _plan(overhead_only, targets_for(THREE, "small"))}
+    assert names == {"direct/small", "pinned/small", "pinned/large"}
