@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
-	bench-serving-gpu chart-files clean-venv
+	bench-smoke bench-serving-gpu chart-files clean-venv
 
 install: $(STAMP)
 
@@ -68,6 +68,12 @@ eval-embedded: install
 # ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").
 bench-serving: models
 	$(BIN)/tierserve bench $(CONFIG) --out $(RESULTS)/serving_cpu
+
+# CI's short version of bench-serving: every target at concurrency 1 and 2 (4 and 8 prompts),
+# four labelled questions; fails on a failed request or a harness error (~10 min on 2 cores).
+bench-smoke: models
+	$(BIN)/tierserve bench $(CONFIG) --out $${TMPDIR:-/tmp}/tierserve-bench-smoke \
+		--concurrency 1,2 --rate '' --min-prompts 2 --labelled benchmarks/questions-smoke.jsonl
 
 # The same on one GPU with weightless real architectures (needs pip install -e '.[gpu]').
 bench-serving-gpu: install

@@ -55,6 +55,14 @@ def _bench(args: argparse.Namespace) -> int:
     print(markdown_tables(report))
     print(json.dumps(report["routing_decision_ms"]))
     print(f"wrote {options.out / 'report.json'}, tables.md and serving.png")
+    failed = {
+        f"{run['target']} {run['load']}": run["metrics"]["failed"]
+        for run in report["runs"]
+        if run["metrics"].get("failed")
+    }
+    if failed:  # the numbers above leave these requests out: not a clean run
+        print(f"requests failed: {failed}; see {options.out / 'raw' / 'client.log'}")
+        return 1
     return 0
 
 
