@@ -30,7 +30,7 @@ def _numbers(text: str, kind: type[int] | type[float]) -> list[Any]:
 
 def _bench(args: argparse.Namespace) -> int:
     from tierserve.bench.load import LoadSettings
-    from tierserve.bench.report import markdown_tables
+    from tierserve.bench.report import failed_requests, markdown_tables
     from tierserve.bench.run import BenchOptions, run_benchmark
 
     settings = LoadSettings(
@@ -55,11 +55,7 @@ def _bench(args: argparse.Namespace) -> int:
     print(markdown_tables(report))
     print(json.dumps(report["routing_decision_ms"]))
     print(f"wrote {options.out / 'report.json'}, tables.md and serving.png")
-    failed = {
-        f"{run['target']} {run['load']}": run["metrics"]["failed"]
-        for run in report["runs"]
-        if run["metrics"].get("failed")
-    }
+    failed = failed_requests(report)
     if failed:  # the numbers above leave these requests out: not a clean run
         print(f"requests failed: {failed}; see {options.out / 'raw' / 'client.log'}")
         return 1

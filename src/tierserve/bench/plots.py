@@ -25,22 +25,30 @@ def plot_report(report: dict[str, Any], out: Path) -> None:
         (axes[0][0], "ttft", "TTFT (ms): p50 solid, p99 dashed"),
         (axes[0][1], "e2el", "end-to-end latency (ms): p50 solid, p99 dashed"),
     ]
+    concurrencies = sorted({c for ps in closed.values() for c, _ in ps})
+
+    def concurrency_axis(axis: Any) -> None:
+        axis.set(xscale="log", xlabel="concurrency")
+        axis.set_xticks(concurrencies)
+        axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.get_xaxis().set_minor_locator(matplotlib.ticker.NullLocator())
+
     for axis, metric, title in panels:
         for name, points in sorted(closed.items()):
             points.sort(key=lambda p: p[0])
             xs = [c for c, _ in points]
             (line,) = axis.plot(xs, [m[f"median_{metric}_ms"] for _, m in points], "o-", label=name)
             axis.plot(xs, [m[f"p99_{metric}_ms"] for _, m in points], "--", color=line.get_color())
-        axis.set(xscale="log", xlabel="concurrency", title=title)
-        axis.set_xticks(sorted({c for ps in closed.values() for c, _ in ps}))
-        axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        concurrency_axis(axis)
+        axis.set_title(title)
         axis.legend()
     throughput = axes[1][0]
     for name, points in sorted(closed.items()):
         throughput.plot(
             [c for c, _ in points], [m["output_throughput"] for _, m in points], "o-", label=name
         )
-    throughput.set(xscale="log", xlabel="concurrency", ylabel="output tokens/s")
+    concurrency_axis(throughput)
+    throughput.set_ylabel("output tokens/s")
     throughput.set_title("throughput")
     throughput.legend()
     quality = axes[1][1]

@@ -19,6 +19,7 @@ __all__ = [
     "FIELD_KEYS",
     "OVERHEAD_TARGETS",
     "decision_summary",
+    "failed_requests",
     "labelled_quality",
     "markdown_tables",
     "overhead",
@@ -139,6 +140,15 @@ def routing_time(records: Iterable[DecisionRecord]) -> dict[str, Any]:
     return {
         **summary(every),
         "by_task_source": {source: summary(v) for source, v in sorted(by_source.items())},
+    }
+
+
+def failed_requests(report: Mapping[str, Any]) -> dict[str, int]:
+    """Requests the client saw fail, per ``target load``: the run's figures leave them out."""
+    return {
+        f"{run['target']} {run['load']}": int(run["metrics"]["failed"])
+        for run in report["runs"]
+        if run["metrics"].get("failed")
     }
 
 

@@ -10,6 +10,7 @@ from tests.fakes import record
 from tierserve.bench.plots import plot_report
 from tierserve.bench.report import (
     decision_summary,
+    failed_requests,
     labelled_quality,
     markdown_tables,
     overhead,
@@ -148,3 +149,10 @@ def test_overhead_breakdown_splits_the_added_time_and_adds_up() -> None:
         "outside_handler_ms": 30.0,
     }
     assert sum(v for k, v in parts.items() if k != "added_ms") == parts["added_ms"]
+
+
+def test_failed_requests_are_named_by_target_and_load() -> None:
+    report = sample_report()
+    assert failed_requests(report) == {}
+    report["runs"][3]["metrics"]["failed"] = 2
+    assert failed_requests(report) == {"pinned/small c16": 2}
