@@ -37,10 +37,10 @@ async def batched_chunks(
 
     producer = asyncio.create_task(pump())
     try:
-        ended = False
+        ended, first = False, True
         while not ended:
             items = [await queue.get()]
-            if interval_s > 0:
+            if interval_s > 0 and not first:
                 await asyncio.sleep(interval_s)
             while not queue.empty():
                 items.append(queue.get_nowait())
@@ -55,6 +55,7 @@ async def batched_chunks(
                     texts.append(item.text)
                     final = item.final or final
             if texts:
+                first = False
                 yield GenerationChunk(text="".join(texts), final=final)
     finally:
         producer.cancel()

@@ -24,6 +24,18 @@ async def test_the_first_text_goes_out_before_the_engine_produces_more() -> None
     assert (await anext(batches)).text == " world"
 
 
+async def test_the_batching_interval_never_delays_the_first_text() -> None:
+    async def engine() -> AsyncIterator[GenerationChunk]:
+        yield GenerationChunk("Hello")
+        await asyncio.Event().wait()  # nothing more for now
+        yield GenerationChunk("never")
+
+    batches = batched_chunks(engine(), interval_s=30.0)
+    first = await asyncio.wait_for(anext(batches), timeout=2)
+    assert first.text == "Hello"
+    await batches.aclose()  # type: ignore[attr-defined]
+
+
 async def test_texts_that_arrived_together_travel_as_one_chunk_with_the_final() -> None:
     release = asyncio.Event()
     sentinel = object()
