@@ -186,14 +186,15 @@ class TierConfig(_Strict):
         default=None, ge=1, description="Sequences one engine step batches; None: vLLM's."
     )
     stream_batch_interval_ms: float = Field(
-        default=0.0,
+        default=50.0,
         ge=0.0,
         le=1000.0,
         description="A streamed answer crosses from the tier's replica to the gateway in "
-        "batches: the first text at once, then whatever the engine produced while the previous "
-        "batch was in flight, gathered for at most this long (as Ray Serve LLM batches its "
-        "streams). 0: no waiting, only what is already there; raise it (e.g. 50) on GPUs, "
-        "where tokens come faster than one Ray message each is worth.",
+        "batches: the first text at once, then what the engine produced in the next this-many "
+        "ms, as Ray Serve LLM batches its streams (its default is 50 too). Measured on 2 CPU "
+        "cores against 0 (only what was already there): gateway overhead on end-to-end "
+        "latency +9 % instead of +27 % at concurrency 1 and +10 % instead of +29 % at 16. "
+        "Lower it for finer-grained inter-token latency at the cost of one Ray message each.",
     )
     engine_args: dict[str, Any] = Field(
         default_factory=dict,
