@@ -24,7 +24,9 @@ def test_vllm_bench_serve_streams_fixed_length_answers_through_a_pinned_tier(
 ) -> None:
     small = stack_config.tiers[0]
     tokenizer = resolve_tier(small, detect_host(), stack_config.model_cache_dir).model_path
-    settings = LoadSettings(input_len=32, output_len=8, min_prompts=4, prompts_per_slot=2, warmups=0)
+    settings = LoadSettings(
+        input_len=32, output_len=8, min_prompts=4, prompts_per_slot=2, warmups=0
+    )
     target = Target("pinned/small", "tierserve", f"tierserve/{small.name}", "random", small.name)
     command = client_command(
         target,
