@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tierserve.errors import ConfigError
+from tierserve.limits import AdmissionLimits
 
 __all__ = [
     "CascadeConfig",
@@ -350,6 +351,11 @@ class GatewayConfig(_Strict):
         ),
     )
     max_tokens_limit: int = Field(default=2048, ge=1, description="Largest max_tokens accepted.")
+    limits: AdmissionLimits = Field(
+        default_factory=AdmissionLimits,
+        description="What a request may carry (body size, messages, stop sequences, schema "
+        "size and features), checked before any tokenizing; each breach is a 400 naming it.",
+    )
     deployment: DeploymentOptions = Field(
         default_factory=lambda: DeploymentOptions(max_ongoing_requests=256),
         description="Ray Serve options of the gateway deployment (`gateway`).",

@@ -10,7 +10,10 @@ import re
 
 __all__ = ["detect_pii", "redact_pii"]
 
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+# Linear time on any input: a match may start only where a run of local-part characters starts
+# (the lookbehind), and the possessive quantifiers (++) never give back what they took, so no
+# text is scanned twice. (`\b[\w.+-]+@...` took seconds on 16 KB of "a.a.a.").
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d ()-]{8,}\d\b")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")

@@ -39,6 +39,31 @@ __all__ = [
 ]
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # vLLM's seeds are 64-bit signed integers
+
+
+def _lone_surrogate_at(body: Any) -> str | None:
+    """Where a string (or key) in the JSON body holds a lone UTF-16 surrogate (``"\\ud800"``):
+    valid JSON, but not Unicode text, and every tokenizer refuses it."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return where or "body"
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                printable = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+                path = f"{where}.{printable}" if where else printable
+                stack.append((path, key))
+                stack.append((path, child))
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{i}", child) for i, child in enumerate(value))
+    return None
+
+
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: Literal["text"]
@@ -58,7 +83,11 @@ class ChatMessageIn(BaseModel):
 
 class JsonSchemaFormat(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(default="response", min_length=1, max_length=64)
+    name: str = Field(
+        default="response",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="As OpenAI: letters, digits, '_' and '-', at most 64 characters.",
+    )
     schema_: dict[str, Any] | None = Field(
         default=None,
         alias="schema",
@@ -117,7 +146,7 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=_INT64_MIN, le=_INT64_MAX)
     user: str | None = None
     ignore_eos: bool = Field(
         default=False,
@@ -131,6 +160,24 @@ class ChatCompletionRequest(BaseModel):
         "'session_id', 'schema' (a registered schema's name) and 'decoding' ('constrained' or "
         "'unconstrained', for a pinned tier only).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, body: Any) -> Any:
+        where = _lone_surrogate_at(body)
+        if where is not None:
+            raise ValueError(
+                f"{where} holds a lone UTF-16 surrogate escape (such as \\ud800), which is not "
+                "Unicode text; encode the text as UTF-8 (pair surrogates, or drop them)"
+            )
+        return body
+
+    @field_validator("stop")
+    @classmethod
+    def _stops_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value == "" or (isinstance(value, list) and "" in value):
+            raise ValueError("a stop sequence may not be empty; drop it or give its text")
+        return value
 
     @field_validator("n")
     @classmethod
@@ -252,7 +299,21 @@ def tierserve_headers(
         headers["x-tierserve-confidence"] = f"{confidence:.4f}"
     if cache is not None:
         headers["x-tierserve-cache"] = cache
-    return headers
+    return {name: _header_safe(value) for name, value in headers.items()}
+
+
+_HEADER_VALUE_LIMIT = 2_048
+
+
+def _header_safe(value: str) -> str:
+    """Printable ASCII only: reasons can quote a caller's schema keys or an answer's values,
+    and a header must be Latin-1 without line breaks (else the reply fails after its record
+    was committed)."""
+    ascii_only = value.encode("ascii", "backslashreplace").decode("ascii")
+    printable = "".join(c if " " <= c <= "~" else " " for c in ascii_only)
+    if len(printable) > _HEADER_VALUE_LIMIT:
+        return printable[: _HEADER_VALUE_LIMIT - 3] + "..."
+    return printable
 
 
 class Usage(BaseModel):

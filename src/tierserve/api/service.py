@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tierserve.api.admission import admit
 from tierserve.api.convert import generation_request, user_text, validation_context
 from tierserve.api.protocol import (
     AssistantMessage,
@@ -42,6 +43,7 @@ from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
 from tierserve.engine.types import Engine, GenerationRequest
+from tierserve.limits import AdmissionLimits
 from tierserve.model_names import pinned_tier, served_models
 from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
 from tierserve.policy.classify import TaskPredictor
@@ -108,11 +110,16 @@ class ChatService:
         self._prices = {tier.name: TierPrice.of(tier) for tier in config.tiers}
 
     @property
+    def limits(self) -> AdmissionLimits:
+        return self._config.gateway.limits
+
+    @property
     def model_names(self) -> list[str]:
         return served_models(self._config.gateway.model_name, self._policy.tiers)
 
     async def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
         arrived, started = time.time(), time.monotonic()
+        admit(request, self._config.gateway.limits)
         pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         generation = generation_request(request, request_id, self._config.gateway)

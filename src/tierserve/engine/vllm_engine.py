@@ -16,7 +16,7 @@ from typing import Any, cast
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
-from tierserve.errors import ContextLengthError
+from tierserve.errors import ContextLengthError, InvalidRequestError
 from tierserve.structured import structured_outputs_args
 
 __all__ = ["VLLMEngine"]
@@ -108,11 +108,15 @@ class VLLMEngine:
         logprobs: list[float] = []
         texts: list[str] = []
         finish_reason = "stop"
+        try:
+            sampling = self._sampling(request)
+        except ValueError as error:
+            raise self._invalid(error) from None
         self.in_flight.add(request.request_id)
         finished = False
         try:
             async for output in self._llm.generate(
-                {"prompt_token_ids": prompt_ids}, self._sampling(request), request.request_id
+                {"prompt_token_ids": prompt_ids}, sampling, request.request_id
             ):
                 completion = output.outputs[0]
                 if ttft is None and completion.token_ids:
@@ -128,6 +132,8 @@ class VLLMEngine:
                     finish_reason = completion.finish_reason or "stop"
                 elif completion.text:
                     yield GenerationChunk(text=completion.text)
+        except ValueError as error:
+            raise self._invalid(error) from None
         finally:
             self.in_flight.discard(request.request_id)
             if not finished:
@@ -147,6 +153,16 @@ class VLLMEngine:
             latency_s=latency,
         )
         yield GenerationChunk(text=texts[-1] if texts else "", final=final)
+
+    def _invalid(self, error: ValueError) -> InvalidRequestError:
+        # vLLM refuses what it cannot serve with ValueError (an empty stop string, a seed out of
+        # range, a grammar it cannot compile): the same input fails on every try and every
+        # tier, so the caller gets a 400, not a retryable 503.
+        reason = (str(error).strip().splitlines() or ["invalid parameters"])[0][:200]
+        return InvalidRequestError(
+            f"tier {self.tier!r} refused the request: {reason}",
+            hint="correct the request's sampling parameters, stop sequences or response_format",
+        )
 
     async def generate(self, request: GenerationRequest) -> Generation:
         async for chunk in self.stream(request):

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierserve.api.protocol import (
     CallerContext,
@@ -32,11 +33,15 @@ from tierserve.api.service import ChatService
 from tierserve.errors import TierserveError
 from tierserve.model_names import split_model
 from tierserve.observe.metrics import TierserveMetrics, scrape
+from tierserve.serve.body_limit import BodySizeLimit
 
 __all__ = ["TierStatuses", "build_http_app", "sse"]
 
 TierStatuses = Callable[[], Awaitable[dict[str, dict[str, Any] | str]]]
 """Each tier's status (a dict), or why it is unavailable (a string)."""
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
 def _validation_message(error: RequestValidationError) -> tuple[str, str | None]:
@@ -84,6 +89,17 @@ def build_http_app(
     metrics: TierserveMetrics | None = None,
 ) -> FastAPI:
     app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
+    max_body = service.limits.max_body_bytes
+    too_large = (
+        f"the request body is larger than {max_body} bytes (fix: send a smaller body, or raise "
+        "gateway.limits.max_body_bytes in the stack config)"
+    )
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=max_body,
+        message=too_large,
+        error_body=error_body(too_large, "invalid_request_error", None, "request_too_large"),
+    )
 
     def count(error_type: str, status: int) -> None:
         if metrics is not None:
@@ -96,6 +112,14 @@ def build_http_app(
         count("invalid_request_error", 400)
         body = error_body(message, "invalid_request_error", param, None)
         return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (404, 405, 413) in OpenAI's error shape, not {"detail": ...}.
+        kind = "invalid_request_error" if error.status_code < 500 else "server_error"
+        count(kind, error.status_code)
+        body = error_body(str(error.detail), kind, None, _HTTP_CODES.get(error.status_code))
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(TierserveError)
     async def tierserve_error(_: Request, error: TierserveError) -> JSONResponse:

@@ -1,0 +1,195 @@
+"""Bad input gets a 4xx naming the problem, in OpenAI's error shape, before any tier is called.
+
+Each case is one that once reached a tokenizer, a grammar compile or a tier and came back as a
+500 or a retryable 503 (issue 19). The same cases run against the real stack in
+tests/integration/test_bad_input.py.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from tests.fakes import FAQ, THREE, support_service
+from tierserve.observe.metrics import TierserveMetrics
+from tierserve.serve.http import build_http_app
+
+JSON = {"content-type": "application/json"}
+CHAT: dict[str, Any] = {"model": "tierserve", "messages": [{"role": "user", "content": FAQ}]}
+
+
+def nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+def json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "caller", "schema": schema}}
+
+
+def pattern(regex: str) -> dict[str, Any]:
+    return json_schema(
+        {"type": "object", "properties": {"v": {"type": "string", "pattern": regex}}}
+    )
+
+
+RECURSIVE = {
+    "type": "object",
+    "properties": {"node": {"$ref": "#/$defs/node"}},
+    "$defs": {
+        "node": {"type": "object", "properties": {"children": {"$ref": "#/$defs/nodes"}}},
+        "nodes": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+    },
+}
+MANY_PROPERTIES = {
+    "type": "object",
+    "properties": {f"p{i}": {"type": "string"} for i in range(300)},
+}
+
+# (what the caller sent, the words the error must contain, the param it names)
+BAD_BODIES: dict[str, tuple[dict[str, Any], str, str | None]] = {
+    "lone surrogate": (
+        {**CHAT, "messages": [{"role": "user", "content": "hi \ud800 there"}]},
+        "lone UTF-16 surrogate",
+        None,
+    ),
+    "schema nested 150 deep": (
+        {**CHAT, "response_format": json_schema(nested(150))},
+        "nested deeper than 24 levels",
+        "response_format.json_schema.schema",
+    ),
+    "seed 2**64": ({**CHAT, "seed": 2**64}, "less than or equal to 9223372036854775807", "seed"),
+    "empty stop": ({**CHAT, "stop": [""]}, "stop sequence may not be empty", "stop"),
+    "lookahead pattern": (
+        {**CHAT, "response_format": pattern("(?=a)[a-z]+")},
+        "lookahead or lookbehind",
+        "response_format.json_schema.schema",
+    ),
+    "backreference pattern": (
+        {**CHAT, "response_format": pattern(r"(a)\1")},
+        "backreference",
+        "response_format.json_schema.schema",
+    ),
+    "regex-bomb repeat": (
+        {**CHAT, "response_format": pattern("(a{1,100}){1,100}")},
+        "repeat count of 100 (limit 64)",
+        "response_format.json_schema.schema",
+    ),
+    "recursive $ref": (
+        {**CHAT, "response_format": json_schema(RECURSIVE)},
+        "recursive $ref",
+        "response_format.json_schema.schema",
+    ),
+    "remote $ref": (
+        {**CHAT, "response_format": json_schema({"$ref": "https://example.com/s.json"})},
+        "not a local reference",
+        "response_format.json_schema.schema",
+    ),
+    "300 properties": (
+        {**CHAT, "response_format": json_schema(MANY_PROPERTIES)},
+        "300 properties in all (limit 100)",
+        "response_format.json_schema.schema",
+    ),
+    "4,000 messages": (
+        {**CHAT, "messages": [{"role": "user", "content": "hi"}] * 4000},
+        "too many messages: 4000 (limit 256)",
+        "messages",
+    ),
+    "5,000 stop sequences": (
+        {**CHAT, "stop": [f"s{i}" for i in range(5000)]},
+        "too many stop sequences: 5000 (limit 16)",
+        "stop",
+    ),
+    "one huge message": (
+        {**CHAT, "messages": [{"role": "user", "content": "x" * 200_000}]},
+        "messages[0] is too long in characters: 200000 (limit 131072)",
+        "messages.0.content",
+    ),
+    "non-ASCII schema name": (
+        {
+            **CHAT,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "résumé", "schema": {"type": "object"}},
+            },
+        },
+        "should match pattern",
+        "response_format",
+    ),
+}
+
+
+def gateway(tmp_path: Path) -> tuple[TestClient, dict[str, Any]]:
+    chat, engines, _ = support_service(tmp_path, config=THREE)
+
+    async def statuses() -> dict[str, dict[str, Any] | str]:
+        return {t: {"name": t} for t in engines}
+
+    app = build_http_app(chat, statuses=statuses, metrics=TierserveMetrics(CollectorRegistry()))
+    return TestClient(app), engines
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+def test_bad_input_is_a_400_naming_it_and_no_tier_is_called(tmp_path: Path, case: str) -> None:
+    body, words, param = BAD_BODIES[case]
+    client, engines = gateway(tmp_path)
+    # json.dumps escapes a lone surrogate as \ud800, as a client's JSON encoder would.
+    response = client.post("/v1/chat/completions", content=json.dumps(body), headers=JSON)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert words in error["message"] and "fix" in error["message"]
+    assert error["type"] == "invalid_request_error"
+    if param is not None:
+        assert error["param"] == param
+    assert all(not engine.requests for engine in engines.values())
+
+
+def test_a_body_over_the_size_limit_is_a_413_before_it_is_parsed(tmp_path: Path) -> None:
+    client, engines = gateway(tmp_path)
+    huge = {**CHAT, "messages": [{"role": "user", "content": "x" * 1_100_000}]}
+    response = client.post("/v1/chat/completions", json=huge)
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert "larger than 1048576 bytes" in error["message"]
+    assert error["code"] == "request_too_large"
+
+    def chunks() -> Any:  # no Content-Length: counted as it arrives
+        yield b'{"model": "tierserve", "messages": [{"role": "user", "content": "'
+        for _ in range(300):
+            yield b"x" * 4096
+        yield b'"}]}'
+
+    streamed = client.post("/v1/chat/completions", content=chunks(), headers=JSON)
+    assert streamed.status_code == 413 and "request_too_large" in streamed.text
+    assert all(not engine.requests for engine in engines.values())
+
+
+def test_a_caller_schema_key_outside_latin_1_never_breaks_the_headers(tmp_path: Path) -> None:
+    chat, engines, _ = support_service(tmp_path, small="{}", medium="{}", large="{}")
+    schema = {"type": "object", "properties": {"名前": {"type": "integer"}}, "required": ["名前"]}
+
+    async def statuses() -> dict[str, dict[str, Any] | str]:
+        return {t: {"name": t} for t in engines}
+
+    client = TestClient(build_http_app(chat, statuses=statuses))
+    response = client.post(
+        "/v1/chat/completions", json={**CHAT, "response_format": json_schema(schema)}
+    )
+    assert response.status_code == 200, response.text
+    reasons = response.headers["x-tierserve-reasons"]
+    assert reasons.isascii() and "\\u540d" in reasons  # the key, escaped, still readable
+
+
+def test_unknown_paths_and_methods_get_openai_shaped_errors(tmp_path: Path) -> None:
+    client, _ = gateway(tmp_path)
+    missing = client.post("/v1/completions", json=CHAT)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong = client.get("/v1/chat/completions")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
