@@ -38,6 +38,9 @@ class TierserveError(Exception):
 
     http_status: int = 500
     error_type: str = "server_error"
+    code: str | None = None
+    """OpenAI's error ``code`` where it has one, else a stable name of our own (never a class
+    name: error bodies say what happened, not how tierserve is built)."""
     retryable: bool = False
 
     def __init__(self, message: str, *, hint: str = "", param: str | None = None) -> None:
@@ -57,10 +60,13 @@ class ConfigError(TierserveError):
 class InvalidRequestError(TierserveError):
     http_status = 400
     error_type = "invalid_request_error"
+    code = "invalid_value"
 
 
 class ContextLengthError(InvalidRequestError):
     """The request does not fit one tier's context window; another tier's may be larger."""
+
+    code = "context_length_exceeded"
 
     def __init__(self, tier: str, prompt_tokens: int, max_tokens: int, limit: int) -> None:
         super().__init__(
@@ -76,6 +82,7 @@ class ContextLengthError(InvalidRequestError):
 class PermissionDeniedError(TierserveError):
     http_status = 403
     error_type = "permission_error"
+    code = "permission_denied"
 
 
 class ModelNotPreparedError(TierserveError):
@@ -84,22 +91,28 @@ class ModelNotPreparedError(TierserveError):
 
 class DecisionLogError(TierserveError):
     http_status = 503
+    code = "decision_log_unavailable"
     retryable = True
 
 
 class TierError(TierserveError):
-    def __init__(self, tier: str, message: str, *, hint: str = "") -> None:
+    def __init__(self, tier: str, message: str, *, hint: str = "", detail: str = "") -> None:
         super().__init__(f"tier {tier!r}: {message}", hint=hint)
         self.tier = tier
+        self.detail = detail
+        """What went wrong inside, for the decision log and the operator's logs; the caller's
+        error body carries only the message."""
 
 
 class TierUnavailableError(TierError):
     http_status = 503
+    code = "tier_unavailable"
     retryable = True
 
 
 class TierTimeoutError(TierError):
     http_status = 504
+    code = "tier_timeout"
     retryable = True
 
 

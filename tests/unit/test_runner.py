@@ -135,6 +135,8 @@ async def test_failing_last_tier_is_a_retryable_503() -> None:
     with pytest.raises(TierUnavailableError, match="large") as caught:
         await runner(dead).run(CASCADE, REQUEST)
     assert caught.value.http_status == 503 and caught.value.retryable
+    assert "RuntimeError" not in str(caught.value) and "down" not in str(caught.value)
+    assert caught.value.detail == "error=RuntimeError: down"
 
 
 async def test_bad_request_is_not_escalated() -> None:

@@ -424,7 +424,7 @@ class ErrorBody(BaseModel):
     @classmethod
     def of(cls, error: TierserveError) -> ErrorBody:
         detail = ErrorDetail(
-            message=str(error), type=error.error_type, param=error.param, code=type(error).__name__
+            message=str(error), type=error.error_type, param=error.param, code=error.code
         )
         return cls(error=detail)
 

@@ -143,6 +143,12 @@ def _failure(error: Exception, timeout_s: float) -> Failure:
     return Failure(FailureKind.ERROR, f"error={type(error).__name__}")
 
 
+def _inside(error: Exception) -> str:
+    """The operator's view of a failure (the decision log's step error), fuller than the
+    caller's error message."""
+    return getattr(error, "detail", "") or str(error)
+
+
 def _escalates(error: Exception) -> bool:
     """A request a tier refused as invalid is invalid on every tier, unless it is only too long
     for this tier's context window, which a later tier may have room for."""
@@ -217,13 +223,16 @@ class LadderRunner:
                 raise error  # no tier left with room for it: a 400 naming the limit
             # No answer to accept and nothing left to try: a retryable 503, not a fake answer.
             raise TierUnavailableError(
-                spec.tier, f"{failure.detail}: {error}", hint="retry later; check /healthz"
+                spec.tier,
+                f"no tier could answer (the last failed: {failure.kind.value})",
+                hint="retry later; check /healthz",
+                detail=f"{failure.detail}: {_inside(error)}"[:500],
             ) from error
         step = step_of(
             spec,
             verdict,
             latency_s=time.monotonic() - started,
-            error=str(error)[:500],
+            error=_inside(error)[:500],
             failure_code=failure.detail,
         )
         return step, move

@@ -39,7 +39,12 @@ def _unwrap(tier: str, error: RayTaskError) -> Exception:
     cause = getattr(error, "cause", None)
     if isinstance(cause, TierserveError):
         return cause
-    return TierUnavailableError(tier, f"{type(cause).__name__}: {cause}")
+    return TierUnavailableError(
+        tier,
+        "the tier's replica failed while generating",
+        hint="retry later; check /healthz",
+        detail=f"{type(cause).__name__}: {cause}"[:500],
+    )
 
 
 class HandleEngine:

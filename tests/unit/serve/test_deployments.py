@@ -74,9 +74,12 @@ async def test_a_tierserve_error_in_the_replica_comes_back_as_itself() -> None:
 async def test_any_other_replica_failure_is_the_tier_being_unavailable() -> None:
     handle = FakeHandle(ScriptedEngine("small"), task_error(RuntimeError("CUDA OOM")))
     engine = HandleEngine("small", handle)  # type: ignore[arg-type]
-    with pytest.raises(TierUnavailableError, match="RuntimeError: CUDA OOM") as caught:
+    with pytest.raises(TierUnavailableError, match="replica failed") as caught:
         await engine.generate(REQUEST)
     assert caught.value.http_status == 503
+    # The cause is for the decision log and the operator, not for the caller's error body.
+    assert caught.value.detail == "RuntimeError: CUDA OOM"
+    assert "RuntimeError" not in str(caught.value)
     with pytest.raises(TierUnavailableError, match="tier 'small'"):
         async for _ in engine.stream(REQUEST):
             pass

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from tests.fakes import FAQ, ListRecorder, support_service
-from tierserve.errors import ContextLengthError, DecisionLogError
+from tierserve.errors import ContextLengthError
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.observe.recorder import DurableRecorder
@@ -90,11 +90,11 @@ def test_a_stream_whose_record_cannot_be_committed_ends_with_an_error_and_no_don
         events = frames(response.read().decode())
     assert "[DONE]" not in events
     error = json.loads(events[-1])["error"]
-    assert error["code"] == DecisionLogError.__name__ and error["type"] == "server_error"
+    assert error["code"] == "decision_log_unavailable" and error["type"] == "server_error"
     assert not any(json.loads(e).get("tierserve") for e in events[:-1])
     assert app_metrics.request_errors.labels("server_error", "503")._value.get() == 1
     plain = client.post("/v1/chat/completions", json=CHAT)
-    assert plain.status_code == 503 and plain.json()["error"]["code"] == "DecisionLogError"
+    assert plain.status_code == 503 and plain.json()["error"]["code"] == "decision_log_unavailable"
 
 
 def test_models_and_health_report_each_tier(tmp_path: Path) -> None:
