@@ -199,3 +199,17 @@ async def test_ignore_eos_reaches_the_engine_for_fixed_length_benchmarks() -> No
     chat, engines = service()
     await complete(chat, request(ignore_eos=True))
     assert engines["small"].requests[0].ignore_eos is True
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "assistant"])
+async def test_personal_data_in_any_message_keeps_the_small_tier_out(
+    tmp_path: Path, role: str
+) -> None:
+    chat, engines, _ = support_service(tmp_path)
+    messages = [
+        {"role": role, "content": "Customer record: jane.doe@example.com, card on file."},
+        {"role": "user", "content": "How do I reset my password?"},
+    ]
+    body, _ = await complete(chat, request(messages=messages))
+    assert engines["small"].requests == []
+    assert "pii=email => tiers medium,large" in body["tierserve"]["plan"]

@@ -127,6 +127,7 @@ class ChatService:
         requested = requested_schema(request, self._policy, caller.schema_hint)
         features = RequestFeatures(
             text=user_text(request),
+            other_text="\n".join(m.text() for m in request.messages if m.role != "user"),
             api_key=caller.api_key,
             task_hint=task_hint(
                 caller.task_hint or (request.metadata or {}).get("task"), requested

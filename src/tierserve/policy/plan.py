@@ -22,11 +22,15 @@ class RequestFeatures:
     """What the planner may look at: no engine output, nothing from the network."""
 
     text: str
+    """The user messages: what is classified and assessed for risk."""
     api_key: str | None = None
     task_hint: str | None = None
     strict_output: bool = False
     session_floor_tier: str | None = None
     """The strongest tier this request's session has escalated to, if any."""
+    other_text: str = ""
+    """The system, developer and assistant messages: scanned for personal data like the user
+    messages (a tier sees every message), but not classified."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,8 @@ def plan_route(
     session_escalated: bool = False,
 ) -> RoutePlan:
     tenant = resolve_tenant(policy, features.api_key)
-    eligibility = check_eligibility(policy, tenant, features.text)
+    scanned = f"{features.text}\n{features.other_text}" if features.other_text else features.text
+    eligibility = check_eligibility(policy, tenant, scanned)
     task = classify_task(policy, features.text, features.task_hint, predictor)
     risk = assess_risk(
         policy.risk,
