@@ -98,6 +98,11 @@ BAD_BODIES: dict[str, tuple[dict[str, Any], str, str | None]] = {
         "messages[0] is too long in characters: 200000 (limit 131072)",
         "messages.0.content",
     ),
+    "long session id": (
+        {**CHAT, "metadata": {"session_id": "s" * 300}},
+        "session id is too long in characters: 300 (limit 128)",
+        "metadata.session_id",
+    ),
     "non-ASCII schema name": (
         {
             **CHAT,

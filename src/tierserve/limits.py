@@ -89,6 +89,9 @@ class AdmissionLimits(BaseModel):
     max_stop: int = Field(
         default=16, ge=0, description="Most `stop` sequences (OpenAI allows 4; vLLM more)."
     )
+    max_session_id_chars: int = Field(
+        default=128, ge=1, description="Longest session id (x-session-id or metadata.session_id)."
+    )
     max_stop_chars: int = Field(default=256, ge=1, description="Longest `stop` sequence.")
     schema_: SchemaLimits = Field(
         default_factory=SchemaLimits,

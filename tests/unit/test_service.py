@@ -127,6 +127,19 @@ async def test_session_keeps_the_tier_it_escalated_to(tmp_path: Path) -> None:
     assert any(r.startswith("risk=high(session_escalated") for r in second["tierserve"]["plan"])
 
 
+async def test_a_session_id_is_scoped_to_the_caller_that_set_it(tmp_path: Path) -> None:
+    chat, engines, _ = support_service(tmp_path)
+    engines["small"].logprobs = (-3.0,)
+    escalated = CallerContext(api_key="sk-app-1", session_id="s-1")
+    await complete(chat, request("How do I reset my password?"), escalated)
+    engines["small"].logprobs = (-0.01,)
+    same_id = CallerContext(api_key="sk-app-2", session_id="s-1")
+    other, _ = await complete(chat, request("And my username?"), same_id)
+    assert other["tierserve"]["tiers_tried"] == ["small"]
+    again, _ = await complete(chat, request("And my username?"), escalated)
+    assert "small" not in again["tierserve"]["tiers_tried"]
+
+
 async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
     plan = await chat.explain(

@@ -23,8 +23,16 @@ def _over(what: str, count: int, limit: int, param: str, setting: str) -> Invali
     )
 
 
-def admit(request: ChatCompletionRequest, limits: AdmissionLimits) -> None:
+def admit(request: ChatCompletionRequest, session_id: str | None, limits: AdmissionLimits) -> None:
     """Raise InvalidRequestError naming the first limit the request breaks."""
+    if session_id is not None and len(session_id) > limits.max_session_id_chars:
+        raise _over(
+            "the session id is too long in characters",
+            len(session_id),
+            limits.max_session_id_chars,
+            "metadata.session_id",
+            "max_session_id_chars",
+        )
     if len(request.messages) > limits.max_messages:
         raise _over(
             "too many messages",

@@ -226,7 +226,8 @@ class TierserveMetadata(BaseModel):
     steps: list[Step]
     """Every step as the decision log records it (the same type)."""
     cache: CacheStatus = "off"
-    """hit, miss, bypass (Cache-Control: no-cache, or streamed) or off (route not cacheable)."""
+    """hit, miss, bypass (Cache-Control: no-cache, streamed, or a caller without an API key:
+    anonymous callers share no answers) or off (route not cacheable)."""
     cached_from: str | None = None
     """On a cache hit: the request whose answer is returned."""
     cost_usd: float = 0.0

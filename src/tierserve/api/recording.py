@@ -222,15 +222,18 @@ def look_up(
     trace: RequestTrace,
     request: ChatCompletionRequest,
     cache_control: str | None,
+    scope: str | None,
 ) -> CacheLookup:
+    """``scope``: whose answers may be shared (see ``policy.eligibility.caller_scope``);
+    an anonymous caller's (None) are neither looked up nor stored."""
     route = trace.plan.route
     if cache is None or not route.cacheable:
         return CacheLookup("off")
-    if trace.stream or _no_cache(cache_control):
+    if trace.stream or _no_cache(cache_control) or scope is None:
         return CacheLookup("bypass")
     key = cache_key(
         policy_version=trace.plan.policy_version,
-        tenant=trace.plan.eligibility.tenant.id,
+        tenant=scope,
         route=route.name,
         tiers=[step.tier or step.action for step in trace.ladder.steps],
         schema=trace.ladder.schema_name,

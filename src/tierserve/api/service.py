@@ -49,6 +49,7 @@ from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
 from tierserve.policy.defaults import cascade_policy
+from tierserve.policy.eligibility import caller_scope
 from tierserve.policy.plan import RequestFeatures, plan_route
 from tierserve.policy.runner import (
     AnswerStarted,
@@ -70,6 +71,8 @@ class _Prepared:
     trace: RequestTrace
     generation_request: GenerationRequest
     session_id: str | None
+    """Scoped: ``<caller scope>/<session id>``."""
+    cache_scope: str | None
 
 
 class ChatService:
@@ -119,11 +122,14 @@ class ChatService:
 
     async def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
         arrived, started = time.time(), time.monotonic()
-        admit(request, self._config.gateway.limits)
+        session_id = caller.session_id or (request.metadata or {}).get("session_id")
+        admit(request, session_id, self._config.gateway.limits)
         pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         generation = generation_request(request, request_id, self._config.gateway)
-        session_id = caller.session_id or (request.metadata or {}).get("session_id")
+        scope = caller_scope(self._policy, caller.api_key)
+        if session_id:  # one tenant's session id never moves another's floor
+            session_id = f"{scope or 'anonymous'}/{session_id}"
         requested = requested_schema(request, self._policy, caller.schema_hint)
         features = RequestFeatures(
             text=user_text(request),
@@ -158,7 +164,7 @@ class ChatService:
             stream=request.stream,
             user_text=features.text,
         )
-        return _Prepared(trace, generation, session_id)
+        return _Prepared(trace, generation, session_id, scope)
 
     async def _conclude(
         self, prepared: _Prepared, result: LadderResult, cache: CacheStatus
@@ -210,7 +216,7 @@ class ChatService:
         caller = caller or CallerContext()
         prepared = await self._prepare(request, caller)
         trace = prepared.trace
-        lookup = look_up(self._cache, trace, request, caller.cache_control)
+        lookup = look_up(self._cache, trace, request, caller.cache_control, prepared.cache_scope)
         if lookup.answer is not None:
             cached = lookup.answer
             record = await self._persist(trace.cache_hit(self._policy, cached))
@@ -272,7 +278,7 @@ class ChatService:
                 role = None
             elif isinstance(event, LadderFinished):
                 result = event.result
-                cache = look_up(self._cache, prepared.trace, request, None).status
+                cache = look_up(self._cache, prepared.trace, request, None, None).status
                 record = await self._conclude(prepared, result, cache)
                 finish = ChunkChoice(delta=Delta(role=role), finish_reason=result.finish_reason)
                 yield chunk(finish, tierserve=self._metadata(record))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from tierserve.pii import detect_pii
 from tierserve.policy.spec import Policy, TenantSpec
 
-__all__ = ["Eligibility", "allowed_tiers", "check_eligibility", "resolve_tenant"]
+__all__ = ["Eligibility", "allowed_tiers", "caller_scope", "check_eligibility", "resolve_tenant"]
 
 
 def resolve_tenant(policy: Policy, api_key: str | None) -> TenantSpec:
@@ -16,6 +17,18 @@ def resolve_tenant(policy: Policy, api_key: str | None) -> TenantSpec:
         if api_key is not None and api_key in tenant.api_keys:
             return tenant
     return next(t for t in policy.tenants if t.id == policy.default_tenant)
+
+
+def caller_scope(policy: Policy, api_key: str | None) -> str | None:
+    """Whose cached answers and session state a request may share: its tenant's, when a
+    registered key authenticated it; its own key's (hashed), when the key is unknown; nobody's
+    (None) for a caller without a key, so no anonymous caller learns what another asked."""
+    if api_key is None:
+        return None
+    tenant = resolve_tenant(policy, api_key)
+    if api_key in tenant.api_keys:
+        return f"tenant:{tenant.id}"
+    return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,9 @@ def replay_reason(policy: Policy, logged: list[DecisionRecord]) -> str:
 async def test_cache_hits_and_pinned_requests_are_counted_not_replayed(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, _, _ = support_service(tmp_path, recorder=recorder)
-    await complete(chat, request(FAQ))
-    await complete(chat, request(FAQ))  # a cache hit
+    keyed = CallerContext(api_key="sk-app-1")
+    await complete(chat, request(FAQ), keyed)
+    await complete(chat, request(FAQ), keyed)  # a cache hit
     await complete(chat, request(FAQ, model="tierserve/large"))
     result = replay(SUPPORT, recorder.records)
     assert result["skipped"] == {"cache_hit": 1, "pinned_tier": 1} and result["replayed"] == 1

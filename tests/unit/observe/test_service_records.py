@@ -57,6 +57,9 @@ async def test_every_request_leaves_one_record_with_its_steps_and_cost(tmp_path:
     assert record.prompt == FAQ and len(record.prompt_sha256) == 64
 
 
+APP_KEY = CallerContext(api_key="sk-app-1")  # a key the policy does not know: its own scope
+
+
 async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, _ = support(tmp_path, recorder)
@@ -70,8 +73,8 @@ async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) 
 async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, engines = support(tmp_path, recorder)
-    first, _ = await complete(chat, request(FAQ))
-    second, headers = await complete(chat, request(FAQ + "  "))
+    first, _ = await complete(chat, request(FAQ), APP_KEY)
+    second, headers = await complete(chat, request(FAQ + "  "), APP_KEY)
     assert len(engines["small"].requests) == 1
     assert second["choices"][0]["message"]["content"] == "Go to Settings."
     meta = second["tierserve"]
@@ -82,17 +85,30 @@ async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None
     assert [r.cache for r in recorder.records] == ["miss", "hit"]
 
 
-async def test_no_cache_other_tenants_and_streams_get_fresh_answers(tmp_path: Path) -> None:
+async def test_no_cache_other_callers_and_streams_get_fresh_answers(tmp_path: Path) -> None:
     chat, engines = support(tmp_path)
-    await complete(chat, request(FAQ))
-    fresh, _ = await complete(chat, request(FAQ), CallerContext(cache_control="no-cache"))
+    await complete(chat, request(FAQ), APP_KEY)
+    no_cache = CallerContext(api_key=APP_KEY.api_key, cache_control="no-cache")
+    fresh, _ = await complete(chat, request(FAQ), no_cache)
     assert fresh["tierserve"]["cache"] == "bypass"
     other, _ = await complete(chat, request(FAQ), CallerContext(api_key="sk-internal-demo"))
     assert other["tierserve"]["cache"] == "miss"
-    reply = await chat.stream(request(FAQ, stream=True))
+    another_key, _ = await complete(chat, request(FAQ), CallerContext(api_key="sk-app-2"))
+    assert another_key["tierserve"]["cache"] == "miss"
+    reply = await chat.stream(request(FAQ, stream=True), APP_KEY)
     chunks = [chunk async for chunk in reply.chunks]
     assert [c.tierserve.cache for c in chunks if c.tierserve] == ["bypass"]
-    assert len(engines["small"].requests) == 4
+    assert len(engines["small"].requests) == 5
+
+
+async def test_callers_without_a_key_share_no_answers(tmp_path: Path) -> None:
+    # Else anyone could learn whether a prompt was asked before (and by whom: cached_from).
+    chat, engines = support(tmp_path)
+    first, _ = await complete(chat, request(FAQ))
+    second, _ = await complete(chat, request(FAQ))
+    assert first["tierserve"]["cache"] == second["tierserve"]["cache"] == "bypass"
+    assert second["tierserve"]["cached_from"] is None
+    assert len(engines["small"].requests) == 2
 
 
 async def test_policy_sensitive_routes_are_never_cached(tmp_path: Path) -> None:
