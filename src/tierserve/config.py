@@ -362,7 +362,20 @@ class GatewayConfig(_Strict):
     )
     review_queue_path: Path = Field(
         default_factory=lambda: _state_dir() / "review-queue.jsonl",
-        description="Append-only JSONL file of requests sent to human review (fsync'd).",
+        description="Append-only JSONL file of requests sent to human review (fsync'd), its "
+        "messages kept as the policy's log_prompts says (redacted by default).",
+    )
+    review_queue_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=4_096,
+        description="When the review queue file would grow past this, it is rotated to "
+        "`<path>.1` (the older ones shift to .2, .3, ...).",
+    )
+    review_queue_keep_files: int = Field(
+        default=4,
+        ge=1,
+        description="Rotated review-queue files kept beside the live one; the oldest beyond "
+        "this is deleted.",
     )
 
 

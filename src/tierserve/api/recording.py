@@ -26,7 +26,7 @@ from tierserve.observe.record import (
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.plan import RoutePlan
 from tierserve.policy.runner import LadderResult
-from tierserve.policy.spec import Policy
+from tierserve.policy.spec import Policy, PromptLogging
 from tierserve.policy.step import Outcome, Step
 
 __all__ = [
@@ -174,19 +174,29 @@ class RequestTrace:
 
 
 def review_item(
-    trace: RequestTrace, result: LadderResult, messages: Sequence[ChatMessage]
+    trace: RequestTrace,
+    result: LadderResult,
+    messages: Sequence[ChatMessage],
+    log_prompts: PromptLogging,
 ) -> dict[str, Any]:
     """What a person reviewing the request sees: who asked, why it came to them, the
-    conversation and the draft answer, if a tier produced one."""
+    conversation and the draft answer, if a tier produced one, kept as the policy keeps
+    prompts in the decision log (personal data redacted by default; with 'hash' or 'omit' the
+    texts are left out and the request id leads to the caller)."""
     draft = result.generation
+
+    def kept(text: str | None) -> str | None:
+        return None if text is None else logged_prompt(text, log_prompts)[1]
+
     return {
         "request_id": trace.request_id,
         "tenant": trace.plan.eligibility.tenant.id,
         "route": trace.plan.route.name,
         "policy_version": trace.plan.policy_version,
         "reasons": [*trace.plan.reasons, *(s.reason for s in result.steps)],
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
-        "draft": None if draft is None else draft.text,
+        "messages": [{"role": m.role, "content": kept(m.content)} for m in messages],
+        "prompts_kept": log_prompts,
+        "draft": None if draft is None else kept(draft.text),
         "draft_tier": None if draft is None else draft.tier,
     }
 

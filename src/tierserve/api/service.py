@@ -179,7 +179,9 @@ class ChatService:
                 await self._sessions.set_floor(session, raised)
         review_id = None
         if result.outcome is Outcome.HUMAN_REVIEW and self._review_queue is not None:
-            item = review_item(trace, result, prepared.generation_request.messages)
+            item = review_item(
+                trace, result, prepared.generation_request.messages, self._policy.log_prompts
+            )
             review_id = await asyncio.to_thread(self._review_queue.submit, item)
         record = trace.record(
             self._policy,

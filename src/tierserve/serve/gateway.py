@@ -109,7 +109,11 @@ class Gateway:
             review_queue=(
                 DatabaseReviewQueue(engine)
                 if shared
-                else JsonlReviewQueue(config.gateway.review_queue_path)
+                else JsonlReviewQueue(
+                    config.gateway.review_queue_path,
+                    max_bytes=config.gateway.review_queue_max_bytes,
+                    keep_files=config.gateway.review_queue_keep_files,
+                )
             ),
             recorder=DurableRecorder(decision_log, self._metrics),
             sessions=DatabaseSessions(engine) if shared else InMemorySessions(),
