@@ -4,6 +4,7 @@ services over them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,14 @@ class ScriptedEngine:
     logprobs: tuple[float, ...] = (-0.1, -0.2)
     error: Exception | None = None
     requests: list[GenerationRequest] = field(default_factory=list)
+    delay_s: float = 0.0
+    """Seconds before the answer (and before each streamed piece): a slow or stuck tier."""
+    finished: int = 0
+    """Requests that ran to their end (not cancelled by a timeout or a departed caller)."""
+
+    async def _wait(self) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
 
     def _generation(self) -> Generation:
         return Generation(
@@ -65,8 +74,10 @@ class ScriptedEngine:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         self.requests.append(request)
+        await self._wait()
         if self.error is not None:
             raise self.error
+        self.finished += 1
         return self._generation()
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
@@ -75,7 +86,10 @@ class ScriptedEngine:
             raise self.error
         words = self.text.split(" ")
         for index, word in enumerate(words[:-1]):
+            await self._wait()
             yield GenerationChunk(text=word + " " if index < len(words) - 1 else word)
+        await self._wait()
+        self.finished += 1
         yield GenerationChunk(text=words[-1], final=self._generation())
 
 

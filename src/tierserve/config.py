@@ -96,10 +96,18 @@ class DeploymentOptions(_Strict):
         default=64, ge=1, description="Requests one replica works on at once."
     )
     max_queued_requests: int = Field(
-        default=-1,
+        default=256,
         ge=-1,
         description="Requests a caller's handle may queue for this deployment before Serve "
-        "rejects more (back-pressure); -1: no limit.",
+        "rejects more (back-pressure): the gateway's overflow gets 503 with Retry-After from "
+        "Serve's proxy, a tier's overflow moves the request up its ladder or ends in 503. -1: "
+        "no limit (under overload, requests then wait without bound).",
+    )
+    retry_after_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="The Retry-After (seconds, rounded up) sent with a 503 for a full queue "
+        "(Serve's backpressure_config) and with the gateway's own retryable errors.",
     )
     health_check_period_s: float = Field(default=10.0, gt=0.0)
     health_check_timeout_s: float = Field(default=30.0, gt=0.0)
@@ -127,7 +135,9 @@ class DeploymentOptions(_Strict):
 
     def serve_options(self) -> dict[str, Any]:
         """Keyword arguments of ``serve.deployment``."""
-        return self.model_dump(exclude_none=True)
+        options = self.model_dump(exclude_none=True, exclude={"retry_after_s"})
+        options["backpressure_config"] = {"status_code": 503, "retry_after_s": self.retry_after_s}
+        return options
 
 
 class TierConfig(_Strict):
@@ -327,6 +337,13 @@ class CascadeConfig(_Strict):
     )
     tier_timeout_s: float = Field(
         default=300.0, gt=0.0, description="Give up on a tier after this many seconds."
+    )
+    request_deadline_s: float | None = Field(
+        default=600.0,
+        gt=0.0,
+        description="The whole request's deadline: the ladder's steps share it (a step gets "
+        "the lesser of tier_timeout_s and what is left), and a request past it ends in a 504 "
+        "instead of running its steps' timeouts back to back. None: no deadline.",
     )
 
 

@@ -91,6 +91,9 @@ def test_deployment_options_are_typed_and_reach_serve() -> None:
     options = config.tiers[0].deployment.serve_options()
     assert options["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 4}
     assert options["max_queued_requests"] == 32 and "num_replicas" not in options
+    # Serve's own back-pressure answer: 503 with Retry-After when the queue is full.
+    assert options["backpressure_config"] == {"status_code": 503, "retry_after_s": 2.0}
+    assert config.gateway.deployment.serve_options()["max_queued_requests"] == 256
     assert config.gateway.deployment.max_ongoing_requests == 256
     with pytest.raises(ConfigError, match="not both"):
         parse_config(tiers(deployment={"num_replicas": 2, "autoscaling_config": {}}))

@@ -99,6 +99,7 @@ class ChatService:
             engines,
             confidence_quantile=config.cascade.confidence_quantile,
             tier_timeout_s=config.cascade.tier_timeout_s,
+            request_deadline_s=config.cascade.request_deadline_s,
             messages=TerminalMessages(
                 human_review=self._policy.human_review_message,
                 safe_failure=self._policy.safe_failure_message,

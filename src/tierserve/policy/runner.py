@@ -135,12 +135,19 @@ def step_of(spec: LadderStepSpec | None, verdict: Verdict, **measured: Any) -> S
     )
 
 
-def _failure(error: Exception, timeout_s: float) -> Failure:
+def _failure(error: Exception, timeout_code: str) -> Failure:
     if isinstance(error, TimeoutError | TierTimeoutError):
-        return Failure(FailureKind.TIMEOUT, f"timeout>{timeout_s:g}s")
+        return Failure(FailureKind.TIMEOUT, timeout_code)
     if isinstance(error, ContextLengthError):
         return Failure(FailureKind.CONTEXT_LENGTH, f"context>{error.limit}")
     return Failure(FailureKind.ERROR, f"error={type(error).__name__}")
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
+    """Stop a tier's stream (its replica aborts the engine request when it is closed)."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _inside(error: Exception) -> str:
@@ -165,11 +172,24 @@ class LadderRunner:
         confidence_quantile: float,
         tier_timeout_s: float,
         messages: TerminalMessages,
+        request_deadline_s: float | None = None,
     ) -> None:
         self._engines = engines
         self._quantile = confidence_quantile
         self._timeout_s = tier_timeout_s
+        self._deadline_s = request_deadline_s
         self._messages = messages
+
+    def _deadline(self) -> float:
+        return time.monotonic() + (self._deadline_s or float("inf"))
+
+    def _budget(self, deadline: float) -> tuple[float, str]:
+        """The seconds this step may take (its tier timeout, or what is left of the whole
+        request's deadline, whichever is less), and the reason code when they run out."""
+        left = deadline - time.monotonic()
+        if left < self._timeout_s:
+            return max(left, 0.0), f"deadline>{self._deadline_s:g}s"
+        return self._timeout_s, f"timeout>{self._timeout_s:g}s"
 
     @staticmethod
     def _request_for(
@@ -212,15 +232,22 @@ class LadderRunner:
         return step, move
 
     def _failed(
-        self, ladder: Ladder, index: int, error: Exception, started: float
+        self, ladder: Ladder, index: int, error: Exception, started: float, timeout_code: str
     ) -> tuple[Step, Move]:
         spec = ladder.steps[index]
         assert spec.tier is not None
-        failure = _failure(error, self._timeout_s)
+        failure = _failure(error, timeout_code)
         verdict, move = decide(ladder, index, failure)
         if isinstance(move, NoAnswer):
             if isinstance(error, ContextLengthError):
                 raise error  # no tier left with room for it: a 400 naming the limit
+            if failure.kind is FailureKind.TIMEOUT:
+                raise TierTimeoutError(
+                    spec.tier,
+                    f"no tier answered in time ({failure.detail})",
+                    hint="retry later, or ask for fewer tokens",
+                    detail=f"{failure.detail}: {_inside(error)}"[:500],
+                ) from error
             # No answer to accept and nothing left to try: a retryable 503, not a fake answer.
             raise TierUnavailableError(
                 spec.tier,
@@ -238,20 +265,23 @@ class LadderRunner:
         return step, move
 
     async def _attempt(
-        self, ladder: Ladder, index: int, request: GenerationRequest
+        self, ladder: Ladder, index: int, request: GenerationRequest, deadline: float
     ) -> tuple[Step, Move, Generation | None]:
         spec = ladder.steps[index]
         assert spec.tier is not None
         started = time.monotonic()
+        budget, timeout_code = self._budget(deadline)
         try:
-            async with asyncio.timeout(self._timeout_s):
+            if budget <= 0:
+                raise TimeoutError  # the deadline has passed: do not start the tier at all
+            async with asyncio.timeout(budget):
                 generation = await self._engines[spec.tier].generate(
                     self._request_for(ladder, spec, request)
                 )
         except Exception as error:
             if not _escalates(error):
                 raise
-            return *self._failed(ladder, index, error, started), None
+            return *self._failed(ladder, index, error, started, timeout_code), None
         return *self._judge(ladder, index, generation), generation
 
     # -- the ladder -----------------------------------------------------------------------
@@ -270,14 +300,15 @@ class LadderRunner:
     ) -> AsyncIterator[RunnerEvent]:
         steps: list[Step] = []
         answers: dict[int, Generation] = {}
+        deadline = self._deadline()
         move = start(ladder)
         while isinstance(move, Generate):
             index = move.index
             if live and gate_cannot_reject(ladder, index):
-                async for event in self._stream_step(ladder, index, request, steps):
+                async for event in self._stream_step(ladder, index, request, steps, deadline):
                     yield event
                 return
-            step, move, generation = await self._attempt(ladder, index, request)
+            step, move, generation = await self._attempt(ladder, index, request, deadline)
             steps.append(step)
             if generation is not None:
                 answers[index] = generation
@@ -311,24 +342,39 @@ class LadderRunner:
         index: int,
         request: GenerationRequest,
         steps: list[Step],
+        deadline: float,
     ) -> AsyncIterator[RunnerEvent]:
         spec = ladder.steps[index]
         assert spec.tier is not None
         yield AnswerStarted(answered_by=spec.tier, steps_before=tuple(steps))
         final: Generation | None = None
         started = time.monotonic()
+        budget, timeout_code = self._budget(deadline)
+        ends = time.monotonic() + budget
+        engine = self._engines[spec.tier]
+        chunks = aiter(engine.stream(self._request_for(ladder, spec, request)))
         try:
-            async with asyncio.timeout(self._timeout_s):
-                engine = self._engines[spec.tier]
-                async for chunk in engine.stream(self._request_for(ladder, spec, request)):
-                    if chunk.text:
-                        yield TextDelta(chunk.text)
-                    if chunk.final is not None:
-                        final = chunk.final
+            # A deadline per chunk, not ``asyncio.timeout``: this generator is started in the
+            # request handler's task and finished in the response's, and a timeout scope must
+            # not span tasks (it would cancel the wrong one).
+            while True:
+                left = ends - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                try:
+                    chunk = await asyncio.wait_for(anext(chunks), left)
+                except StopAsyncIteration:
+                    break
+                if chunk.text:
+                    yield TextDelta(chunk.text)
+                if chunk.final is not None:
+                    final = chunk.final
         except Exception as error:
             if not _escalates(error):
                 raise
-            self._failed(ladder, index, error, started)  # the last step: raises
+            self._failed(ladder, index, error, started, timeout_code)  # the last step: raises
+        finally:
+            await _close(chunks)
         if final is None:
             raise TierUnavailableError(spec.tier, "stream ended without a final generation")
         step, move = self._judge(ladder, index, final)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from ray import serve
 from ray.exceptions import RayTaskError
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from tierserve.api.service import ChatService
@@ -47,6 +48,14 @@ def _unwrap(tier: str, error: RayTaskError) -> Exception:
     )
 
 
+def _queue_full(tier: str, error: BackPressureError) -> TierUnavailableError:
+    """The tier's queue is at its max_queued_requests: the ladder moves on (reason
+    ``error=TierUnavailableError``), or the caller gets a 503 with Retry-After."""
+    return TierUnavailableError(
+        tier, "the tier's queue is full", hint="retry later", detail=str(error)
+    )
+
+
 class HandleEngine:
     """A tier's Serve handle seen as an :class:`~tierserve.engine.Engine`."""
 
@@ -59,6 +68,8 @@ class HandleEngine:
             result: Generation = await self._handle.generate.remote(request)
         except RayTaskError as error:
             raise _unwrap(self._tier, error) from None
+        except BackPressureError as error:
+            raise _queue_full(self._tier, error) from None
         return result
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
@@ -71,6 +82,8 @@ class HandleEngine:
                 yield chunk
         except RayTaskError as error:
             raise _unwrap(self._tier, error) from None
+        except BackPressureError as error:
+            raise _queue_full(self._tier, error) from None
 
 
 @serve.ingress()
@@ -85,6 +98,7 @@ class Gateway:
         examples: Sequence[LabelledExample] = (),
     ) -> None:
         self._tiers = tiers
+        self._retry_after_s = config.gateway.deployment.retry_after_s
         observe = config.observe
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if multiprocess_dir:  # on another node than build_app's, the directory is new here
@@ -133,4 +147,9 @@ class Gateway:
         return dict(zip(names, results, strict=True))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return build_http_app(self._service, statuses=self._statuses, metrics=self._metrics)
+        return build_http_app(
+            self._service,
+            statuses=self._statuses,
+            metrics=self._metrics,
+            retry_after_s=self._retry_after_s,
+        )

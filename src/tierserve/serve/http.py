@@ -12,6 +12,7 @@ event instead, and no ``[DONE]``: a client that saw ``[DONE]`` saw a recorded an
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -87,6 +88,7 @@ def build_http_app(
     *,
     statuses: TierStatuses,
     metrics: TierserveMetrics | None = None,
+    retry_after_s: float = 2.0,
 ) -> FastAPI:
     app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
     max_body = service.limits.max_body_bytes
@@ -125,7 +127,9 @@ def build_http_app(
     async def tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
         count(error.error_type, error.http_status)
         body = ErrorBody.of(error).model_dump()
-        return JSONResponse(body, status_code=error.http_status)
+        # Retryable means the same request may succeed later: say when (RFC 9110).
+        headers = {"Retry-After": str(math.ceil(retry_after_s))} if error.retryable else None
+        return JSONResponse(body, status_code=error.http_status, headers=headers)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:

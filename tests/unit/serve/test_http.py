@@ -95,6 +95,13 @@ def test_a_stream_whose_record_cannot_be_committed_ends_with_an_error_and_no_don
     assert app_metrics.request_errors.labels("server_error", "503")._value.get() == 1
     plain = client.post("/v1/chat/completions", json=CHAT)
     assert plain.status_code == 503 and plain.json()["error"]["code"] == "decision_log_unavailable"
+    assert plain.headers["retry-after"] == "2"  # retryable: the caller is told when
+
+
+def test_a_caller_error_carries_no_retry_after(tmp_path: Path) -> None:
+    client, _ = app_client(tmp_path)
+    response = client.post("/v1/chat/completions", json={**CHAT, "stop": [""]})
+    assert response.status_code == 400 and "retry-after" not in response.headers
 
 
 def test_models_and_health_report_each_tier(tmp_path: Path) -> None:
