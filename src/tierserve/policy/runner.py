@@ -241,17 +241,12 @@ class LadderRunner:
         if isinstance(move, NoAnswer):
             if isinstance(error, ContextLengthError):
                 raise error  # no tier left with room for it: a 400 naming the limit
-            if failure.kind is FailureKind.TIMEOUT:
-                raise TierTimeoutError(
-                    spec.tier,
-                    f"no tier answered in time ({failure.detail})",
-                    hint="retry later, or ask for fewer tokens",
-                    detail=f"{failure.detail}: {_inside(error)}"[:500],
-                ) from error
-            # No answer to accept and nothing left to try: a retryable 503, not a fake answer.
-            raise TierUnavailableError(
+            # No answer to accept and nothing left to try: retryable, never a fake answer; a
+            # 504 when time ran out, else a 503.
+            timed_out = failure.kind is FailureKind.TIMEOUT
+            raise (TierTimeoutError if timed_out else TierUnavailableError)(
                 spec.tier,
-                f"no tier could answer (the last failed: {failure.kind.value})",
+                "no tier answered in time" if timed_out else "no tier could answer",
                 hint="retry later; check /healthz",
                 detail=f"{failure.detail}: {_inside(error)}"[:500],
             ) from error
