@@ -72,7 +72,7 @@ def serve(ladder: Ladder, tiers: dict[str, tuple[str, float, int]]) -> LadderRes
     }
     try:
         return asyncio.run(scripted_runner(engines, 0.1).run(ladder, REQUEST))
-    except (TierUnavailableError, ContextLengthError) as refused:
+    except (TierUnavailableError, TierTimeoutError, ContextLengthError) as refused:
         return refused
 
 
