@@ -85,12 +85,12 @@ class ScriptedEngine:
         if self.error is not None:
             raise self.error
         words = self.text.split(" ")
-        for index, word in enumerate(words[:-1]):
+        for word in words[:-1]:
             await self._wait()
-            yield GenerationChunk(text=word + " " if index < len(words) - 1 else word)
+            yield GenerationChunk(text=word + " ", tokens=1)
         await self._wait()
         self.finished += 1
-        yield GenerationChunk(text=words[-1], final=self._generation())
+        yield GenerationChunk(text=words[-1], final=self._generation(), tokens=1)
 
 
 def scripted_runner(

@@ -345,6 +345,18 @@ class CascadeConfig(_Strict):
         "the lesser of tier_timeout_s and what is left), and a request past it ends in a 504 "
         "instead of running its steps' timeouts back to back. None: no deadline.",
     )
+    breaker_failures: int | None = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failures (errors, timeouts) after which a gateway replica "
+        "skips a tier for breaker_cooldown_s: its ladder steps fail at once with reason "
+        "'circuit_open' and the ladder moves on. None: never skip.",
+    )
+    breaker_cooldown_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="How long a tripped tier is skipped before one request probes it again.",
+    )
 
 
 def _state_dir() -> Path:
@@ -393,6 +405,13 @@ class GatewayConfig(_Strict):
         ge=1,
         description="Rotated review-queue files kept beside the live one; the oldest beyond "
         "this is deleted.",
+    )
+    explain_uses_key: bool = Field(
+        default=False,
+        description="Whether POST /v1/route/explain plans for the caller's API key. Off: it "
+        "plans every request as the default tenant's, so its answer is the same for a valid "
+        "key, an unknown one and none, and cannot be used to find valid keys. Turn it on only "
+        "where explain is reachable by authenticated callers alone.",
     )
 
 

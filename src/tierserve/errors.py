@@ -9,23 +9,29 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     │   └── ContextLengthError 400: prompt + max_tokens exceed a tier's context window (the
     │                          ladder escalates to a tier with room; 400 when none has)
     ├── PermissionDeniedError  403: the tenant may not use what it asked for
+    ├── RateLimitError         429, retryable: the tenant's request or token budget is spent
     ├── ModelNotPreparedError  embedded model missing or failing verification
     ├── DecisionLogError       503, retryable: the decision record could not be written, so
     │                          the answer is withheld (no response without its record)
     └── TierError              a tier failed while generating
         ├── TierUnavailableError   503, retryable: the tier is not up (yet)
+        │   ├── TierBusyError      503, retryable: the tier's queue is full
+        │   └── CircuitOpenError   503, retryable: the tier kept failing and is skipped
         └── TierTimeoutError       504, retryable: the tier did not answer in time
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CircuitOpenError",
     "ConfigError",
     "ContextLengthError",
     "DecisionLogError",
     "InvalidRequestError",
     "ModelNotPreparedError",
     "PermissionDeniedError",
+    "RateLimitError",
+    "TierBusyError",
     "TierError",
     "TierTimeoutError",
     "TierUnavailableError",
@@ -85,6 +91,19 @@ class PermissionDeniedError(TierserveError):
     code = "permission_denied"
 
 
+class RateLimitError(TierserveError):
+    """A tenant's request or token rate limit is spent; ``retry_after_s`` says when it frees."""
+
+    http_status = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    retryable = True
+
+    def __init__(self, message: str, *, hint: str = "", retry_after_s: float) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
 class ModelNotPreparedError(TierserveError):
     """An embedded model has not been built, or its files fail verification."""
 
@@ -108,6 +127,24 @@ class TierUnavailableError(TierError):
     http_status = 503
     code = "tier_unavailable"
     retryable = True
+
+
+class TierBusyError(TierUnavailableError):
+    """The tier is up but its queue is at max_queued_requests: load, not a fault, so it does
+    not count against the tier's circuit breaker."""
+
+    code = "tier_busy"
+
+
+class CircuitOpenError(TierUnavailableError):
+    code = "tier_circuit_open"
+
+    def __init__(self, tier: str, failures: int) -> None:
+        super().__init__(
+            tier,
+            f"skipped after {failures} failures in a row",
+            hint="retry later; check /healthz",
+        )
 
 
 class TierTimeoutError(TierError):

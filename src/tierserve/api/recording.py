@@ -34,6 +34,7 @@ __all__ = [
     "Recorder",
     "RequestTrace",
     "cached_answer",
+    "denied_record",
     "look_up",
     "review_item",
     "store",
@@ -171,6 +172,49 @@ class RequestTrace:
             "reasons": list(plan.reasons),
             "summary": plan.summary,
         }
+
+
+def denied_record(
+    policy: Policy,
+    *,
+    request_id: str,
+    arrived: float,
+    started: float,
+    tenant: str,
+    model: str,
+    stream: bool,
+    user_text: str,
+    denial: str,
+    plan: RoutePlan | None = None,
+) -> DecisionRecord:
+    """The record of a request refused before any tier ran (403, 429): who asked, why it was
+    refused (``denial``, a reason code), and the plan when one was made."""
+    digest, prompt = logged_prompt(user_text, policy.log_prompts)
+    seconds = time.monotonic() - started
+    return DecisionRecord(
+        request_id=request_id,
+        time=arrived,
+        tenant=tenant,
+        route=plan.route.name if plan else "-",
+        task=str(plan.task.task) if plan else "-",
+        risk=str(plan.risk.risk) if plan else "-",
+        policy_version=policy.version,
+        model_requested=model,
+        stream=stream,
+        plan=[*(plan.reasons if plan else ()), denial],
+        models={},
+        steps=[],
+        outcome=Outcome.DENIED,
+        answered_by=str(Outcome.DENIED),
+        first_tier=None,
+        cheapest_tier=policy.tiers[0],
+        confidence=0.0,
+        cache="off",
+        prompt_sha256=digest,
+        prompt=prompt,
+        pii=list(plan.eligibility.pii) if plan else [],
+        latency=StageLatency(policy_s=seconds, inference_s=0.0, validation_s=0.0, total_s=seconds),
+    )
 
 
 def review_item(

@@ -9,6 +9,8 @@ gateway (:mod:`tierserve.serve.http`). Unit tests drive this class with scripted
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -34,6 +36,7 @@ from tierserve.api.recording import (
     Recorder,
     RequestTrace,
     cached_answer,
+    denied_record,
     look_up,
     review_item,
     store,
@@ -43,14 +46,16 @@ from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
 from tierserve.engine.types import Engine, GenerationRequest
+from tierserve.errors import DecisionLogError, PermissionDeniedError
 from tierserve.limits import AdmissionLimits
 from tierserve.model_names import pinned_tier, served_models
 from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
+from tierserve.policy.breaker import CircuitBreakers
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
 from tierserve.policy.defaults import cascade_policy
-from tierserve.policy.eligibility import caller_scope
-from tierserve.policy.plan import RequestFeatures, plan_route
+from tierserve.policy.eligibility import caller_scope, resolve_tenant
+from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
 from tierserve.policy.runner import (
     AnswerStarted,
     LadderFinished,
@@ -59,11 +64,14 @@ from tierserve.policy.runner import (
     TerminalMessages,
     TextDelta,
 )
-from tierserve.policy.spec import Policy
-from tierserve.policy.step import Outcome
+from tierserve.policy.spec import Policy, RateLimitSpec, TenantSpec
+from tierserve.policy.step import Outcome, Step
+from tierserve.quota import Quota
 from tierserve.review import ReviewQueue
 
 __all__ = ["ChatService"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,7 @@ class _Prepared:
     session_id: str | None
     """Scoped: ``<caller scope>/<session id>``."""
     cache_scope: str | None
+    tenant: TenantSpec
 
 
 class ChatService:
@@ -86,6 +95,7 @@ class ChatService:
         review_queue: ReviewQueue | None = None,
         recorder: Recorder | None = None,
         sessions: SessionStore | None = None,
+        quota: Quota | None = None,
     ) -> None:
         self._config = config
         if policy is not None:
@@ -95,11 +105,18 @@ class ChatService:
         self._review_queue = review_queue
         self._recorder = recorder
         self._sessions = sessions or InMemorySessions()
+        self._quota = quota
+        cascade = config.cascade
         self._runner = LadderRunner(
             engines,
             confidence_quantile=config.cascade.confidence_quantile,
             tier_timeout_s=config.cascade.tier_timeout_s,
             request_deadline_s=config.cascade.request_deadline_s,
+            breakers=(
+                CircuitBreakers(cascade.breaker_failures, cascade.breaker_cooldown_s)
+                if cascade.breaker_failures is not None
+                else None
+            ),
             messages=TerminalMessages(
                 human_review=self._policy.human_review_message,
                 safe_failure=self._policy.safe_failure_message,
@@ -112,6 +129,7 @@ class ChatService:
             else None
         )
         self._prices = {tier.name: TierPrice.of(tier) for tier in config.tiers}
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def limits(self) -> AdmissionLimits:
@@ -121,12 +139,40 @@ class ChatService:
     def model_names(self) -> list[str]:
         return served_models(self._config.gateway.model_name, self._policy.tiers)
 
-    async def _prepare(self, request: ChatCompletionRequest, caller: CallerContext) -> _Prepared:
+    async def _prepare(
+        self, request: ChatCompletionRequest, caller: CallerContext, *, answering: bool = True
+    ) -> _Prepared:
+        """``answering``: a chat completion (False for explain), whose denials are recorded
+        and whose request counts against its tenant's rate limit."""
         arrived, started = time.time(), time.monotonic()
         session_id = caller.session_id or (request.metadata or {}).get("session_id")
         admit(request, session_id, self._config.gateway.limits)
-        pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        tenant = resolve_tenant(self._policy, caller.api_key)
+
+        async def denied(denial: str, plan: RoutePlan | None = None) -> None:
+            if answering:
+                await self._persist(
+                    denied_record(
+                        self._policy,
+                        request_id=request_id,
+                        arrived=arrived,
+                        started=started,
+                        tenant=tenant.id,
+                        model=request.model,
+                        stream=request.stream,
+                        user_text=user_text(request),
+                        denial=denial,
+                        plan=plan,
+                    )
+                )
+
+        if tenant.rate_limit is not None and self._quota is not None:
+            refusal = await self._quota.admit(tenant.id, tenant.rate_limit)
+            if refusal is not None:
+                await denied(refusal.reason)
+                raise refusal.error(tenant.id)
+        pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
         generation = generation_request(request, request_id, self._config.gateway)
         scope = caller_scope(self._policy, caller.api_key)
         if session_id:  # one tenant's session id never moves another's floor
@@ -145,15 +191,19 @@ class ChatService:
         # The classifier's embedding and the PII scans take milliseconds of CPU per request:
         # off the event loop, so one long prompt never stalls the others' streams.
         plan = await asyncio.to_thread(plan_route, self._policy, features, self._predictor)
-        ladder = compose_ladder(
-            plan,
-            pinned=pinned,
-            requested=requested,
-            route_schema=route_schema(self._policy, plan.route),
-            constrained=decoding_override(request, pinned),
-            cascade_name=self._config.gateway.model_name,
-            validation=validation_context(request, self._policy),
-        )
+        try:
+            ladder = compose_ladder(
+                plan,
+                pinned=pinned,
+                requested=requested,
+                route_schema=route_schema(self._policy, plan.route),
+                constrained=decoding_override(request, pinned),
+                cascade_name=self._config.gateway.model_name,
+                validation=validation_context(request, self._policy),
+            )
+        except PermissionDeniedError:
+            await denied("denied=permission", plan)
+            raise
         trace = RequestTrace(
             request_id=request_id,
             arrived=arrived,
@@ -165,7 +215,13 @@ class ChatService:
             stream=request.stream,
             user_text=features.text,
         )
-        return _Prepared(trace, generation, session_id, scope)
+        return _Prepared(trace, generation, session_id, scope, tenant)
+
+    async def _charge(self, prepared: _Prepared, record: DecisionRecord) -> None:
+        rate: RateLimitSpec | None = prepared.tenant.rate_limit
+        tokens = record.prompt_tokens + record.completion_tokens
+        if rate is not None and self._quota is not None and tokens:
+            await self._quota.charge(prepared.tenant.id, rate, tokens)
 
     async def _conclude(
         self, prepared: _Prepared, result: LadderResult, cache: CacheStatus
@@ -194,7 +250,9 @@ class ChatService:
             cache=cache,
             review_id=review_id,
         )
-        return await self._persist(record)
+        record = await self._persist(record)
+        await self._charge(prepared, record)
+        return record
 
     async def _persist(self, record: DecisionRecord) -> DecisionRecord:
         if self._recorder is not None:
@@ -209,8 +267,12 @@ class ChatService:
     async def explain(
         self, request: ChatCompletionRequest, caller: CallerContext
     ) -> dict[str, Any]:
-        """The plan and the ladder the policy would follow, without generating anything."""
-        prepared = await self._prepare(request, caller)
+        """The plan and the ladder the policy would follow, without generating anything: for
+        the caller's key only where ``gateway.explain_uses_key`` says explain is authenticated,
+        else as the default tenant's (the same answer for any key, known or not)."""
+        if not self._config.gateway.explain_uses_key:
+            caller = dataclasses.replace(caller, api_key=None)
+        prepared = await self._prepare(request, caller, answering=False)
         return prepared.trace.explanation()
 
     async def complete(
@@ -253,18 +315,21 @@ class ChatService:
         first = await anext(events)
         headers = trace.stream_headers(started.answered_by, started.steps_before)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        chunks = self._chunks(request, prepared, _prepend(first, events), include_usage)
+        chunks = self._chunks(request, prepared, started, _prepend(first, events), include_usage)
         return StreamingReply(headers, chunks)
 
     async def _chunks(
         self,
         request: ChatCompletionRequest,
         prepared: _Prepared,
+        started: AnswerStarted,
         events: AsyncIterator[Any],
         include_usage: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
         created = int(time.time())
         role: Literal["assistant"] | None = "assistant"
+        tokens_sent, chars_sent, finished = 0, 0, False
+        began = time.monotonic()
 
         def chunk(*choices: ChunkChoice, **extra: Any) -> ChatCompletionChunk:
             return ChatCompletionChunk(
@@ -275,18 +340,67 @@ class ChatService:
                 **extra,
             )
 
-        async for event in events:
-            if isinstance(event, TextDelta):
-                yield chunk(ChunkChoice(delta=Delta(role=role, content=event.text)))
-                role = None
-            elif isinstance(event, LadderFinished):
-                result = event.result
-                cache = look_up(self._cache, prepared.trace, request, None, None).status
-                record = await self._conclude(prepared, result, cache)
-                finish = ChunkChoice(delta=Delta(role=role), finish_reason=result.finish_reason)
-                yield chunk(finish, tierserve=self._metadata(record))
-                if include_usage:
-                    yield chunk(usage=Usage.of(record))
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    tokens_sent += event.tokens
+                    chars_sent += len(event.text)
+                    yield chunk(ChunkChoice(delta=Delta(role=role, content=event.text)))
+                    role = None
+                elif isinstance(event, LadderFinished):
+                    finished = True
+                    result = event.result
+                    cache = look_up(self._cache, prepared.trace, request, None, None).status
+                    record = await self._conclude(prepared, result, cache)
+                    finish = ChunkChoice(delta=Delta(role=role), finish_reason=result.finish_reason)
+                    yield chunk(finish, tierserve=self._metadata(record))
+                    if include_usage:
+                        yield chunk(usage=Usage.of(record))
+        except (GeneratorExit, asyncio.CancelledError):
+            if not finished:
+                # The client left: no await may run in a cancelled task, so the record is
+                # written by a task of its own.
+                left = _client_closed(started, tokens_sent, chars_sent, began)
+                self._in_background(self._record_client_closed(prepared, started, left))
+            raise
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record_client_closed(
+        self, prepared: _Prepared, started: AnswerStarted, partial: Step | None
+    ) -> None:
+        steps = [*started.steps_before, *([partial] if partial else [])]
+        record = prepared.trace.record(
+            self._policy,
+            self._prices,
+            steps=steps,
+            outcome=Outcome.CLIENT_CLOSED,
+            answered_by=started.answered_by,
+            confidence=0.0,
+            cache="bypass",
+        )
+        try:
+            await self._persist(record)
+            await self._charge(prepared, record)
+        except DecisionLogError as error:
+            _log.warning("request %s: client_closed record lost: %s", record.request_id, error)
+
+
+def _client_closed(started: AnswerStarted, tokens: int, chars: int, began: float) -> Step | None:
+    """The step of the tier whose answer was streaming when the client left (None when the
+    answer was a terminal outcome's message)."""
+    if started.answered_by in {str(o) for o in Outcome}:
+        return None
+    return Step(
+        tier=started.answered_by,
+        outcome=Outcome.CLIENT_CLOSED,
+        reason=f"client_closed after {tokens} tokens ({chars} characters) sent",
+        completion_tokens=tokens,
+        latency_s=time.monotonic() - began,
+    )
 
 
 async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["ChatMessage", "Engine", "Generation", "GenerationChunk", "GenerationRequest"]
+__all__ = [
+    "ChatMessage",
+    "Engine",
+    "Generation",
+    "GenerationChunk",
+    "GenerationRequest",
+    "Refusal",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,17 @@ class GenerationChunk:
 
     text: str
     final: Generation | None = field(default=None)
+    tokens: int = 0
+    """How many tokens ``text`` holds (what a client that leaves mid-stream was sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A tier's typed error, returned across the replica boundary rather than raised: Ray
+    Serve logs every exception a replica raises as a failed request with its traceback, and a
+    request the caller got wrong is not a replica failure."""
+
+    error: Exception
 
 
 class Engine(Protocol):

@@ -107,6 +107,7 @@ class VLLMEngine:
         ttft: float | None = None
         logprobs: list[float] = []
         texts: list[str] = []
+        last_tokens = 0
         finish_reason = "stop"
         try:
             sampling = self._sampling(request)
@@ -131,7 +132,8 @@ class VLLMEngine:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
                 elif completion.text:
-                    yield GenerationChunk(text=completion.text)
+                    yield GenerationChunk(text=completion.text, tokens=len(completion.token_ids))
+                last_tokens = len(completion.token_ids)
         except ValueError as error:
             raise self._invalid(error) from None
         finally:
@@ -152,7 +154,7 @@ class VLLMEngine:
             ttft_s=latency if ttft is None else ttft,
             latency_s=latency,
         )
-        yield GenerationChunk(text=texts[-1] if texts else "", final=final)
+        yield GenerationChunk(text=texts[-1] if texts else "", final=final, tokens=last_tokens)
 
     def _invalid(self, error: ValueError) -> InvalidRequestError:
         # vLLM refuses what it cannot serve with ValueError (an empty stop string, a seed out of

@@ -12,7 +12,8 @@ policy picks its route and eligible ladder, and the ladder is walked over what w
 Cost is the recorded cost of every tier the candidate walks. Expected quality, when per-tier
 quality rates are given (from an outcome set of the same traffic), is the answering tier's
 rate; a safe failure counts 0 and human review is reported apart. Cache hits and requests
-pinned to a tier are not routed, so they are counted but not replayed.
+pinned to a tier are not routed, and denied requests and streams the client left have no
+finished answer, so they are counted but not replayed.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ def replay(
     for record in records:
         if record.cache == "hit":
             skipped["cache_hit"] += 1
+        elif record.outcome in (Outcome.DENIED, Outcome.CLIENT_CLOSED):
+            skipped[str(record.outcome)] += 1  # refused before routing, or left mid-answer
         elif split_model(record.model_requested)[1] is not None:
             skipped["pinned_tier"] += 1
         else:

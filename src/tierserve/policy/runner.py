@@ -21,11 +21,14 @@ from typing import Any
 
 from tierserve.engine.types import ChatMessage, Engine, Generation, GenerationRequest
 from tierserve.errors import (
+    CircuitOpenError,
     ContextLengthError,
+    TierBusyError,
     TierserveError,
     TierTimeoutError,
     TierUnavailableError,
 )
+from tierserve.policy.breaker import CircuitBreakers
 from tierserve.policy.ladder import (
     Answer,
     Failure,
@@ -96,6 +99,7 @@ class AnswerStarted:
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+    tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,8 @@ def _failure(error: Exception, timeout_code: str) -> Failure:
         return Failure(FailureKind.TIMEOUT, timeout_code)
     if isinstance(error, ContextLengthError):
         return Failure(FailureKind.CONTEXT_LENGTH, f"context>{error.limit}")
+    if isinstance(error, CircuitOpenError):
+        return Failure(FailureKind.ERROR, "circuit_open")
     return Failure(FailureKind.ERROR, f"error={type(error).__name__}")
 
 
@@ -164,6 +170,14 @@ def _escalates(error: Exception) -> bool:
     return not (isinstance(error, TierserveError) and not error.retryable)
 
 
+def _tier_fault(error: Exception) -> bool:
+    """A failure of the tier itself (it timed out, or is down), which counts against its
+    circuit; a full queue is load and a refused request is the caller's."""
+    if isinstance(error, TierBusyError | CircuitOpenError):
+        return False
+    return isinstance(error, TimeoutError | TierTimeoutError | TierUnavailableError)
+
+
 class LadderRunner:
     def __init__(
         self,
@@ -173,12 +187,27 @@ class LadderRunner:
         tier_timeout_s: float,
         messages: TerminalMessages,
         request_deadline_s: float | None = None,
+        breakers: CircuitBreakers | None = None,
     ) -> None:
         self._engines = engines
         self._quantile = confidence_quantile
         self._timeout_s = tier_timeout_s
         self._deadline_s = request_deadline_s
         self._messages = messages
+        self._breakers = breakers
+
+    def _closed(self, tier: str) -> None:
+        """Raises CircuitOpenError when ``tier``'s circuit is open."""
+        if self._breakers is not None and not self._breakers.allows(tier):
+            raise CircuitOpenError(tier, self._breakers.threshold)
+
+    def _tier_answered(self, tier: str, error: Exception | None) -> None:
+        if self._breakers is None:
+            return
+        if error is None:
+            self._breakers.succeeded(tier)
+        elif _tier_fault(error):
+            self._breakers.failed(tier)
 
     def _deadline(self) -> float:
         return time.monotonic() + (self._deadline_s or float("inf"))
@@ -269,14 +298,17 @@ class LadderRunner:
         try:
             if budget <= 0:
                 raise TimeoutError  # the deadline has passed: do not start the tier at all
+            self._closed(spec.tier)
             async with asyncio.timeout(budget):
                 generation = await self._engines[spec.tier].generate(
                     self._request_for(ladder, spec, request)
                 )
         except Exception as error:
+            self._tier_answered(spec.tier, error)
             if not _escalates(error):
                 raise
             return *self._failed(ladder, index, error, started, timeout_code), None
+        self._tier_answered(spec.tier, None)
         return *self._judge(ladder, index, generation), generation
 
     # -- the ladder -----------------------------------------------------------------------
@@ -323,12 +355,12 @@ class LadderRunner:
         self, outcome: Outcome, generation: Generation | None, steps: list[Step]
     ) -> AsyncIterator[RunnerEvent]:
         if outcome is Outcome.ACCEPT and generation is not None:
-            text, source = generation.text, generation.tier
+            text, source, tokens = generation.text, generation.tier, generation.completion_tokens
         else:
-            text, source = self._terminal(outcome), str(outcome)
+            text, source, tokens = self._terminal(outcome), str(outcome), 0
         yield AnswerStarted(answered_by=source, steps_before=tuple(steps[:-1]))
         if text:
-            yield TextDelta(text)
+            yield TextDelta(text, tokens)
         yield LadderFinished(LadderResult(outcome, text, generation, tuple(steps)))
 
     async def _stream_step(
@@ -347,6 +379,10 @@ class LadderRunner:
         budget, timeout_code = self._budget(deadline)
         ends = time.monotonic() + budget
         engine = self._engines[spec.tier]
+        try:
+            self._closed(spec.tier)
+        except CircuitOpenError as error:
+            self._failed(ladder, index, error, started, timeout_code)  # the last step: raises
         chunks = aiter(engine.stream(self._request_for(ladder, spec, request)))
         try:
             # A deadline per chunk, not ``asyncio.timeout``: this generator is started in the
@@ -361,15 +397,17 @@ class LadderRunner:
                 except StopAsyncIteration:
                     break
                 if chunk.text:
-                    yield TextDelta(chunk.text)
+                    yield TextDelta(chunk.text, chunk.tokens)
                 if chunk.final is not None:
                     final = chunk.final
         except Exception as error:
+            self._tier_answered(spec.tier, error)
             if not _escalates(error):
                 raise
             self._failed(ladder, index, error, started, timeout_code)  # the last step: raises
         finally:
             await _close(chunks)
+        self._tier_answered(spec.tier, None)
         if final is None:
             raise TierUnavailableError(spec.tier, "stream ended without a final generation")
         step, move = self._judge(ladder, index, final)

@@ -32,6 +32,7 @@ __all__ = [
     "Importance",
     "LadderStepSpec",
     "Policy",
+    "RateLimitSpec",
     "RiskLevel",
     "RiskRules",
     "RouteSpec",
@@ -69,6 +70,22 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RateLimitSpec(_Spec):
+    """A tenant's budget per sliding minute, shared by every gateway replica; a request
+    over it gets a 429 with Retry-After."""
+
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="Requests admitted per minute; None: no limit."
+    )
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Prompt plus completion tokens per minute, over every step a request "
+        "takes. Charged when the answer is known, so a request is refused once the minute's "
+        "tokens are spent; None: no limit.",
+    )
+
+
 class TenantSpec(_Spec):
     id: str = Field(min_length=1, description="Tenant id, used in reason codes and logs.")
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys of this tenant.")
@@ -87,6 +104,9 @@ class TenantSpec(_Spec):
     )
     importance: Importance = Field(
         default="standard", description="'high' raises the risk of every request by one level."
+    )
+    rate_limit: RateLimitSpec | None = Field(
+        default=None, description="Request and token limits per minute; None: unlimited."
     )
 
     @model_validator(mode="after")

@@ -22,6 +22,10 @@ class Outcome(StrEnum):
     ESCALATE = "escalate"
     HUMAN_REVIEW = "human_review"
     SAFE_FAILURE = "safe_failure"
+    DENIED = "denied"
+    """A request refused before any tier ran (403, 429): recorded, never answered."""
+    CLIENT_CLOSED = "client_closed"
+    """A stream whose client left before its end: the tokens sent are recorded."""
 
 
 class FailureKind(StrEnum):

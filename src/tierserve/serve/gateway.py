@@ -20,8 +20,8 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 from tierserve.api.service import ChatService
 from tierserve.api.sessions import DatabaseSessions, InMemorySessions
 from tierserve.config import StackConfig
-from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
-from tierserve.errors import TierserveError, TierUnavailableError
+from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest, Refusal
+from tierserve.errors import TierBusyError, TierserveError, TierUnavailableError
 from tierserve.observe.database import open_engine
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
@@ -29,6 +29,7 @@ from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import Policy
 from tierserve.review import DatabaseReviewQueue, JsonlReviewQueue
 from tierserve.serve.http import build_http_app
+from tierserve.serve.quota_actor import SharedQuota
 from tierserve.signals.task_model import LabelledExample
 
 __all__ = ["Gateway", "HandleEngine"]
@@ -48,12 +49,10 @@ def _unwrap(tier: str, error: RayTaskError) -> Exception:
     )
 
 
-def _queue_full(tier: str, error: BackPressureError) -> TierUnavailableError:
+def _queue_full(tier: str, error: BackPressureError) -> TierBusyError:
     """The tier's queue is at its max_queued_requests: the ladder moves on (reason
-    ``error=TierUnavailableError``), or the caller gets a 503 with Retry-After."""
-    return TierUnavailableError(
-        tier, "the tier's queue is full", hint="retry later", detail=str(error)
-    )
+    ``error=TierBusyError``), or the caller gets a 503 with Retry-After."""
+    return TierBusyError(tier, "the tier's queue is full", hint="retry later", detail=str(error))
 
 
 class HandleEngine:
@@ -65,20 +64,24 @@ class HandleEngine:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         try:
-            result: Generation = await self._handle.generate.remote(request)
+            result: Generation | Refusal = await self._handle.generate.remote(request)
         except RayTaskError as error:
             raise _unwrap(self._tier, error) from None
         except BackPressureError as error:
             raise _queue_full(self._tier, error) from None
+        if isinstance(result, Refusal):
+            raise result.error
         return result
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         try:
             chunks = cast(
-                DeploymentResponseGenerator[GenerationChunk],
+                DeploymentResponseGenerator[GenerationChunk | Refusal],
                 self._handle.options(stream=True).stream.remote(request),
             )
             async for chunk in chunks:
+                if isinstance(chunk, Refusal):
+                    raise chunk.error
                 yield chunk
         except RayTaskError as error:
             raise _unwrap(self._tier, error) from None
@@ -131,6 +134,11 @@ class Gateway:
             ),
             recorder=DurableRecorder(decision_log, self._metrics),
             sessions=DatabaseSessions(engine) if shared else InMemorySessions(),
+            quota=(
+                SharedQuota(serve.get_replica_context().app_name)
+                if any(tenant.rate_limit for tenant in policy.tenants)
+                else None
+            ),
         )
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:

@@ -127,8 +127,10 @@ def build_http_app(
     async def tierserve_error(_: Request, error: TierserveError) -> JSONResponse:
         count(error.error_type, error.http_status)
         body = ErrorBody.of(error).model_dump()
-        # Retryable means the same request may succeed later: say when (RFC 9110).
-        headers = {"Retry-After": str(math.ceil(retry_after_s))} if error.retryable else None
+        # Retryable means the same request may succeed later: say when (RFC 9110); a rate
+        # limit knows when its window frees.
+        wait = getattr(error, "retry_after_s", retry_after_s)
+        headers = {"Retry-After": str(math.ceil(wait))} if error.retryable else None
         return JSONResponse(body, status_code=error.http_status, headers=headers)
 
     @app.post("/v1/chat/completions")

@@ -7,6 +7,7 @@ The engine class is a parameter (``engine_cls``, as in Ray Serve LLM's
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,11 +15,20 @@ from typing import Any, Protocol
 
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier, resolve_tier
-from tierserve.engine.types import ChatMessage, Generation, GenerationChunk, GenerationRequest
+from tierserve.engine.types import (
+    ChatMessage,
+    Generation,
+    GenerationChunk,
+    GenerationRequest,
+    Refusal,
+)
+from tierserve.errors import TierserveError
 from tierserve.hardware import detect_host
 from tierserve.serve.stream_batching import batched_chunks
 
 __all__ = ["EngineFactory", "ModelServer", "TierEngine", "TierStatus"]
+
+_log = logging.getLogger("ray.serve")
 
 
 class TierEngine(Protocol):
@@ -95,15 +105,28 @@ class ModelServer:
             )
         )
 
-    async def generate(self, request: GenerationRequest) -> Generation:
-        return await self._engine.generate(request)
+    def _refused(self, request: GenerationRequest, error: TierserveError) -> Refusal:
+        """One log line, not a traceback: the caller's mistake (or a typed tier error the
+        gateway maps to a status) is not a failure of this replica."""
+        level = logging.WARNING if error.http_status >= 500 else logging.INFO
+        _log.log(level, "%s refused: %s %s", request.request_id, error.http_status, error.message)
+        return Refusal(error)
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> Generation | Refusal:
+        try:
+            return await self._engine.generate(request)
+        except TierserveError as error:
+            return self._refused(request, error)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk | Refusal]:
         batches = batched_chunks(
             self._engine.stream(request), interval_s=self._stream_batch_interval_s
         )
-        async for batch in batches:
-            yield batch
+        try:
+            async for batch in batches:
+                yield batch
+        except TierserveError as error:
+            yield self._refused(request, error)
 
     async def status(self) -> TierStatus:
         resolved = self._resolved

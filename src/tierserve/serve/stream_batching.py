@@ -45,7 +45,7 @@ async def batched_chunks(
             while not queue.empty():
                 items.append(queue.get_nowait())
             texts: list[str] = []
-            final = None
+            final, tokens = None, 0
             for item in items:
                 if item is _END:
                     ended = True
@@ -53,10 +53,11 @@ async def batched_chunks(
                     raise item
                 elif isinstance(item, GenerationChunk):
                     texts.append(item.text)
+                    tokens += item.tokens
                     final = item.final or final
             if texts:
                 first = False
-                yield GenerationChunk(text="".join(texts), final=final)
+                yield GenerationChunk(text="".join(texts), final=final, tokens=tokens)
     finally:
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -11,7 +11,7 @@ from ray.exceptions import RayTaskError
 from tests.fakes import ScriptedEngine
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
-from tierserve.engine.types import ChatMessage, GenerationChunk, GenerationRequest
+from tierserve.engine.types import ChatMessage, GenerationChunk, GenerationRequest, Refusal
 from tierserve.errors import InvalidRequestError, TierUnavailableError
 from tierserve.serve.gateway import HandleEngine
 from tierserve.serve.model_server import ModelServer
@@ -125,3 +125,38 @@ def test_the_model_server_runs_the_engine_class_it_is_given() -> None:
         "none",
     )
     asyncio.run(server.check_health())
+
+
+def test_a_request_the_tier_refuses_is_one_log_line_and_reaches_the_gateway_as_itself(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tier = TierConfig(name="small", model="/models/small")
+    refused = InvalidRequestError("tier 'small' refused the request: bad stop", hint="fix it")
+
+    async def run() -> tuple[Any, list[Any]]:
+        server = ModelServer.__new__(ModelServer)
+        await ModelServer.__init__(server, tier, "/cache", engine_cls=RecordingEngine)  # type: ignore[misc]
+        server._engine.error = refused  # type: ignore[attr-defined]
+        answer = await server.generate(REQUEST)
+        streamed = [chunk async for chunk in server.stream(REQUEST)]
+        return answer, streamed
+
+    with caplog.at_level("INFO", logger="ray.serve"):
+        answer, streamed = asyncio.run(run())
+    # Returned, not raised: Ray Serve logs a raised exception as a failed request with its
+    # traceback; a caller's mistake is one line.
+    lines = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 2 and all(r.exc_info is None and r.levelname == "INFO" for r in lines)
+    assert "400" in lines[0].getMessage()
+    assert isinstance(answer, Refusal) and answer.error is refused
+    assert len(streamed) == 1 and isinstance(streamed[0], Refusal)
+
+    class Refusing(FakeHandle):
+        def remote(self, request: GenerationRequest) -> Any:
+            async def refusal() -> Refusal:
+                return Refusal(refused)
+
+            return refusal()
+
+    with pytest.raises(InvalidRequestError, match="bad stop"):
+        asyncio.run(HandleEngine("small", Refusing(ScriptedEngine("small"))).generate(REQUEST))  # type: ignore[arg-type]

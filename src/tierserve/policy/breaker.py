@@ -1,0 +1,82 @@
+"""A circuit breaker per tier: a tier that keeps failing is skipped for a while instead of
+costing every request a full timeout.
+
+After ``failures`` consecutive failures (errors and timeouts of the tier itself, never a
+refusal of the caller's input) the tier's circuit opens: the ladder treats the step as failed
+at once (reason code ``circuit_open``) and moves on as its policy says. After ``cooldown_s``
+one request probes the tier (half-open); its success closes the circuit, its failure opens it
+for another cooldown. Each gateway replica keeps its own breakers, as a client-side breaker
+does: what a replica saw failing is what it stops calling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["CircuitBreakers", "CircuitState"]
+
+CircuitState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(slots=True)
+class _Circuit:
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+
+
+class CircuitBreakers:
+    def __init__(
+        self,
+        failures: int,
+        cooldown_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._threshold = failures
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._circuits: dict[str, _Circuit] = {}
+
+    def _circuit(self, tier: str) -> _Circuit:
+        return self._circuits.setdefault(tier, _Circuit())
+
+    def state(self, tier: str) -> CircuitState:
+        circuit = self._circuit(tier)
+        if circuit.opened_at is None:
+            return "closed"
+        return "half_open" if circuit.probing else "open"
+
+    def allows(self, tier: str) -> bool:
+        """Whether a request may call ``tier`` now. Once the cooldown has passed, one caller
+        probes it; a probe that never reports (its caller left) lets another probe after a
+        further cooldown."""
+        circuit = self._circuit(tier)
+        if circuit.opened_at is None:
+            return True
+        now = self._clock()
+        if now - circuit.opened_at < self._cooldown_s:
+            return False
+        circuit.probing, circuit.opened_at = True, now
+        return True
+
+    def succeeded(self, tier: str) -> None:
+        self._circuits[tier] = _Circuit()
+
+    def failed(self, tier: str) -> None:
+        circuit = self._circuit(tier)
+        circuit.failures += 1
+        if circuit.probing or circuit.failures >= self._threshold:
+            circuit.opened_at, circuit.probing = self._clock(), False
+
+    @property
+    def threshold(self) -> int:
+        return self._threshold
+
+    def retry_after_s(self, tier: str) -> float:
+        circuit = self._circuit(tier)
+        if circuit.opened_at is None:
+            return 0.0
+        return max(0.0, self._cooldown_s - (self._clock() - circuit.opened_at))
