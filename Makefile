@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
-	bench-smoke bench-serving-gpu chart-files clean-venv
+	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke
 
 install: $(STAMP)
 
@@ -74,6 +74,19 @@ bench-serving: models
 bench-smoke: models
 	$(BIN)/tierserve bench $(CONFIG) --out $${TMPDIR:-/tmp}/tierserve-bench-smoke \
 		--concurrency 1,2 --rate '' --min-prompts 2 --labelled benchmarks/questions-smoke.jsonl
+
+# Reliability (issue 19): overload at 2x capacity, soak, a tier replica and the gateway killed
+# under load, 100 streams with 10 cancelled, schemathesis on /openapi.json, a canary string;
+# on a stack of its own with small queues. ~40 min on 2 cores; figures committed to
+# benchmarks/results/reliability (README "Reliability").
+reliability: models
+	TIERSERVE_RELIABILITY=full TIERSERVE_RELIABILITY_OUT=$(RESULTS)/reliability \
+		$(BIN)/pytest tests/reliability -ra -s -p no:cacheprovider
+
+# CI's short version: the same seven tests, each for under a minute (~10 min with the stack).
+reliability-smoke: models
+	TIERSERVE_RELIABILITY=short TIERSERVE_RELIABILITY_OUT=$${TMPDIR:-/tmp}/tierserve-reliability \
+		$(BIN)/pytest tests/reliability -ra -s -p no:cacheprovider
 
 # The same on one GPU with weightless real architectures (needs pip install -e '.[gpu]').
 bench-serving-gpu: install

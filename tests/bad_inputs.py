@@ -115,3 +115,114 @@ BAD_BODIES: dict[str, tuple[dict[str, Any], str, str | None]] = {
         "response_format",
     ),
 }
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def canary_requests(CANARY: str) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(name, body, headers) carrying ``CANARY`` in every place a caller can put text: none of
+    the replies (errors included) nor any log may echo it, except an answer to its caller."""
+    ask = {"model": "tierserve", "max_tokens": 16, "temperature": 0}
+    schema = {
+        "type": "object",
+        "properties": {CANARY: {"type": "string", "description": f"the {CANARY} field"}},
+        "required": [CANARY],
+    }
+    return [
+        (
+            "prompt",
+            {**ask, "messages": [{"role": "user", "content": f"Echo {CANARY} please."}]},
+            {},
+        ),
+        (
+            "system message",
+            {
+                **ask,
+                "messages": [
+                    {"role": "system", "content": f"The secret is {CANARY}."},
+                    {"role": "user", "content": "How do I reset my password?"},
+                ],
+            },
+            {},
+        ),
+        (
+            "caller schema",
+            {
+                **ask,
+                "messages": [{"role": "user", "content": f"Extract {CANARY} from: x"}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": CANARY, "schema": schema},
+                },
+            },
+            {},
+        ),
+        (
+            "headers",
+            {**ask, "messages": [{"role": "user", "content": "How do I change my email?"}]},
+            {
+                "authorization": f"Bearer {CANARY}",
+                "x-session-id": CANARY,
+                "x-tierserve-task": CANARY,
+            },
+        ),
+        (
+            "unknown schema header",
+            {**ask, "messages": [{"role": "user", "content": "hi"}]},
+            {"x-tierserve-schema": CANARY},
+        ),
+        (
+            "unknown model",
+            {**ask, "model": CANARY, "messages": [{"role": "user", "content": "hi"}]},
+            {},
+        ),
+        (
+            "bad pattern",
+            {
+                **ask,
+                "messages": [{"role": "user", "content": "hi"}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "p",
+                        "schema": {"type": "string", "pattern": f"(?={CANARY})x"},
+                    },
+                },
+            },
+            {},
+        ),
+        (
+            "bad schema",
+            {
+                **ask,
+                "messages": [{"role": "user", "content": "hi"}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "p", "schema": {"type": CANARY}},
+                },
+            },
+            {},
+        ),
+        (
+            "bad stop",
+            {**ask, "messages": [{"role": "user", "content": "hi"}], "stop": [CANARY] * 20},
+            {},
+        ),
+        (
+            "human review",
+            {
+                **ask,
+                "messages": [
+                    {"role": "user", "content": f"Draft a reply promising a refund to {CANARY}."}
+                ],
+            },
+            {},
+        ),
+        (
+            "explain",
+            {**ask, "messages": [{"role": "user", "content": f"Is {CANARY} valid?"}]},
+            {"authorization": f"Bearer {CANARY}"},
+        ),
+    ]

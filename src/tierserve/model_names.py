@@ -34,7 +34,7 @@ def pinned_tier(model: str, model_name: str, tiers: Sequence[str]) -> str | None
     served = served_models(model_name, tiers)
     if model not in served:
         raise InvalidRequestError(
-            f"model {model!r} is not served here",
+            "the requested model is not served here",
             hint=f"use one of {served} (GET /v1/models lists them)",
             param="model",
         )

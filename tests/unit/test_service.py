@@ -163,7 +163,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
 
 async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
-    with pytest.raises(InvalidRequestError, match="unknown task hint 'poetry'"):
+    with pytest.raises(InvalidRequestError, match="task hint is not a task class"):
         await complete(chat, request("hi", metadata={"task": "poetry"}))
 
 

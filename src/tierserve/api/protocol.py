@@ -287,7 +287,8 @@ def tierserve_headers(
     """The response headers that explain a decision. A stream sends them before its answer,
     when the outcome, confidence and cache status are not known yet."""
     headers = {
-        "x-request-id": request_id,
+        # Not x-request-id: Ray Serve appends its own X-Request-ID to every response.
+        "x-tierserve-request-id": request_id,
         "x-tierserve-policy-version": policy_version,
         "x-tierserve-route": route,
         "x-tierserve-tier": tier,

@@ -7,6 +7,8 @@ the ``x-tierserve-schema`` header, and otherwise the route's default schema, if 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -25,7 +27,7 @@ def _registered(policy: Policy, name: str, param: str) -> SchemaChoice:
     spec = policy.schemas.get(name)
     if spec is None:
         raise InvalidRequestError(
-            f"no schema named {name!r} is registered here",
+            "no schema of that name is registered here",
             hint=f"use one of {sorted(policy.schemas)} or send the schema itself in "
             "response_format.json_schema.schema",
             param=param,
@@ -40,7 +42,9 @@ def _own(name: str, schema: dict[str, Any]) -> SchemaChoice:
         compile_check(schema)
     except SchemaError as error:
         raise InvalidRequestError(
-            f"{param} is not a valid JSON schema: {error.message}",
+            # The validator's keyword and depth, not its message: that quotes the schema.
+            f"{param} is not a valid JSON schema: its '{error.validator}' rule fails "
+            f"{len(error.absolute_path)} levels down",
             hint="send a JSON Schema (draft 2020-12) object",
             param=param,
         ) from None
@@ -61,8 +65,10 @@ def requested_schema(
     if response_format is not None:
         own = response_format.own_schema()
         if own is not None:
-            name = response_format.json_schema.name if response_format.json_schema else "json"
-            return _own(name, own)
+            # Named by its content, not by the caller's name for it: records and headers
+            # group one schema's requests without repeating what the caller wrote.
+            digest = hashlib.sha256(json.dumps(own, sort_keys=True).encode()).hexdigest()
+            return _own(f"own:{digest[:12]}", own)
         registered = response_format.registered_name()
         if registered is not None:
             return _registered(policy, registered, "response_format.json_schema.name")
@@ -89,7 +95,7 @@ def decoding_override(request: ChatCompletionRequest, pinned: str | None) -> boo
         return None
     if value not in ("constrained", "unconstrained"):
         raise InvalidRequestError(
-            f"metadata.decoding={value!r} is not a decoding mode",
+            "metadata.decoding is not a decoding mode",
             hint="use 'constrained' or 'unconstrained'",
             param="metadata.decoding",
         )

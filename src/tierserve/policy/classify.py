@@ -38,7 +38,7 @@ def classify_task(
             task = TaskClass(hint)
         except ValueError:
             raise InvalidRequestError(
-                f"unknown task hint {hint!r}",
+                "the task hint is not a task class",
                 hint=f"use one of {[t.value for t in TaskClass]}",
                 param="task",
             ) from None

@@ -45,6 +45,25 @@ TierStatuses = Callable[[], Awaitable[dict[str, dict[str, Any] | str]]]
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
+def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error statuses a route may answer with, in OpenAPI (each an OpenAI error body), so
+    /openapi.json lists every status a client can see."""
+    why = {
+        400: "The request is invalid; the message names the field and the fix.",
+        403: "The tenant may not use the tier or route it asked for.",
+        404: "No such route.",
+        413: "The body is over gateway.limits.max_body_bytes.",
+        429: "The tenant's request or token rate limit is spent; see Retry-After.",
+        503: "No tier could answer now (queue full, tier down, decision log unwritable); "
+        "see Retry-After.",
+        504: "The request's deadline passed before a tier answered; see Retry-After.",
+    }
+    return {status: {"model": ErrorBody, "description": why[status]} for status in statuses}
+
+
+_ANSWERING = _documented(400, 403, 413, 429, 503, 504)
+
+
 def _validation_message(error: RequestValidationError) -> tuple[str, str | None]:
     parts, first_param = [], None
     for item in error.errors():
@@ -133,7 +152,7 @@ def build_http_app(
         headers = {"Retry-After": str(math.ceil(wait))} if error.retryable else None
         return JSONResponse(body, status_code=error.http_status, headers=headers)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=_ANSWERING)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         caller = _caller(request)
         if body.stream:
@@ -145,7 +164,7 @@ def build_http_app(
             completion.model_dump(mode="json"), headers=completion.tierserve.headers()
         )
 
-    @app.post("/v1/route/explain")
+    @app.post("/v1/route/explain", responses=_ANSWERING)
     async def explain(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
         """The plan the policy would follow for this request, without generating anything."""
         return await service.explain(body, _caller(request))
@@ -171,7 +190,7 @@ def build_http_app(
     async def prometheus() -> Response:
         return Response(scrape(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses={503: {"description": "A tier is not serving."}})
     async def healthz() -> JSONResponse:
         known = await statuses()
         healthy = all(isinstance(s, dict) for s in known.values())

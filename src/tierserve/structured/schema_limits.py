@@ -26,8 +26,24 @@ _BACKREFERENCE = {_OPS.GROUPREF, _OPS.GROUPREF_EXISTS}
 _REPEATS = {_OPS.MAX_REPEAT, _OPS.MIN_REPEAT, _OPS.POSSESSIVE_REPEAT}
 
 
+_KEYWORDS = frozenset(
+    "properties items prefixItems additionalProperties patternProperties propertyNames "
+    "$defs definitions anyOf allOf oneOf not if then else contains dependentSchemas "
+    "unevaluatedProperties unevaluatedItems".split()
+)
+
+
+def _structural(pointer: str) -> str:
+    """The pointer with the caller's own names (property and definition names) shown as '*':
+    enough to find the place, without echoing the caller's content in an error body."""
+    return "/".join(
+        part if part in _KEYWORDS or part.isdigit() or not part else "*"
+        for part in pointer.split("/")
+    )
+
+
 def _refused(message: str, where: str, hint: str) -> InvalidRequestError:
-    location = f" at {where}" if where else ""
+    location = f" at {_structural(where)}" if where else ""
     return InvalidRequestError(f"{_PARAM}{location}: {message}", hint=hint, param=_PARAM)
 
 

@@ -227,3 +227,15 @@ def test_helm_lint_finds_no_errors() -> None:
     for name in sorted(EXAMPLES):
         report = helm.lint(str(CHART), example(name), strict=False)
         assert report["errors"] == [] and all(m["severity"] < 3 for m in report["messages"]), report
+
+
+def test_ray_ports_are_open_only_to_the_release_s_own_pods() -> None:
+    (fence,) = of_kind(render(), "NetworkPolicy")
+    spec = fence["spec"]
+    own, serving, dashboard = spec["ingress"]
+    assert own["from"] == [{"podSelector": spec["podSelector"]}] and "ports" not in own
+    assert serving["ports"] == [{"port": "serve", "protocol": "TCP"}] and "from" not in serving
+    assert dashboard["ports"] == [{"port": 8265, "protocol": "TCP"}]
+    operator = dashboard["from"][0]["podSelector"]["matchLabels"]
+    assert operator == {"app.kubernetes.io/name": "kuberay-operator"}
+    assert not of_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy")

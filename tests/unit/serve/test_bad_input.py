@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from tests.bad_inputs import BAD_BODIES, CHAT, json_schema
+from tests.bad_inputs import BAD_BODIES, CHAT, canary_requests, json_schema
 from tests.fakes import THREE, support_service
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.serve.http import build_http_app
@@ -90,3 +90,18 @@ def test_unknown_paths_and_methods_get_openai_shaped_errors(tmp_path: Path) -> N
     wrong = client.get("/v1/chat/completions")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_no_error_body_or_header_echoes_what_the_caller_sent(tmp_path: Path) -> None:
+    canary = "canary0123456789abcdef"
+    client, _ = gateway(tmp_path)
+    statuses = {}
+    for name, body, headers in canary_requests(canary):
+        route = "/v1/route/explain" if name == "explain" else "/v1/chat/completions"
+        response = client.post(route, json=body, headers=headers)
+        statuses[name] = response.status_code
+        if response.status_code != 200:
+            assert canary not in response.text, (name, response.text)
+        assert not any(canary in value for value in response.headers.values()), name
+    refused = {n for n, status in statuses.items() if status == 400}
+    assert {"unknown model", "bad pattern", "bad schema", "bad stop"} <= refused, statuses

@@ -1,0 +1,157 @@
+"""The reliability suite (issue 19): one real stack of its own, with small queues, a short
+deadline, a rate-limited tenant and prompts kept only as hashes, driven past its capacity,
+faulted and fuzzed.
+
+Collected only when ``TIERSERVE_RELIABILITY`` is set: ``short`` (CI, ``make
+reliability-smoke``, about ten minutes) or ``full`` (``make reliability``, whose figures are
+committed under benchmarks/results/reliability). Each test writes its figures as JSON to
+``TIERSERVE_RELIABILITY_OUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tierserve.config import StackConfig, read_serve_config
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_CONFIG = ROOT / "serve_configs/local-cpu.yaml"
+MODE = os.environ.get("TIERSERVE_RELIABILITY", "")
+PORT = int(os.environ.get("TIERSERVE_RELIABILITY_PORT", "18767"))
+CANARY = f"canary{uuid.uuid4().hex[:16]}"
+"""A string sent in prompts, schemas and headers that must show up nowhere (test 7)."""
+
+# Without the variable the suite is not collected: `make test` runs the integration stack,
+# and one Ray cluster per pytest process is all a 2-core machine holds.
+collect_ignore_glob = [] if MODE else ["test_*.py"]
+
+TIER_QUEUE = {"max_ongoing_requests": 4, "max_queued_requests": 4}
+GATEWAY_QUEUE = {"max_ongoing_requests": 24, "max_queued_requests": 16}
+DEADLINE_S = 90.0
+RATE_LIMITED_KEY = "sk-internal-demo"
+RATE_LIMIT_PER_MINUTE = 20
+
+
+@dataclass(frozen=True)
+class Scale:
+    capacity_s: float
+    overload_s: float
+    soak_s: float
+    chaos_s: float
+    gateway_kill_s: float
+    streams: int
+    cancelled: int
+    fuzz_examples: int
+
+
+SCALES = {
+    "short": Scale(20, 45, 45, 60, 40, 20, 2, 25),
+    "full": Scale(40, 240, 600, 180, 90, 100, 10, 300),
+}
+
+
+@pytest.fixture(scope="session")
+def scale() -> Scale:
+    return SCALES[MODE]
+
+
+def _write_config(directory: Path) -> Path:
+    serve = yaml.safe_load(BASE_CONFIG.read_text())
+    args = serve["applications"][0]["args"]
+    shipped = ROOT / args["policy"]
+    policy = yaml.safe_load(shipped.read_text())
+    for schema in policy.get("schemas", {}).values():  # relative to the shipped policy
+        if "json_schema_file" in schema:
+            schema["json_schema_file"] = str(shipped.parent / schema["json_schema_file"])
+    if "classifier_examples" in policy:
+        policy["classifier_examples"] = str(shipped.parent / policy["classifier_examples"])
+    policy["version"] += "+reliability"
+    policy["log_prompts"] = "hash"  # so the canary may appear nowhere (issue 19, test 7)
+    for tenant in policy["tenants"]:
+        if any(key == RATE_LIMITED_KEY for key in tenant.get("api_keys", [])):
+            tenant["rate_limit"] = {"requests_per_minute": RATE_LIMIT_PER_MINUTE}
+    policy_path = directory / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    args["policy"] = str(policy_path)
+    args["cascade"].update(
+        request_deadline_s=DEADLINE_S, tier_timeout_s=60, breaker_failures=3, breaker_cooldown_s=15
+    )
+    args["gateway"].update(default_max_tokens=32, max_tokens_limit=64, deployment=GATEWAY_QUEUE)
+    for tier in args["tiers"]:
+        tier["deployment"] = TIER_QUEUE
+    path = directory / "reliability.yaml"
+    path.write_text(yaml.safe_dump(serve, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="tierserve-reliability-"))
+    os.environ["TIERSERVE_STATE_DIR"] = str(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def config_path(state_dir: Path) -> Path:
+    return _write_config(state_dir)
+
+
+@pytest.fixture(scope="session")
+def stack_config(config_path: Path) -> StackConfig:
+    return read_serve_config(config_path).stack
+
+
+@pytest.fixture(scope="session")
+def base_url(config_path: Path) -> Iterator[str]:
+    import ray
+    from ray import serve
+
+    from tierserve.launch import start_stack
+
+    url, seconds = start_stack(config_path, port=PORT)
+    print(f"\n[reliability] stack ready in {seconds:.0f} s at {url}")
+    yield url
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def results() -> Path:
+    out = Path(os.environ.get("TIERSERVE_RELIABILITY_OUT") or tempfile.mkdtemp())
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_figures(results: Path, name: str, figures: dict[str, Any]) -> None:
+    figures = {"mode": MODE, **figures}
+    (results / f"{name}.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"\n[reliability] {name}: {json.dumps(figures, sort_keys=True)}")
+
+
+@pytest.fixture(scope="session")
+def capacity_rps(base_url: str, scale: Scale, results: Path) -> float:
+    """The mixed workload's answered requests per second, closed loop (measured once)."""
+    import asyncio
+
+    from tests.reliability.load import capacity
+
+    measured = asyncio.run(capacity(base_url, scale.capacity_s))
+    write_figures(results, "capacity", {"answered_per_s": round(measured, 3)})
+    return measured
+
+
+@pytest.fixture(scope="session")
+def decision_log(stack_config: StackConfig) -> Any:
+    from tierserve.observe.decision_log import DecisionLog
+
+    return DecisionLog(stack_config.observe.decision_log_path)
