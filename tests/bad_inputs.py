@@ -162,11 +162,12 @@ def canary_requests(CANARY: str) -> list[tuple[str, dict[str, Any], dict[str, st
         (
             "headers",
             {**ask, "messages": [{"role": "user", "content": "How do I change my email?"}]},
-            {
-                "authorization": f"Bearer {CANARY}",
-                "x-session-id": CANARY,
-                "x-tierserve-task": CANARY,
-            },
+            {"authorization": f"Bearer {CANARY}", "x-session-id": CANARY},
+        ),
+        (
+            "task header",
+            {**ask, "messages": [{"role": "user", "content": "hi"}]},
+            {"x-tierserve-task": CANARY},
         ),
         (
             "unknown schema header",

@@ -39,7 +39,7 @@ TIER_QUEUE = {"max_ongoing_requests": 4, "max_queued_requests": 4}
 GATEWAY_QUEUE = {"max_ongoing_requests": 24, "max_queued_requests": 16}
 DEADLINE_S = 90.0
 RATE_LIMITED_KEY = "sk-internal-demo"
-RATE_LIMIT_PER_MINUTE = 20
+RATE_LIMIT_PER_MINUTE = 6
 
 
 @dataclass(frozen=True)

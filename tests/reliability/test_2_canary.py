@@ -61,6 +61,8 @@ def test_the_canary_appears_nowhere(
         "found": found,
     }
     write_figures(results, "canary", figures)
-    assert statuses["prompt"] == 200 and statuses["human review"] == 200, statuses
-    assert all(statuses[n] == 400 for n in ("unknown model", "bad pattern", "bad stop")), statuses
+    answered = ("prompt", "system message", "caller schema", "headers", "human review")
+    assert all(statuses[n] == 200 for n in answered), statuses
+    refused = ("unknown model", "bad pattern", "bad stop", "task header")
+    assert all(statuses[n] == 400 for n in refused), statuses
     assert not any(found.values()), found

@@ -25,6 +25,7 @@ async def probe_health(base_url: str, stop: asyncio.Event) -> dict[str, Any]:
             started = time.monotonic()
             try:
                 response = await client.get("/healthz")
+                failures += response.status_code != 200  # a busy tier is not a down one
                 tiers = response.json()["tiers"]
                 busiest = max(
                     [busiest, *(t["in_flight"] for t in tiers.values() if isinstance(t, dict))]

@@ -89,6 +89,17 @@ class HandleEngine:
             raise _queue_full(self._tier, error) from None
 
 
+def _serve_healthy(handle: DeploymentHandle[Any]) -> bool:
+    """Whether Serve's controller counts the handle's deployment healthy (its replicas are up
+    and pass their health checks)."""
+    try:
+        app = serve.status().applications[handle.app_name]
+        status = app.deployments[handle.deployment_name].status
+        return str(getattr(status, "value", status)) == "HEALTHY"
+    except Exception:  # no controller answer is no evidence of health
+        return False
+
+
 @serve.ingress()
 class Gateway:
     """Deployment body; ``serve.deployment`` options are applied in :func:`build_app`."""
@@ -101,6 +112,7 @@ class Gateway:
         examples: Sequence[LabelledExample] = (),
     ) -> None:
         self._tiers = tiers
+        self._last_status: dict[str, dict[str, Any]] = {}
         self._retry_after_s = config.gateway.deployment.retry_after_s
         observe = config.observe
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -142,16 +154,24 @@ class Gateway:
         )
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:
-        async def one(handle: DeploymentHandle[Any]) -> dict[str, Any] | str:
+        """Each tier's status. A status call waits for a free slot of the tier's replica like
+        a generation does, so under load it may not come back in time: the tier is then
+        reported from Serve's controller (healthy: its last status, marked busy), not as down."""
+
+        async def one(name: str, handle: DeploymentHandle[Any]) -> dict[str, Any] | str:
             try:
-                status = await asyncio.wait_for(handle.status.remote(), timeout=10)
+                status = await asyncio.wait_for(handle.status.remote(), timeout=2)
             except Exception as error:
+                last = self._last_status.get(name)
+                if last is not None and await asyncio.to_thread(_serve_healthy, handle):
+                    return {**last, "busy": True}
                 return f"unavailable: {type(error).__name__}"
             as_dict: dict[str, Any] = status.as_dict()
+            self._last_status[name] = as_dict
             return as_dict
 
         names = list(self._tiers)
-        results = await asyncio.gather(*(one(self._tiers[n]) for n in names))
+        results = await asyncio.gather(*(one(n, self._tiers[n]) for n in names))
         return dict(zip(names, results, strict=True))
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -27,9 +27,27 @@ _REPEATS = {_OPS.MAX_REPEAT, _OPS.MIN_REPEAT, _OPS.POSSESSIVE_REPEAT}
 
 
 _KEYWORDS = frozenset(
-    "properties items prefixItems additionalProperties patternProperties propertyNames "
-    "$defs definitions anyOf allOf oneOf not if then else contains dependentSchemas "
-    "unevaluatedProperties unevaluatedItems".split()
+    {
+        "properties",
+        "items",
+        "prefixItems",
+        "additionalProperties",
+        "patternProperties",
+        "propertyNames",
+        "$defs",
+        "definitions",
+        "anyOf",
+        "allOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "dependentSchemas",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+    }
 )
 
 
