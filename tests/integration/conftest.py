@@ -12,6 +12,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from tests.stack import running_stack
 from tierserve.config import StackConfig, load_config
 from tierserve.policy.spec import Policy, load_policy
 
@@ -43,16 +44,7 @@ def base_url() -> Iterator[str]:
         # serve_configs/local-cpu.yaml): the tests that read its decision log need both.
         yield existing.rstrip("/")
         return
-    import ray
-    from ray import serve
-
-    from tierserve.launch import start_stack
-
-    url, seconds = start_stack(CONFIG_PATH, port=PORT)
-    print(f"\n[tierserve] stack ready in {seconds:.0f} s at {url}")
-    yield url
-    serve.shutdown()
-    ray.shutdown()
+    yield from running_stack(CONFIG_PATH, PORT, "tierserve")
 
 
 @pytest.fixture(scope="session")

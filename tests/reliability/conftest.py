@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.stack import running_stack
 from tierserve.config import StackConfig, read_serve_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,16 +114,7 @@ def stack_config(config_path: Path) -> StackConfig:
 
 @pytest.fixture(scope="session")
 def base_url(config_path: Path) -> Iterator[str]:
-    import ray
-    from ray import serve
-
-    from tierserve.launch import start_stack
-
-    url, seconds = start_stack(config_path, port=PORT)
-    print(f"\n[reliability] stack ready in {seconds:.0f} s at {url}")
-    yield url
-    serve.shutdown()
-    ray.shutdown()
+    yield from running_stack(config_path, PORT, "reliability")
 
 
 @pytest.fixture(scope="session")

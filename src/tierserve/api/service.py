@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -109,9 +109,9 @@ class ChatService:
         cascade = config.cascade
         self._runner = LadderRunner(
             engines,
-            confidence_quantile=config.cascade.confidence_quantile,
-            tier_timeout_s=config.cascade.tier_timeout_s,
-            request_deadline_s=config.cascade.request_deadline_s,
+            confidence_quantile=cascade.confidence_quantile,
+            tier_timeout_s=cascade.tier_timeout_s,
+            request_deadline_s=cascade.request_deadline_s,
             breakers=(
                 CircuitBreakers(cascade.breaker_failures, cascade.breaker_cooldown_s)
                 if cascade.breaker_failures is not None
@@ -364,7 +364,7 @@ class ChatService:
                 self._in_background(self._record_client_closed(prepared, started, left))
             raise
 
-    def _in_background(self, work: Any) -> None:
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

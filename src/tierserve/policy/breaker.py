@@ -74,9 +74,3 @@ class CircuitBreakers:
     @property
     def threshold(self) -> int:
         return self._threshold
-
-    def retry_after_s(self, tier: str) -> float:
-        circuit = self._circuit(tier)
-        if circuit.opened_at is None:
-            return 0.0
-        return max(0.0, self._cooldown_s - (self._clock() - circuit.opened_at))

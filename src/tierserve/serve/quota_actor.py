@@ -12,26 +12,14 @@ from tierserve.quota import QuotaRefusal, TenantQuota
 __all__ = ["SharedQuota"]
 
 
-class _QuotaCounters:
-    """Actor body: calls run one at a time (an actor's default), so counting needs no lock."""
-
-    def __init__(self) -> None:
-        self._quota = TenantQuota()
-
-    def admit(self, tenant: str, rate: RateLimitSpec) -> QuotaRefusal | None:
-        return self._quota.admit(tenant, rate)
-
-    def charge(self, tenant: str, rate: RateLimitSpec, tokens: int) -> None:
-        self._quota.charge(tenant, rate, tokens)
-
-
 class SharedQuota:
     """A :class:`~tierserve.quota.Quota` over the app's counter actor, created by the first
     replica that needs it and found by the others (and by a restarted replica). Detached, so a
     gateway replica's death does not reset its tenants' minutes."""
 
     def __init__(self, app_name: str) -> None:
-        actor_class: Any = ray.remote(num_cpus=0, max_restarts=-1)(_QuotaCounters)
+        # An actor runs one call at a time, so the counters need no lock.
+        actor_class: Any = ray.remote(num_cpus=0, max_restarts=-1)(TenantQuota)
         self._actor = actor_class.options(
             name=f"tierserve-quota-{app_name}",
             namespace="serve",
