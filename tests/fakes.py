@@ -13,7 +13,7 @@ from typing import Any
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.config import StackConfig, parse_config
-from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest, TokenLogprob
 from tierserve.observe.record import DecisionRecord, StageLatency
 from tierserve.policy.runner import LadderRunner, TerminalMessages
 from tierserve.policy.spec import TaskClass, load_policy
@@ -59,7 +59,24 @@ class ScriptedEngine:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
 
-    def _generation(self) -> Generation:
+    def _pieces(self) -> list[str]:
+        """The text as the stream sends it: one word (with its trailing space) per token."""
+        words = self.text.split(" ")
+        return [word + " " for word in words[:-1]] + [words[-1]]
+
+    def _token_details(self, request: GenerationRequest) -> list[TokenLogprob]:
+        """Each word as a token, when the caller asked for log-probabilities: its value from
+        ``logprobs`` (cycled) and an alternative "~" one nat less likely."""
+        if request.top_logprobs is None:
+            return []
+        details = []
+        for index, piece in enumerate(self._pieces()):
+            value = self.logprobs[index % len(self.logprobs)]
+            top = ((piece, value), ("~", value - 1.0))[: request.top_logprobs]
+            details.append(TokenLogprob(piece, value, top))
+        return details
+
+    def _generation(self, request: GenerationRequest) -> Generation:
         return Generation(
             tier=self.tier,
             model=f"fake/{self.tier}",
@@ -70,6 +87,7 @@ class ScriptedEngine:
             finish_reason="stop",
             ttft_s=0.01,
             latency_s=0.02,
+            logprobs=tuple(self._token_details(request)),
         )
 
     async def generate(self, request: GenerationRequest) -> Generation:
@@ -78,19 +96,24 @@ class ScriptedEngine:
         if self.error is not None:
             raise self.error
         self.finished += 1
-        return self._generation()
+        return self._generation(request)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         self.requests.append(request)
         if self.error is not None:
             raise self.error
-        words = self.text.split(" ")
-        for word in words[:-1]:
+        pieces, details = self._pieces(), self._token_details(request)
+        for index, piece in enumerate(pieces[:-1]):
             await self._wait()
-            yield GenerationChunk(text=word + " ", tokens=1)
+            yield GenerationChunk(text=piece, tokens=1, logprobs=tuple(details[index : index + 1]))
         await self._wait()
         self.finished += 1
-        yield GenerationChunk(text=words[-1], final=self._generation(), tokens=1)
+        yield GenerationChunk(
+            text=pieces[-1],
+            final=self._generation(request),
+            tokens=1,
+            logprobs=tuple(details[-1:]),
+        )
 
 
 def scripted_runner(

@@ -3,7 +3,8 @@
 tierserve models prepare [--config FILE] [--all-formats] [--iters N]
 tierserve models verify  [--config FILE]
 tierserve serve [FILE] [--demo] [--exit-after-demo]
-tierserve ask "question" [--url URL] [--stream]
+tierserve ask "question" [--url URL] [--stream] [--api-key KEY]
+tierserve keys create
 tierserve policy check FILE [--seeds N]
 tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [--outcome O]
                           [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
@@ -91,9 +92,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    import os
+
     from tierserve.launch import ask
 
-    print(ask(args.url, args.question, stream=args.stream))
+    key = args.api_key or os.environ.get("TIERSERVE_API_KEY")
+    print(ask(args.url, args.question, stream=args.stream, api_key=key))
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from tierserve.policy.keys import hash_key, new_key
+
+    key = new_key()
+    print(f"key (give it to the caller; it is not stored anywhere): {key}")
+    print("add to the tenant in the policy:")
+    print(f"    api_key_hashes: ['{hash_key(key)}']")
     return 0
 
 
@@ -169,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     ask_parser.add_argument("question")
     ask_parser.add_argument("--url", default="http://127.0.0.1:8000")
     ask_parser.add_argument("--stream", action="store_true")
+    ask_parser.add_argument("--api-key", help="bearer key (default: $TIERSERVE_API_KEY)")
     ask_parser.set_defaults(handler=_ask)
+
+    keys = sub.add_parser("keys", help="create an API key and the hash the policy stores")
+    keys.add_argument("action", choices=["create"])
+    keys.set_defaults(handler=_keys)
 
     policy = sub.add_parser("policy", help="validate a routing policy, measure its classifier")
     policy.add_argument("action", choices=["check"])

@@ -6,8 +6,10 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     TierserveError
     ├── ConfigError            bad stack/serve configuration (raised at start-up, never HTTP)
     ├── InvalidRequestError    400: the client sent something we cannot serve
-    │   └── ContextLengthError 400: prompt + max_tokens exceed a tier's context window (the
-    │                          ladder escalates to a tier with room; 400 when none has)
+    │   ├── ContextLengthError 400: prompt + max_tokens exceed a tier's context window (the
+    │   │                      ladder escalates to a tier with room; 400 when none has)
+    │   └── ModelNotFoundError 404: the model named is not served here
+    ├── AuthenticationError    401: a keyed policy got no key, or a key it does not know
     ├── PermissionDeniedError  403: the tenant may not use what it asked for
     ├── RateLimitError         429, retryable: the tenant's request or token budget is spent
     ├── ModelNotPreparedError  embedded model missing or failing verification
@@ -23,11 +25,13 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "CircuitOpenError",
     "ConfigError",
     "ContextLengthError",
     "DecisionLogError",
     "InvalidRequestError",
+    "ModelNotFoundError",
     "ModelNotPreparedError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -83,6 +87,40 @@ class ContextLengthError(InvalidRequestError):
         )
         self.tier = tier
         self.limit = limit
+
+
+class ModelNotFoundError(InvalidRequestError):
+    http_status = 404
+    code = "model_not_found"
+
+
+class AuthenticationError(TierserveError):
+    """No API key, or one the policy does not know, where keys are required. The message
+    never repeats the key (OpenAI's quotes part of it; a log line of ours must not)."""
+
+    http_status = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+    def __init__(self, message: str, *, hint: str, reason: str) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        """The reason code of the denial record: ``auth=missing_key`` or ``auth=unknown_key``."""
+
+    @classmethod
+    def of(cls, *, missing: bool) -> AuthenticationError:
+        if missing:
+            return cls(
+                "no API key was sent, and this gateway requires one",
+                hint="send the header 'Authorization: Bearer <key>'; the operator creates keys "
+                "with `tierserve keys create`",
+                reason="auth=missing_key",
+            )
+        return cls(
+            "the API key sent is not known here",
+            hint="check the key, or ask the operator for one",
+            reason="auth=unknown_key",
+        )
 
 
 class PermissionDeniedError(TierserveError):

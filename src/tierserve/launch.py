@@ -13,7 +13,7 @@ from typing import Any
 
 from tierserve.config import read_serve_config
 
-__all__ = ["ask", "serve_forever", "start_stack", "wait_healthy"]
+__all__ = ["access", "ask", "serve_forever", "start_stack", "wait_healthy"]
 
 DEMO_QUESTION = "What is the capital of France?"
 
@@ -54,11 +54,24 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
     return url, time.monotonic() - started
 
 
-def ask(url: str, question: str, *, stream: bool = False) -> str:
+def access(url: str) -> str:
+    """Whether the gateway at ``url`` requires API keys, as its /v1/models says."""
+    try:
+        with urllib.request.urlopen(f"{url}/v1/models", timeout=15) as response:
+            body: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            return "API keys required (send Authorization: Bearer <key>)"
+        raise
+    tenant = body.get("tierserve", {}).get("open_tenant")
+    return f"open: callers without a known API key are served as tenant {tenant!r}"
+
+
+def ask(url: str, question: str, *, stream: bool = False, api_key: str | None = None) -> str:
     """Send one chat request with the official OpenAI client and describe the answer."""
     from openai import OpenAI
 
-    client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=600)
+    client = OpenAI(base_url=f"{url}/v1", api_key=api_key or "none", timeout=600)
     messages: list[Any] = [{"role": "user", "content": question}]
     started = time.monotonic()
     if stream:
@@ -94,6 +107,7 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
     url, seconds = start_stack(path)
     print(f"stack ready at {url} in {seconds:.0f} s")
     print(json.dumps(wait_healthy(url, 30), indent=2))
+    print(f"access: {access(url)}")
     if demo:
         print(ask(url, DEMO_QUESTION))
     if not exit_after_demo:

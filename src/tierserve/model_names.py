@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tierserve.errors import InvalidRequestError
+from tierserve.errors import ModelNotFoundError
 
 __all__ = ["pinned_model", "pinned_tier", "served_models", "split_model"]
 
@@ -30,10 +30,10 @@ def served_models(model_name: str, tiers: Sequence[str]) -> list[str]:
 
 
 def pinned_tier(model: str, model_name: str, tiers: Sequence[str]) -> str | None:
-    """The tier ``model`` pins, None for the cascade; a name not served here is a 400."""
+    """The tier ``model`` pins, None for the cascade; a name not served here is a 404."""
     served = served_models(model_name, tiers)
     if model not in served:
-        raise InvalidRequestError(
+        raise ModelNotFoundError(
             "the requested model is not served here",
             hint=f"use one of {served} (GET /v1/models lists them)",
             param="model",

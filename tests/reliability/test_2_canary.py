@@ -63,6 +63,7 @@ def test_the_canary_appears_nowhere(
     write_figures(results, "canary", figures)
     answered = ("prompt", "system message", "caller schema", "headers", "human review")
     assert all(statuses[n] == 200 for n in answered), statuses
-    refused = ("unknown model", "bad pattern", "bad stop", "task header")
+    refused = ("bad pattern", "bad stop", "task header")
     assert all(statuses[n] == 400 for n in refused), statuses
+    assert statuses["unknown model"] == 404, statuses
     assert not any(found.values()), found

@@ -72,6 +72,11 @@ main policy file's tenants lose inline api_keys and take them from their Secret'
 {{- $_ := set $tenant "api_keys_env" (include "tierserve.tenantKeysEnv" $tenant.id) -}}
 {{- end -}}
 {{- end -}}
+{{- if .Values.apiKeys.required -}}
+{{- $auth := default (dict) $policy.auth -}}
+{{- $_ := set $auth "require_keys" true -}}
+{{- $_ := set $policy "auth" $auth -}}
+{{- end -}}
 {{- $_ := set $files .Values.policy.file (toYaml $policy) -}}
 {{- toYaml $files -}}
 {{- end -}}

@@ -46,6 +46,18 @@ def generation_request(
         stop=request.stops(),
         seed=request.seed,
         ignore_eos=request.ignore_eos,
+        frequency_penalty=request.frequency_penalty,
+        presence_penalty=request.presence_penalty,
+        repetition_penalty=request.repetition_penalty,
+        top_k=request.top_k,
+        min_p=request.min_p,
+        min_tokens=request.min_tokens,
+        logit_bias=(
+            {int(token): bias for token, bias in request.logit_bias.items()}
+            if request.logit_bias
+            else None
+        ),
+        top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
     )
 
 

@@ -12,12 +12,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_serializer,
     model_validator,
 )
 
+from tierserve.engine.types import TokenLogprob
 from tierserve.errors import TierserveError
 from tierserve.observe.record import CacheStatus, DecisionRecord
 from tierserve.policy.step import Outcome, Step
@@ -28,6 +30,7 @@ __all__ = [
     "ChatCompletionChunk",
     "ChatCompletionRequest",
     "ChatMessageIn",
+    "ChoiceLogprobs",
     "ChunkChoice",
     "Delta",
     "ErrorBody",
@@ -66,11 +69,26 @@ def _lone_surrogate_at(body: Any) -> str | None:
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: str
+    type: str
+    text: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, part: Any) -> Any:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind is not None and kind != "text":
+            raise ValueError(
+                f"a content part of type {str(kind)[:40]!r}: the tiers are text-only models; "
+                "send text parts (or a string) only"
+            )
+        return part
 
 
 class ChatMessageIn(BaseModel):
+    """OpenAI fields of a message that tierserve does not read (``name``, ``refusal``,
+    ``annotations``) are accepted and not shown to the model: clients replay the assistant
+    messages they received, with every field."""
+
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
@@ -130,10 +148,39 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """Unknown OpenAI fields are ignored (clients send many); unsupported values are refused."""
+_REFUSED: dict[str, str] = {
+    "audio": "the tiers are text-only models; drop audio",
+    "functions": "function calling is not supported yet; drop functions",
+    "function_call": "function calling is not supported yet; drop function_call",
+    "tools": "tool calling is not supported yet; drop tools",
+    "tool_choice": "tool calling is not supported yet; drop tool_choice",
+    "prediction": "predicted outputs are not supported; drop prediction",
+    "web_search_options": "tierserve has no web search; drop web_search_options",
+    "reasoning_effort": "the tiers are not reasoning models; drop reasoning_effort",
+    "verbosity": "the tiers have no verbosity control; drop verbosity, or ask in the prompt",
+    "prompt_cache_key": "each tier caches prompt prefixes by itself; drop prompt_cache_key",
+    "prompt_cache_retention": "each tier caches prompt prefixes by itself; drop it",
+    "prompt_cache_options": "each tier caches prompt prefixes by itself; drop it",
+    "moderation": "the policy's safety validator checks every answer; drop moderation",
+}
+"""OpenAI parameters tierserve refuses, with the fix (a value that asks for nothing passes)."""
 
-    model_config = ConfigDict(extra="ignore")
+_HARMLESS: dict[str, tuple[Any, ...]] = {
+    "modalities": (["text"],),
+    "store": (False,),
+    "service_tier": ("auto", "default"),
+    "parallel_tool_calls": (True, False),  # means nothing without tools, which are refused
+}
+"""Refused parameters' values that ask for what tierserve does anyway."""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat-completions body. Every parameter is either served or refused with a
+    400 naming it: unknown fields are refused too (as OpenAI does), so no setting a caller
+    relies on is dropped without a word. vLLM's sampling extras (``top_k``, ``min_p``,
+    ``repetition_penalty``, ``min_tokens``, ``ignore_eos``) are served as vLLM serves them."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -147,7 +194,38 @@ class ChatCompletionRequest(BaseModel):
     response_format: ResponseFormat | None = None
     stop: str | list[str] | None = None
     seed: int | None = Field(default=None, ge=_INT64_MIN, le=_INT64_MAX)
-    user: str | None = None
+    frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = Field(
+        default=None,
+        max_length=300,
+        description="Token id (as a string) to a bias from -100 to 100, as OpenAI's. Token ids "
+        "are each tier's own: a bias means the same token only on tiers sharing a tokenizer.",
+    )
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_k: int | None = Field(
+        default=None, ge=-1, description="vLLM's extension: sample from the k likeliest tokens."
+    )
+    min_p: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="vLLM's extension: minimum token probability."
+    )
+    repetition_penalty: float | None = Field(
+        default=None, gt=0.0, le=10.0, description="vLLM's extension: >1 discourages repeats."
+    )
+    min_tokens: int | None = Field(
+        default=None, ge=0, description="vLLM's extension: generate at least this many tokens."
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=256,
+        description="The app's end-user id; recorded as a hash in the decision record.",
+    )
+    safety_identifier: str | None = Field(
+        default=None,
+        max_length=256,
+        description="OpenAI's newer name for `user`; recorded the same way.",
+    )
     ignore_eos: bool = Field(
         default=False,
         description="vLLM's extension: generate up to the token limit even past the end of "
@@ -160,6 +238,58 @@ class ChatCompletionRequest(BaseModel):
         "'session_id', 'schema' (a registered schema's name) and 'decoding' ('constrained' or "
         "'unconstrained', for a pinned tier only).",
     )
+    # Known OpenAI parameters that are refused unless their value asks for nothing.
+    audio: Any = None
+    functions: Any = None
+    function_call: Any = None
+    tools: Any = None
+    tool_choice: Any = None
+    parallel_tool_calls: Any = None
+    prediction: Any = None
+    web_search_options: Any = None
+    reasoning_effort: Any = None
+    verbosity: Any = None
+    prompt_cache_key: Any = None
+    prompt_cache_retention: Any = None
+    prompt_cache_options: Any = None
+    moderation: Any = None
+    modalities: Any = None
+    store: Any = None
+    service_tier: Any = None
+
+    @field_validator(*_REFUSED, *_HARMLESS, mode="before")
+    @classmethod
+    def _refused(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        if value is None or value in _HARMLESS.get(name, ()):
+            return value
+        if value == [] and name in ("tools", "functions"):
+            return value
+        fix = _REFUSED.get(name) or (
+            f"tierserve serves {name}={_HARMLESS[name][0]!r} only; drop {name} or send that"
+        )
+        raise ValueError(f"not supported: {fix}")
+
+    @model_validator(mode="after")
+    def _top_logprobs_need_logprobs(self) -> ChatCompletionRequest:
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true; set it, or drop top_logprobs")
+        return self
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _biases_by_token_id(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for token, bias in (value or {}).items():
+            if not token.isdigit():
+                raise ValueError(
+                    f'keys are token ids written as strings (e.g. "1234"), not {token[:20]!r}'
+                )
+            if not -100.0 <= bias <= 100.0:
+                raise ValueError(f"the bias of token {token} must be from -100 to 100")
+        return value
+
+    def end_user(self) -> str | None:
+        return self.user or self.safety_identifier
 
     @model_validator(mode="before")
     @classmethod
@@ -338,11 +468,45 @@ class AssistantMessage(BaseModel):
     content: str
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int]
+
+    @classmethod
+    def of(cls, token: str, logprob: float) -> TopLogprob:
+        return cls(token=token, logprob=logprob, bytes=list(token.encode("utf-8")))
+
+
+class TokenLogprobOut(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    """OpenAI's ``choices[].logprobs``: the answering tier's tokens. Only for an answer a tier
+    wrote; ``null`` for a human-review or safe-failure message."""
+
+    content: list[TokenLogprobOut]
+    refusal: None = None
+
+    @classmethod
+    def of(cls, tokens: Sequence[TokenLogprob]) -> ChoiceLogprobs:
+        return cls(
+            content=[
+                TokenLogprobOut(
+                    **TopLogprob.of(t.token, t.logprob).model_dump(),
+                    top_logprobs=[TopLogprob.of(token, value) for token, value in t.top],
+                )
+                for t in tokens
+            ]
+        )
+
+
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -363,6 +527,7 @@ class Delta(BaseModel):
 class ChunkChoice(BaseModel):
     index: int = 0
     delta: Delta
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
 
     @field_serializer("delta")

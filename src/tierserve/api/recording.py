@@ -19,6 +19,7 @@ from tierserve.observe.record import (
     DecisionRecord,
     StageLatency,
     TierPrice,
+    end_user_digest,
     logged_prompt,
     priced,
     totals,
@@ -61,6 +62,8 @@ class RequestTrace:
     model: str
     stream: bool
     user_text: str
+    end_user: str | None = None
+    """The request's ``user`` field (the app's end-user id), recorded hashed."""
 
     def record(
         self,
@@ -107,6 +110,7 @@ class RequestTrace:
             review_id=review_id,
             prompt_sha256=digest,
             prompt=prompt,
+            end_user_sha256=end_user_digest(self.plan.eligibility.tenant.id, self.end_user),
             pii=list(self.plan.eligibility.pii),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -186,6 +190,7 @@ def denied_record(
     user_text: str,
     denial: str,
     plan: RoutePlan | None = None,
+    end_user: str | None = None,
 ) -> DecisionRecord:
     """The record of a request refused before any tier ran (403, 429): who asked, why it was
     refused (``denial``, a reason code), and the plan when one was made."""
@@ -212,6 +217,7 @@ def denied_record(
         cache="off",
         prompt_sha256=digest,
         prompt=prompt,
+        end_user_sha256=end_user_digest(tenant, end_user),
         pii=list(plan.eligibility.pii) if plan else [],
         latency=StageLatency(policy_s=seconds, inference_s=0.0, validation_s=0.0, total_s=seconds),
     )
@@ -283,7 +289,8 @@ def look_up(
     route = trace.plan.route
     if cache is None or not route.cacheable:
         return CacheLookup("off")
-    if trace.stream or _no_cache(cache_control) or scope is None:
+    if trace.stream or _no_cache(cache_control) or scope is None or request.logprobs:
+        # Cached answers keep no log-probabilities; a caller asking for them gets a fresh one.
         return CacheLookup("bypass")
     key = cache_key(
         policy_version=trace.plan.policy_version,
@@ -304,6 +311,13 @@ def look_up(
                     "seed",
                     "ignore_eos",
                     "response_format",
+                    "frequency_penalty",
+                    "presence_penalty",
+                    "logit_bias",
+                    "top_k",
+                    "min_p",
+                    "repetition_penalty",
+                    "min_tokens",
                 }
             ),
             "decoding": (request.metadata or {}).get("decoding"),

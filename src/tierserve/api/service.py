@@ -26,6 +26,7 @@ from tierserve.api.protocol import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     Choice,
+    ChoiceLogprobs,
     ChunkChoice,
     Delta,
     StreamingReply,
@@ -46,7 +47,7 @@ from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
 from tierserve.engine.types import Engine, GenerationRequest
-from tierserve.errors import DecisionLogError, PermissionDeniedError
+from tierserve.errors import AuthenticationError, DecisionLogError, PermissionDeniedError
 from tierserve.limits import AdmissionLimits
 from tierserve.model_names import pinned_tier, served_models
 from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
@@ -54,7 +55,7 @@ from tierserve.policy.breaker import CircuitBreakers
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
 from tierserve.policy.defaults import cascade_policy
-from tierserve.policy.eligibility import caller_scope, resolve_tenant
+from tierserve.policy.eligibility import caller_scope, key_owner, resolve_tenant
 from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
 from tierserve.policy.runner import (
     AnswerStarted,
@@ -64,7 +65,7 @@ from tierserve.policy.runner import (
     TerminalMessages,
     TextDelta,
 )
-from tierserve.policy.spec import Policy, RateLimitSpec, TenantSpec
+from tierserve.policy.spec import AuthSpec, Policy, RateLimitSpec, TenantSpec
 from tierserve.policy.step import Outcome, Step
 from tierserve.quota import Quota
 from tierserve.review import ReviewQueue
@@ -136,6 +137,24 @@ class ChatService:
         return self._config.gateway.limits
 
     @property
+    def auth(self) -> AuthSpec:
+        return self._policy.auth
+
+    @property
+    def default_tenant(self) -> str:
+        return self._policy.default_tenant
+
+    def authenticate(self, api_key: str | None, *, required: bool = True) -> TenantSpec:
+        """The key's tenant; the default tenant for a missing or unknown key unless
+        ``required``, when such a key raises AuthenticationError (401)."""
+        owner = key_owner(self._policy, api_key)
+        if owner is not None:
+            return owner
+        if required:
+            raise AuthenticationError.of(missing=not api_key)
+        return resolve_tenant(self._policy, None)
+
+    @property
     def model_names(self) -> list[str]:
         return served_models(self._config.gateway.model_name, self._policy.tiers)
 
@@ -148,9 +167,8 @@ class ChatService:
         session_id = caller.session_id or (request.metadata or {}).get("session_id")
         admit(request, session_id, self._config.gateway.limits)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        tenant = resolve_tenant(self._policy, caller.api_key)
 
-        async def denied(denial: str, plan: RoutePlan | None = None) -> None:
+        async def denied(denial: str, plan: RoutePlan | None = None, tenant_id: str = "-") -> None:
             if answering:
                 await self._persist(
                     denied_record(
@@ -158,19 +176,28 @@ class ChatService:
                         request_id=request_id,
                         arrived=arrived,
                         started=started,
-                        tenant=tenant.id,
+                        tenant=tenant_id,
                         model=request.model,
                         stream=request.stream,
                         user_text=user_text(request),
+                        end_user=request.end_user(),
                         denial=denial,
                         plan=plan,
                     )
                 )
 
+        try:
+            tenant = self.authenticate(
+                caller.api_key, required=answering and self.auth.require_keys
+            )
+        except AuthenticationError as error:
+            await denied(error.reason)
+            raise
+
         if tenant.rate_limit is not None and self._quota is not None:
             refusal = await self._quota.admit(tenant.id, tenant.rate_limit)
             if refusal is not None:
-                await denied(refusal.reason)
+                await denied(refusal.reason, tenant_id=tenant.id)
                 raise refusal.error(tenant.id)
         pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
         generation = generation_request(request, request_id, self._config.gateway)
@@ -202,7 +229,7 @@ class ChatService:
                 validation=validation_context(request, self._policy),
             )
         except PermissionDeniedError:
-            await denied("denied=permission", plan)
+            await denied("denied=permission", plan, tenant.id)
             raise
         trace = RequestTrace(
             request_id=request_id,
@@ -214,6 +241,7 @@ class ChatService:
             model=request.model,
             stream=request.stream,
             user_text=features.text,
+            end_user=request.end_user(),
         )
         return _Prepared(trace, generation, session_id, scope, tenant)
 
@@ -270,6 +298,8 @@ class ChatService:
         """The plan and the ladder the policy would follow, without generating anything: for
         the caller's key only where ``gateway.explain_uses_key`` says explain is authenticated,
         else as the default tenant's (the same answer for any key, known or not)."""
+        if self.auth.protect_explain:
+            self.authenticate(caller.api_key)
         if not self._config.gateway.explain_uses_key:
             caller = dataclasses.replace(caller, api_key=None)
         prepared = await self._prepare(request, caller, answering=False)
@@ -282,6 +312,7 @@ class ChatService:
         prepared = await self._prepare(request, caller)
         trace = prepared.trace
         lookup = look_up(self._cache, trace, request, caller.cache_control, prepared.cache_scope)
+        logprobs = None
         if lookup.answer is not None:
             cached = lookup.answer
             record = await self._persist(trace.cache_hit(self._policy, cached))
@@ -291,11 +322,16 @@ class ChatService:
             record = await self._conclude(prepared, result, lookup.status)
             text, finish_reason = result.text, result.finish_reason
             store(self._cache, lookup, cached_answer(result, record))
+            if request.logprobs and result.outcome is Outcome.ACCEPT and result.generation:
+                logprobs = ChoiceLogprobs.of(result.generation.logprobs)
+        choice = Choice(
+            message=AssistantMessage(content=text), finish_reason=finish_reason, logprobs=logprobs
+        )
         return ChatCompletion(
             id=trace.request_id,
             created=int(time.time()),
             model=request.model,
-            choices=[Choice(message=AssistantMessage(content=text), finish_reason=finish_reason)],
+            choices=[choice],
             usage=Usage.of(record),
             tierserve=self._metadata(record),
         )
@@ -345,7 +381,9 @@ class ChatService:
                 if isinstance(event, TextDelta):
                     tokens_sent += event.tokens
                     chars_sent += len(event.text)
-                    yield chunk(ChunkChoice(delta=Delta(role=role, content=event.text)))
+                    logprobs = ChoiceLogprobs.of(event.logprobs) if request.logprobs else None
+                    delta = Delta(role=role, content=event.text)
+                    yield chunk(ChunkChoice(delta=delta, logprobs=logprobs))
                     role = None
                 elif isinstance(event, LadderFinished):
                     finished = True

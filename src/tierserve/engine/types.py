@@ -13,6 +13,7 @@ __all__ = [
     "GenerationChunk",
     "GenerationRequest",
     "Refusal",
+    "TokenLogprob",
 ]
 
 
@@ -34,6 +35,26 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None
     """When set, decoding is constrained to JSON matching this schema."""
     ignore_eos: bool = False
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repetition_penalty: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    min_tokens: int | None = None
+    logit_bias: dict[int, float] | None = None
+    top_logprobs: int | None = None
+    """None: the caller did not ask for log-probabilities (only the sampled tokens' values are
+    kept, for the gate); N: each token's text and its N likeliest alternatives are returned."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token as OpenAI's ``logprobs.content`` shows it."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+    """The likeliest alternatives at this position, likeliest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +72,8 @@ class Generation:
     finish_reason: str
     ttft_s: float
     latency_s: float
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """Each token with its alternatives, when the request asked for ``top_logprobs``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +84,8 @@ class GenerationChunk:
     final: Generation | None = field(default=None)
     tokens: int = 0
     """How many tokens ``text`` holds (what a client that leaves mid-stream was sent)."""
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The tokens of ``text`` with their log-probabilities, when the request asked for them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,12 @@ from typing import Any, cast
 
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
-from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
+from tierserve.engine.types import (
+    Generation,
+    GenerationChunk,
+    GenerationRequest,
+    TokenLogprob,
+)
 from tierserve.errors import ContextLengthError, InvalidRequestError
 from tierserve.structured import structured_outputs_args
 
@@ -88,6 +93,17 @@ class VLLMEngine:
         structured = None
         if request.json_schema is not None:
             structured = StructuredOutputsParams(**structured_outputs_args(request.json_schema))
+        extras: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("repetition_penalty", request.repetition_penalty),
+                ("top_k", request.top_k),
+                ("min_p", request.min_p),
+                ("min_tokens", request.min_tokens),
+                ("logit_bias", request.logit_bias),
+            )
+            if value is not None
+        }
         return SamplingParams(
             structured_outputs=structured,
             max_tokens=request.max_tokens,
@@ -96,8 +112,12 @@ class VLLMEngine:
             stop=list(request.stop) or None,
             seed=request.seed,
             ignore_eos=request.ignore_eos,
-            logprobs=0,  # 0 = the sampled token's own log-probability only
+            frequency_penalty=request.frequency_penalty,
+            presence_penalty=request.presence_penalty,
+            # 0 = the sampled token's own log-probability only (what the gate reads).
+            logprobs=request.top_logprobs or 0,
             output_kind=RequestOutputKind.DELTA,
+            **extras,
         )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
@@ -106,8 +126,10 @@ class VLLMEngine:
         started = time.monotonic()
         ttft: float | None = None
         logprobs: list[float] = []
+        details: list[TokenLogprob] = []
         texts: list[str] = []
         last_tokens = 0
+        last_details: tuple[TokenLogprob, ...] = ()
         finish_reason = "stop"
         try:
             sampling = self._sampling(request)
@@ -122,17 +144,28 @@ class VLLMEngine:
                 completion = output.outputs[0]
                 if ttft is None and completion.token_ids:
                     ttft = time.monotonic() - started
+                chunk_details: list[TokenLogprob] = []
                 for token_id, candidates in zip(
                     completion.token_ids, completion.logprobs or [], strict=False
                 ):
                     if candidates is not None:
                         logprobs.append(float(candidates[token_id].logprob))
+                        if request.top_logprobs is not None:
+                            chunk_details.append(
+                                _token_logprob(token_id, candidates, request.top_logprobs)
+                            )
+                details.extend(chunk_details)
                 texts.append(completion.text)
                 if output.finished:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
+                    last_details = tuple(chunk_details)
                 elif completion.text:
-                    yield GenerationChunk(text=completion.text, tokens=len(completion.token_ids))
+                    yield GenerationChunk(
+                        text=completion.text,
+                        tokens=len(completion.token_ids),
+                        logprobs=tuple(chunk_details),
+                    )
                 last_tokens = len(completion.token_ids)
         except ValueError as error:
             raise self._invalid(error) from None
@@ -153,8 +186,11 @@ class VLLMEngine:
             finish_reason=finish_reason,
             ttft_s=latency if ttft is None else ttft,
             latency_s=latency,
+            logprobs=tuple(details),
         )
-        yield GenerationChunk(text=texts[-1] if texts else "", final=final, tokens=last_tokens)
+        yield GenerationChunk(
+            text=texts[-1] if texts else "", final=final, tokens=last_tokens, logprobs=last_details
+        )
 
     def _invalid(self, error: ValueError) -> InvalidRequestError:
         # vLLM refuses what it cannot serve with ValueError (an empty stop string, a seed out of
@@ -178,3 +214,18 @@ class VLLMEngine:
     def shutdown(self) -> None:
         self._tokenizing.shutdown(wait=False)
         self._llm.shutdown()
+
+
+def _token_logprob(token_id: int, candidates: Any, top: int) -> TokenLogprob:
+    """vLLM's ``{token id: Logprob}`` at one position (the sampled token and the ``top``
+    likeliest, each with its rank) as OpenAI shows it."""
+    sampled = candidates[token_id]
+    ranked = sorted(
+        (c for c in candidates.values() if c.rank is not None and c.rank <= top),
+        key=lambda c: c.rank,
+    )
+    return TokenLogprob(
+        token=sampled.decoded_token or "",
+        logprob=float(sampled.logprob),
+        top=tuple((c.decoded_token or "", float(c.logprob)) for c in ranked[:top]),
+    )

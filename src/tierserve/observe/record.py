@@ -22,6 +22,7 @@ __all__ = [
     "DecisionRecord",
     "StageLatency",
     "TierPrice",
+    "end_user_digest",
     "logged_prompt",
     "priced",
     "totals",
@@ -92,6 +93,11 @@ class DecisionRecord(BaseModel):
     review_id: str | None = None
     prompt_sha256: str
     prompt: str | None = Field(description="The user text as the policy's log_prompts allows.")
+    end_user_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the tenant and the request's `user` field (the app's end-user "
+        "id), so one end user's requests can be found without storing who they are.",
+    )
     pii: list[str] = Field(default_factory=list, description="Kinds of personal data found.")
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -114,6 +120,12 @@ def priced(step: Step, prices: Mapping[str, TierPrice]) -> Step:
     price = prices.get(step.tier or "", TierPrice())
     tokens = step.prompt_tokens + step.completion_tokens
     return step.model_copy(update={"cost_usd": price.cost(tokens, step.latency_s)})
+
+
+def end_user_digest(tenant: str, end_user: str | None) -> str | None:
+    if not end_user:
+        return None
+    return hashlib.sha256(f"{tenant}\n{end_user}".encode()).hexdigest()
 
 
 def logged_prompt(text: str, mode: PromptLogging) -> tuple[str, str | None]:

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from tierserve.pii import detect_pii
+from tierserve.policy.keys import key_fingerprint, key_matches
 from tierserve.policy.spec import Policy, TenantSpec
 
-__all__ = ["Eligibility", "allowed_tiers", "caller_scope", "check_eligibility", "resolve_tenant"]
+__all__ = [
+    "Eligibility",
+    "allowed_tiers",
+    "caller_scope",
+    "check_eligibility",
+    "key_owner",
+    "resolve_tenant",
+]
+
+
+def key_owner(policy: Policy, api_key: str | None) -> TenantSpec | None:
+    """The tenant whose plain, environment or hashed keys include ``api_key``; None when the
+    key is missing or nobody's."""
+    if not api_key:
+        return None
+    for tenant in policy.tenants:
+        if api_key in tenant.api_keys:
+            return tenant
+    for tenant in policy.tenants:
+        if any(key_matches(api_key, stored) for stored in tenant.api_key_hashes):
+            return tenant
+    return None
 
 
 def resolve_tenant(policy: Policy, api_key: str | None) -> TenantSpec:
-    """The tenant owning ``api_key``; unknown or missing keys get the default tenant."""
-    for tenant in policy.tenants:
-        if api_key is not None and api_key in tenant.api_keys:
-            return tenant
+    """The tenant owning ``api_key``; unknown or missing keys get the default tenant (a
+    keyed policy refuses them before planning: see ``policy.auth.require_keys``)."""
+    owner = key_owner(policy, api_key)
+    if owner is not None:
+        return owner
     return next(t for t in policy.tenants if t.id == policy.default_tenant)
 
 
@@ -25,10 +47,10 @@ def caller_scope(policy: Policy, api_key: str | None) -> str | None:
     (None) for a caller without a key, so no anonymous caller learns what another asked."""
     if api_key is None:
         return None
-    tenant = resolve_tenant(policy, api_key)
-    if api_key in tenant.api_keys:
-        return f"tenant:{tenant.id}"
-    return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:24]
+    owner = key_owner(policy, api_key)
+    if owner is not None:
+        return f"tenant:{owner.id}"
+    return "key:" + key_fingerprint(api_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tierserve.engine.types import ChatMessage, Engine, Generation, GenerationRequest
+from tierserve.engine.types import (
+    ChatMessage,
+    Engine,
+    Generation,
+    GenerationRequest,
+    TokenLogprob,
+)
 from tierserve.errors import (
     CircuitOpenError,
     ContextLengthError,
@@ -100,6 +106,8 @@ class AnswerStarted:
 class TextDelta:
     text: str
     tokens: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The tokens of ``text``, when the caller asked for log-probabilities."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,11 +364,12 @@ class LadderRunner:
     ) -> AsyncIterator[RunnerEvent]:
         if outcome is Outcome.ACCEPT and generation is not None:
             text, source, tokens = generation.text, generation.tier, generation.completion_tokens
+            logprobs = generation.logprobs
         else:
-            text, source, tokens = self._terminal(outcome), str(outcome), 0
+            text, source, tokens, logprobs = self._terminal(outcome), str(outcome), 0, ()
         yield AnswerStarted(answered_by=source, steps_before=tuple(steps[:-1]))
         if text:
-            yield TextDelta(text, tokens)
+            yield TextDelta(text, tokens, logprobs)
         yield LadderFinished(LadderResult(outcome, text, generation, tuple(steps)))
 
     async def _stream_step(
@@ -397,7 +406,7 @@ class LadderRunner:
                 except StopAsyncIteration:
                     break
                 if chunk.text:
-                    yield TextDelta(chunk.text, chunk.tokens)
+                    yield TextDelta(chunk.text, chunk.tokens, chunk.logprobs)
                 if chunk.final is not None:
                     final = chunk.final
         except Exception as error:

@@ -16,7 +16,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -24,9 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from tierserve.config import StackConfig, TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
+from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.validate.rules import SemanticRule
 
 __all__ = [
+    "AuthSpec",
     "CacheSpec",
     "Compliance",
     "Importance",
@@ -70,6 +72,27 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AuthSpec(_Spec):
+    """Who may call: open (unknown callers are the default tenant) or keys required."""
+
+    require_keys: bool = Field(
+        default=False,
+        description="Refuse a request without a known API key with 401 (invalid_api_key). "
+        "Off, a caller without a known key is served as the default tenant: the embedded "
+        "demo's open mode, stated at start-up and in GET /v1/models.",
+    )
+    protect_metrics: bool = Field(
+        default=False,
+        description="GET /metrics needs a known API key too (give Prometheus one as a bearer "
+        "credential). Off: /metrics is open to whoever reaches the port.",
+    )
+    protect_explain: bool = Field(
+        default=False,
+        description="POST /v1/route/explain needs a known API key too. Off: it is open, and "
+        "plans as the default tenant unless gateway.explain_uses_key is set.",
+    )
+
+
 class RateLimitSpec(_Spec):
     """A tenant's budget per sliding minute, shared by every gateway replica; a request
     over it gets a 429 with Retry-After."""
@@ -88,7 +111,16 @@ class RateLimitSpec(_Spec):
 
 class TenantSpec(_Spec):
     id: str = Field(min_length=1, description="Tenant id, used in reason codes and logs.")
-    api_keys: list[str] = Field(default_factory=list, description="Bearer keys of this tenant.")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys of this tenant in plain text (the embedded demo's); for real "
+        "keys use api_key_hashes or api_keys_env.",
+    )
+    api_key_hashes: list[Annotated[str, Field(pattern=KEY_HASH_PATTERN)]] = Field(
+        default_factory=list,
+        description="Salted hashes of this tenant's keys, as `tierserve keys create` prints "
+        "them (sha256$<salt>$<digest>); the keys themselves never reach the policy file.",
+    )
     api_keys_env: str | None = Field(
         default=None,
         pattern=r"^[A-Z_][A-Z0-9_]*$",
@@ -320,6 +352,9 @@ class Policy(_Spec):
     )
     tenants: list[TenantSpec] = Field(min_length=1)
     default_tenant: str = Field(description="Tenant of requests without a known API key.")
+    auth: AuthSpec = Field(
+        default_factory=AuthSpec, description="Whether API keys are required, and where."
+    )
     pii_allowed_tiers: list[TierName] | None = Field(
         default=None, description="When the input contains PII, only these tiers may serve it."
     )

@@ -5,6 +5,7 @@ HTTP app of :mod:`tierserve.serve.http`, built per replica (Serve's late-bound i
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ from tierserve.serve.quota_actor import SharedQuota
 from tierserve.signals.task_model import LabelledExample
 
 __all__ = ["Gateway", "HandleEngine"]
+
+_log = logging.getLogger(__name__)
 
 
 def _unwrap(tier: str, error: RayTaskError) -> Exception:
@@ -113,6 +116,14 @@ class Gateway:
     ) -> None:
         self._tiers = tiers
         self._last_status: dict[str, dict[str, Any]] = {}
+        if policy.auth.require_keys:
+            _log.info("API keys required (policy %s)", policy.version)
+        else:
+            _log.warning(
+                "open gateway: a caller without a known API key is served as tenant %r; set "
+                "auth.require_keys in the policy to refuse them",
+                policy.default_tenant,
+            )
         self._retry_after_s = config.gateway.deployment.retry_after_s
         observe = config.observe
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

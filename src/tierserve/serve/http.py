@@ -2,7 +2,8 @@
 bodies, SSE framing, health and metrics.
 
 Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route/explain``,
-``GET /v1/models``, ``GET /healthz`` and ``GET /metrics``.
+``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /healthz`` (``/health``, vLLM's name for it)
+and ``GET /metrics``.
 
 A stream's promise: its decision record is committed before the chunk that carries the finish
 reason and the ``tierserve`` metadata, and before ``data: [DONE]``. When the record cannot be
@@ -31,7 +32,7 @@ from tierserve.api.protocol import (
     error_body,
 )
 from tierserve.api.service import ChatService
-from tierserve.errors import TierserveError
+from tierserve.errors import AuthenticationError, ModelNotFoundError, TierserveError
 from tierserve.model_names import split_model
 from tierserve.observe.metrics import TierserveMetrics, scrape
 from tierserve.serve.body_limit import BodySizeLimit
@@ -50,8 +51,9 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     /openapi.json lists every status a client can see."""
     why = {
         400: "The request is invalid; the message names the field and the fix.",
+        401: "The policy requires an API key, and none or an unknown one was sent.",
         403: "The tenant may not use the tier or route it asked for.",
-        404: "No such route.",
+        404: "No such route, or the model named is not served here (model_not_found).",
         413: "The body is over gateway.limits.max_body_bytes.",
         429: "The tenant's request or token rate limit is spent; see Retry-After.",
         503: "No tier could answer now (queue full, tier down, decision log unwritable); "
@@ -61,7 +63,14 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": why[status]} for status in statuses}
 
 
-_ANSWERING = _documented(400, 403, 413, 429, 503, 504)
+_ANSWERING = _documented(400, 401, 403, 404, 413, 429, 503, 504)
+
+
+_UNKNOWN_PARAMETER = (
+    "unknown parameter, refused rather than ignored (tierserve serves OpenAI's chat-completions "
+    "parameters and vLLM's top_k, min_p, repetition_penalty, min_tokens and ignore_eos; the "
+    "README's parameter table lists each)"
+)
 
 
 def _validation_message(error: RequestValidationError) -> tuple[str, str | None]:
@@ -70,15 +79,21 @@ def _validation_message(error: RequestValidationError) -> tuple[str, str | None]
         location = [str(p) for p in item.get("loc", ()) if p != "body"]
         where = ".".join(location) or "body"
         first_param = first_param or (location[0] if location else None)
-        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+        if item.get("type") == "extra_forbidden" and len(location) == 1:
+            parts.append(f"{where}: {_UNKNOWN_PARAMETER}")
+        else:
+            parts.append(f"{where}: {item.get('msg', 'invalid')}")
     return "; ".join(parts), first_param
 
 
+def _bearer_key(request: Request) -> str | None:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
 def _caller(request: Request) -> CallerContext:
-    authorization = request.headers.get("authorization", "")
-    scheme, _, key = authorization.partition(" ")
     return CallerContext(
-        api_key=key.strip() if scheme.lower() == "bearer" and key.strip() else None,
+        api_key=_bearer_key(request),
         task_hint=request.headers.get("x-tierserve-task"),
         session_id=request.headers.get("x-session-id"),
         schema_hint=request.headers.get("x-tierserve-schema"),
@@ -149,7 +164,9 @@ def build_http_app(
         # Retryable means the same request may succeed later: say when (RFC 9110); a rate
         # limit knows when its window frees.
         wait = getattr(error, "retry_after_s", retry_after_s)
-        headers = {"Retry-After": str(math.ceil(wait))} if error.retryable else None
+        headers = {"Retry-After": str(math.ceil(wait))} if error.retryable else {}
+        if isinstance(error, AuthenticationError):
+            headers["WWW-Authenticate"] = 'Bearer realm="tierserve"'  # RFC 6750
         return JSONResponse(body, status_code=error.http_status, headers=headers)
 
     @app.post("/v1/chat/completions", responses=_ANSWERING)
@@ -169,28 +186,55 @@ def build_http_app(
         """The plan the policy would follow for this request, without generating anything."""
         return await service.explain(body, _caller(request))
 
-    @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        known = await statuses()
-        data = []
-        for model_id in service.model_names:
-            _, tier = split_model(model_id)
-            data.append(
-                {
-                    "id": model_id,
-                    "object": "model",
-                    "created": int(time.time()),
-                    "owned_by": "tierserve",
-                    "tierserve": known[tier] if tier else {"cascade": list(known)},
-                }
-            )
-        return {"object": "list", "data": data}
+    # OpenAI's `created` is when a model was made; ours is when this gateway's app was built,
+    # so it is the same on every call (a list that changed each second would look like new
+    # models to a client that caches it).
+    created = int(time.time())
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
+    async def model_card(model_id: str, known: dict[str, dict[str, Any] | str]) -> dict[str, Any]:
+        _, tier = split_model(model_id)
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": created,
+            "owned_by": "tierserve",
+            "tierserve": known[tier] if tier else {"cascade": list(known)},
+        }
+
+    def access() -> dict[str, Any]:
+        if service.auth.require_keys:
+            return {"auth": "api_key_required"}
+        return {"auth": "open", "open_tenant": service.default_tenant}
+
+    @app.get("/v1/models", responses=_documented(401))
+    async def models(request: Request) -> dict[str, Any]:
+        """Every model name served here; ``tierserve.auth`` says whether keys are required."""
+        if service.auth.require_keys:
+            service.authenticate(_bearer_key(request))
+        known = await statuses()
+        data = [await model_card(model_id, known) for model_id in service.model_names]
+        return {"object": "list", "data": data, "tierserve": access()}
+
+    @app.get("/v1/models/{model_id:path}", responses=_documented(401, 404))
+    async def model(model_id: str, request: Request) -> dict[str, Any]:
+        if service.auth.require_keys:
+            service.authenticate(_bearer_key(request))
+        if model_id not in service.model_names:
+            raise ModelNotFoundError(
+                "the requested model is not served here",
+                hint=f"use one of {service.model_names}",
+                param="model",
+            )
+        return await model_card(model_id, await statuses())
+
+    @app.get("/metrics", responses=_documented(401))
+    async def prometheus(request: Request) -> Response:
+        if service.auth.protect_metrics:
+            service.authenticate(_bearer_key(request))
         return Response(scrape(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", responses={503: {"description": "A tier is not serving."}})
+    @app.get("/health", responses={503: {"description": "A tier is not serving."}})
     async def healthz() -> JSONResponse:
         known = await statuses()
         healthy = all(isinstance(s, dict) for s in known.values())

@@ -120,7 +120,7 @@ def test_the_gpu_configs_fit_their_gpus() -> None:
 
 def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
     keys = {"northbank": ["sk-northbank-live-0001"], "internal": ["sk-internal-live-0002"]}
-    objects = render({"apiKeys": {"tenants": keys}})
+    objects = render({"apiKeys": {"tenants": keys, "required": True}})
     for config_map in of_kind(objects, "ConfigMap"):
         text = json.dumps(config_map)
         assert "sk-northbank-live-0001" not in text and "sk-" not in text
@@ -152,6 +152,7 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
     tenants = {t.id: t for t in policy.tenants}
     assert tenants["northbank"].api_keys == ["sk-northbank-live-0001"]
     assert tenants["northbank"].allowed_tiers == ["medium", "large"]
+    assert policy.auth.require_keys  # apiKeys.required reaches the policy
     shipped = load_policy(ROOT / "serve_configs/policies/support.yaml")
     assert policy.routes == shipped.routes
     for name, spec in shipped.schemas.items():  # the same schema, read from another folder

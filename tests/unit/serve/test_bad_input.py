@@ -104,4 +104,5 @@ def test_no_error_body_or_header_echoes_what_the_caller_sent(tmp_path: Path) -> 
             assert canary not in response.text, (name, response.text)
         assert not any(canary in value for value in response.headers.values()), name
     refused = {n for n, status in statuses.items() if status == 400}
-    assert {"unknown model", "bad pattern", "bad schema", "bad stop"} <= refused, statuses
+    assert {"bad pattern", "bad schema", "bad stop"} <= refused, statuses
+    assert statuses["unknown model"] == 404, statuses

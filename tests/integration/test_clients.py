@@ -1,0 +1,157 @@
+"""Real client libraries against the running stack, as an app would call it: the openai SDK
+(sync, async, streaming, structured parse, log-probabilities, parameters it refuses) and
+LangChain's ChatOpenAI (invoke, stream, structured output)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+from langchain_openai import ChatOpenAI
+from openai import AsyncOpenAI, OpenAI
+from pydantic import BaseModel, SecretStr
+
+CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+OFFICE = (
+    "Extract the city and the country from this note: 'Our office moved to Lyon, France, "
+    "last spring.'"
+)
+
+
+class Place(BaseModel):
+    city: str
+    country: str
+
+
+def test_logprobs_in_openai_s_shape_from_a_real_tier(client: OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="tierserve/small",
+        messages=CAPITAL,  # type: ignore[arg-type]
+        temperature=0,
+        max_tokens=16,
+        logprobs=True,
+        top_logprobs=3,
+    )
+    choice = completion.choices[0]
+    assert "Paris" in (choice.message.content or "")
+    assert choice.logprobs is not None and choice.logprobs.content
+    tokens = choice.logprobs.content
+    assert "".join(t.token for t in tokens) == choice.message.content
+    for token in tokens:
+        assert token.logprob <= 0 and len(token.top_logprobs) == 3
+        # Greedy decoding picks the likeliest token: the first alternative is the token itself.
+        assert token.top_logprobs[0].token == token.token
+        assert token.top_logprobs[0].logprob == pytest.approx(token.logprob, abs=1e-3)
+        assert bytes(token.bytes or []) == token.token.encode()
+
+
+def test_async_streaming_with_usage_and_per_chunk_logprobs(base_url: str) -> None:
+    async def run() -> tuple[str, str, int]:
+        client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="none", max_retries=0)
+        text: list[str] = []
+        tokens: list[str] = []
+        usage = 0
+        stream = await client.chat.completions.create(  # type: ignore[call-overload]
+            model="tierserve/small",
+            messages=CAPITAL,
+            temperature=0,
+            max_tokens=16,
+            stream=True,
+            logprobs=True,
+            stream_options={"include_usage": True},
+        )
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                text.append(choice.delta.content or "")
+                if choice.logprobs and choice.logprobs.content:
+                    tokens.extend(t.token for t in choice.logprobs.content)
+        await client.close()
+        return "".join(text), "".join(tokens), usage
+
+    text, tokens, usage = asyncio.run(run())
+    assert "Paris" in text and tokens == text and usage > 0
+
+
+def test_structured_parse_with_a_pydantic_model(client: OpenAI) -> None:
+    completion = client.chat.completions.parse(
+        model="tierserve",
+        messages=[{"role": "user", "content": OFFICE}],
+        response_format=Place,
+        temperature=0,
+    )
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, Place) and "lyon" in parsed.city.lower()
+    metadata = (completion.model_extra or {})["tierserve"]
+    assert metadata["output_schema"].startswith("own:") and metadata["outcome"] == "accept"
+
+
+def test_sampling_extras_reach_the_engine(client: OpenAI) -> None:
+    """min_tokens (a vLLM extra) holds the answer open: a one-word answer becomes 24 tokens."""
+    short = client.chat.completions.create(
+        model="tierserve/small",
+        messages=[{"role": "user", "content": "Answer yes or no: is water wet?"}],
+        temperature=0,
+        max_tokens=24,
+    )
+    held = client.chat.completions.create(
+        model="tierserve/small",
+        messages=[{"role": "user", "content": "Answer yes or no: is water wet?"}],
+        temperature=0,
+        max_tokens=24,
+        frequency_penalty=0.5,
+        presence_penalty=0.5,
+        seed=3,
+        extra_body={"min_tokens": 24, "top_k": 5, "repetition_penalty": 1.05},
+    )
+    assert short.usage is not None and held.usage is not None
+    assert short.usage.completion_tokens < 24 and held.usage.completion_tokens == 24
+
+
+def test_an_unknown_or_unsupported_parameter_is_a_400_naming_it(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.chat.completions.create(
+            model="tierserve",
+            messages=CAPITAL,  # type: ignore[arg-type]
+            extra_body={"best_of": 3},
+        )
+    assert "best_of" in str(unknown.value) and "unknown parameter" in str(unknown.value)
+    with pytest.raises(openai.BadRequestError) as audio:
+        client.chat.completions.create(
+            model="tierserve",
+            messages=CAPITAL,  # type: ignore[arg-type]
+            modalities=["text", "audio"],
+        )
+    assert "modalities" in str(audio.value)
+
+
+def test_models_are_retrieved_by_id(client: OpenAI) -> None:
+    assert client.models.retrieve("tierserve/small").id == "tierserve/small"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
+
+
+def test_langchain_invoke_stream_and_structured_output(base_url: str) -> None:
+    llm = ChatOpenAI(
+        model="tierserve/small",
+        base_url=f"{base_url}/v1",
+        api_key=SecretStr("none"),
+        temperature=0,
+        max_tokens=16,  # type: ignore[call-arg]
+        max_retries=0,
+    )
+    answer = llm.invoke("What is the capital of France?")
+    assert "Paris" in str(answer.content)
+    assert answer.response_metadata["model_name"] == "tierserve/small"
+    streamed = "".join(str(chunk.content) for chunk in llm.stream("What is the capital of France?"))
+    assert streamed == answer.content  # greedy: the same answer, in pieces
+    structured = ChatOpenAI(
+        model="tierserve",
+        base_url=f"{base_url}/v1",
+        api_key=SecretStr("none"),
+        temperature=0,
+    ).with_structured_output(Place, method="json_schema")
+    place = structured.invoke(OFFICE)
+    assert isinstance(place, Place) and "lyon" in place.city.lower()
