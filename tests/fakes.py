@@ -13,7 +13,13 @@ from typing import Any
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.config import StackConfig, parse_config
-from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest, TokenLogprob
+from tierserve.engine.types import (
+    Generation,
+    GenerationChunk,
+    GenerationRequest,
+    TokenLogprob,
+    ToolCall,
+)
 from tierserve.observe.record import DecisionRecord, StageLatency
 from tierserve.policy.runner import LadderRunner, TerminalMessages
 from tierserve.policy.spec import TaskClass, load_policy
@@ -54,6 +60,9 @@ class ScriptedEngine:
     """Seconds before the answer (and before each streamed piece): a slow or stuck tier."""
     finished: int = 0
     """Requests that ran to their end (not cancelled by a timeout or a departed caller)."""
+    calls: tuple[ToolCall, ...] = ()
+    """The tool calls answered to a request that offers tools (``text`` is then the content)."""
+    unreadable_call: bool = False
 
     async def _wait(self) -> None:
         if self.delay_s:
@@ -88,6 +97,8 @@ class ScriptedEngine:
             ttft_s=0.01,
             latency_s=0.02,
             logprobs=tuple(self._token_details(request)),
+            tool_calls=self.calls if request.tools else (),
+            unreadable_tool_call=self.unreadable_call and bool(request.tools),
         )
 
     async def generate(self, request: GenerationRequest) -> Generation:

@@ -72,6 +72,10 @@ _FIELDS_OF_OUR_OWN = frozenset(
 )
 
 
+BUILTIN_TOOL_TEMPLATES = frozenset({"chatml-hermes"})
+"""Chat templates shipped in ``tierserve/engine/templates`` (``<name>.jinja``)."""
+
+
 @functools.cache
 def vllm_engine_arguments() -> frozenset[str]:
     """The names vLLM's engine takes (the fields of ``AsyncEngineArgs``)."""
@@ -224,6 +228,23 @@ class TierConfig(_Strict):
             "and setting this is an error (one place for thresholds)."
         ),
     )
+    tool_call_parser: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]+$",
+        description=(
+            "vLLM's tool parser for this model family (e.g. 'hermes' for Qwen2.5 and other "
+            "ChatML models, 'llama3_json', 'mistral'); it reads tool calls from the answer. "
+            "None: the tier cannot call tools, and requests offering tools skip it."
+        ),
+    )
+    tool_chat_template: str | None = Field(
+        default=None,
+        description=(
+            "Chat template used when a request offers tools: 'chatml-hermes' (shipped: ChatML "
+            "with Hermes-style <tool_call> tags, for models whose own template ignores tools) "
+            "or a Jinja file. None: the model's own template."
+        ),
+    )
     structured_output_backend: Literal["outlines", "xgrammar", "guidance", "auto"] = Field(
         default="outlines",
         description=(
@@ -288,6 +309,20 @@ class TierConfig(_Strict):
             ],
             "placement_group_strategy": "PACK",
         }
+
+    @model_validator(mode="after")
+    def _tool_calling_is_servable(self) -> TierConfig:
+        # tool_call_parser is checked against vLLM's parsers where vLLM is loaded: in the
+        # tier's replica (importing it here would load torch into every process).
+        template = self.tool_chat_template
+        shipped = template is None or template in BUILTIN_TOOL_TEMPLATES
+        if not shipped and not Path(str(template)).is_file():
+            raise ValueError(
+                f"tool_chat_template {template!r} is neither a shipped template "
+                f"({sorted(BUILTIN_TOOL_TEMPLATES)}) nor a file; give one of those or a "
+                "Jinja file's path"
+            )
+        return self
 
     @model_validator(mode="after")
     def _engine_arguments_are_known(self) -> TierConfig:

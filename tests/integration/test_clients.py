@@ -1,16 +1,26 @@
 """Real client libraries against the running stack, as an app would call it: the openai SDK
-(sync, async, streaming, structured parse, log-probabilities, parameters it refuses) and
-LangChain's ChatOpenAI (invoke, stream, structured output)."""
+(sync, async, streaming, structured parse, log-probabilities, tool calls over two turns,
+parameters it refuses) and LangChain's ChatOpenAI (invoke, stream, bind_tools over two turns,
+structured output as json_schema and as a function call)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from typing import Any
 
+import httpx
 import openai
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool as lc_tool
 from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel, SecretStr
+
+from tierserve.config import StackConfig
+from tierserve.observe.decision_log import DecisionLog, LogQuery
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 OFFICE = (
@@ -154,4 +164,116 @@ def test_langchain_invoke_stream_and_structured_output(base_url: str) -> None:
         temperature=0,
     ).with_structured_output(Place, method="json_schema")
     place = structured.invoke(OFFICE)
+    assert isinstance(place, Place) and "lyon" in place.city.lower()
+
+
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+WEATHER_QUESTION = "What is the weather in Paris right now?"
+FORECAST = '{"city": "Paris", "celsius": 18, "sky": "clear"}'
+
+
+def test_openai_sdk_two_turn_tool_conversation(client: OpenAI) -> None:
+    question: list[Any] = [{"role": "user", "content": WEATHER_QUESTION}]
+    first = client.chat.completions.create(
+        model="tierserve", messages=question, tools=[WEATHER], tool_choice="required", temperature=0
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments)["city"].lower() == "paris"
+    meta = (first.model_extra or {})["tierserve"]
+    assert meta["route"] == "tools" and meta["outcome"] == "accept"
+    follow_up = [
+        *question,
+        choice.message.model_dump(exclude_none=True),  # replayed as the SDK returned it
+        {"role": "tool", "tool_call_id": call.id, "content": FORECAST},
+    ]
+    second = client.chat.completions.create(
+        model="tierserve", messages=follow_up, tools=[WEATHER], temperature=0, max_tokens=64
+    )
+    answer = second.choices[0]
+    assert answer.finish_reason == "stop" and "18" in (answer.message.content or "")
+
+
+def test_an_invalid_call_from_the_small_tier_escalates_with_its_reason_on_record(
+    client: OpenAI, http: httpx.Client, stack_config: StackConfig
+) -> None:
+    """The small tier (135M parameters) does not write a valid call for this request (checked
+    pinned first); through the cascade its answer is refused by the tool_args gate."""
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": WEATHER_QUESTION}],
+        "tools": [WEATHER],
+        "tool_choice": "required",
+        "temperature": 0,
+    }
+    pinned = http.post("/v1/chat/completions", json={**body, "model": "tierserve/small"}).json()
+    (small_step,) = pinned["tierserve"]["steps"]
+    verdicts = {v["name"]: v["passed"] for v in small_step["validations"]}
+    if verdicts["tool_args"]:
+        pytest.fail(f"the small tier wrote a valid call this time: {pinned['choices'][0]}")
+    before = http.get("/metrics").text
+    answer = http.post("/v1/chat/completions", json={**body, "model": "tierserve"}).json()
+    meta = answer["tierserve"]
+    assert meta["tiers_tried"][0] == "small" and len(meta["tiers_tried"]) > 1
+    assert meta["reasons"][0].startswith("tool_args=fail(")
+    assert answer["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    record = next(
+        r
+        for r in DecisionLog(stack_config.observe.decision_log_path).query(
+            LogQuery(since=time.time() - 600)
+        )
+        if r.request_id == answer["id"]
+    )
+    assert record.steps[0].reason == meta["reasons"][0]
+    assert record.steps[0].failed_validators == ("tool_args",)
+    failures = 'tierserve_validator_failures_total{tier="small",validator="tool_args"}'
+    assert _sample(http.get("/metrics").text, failures) == _sample(before, failures) + 1
+
+
+def _sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@lc_tool
+def get_weather(city: str, unit: str = "celsius") -> str:
+    """Current weather in a city."""
+    return FORECAST
+
+
+def test_langchain_bind_tools_two_turns_and_function_calling_output(base_url: str) -> None:
+    llm = ChatOpenAI(
+        model="tierserve",
+        base_url=f"{base_url}/v1",
+        api_key=SecretStr("none"),
+        temperature=0,
+        max_retries=0,
+    )
+    with_tools = llm.bind_tools([get_weather], tool_choice="get_weather")
+    question = HumanMessage(WEATHER_QUESTION)
+    first = with_tools.invoke([question])
+    assert isinstance(first, AIMessage) and first.tool_calls
+    (call,) = first.tool_calls
+    assert call["name"] == "get_weather" and call["args"]["city"].lower() == "paris"
+    result = ToolMessage(content=get_weather.invoke(call["args"]), tool_call_id=call["id"])
+    second = llm.bind_tools([get_weather]).invoke([question, first, result])
+    assert "18" in str(second.content)
+    place = llm.with_structured_output(Place, method="function_calling").invoke(OFFICE)
     assert isinstance(place, Place) and "lyon" in place.city.lower()

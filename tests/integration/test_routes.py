@@ -70,11 +70,11 @@ def test_drafting_starts_on_medium(client: OpenAI) -> None:
     assert meta["outcome"] == "accept"
 
 
-def test_tool_use_hint_takes_the_careful_route(client: OpenAI) -> None:
+def test_tool_use_hint_takes_the_tools_route(client: OpenAI) -> None:
     meta = meta_of(
         chat(client, "Where is parcel 9981?", extra_body={"metadata": {"task": "tool_use"}})
     )
-    assert meta["route"] == "careful" and meta["tiers_tried"][0] == "medium"
+    assert meta["route"] == "tools" and meta["tiers_tried"][0] == "small"
     assert "task=tool_use(hint)" in meta["plan"]
 
 

@@ -7,6 +7,9 @@ caller's schema is checked here against :class:`~tierserve.limits.SchemaLimits` 
 
 from __future__ import annotations
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 from tierserve.api.protocol import ChatCompletionRequest
 from tierserve.errors import InvalidRequestError
 from tierserve.limits import AdmissionLimits
@@ -77,3 +80,18 @@ def admit(request: ChatCompletionRequest, session_id: str | None, limits: Admiss
     own_schema = response_format.own_schema() if response_format is not None else None
     if own_schema is not None:
         check_schema_limits(own_schema, limits.schema_)
+    for index, tool in enumerate(request.tools or ()):
+        parameters = tool.function.parameters
+        if parameters is None:
+            continue
+        where = f"tools.{index}.function.parameters"
+        check_schema_limits(parameters, limits.schema_, param=where)
+        try:
+            Draft202012Validator.check_schema(parameters)
+        except SchemaError as error:
+            raise InvalidRequestError(
+                f"{where} is not a valid JSON schema ({error.validator} at "
+                f"/{'/'.join(str(p) for p in error.absolute_schema_path)})",
+                hint="send a JSON schema (draft 2020-12) describing the arguments",
+                param=where,
+            ) from None

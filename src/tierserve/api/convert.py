@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from tierserve.api.protocol import ChatCompletionRequest
+from typing import Any
+
+from tierserve.api.protocol import ChatCompletionRequest, ChatMessageIn
 from tierserve.config import GatewayConfig
-from tierserve.engine.types import ChatMessage, GenerationRequest
+from tierserve.engine.types import ChatMessage, GenerationRequest, ToolCall
 from tierserve.errors import InvalidRequestError
 from tierserve.policy.spec import Policy
-from tierserve.validate import ValidationContext
+from tierserve.validate import ToolContract, ValidationContext
 
-__all__ = ["generation_request", "user_text", "validation_context"]
+__all__ = ["generation_request", "tool_contract", "user_text", "validation_context"]
 
 
 def user_text(request: ChatCompletionRequest) -> str:
@@ -34,10 +36,7 @@ def generation_request(
     """The engine request every step starts from (each step adds its own contract)."""
     return GenerationRequest(
         request_id=request_id,
-        messages=tuple(
-            ChatMessage("system" if m.role == "developer" else m.role, m.text())
-            for m in request.messages
-        ),
+        messages=tuple(_engine_message(m) for m in request.messages),
         max_tokens=_max_tokens(request, gateway),
         temperature=(
             gateway.default_temperature if request.temperature is None else request.temperature
@@ -58,6 +57,39 @@ def generation_request(
             else None
         ),
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
+        tools=_offered_tools(request),
+    )
+
+
+def _engine_message(message: ChatMessageIn) -> ChatMessage:
+    calls = tuple(
+        ToolCall(call.id, call.function.name, call.function.arguments) for call in message.calls()
+    )
+    role = "system" if message.role == "developer" else message.role
+    return ChatMessage(role, message.text(), calls, message.answers_call())
+
+
+def _offered_tools(request: ChatCompletionRequest) -> tuple[dict[str, Any], ...]:
+    """The tools the model is shown: none for tool_choice none, only the named one when the
+    caller names one (the model cannot pick another)."""
+    if not request.offers_tools():
+        return ()
+    choice = request.tool_choice_name()
+    return tuple(
+        tool.model_dump(exclude_none=True)
+        for tool in request.tools or ()
+        if choice in ("auto", "required") or tool.function.name == choice
+    )
+
+
+def tool_contract(request: ChatCompletionRequest) -> ToolContract | None:
+    """What the tool_args check holds calls to; None when the request offers no tools."""
+    if not request.tools:
+        return None
+    return ToolContract(
+        parameters={tool.function.name: tool.function.parameters for tool in request.tools},
+        choice=request.tool_choice_name(),
+        parallel=request.parallel_tool_calls,
     )
 
 
@@ -65,6 +97,7 @@ def validation_context(request: ChatCompletionRequest, policy: Policy) -> Valida
     """What the validators read from the request: the user's text, and the system and developer
     messages as the sources an answer must be grounded in."""
     return ValidationContext(
+        tools=tool_contract(request),
         input_text=user_text(request),
         sources=[m.text() for m in request.messages if m.role in ("system", "developer")],
         forbidden_phrases=policy.forbidden_phrases,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,8 +18,9 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from tierserve.engine.types import TokenLogprob
+from tierserve.engine.types import TokenLogprob, ToolCall
 from tierserve.errors import TierserveError
 from tierserve.observe.record import CacheStatus, DecisionRecord
 from tierserve.policy.step import Outcome, Step
@@ -67,36 +68,136 @@ def _lone_surrogate_at(body: Any) -> str | None:
     return None
 
 
+_CONTENT_PARTS = frozenset({"image_url", "input_audio", "file", "refusal"})
+
+
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    type: str
-    text: str = ""
+    type: Literal["text"]
+    text: str
 
     @model_validator(mode="before")
     @classmethod
     def _text_only(cls, part: Any) -> Any:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind is not None and kind != "text":
+            named = f"of type {kind!r}" if kind in _CONTENT_PARTS else "that is not text"
             raise ValueError(
-                f"a content part of type {str(kind)[:40]!r}: the tiers are text-only models; "
-                "send text parts (or a string) only"
+                f"a content part {named}: the tiers are text-only models; send text parts "
+                "(or a string) only"
             )
         return part
 
 
-class ChatMessageIn(BaseModel):
+Content = str | list[TextPart]
+
+
+class FunctionCallIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(description="JSON text, as the model wrote it.")
+
+
+class ToolCallIn(BaseModel):
+    """A call of an earlier assistant turn, as the caller replays it."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1, max_length=128)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class _Message(BaseModel):
     """OpenAI fields of a message that tierserve does not read (``name``, ``refusal``,
     ``annotations``) are accepted and not shown to the model: clients replay the assistant
     messages they received, with every field."""
 
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    content: Content | None
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
+
+    def calls(self) -> list[ToolCallIn]:
+        return []
+
+    def answers_call(self) -> str | None:
+        return None
+
+
+class SystemMessageIn(_Message):
+    role: Literal["system", "developer"]
+    content: Content
+
+
+class UserMessageIn(_Message):
+    role: Literal["user"]
+    content: Content
+
+
+class AssistantMessageIn(_Message):
+    role: Literal["assistant"]
+    content: Content | None = None
+    tool_calls: list[ToolCallIn] | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> AssistantMessageIn:
+        if self.content is None and not self.tool_calls:
+            raise ValueError("an assistant message needs content or tool_calls")
+        return self
+
+    def calls(self) -> list[ToolCallIn]:
+        return self.tool_calls or []
+
+
+class ToolMessageIn(_Message):
+    role: Literal["tool"]
+    content: Content
+    tool_call_id: str = Field(min_length=1, max_length=128, description="The call it answers.")
+
+    def answers_call(self) -> str | None:
+        return self.tool_call_id
+
+
+ChatMessageIn = Annotated[
+    SystemMessageIn | UserMessageIn | AssistantMessageIn | ToolMessageIn,
+    Field(discriminator="role"),
+]
+"""One message, its fields by role (as OpenAI's schema has them)."""
+
+
+class FunctionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="As OpenAI: letters, digits, '_' and '-', at most 64 characters.",
+    )
+    description: str | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="The arguments' JSON schema; the gate checks calls with it."
+    )
+    strict: bool | None = None
+
+
+class ToolIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"]
+    function: FunctionIn
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class JsonSchemaFormat(BaseModel):
@@ -150,10 +251,8 @@ class StreamOptions(BaseModel):
 
 _REFUSED: dict[str, str] = {
     "audio": "the tiers are text-only models; drop audio",
-    "functions": "function calling is not supported yet; drop functions",
-    "function_call": "function calling is not supported yet; drop function_call",
-    "tools": "tool calling is not supported yet; drop tools",
-    "tool_choice": "tool calling is not supported yet; drop tool_choice",
+    "functions": "functions is OpenAI's deprecated form; send tools instead",
+    "function_call": "function_call is OpenAI's deprecated form; send tool_choice instead",
     "prediction": "predicted outputs are not supported; drop prediction",
     "web_search_options": "tierserve has no web search; drop web_search_options",
     "reasoning_effort": "the tiers are not reasoning models; drop reasoning_effort",
@@ -169,7 +268,6 @@ _HARMLESS: dict[str, tuple[Any, ...]] = {
     "modalities": (["text"],),
     "store": (False,),
     "service_tier": ("auto", "default"),
-    "parallel_tool_calls": (True, False),  # means nothing without tools, which are refused
 }
 """Refused parameters' values that ask for what tierserve does anyway."""
 
@@ -238,24 +336,22 @@ class ChatCompletionRequest(BaseModel):
         "'session_id', 'schema' (a registered schema's name) and 'decoding' ('constrained' or "
         "'unconstrained', for a pinned tier only).",
     )
-    # Known OpenAI parameters that are refused unless their value asks for nothing.
-    audio: Any = None
-    functions: Any = None
-    function_call: Any = None
-    tools: Any = None
-    tool_choice: Any = None
-    parallel_tool_calls: Any = None
-    prediction: Any = None
-    web_search_options: Any = None
-    reasoning_effort: Any = None
-    verbosity: Any = None
-    prompt_cache_key: Any = None
-    prompt_cache_retention: Any = None
-    prompt_cache_options: Any = None
-    moderation: Any = None
-    modalities: Any = None
-    store: Any = None
-    service_tier: Any = None
+    # Known OpenAI parameters refused unless their value asks for nothing; left out of the
+    # OpenAPI schema (the README's parameter table lists them).
+    audio: SkipJsonSchema[Any] = None
+    functions: SkipJsonSchema[Any] = None
+    function_call: SkipJsonSchema[Any] = None
+    prediction: SkipJsonSchema[Any] = None
+    web_search_options: SkipJsonSchema[Any] = None
+    reasoning_effort: SkipJsonSchema[Any] = None
+    verbosity: SkipJsonSchema[Any] = None
+    prompt_cache_key: SkipJsonSchema[Any] = None
+    prompt_cache_retention: SkipJsonSchema[Any] = None
+    prompt_cache_options: SkipJsonSchema[Any] = None
+    moderation: SkipJsonSchema[Any] = None
+    modalities: SkipJsonSchema[Any] = None
+    store: SkipJsonSchema[Any] = None
+    service_tier: SkipJsonSchema[Any] = None
 
     @field_validator(*_REFUSED, *_HARMLESS, mode="before")
     @classmethod
@@ -270,20 +366,46 @@ class ChatCompletionRequest(BaseModel):
         )
         raise ValueError(f"not supported: {fix}")
 
+    tools: list[ToolIn] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool = True
+
     @model_validator(mode="after")
     def _top_logprobs_need_logprobs(self) -> ChatCompletionRequest:
         if self.top_logprobs and not self.logprobs:
             raise ValueError("top_logprobs needs logprobs: true; set it, or drop top_logprobs")
         return self
 
+    @model_validator(mode="after")
+    def _tool_choice_among_tools(self) -> ChatCompletionRequest:
+        names = [tool.function.name for tool in self.tools or ()]
+        if len(names) != len(set(names)):
+            raise ValueError("two tools share a name; give each tool its own name")
+        if isinstance(self.tool_choice, NamedToolChoice):
+            if self.tool_choice.function.name not in names:
+                raise ValueError(
+                    "tool_choice names a function that is not among tools; add it to tools "
+                    "or choose one of them"
+                )
+        elif self.tool_choice == "required" and not names:
+            raise ValueError("tool_choice 'required' needs tools; send tools or drop it")
+        return self
+
+    def tool_choice_name(self) -> str:
+        """``auto`` (the default with tools), ``none``, ``required`` or the named function."""
+        if isinstance(self.tool_choice, NamedToolChoice):
+            return self.tool_choice.function.name
+        return self.tool_choice or "auto"
+
+    def offers_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice_name() != "none"
+
     @field_validator("logit_bias")
     @classmethod
     def _biases_by_token_id(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for token, bias in (value or {}).items():
             if not token.isdigit():
-                raise ValueError(
-                    f'keys are token ids written as strings (e.g. "1234"), not {token[:20]!r}'
-                )
+                raise ValueError('keys are token ids written as strings, e.g. "1234"')
             if not -100.0 <= bias <= 100.0:
                 raise ValueError(f"the bias of token {token} must be from -100 to 100")
         return value
@@ -463,9 +585,32 @@ class Usage(BaseModel):
         )
 
 
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+    @classmethod
+    def of(cls, call: ToolCall) -> ToolCallOut:
+        return cls(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    """None when the answer is tool calls only (as OpenAI sends it)."""
+    tool_calls: list[ToolCallOut] | None = None
+
+    @classmethod
+    def of(cls, text: str, calls: Sequence[ToolCall]) -> AssistantMessage:
+        if not calls:
+            return cls(content=text)
+        return cls(content=text or None, tool_calls=[ToolCallOut.of(c) for c in calls])
 
 
 class TopLogprob(BaseModel):
@@ -519,9 +664,26 @@ class ChatCompletion(BaseModel):
     tierserve: TierserveMetadata
 
 
+class DeltaToolCall(ToolCallOut):
+    """A whole call in one delta: the gate checked it before any of it was sent."""
+
+    index: int
+
+
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
+
+    @classmethod
+    def calls(cls, calls: Sequence[ToolCall], role: Literal["assistant"] | None) -> Delta:
+        return cls(
+            role=role,
+            tool_calls=[
+                DeltaToolCall(index=i, **ToolCallOut.of(call).model_dump())
+                for i, call in enumerate(calls)
+            ],
+        )
 
 
 class ChunkChoice(BaseModel):

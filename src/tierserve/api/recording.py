@@ -289,8 +289,9 @@ def look_up(
     route = trace.plan.route
     if cache is None or not route.cacheable:
         return CacheLookup("off")
-    if trace.stream or _no_cache(cache_control) or scope is None or request.logprobs:
-        # Cached answers keep no log-probabilities; a caller asking for them gets a fresh one.
+    fresh_only = request.logprobs or request.tools
+    if trace.stream or _no_cache(cache_control) or scope is None or fresh_only:
+        # Cached answers keep no log-probabilities and no tool calls: those are always fresh.
         return CacheLookup("bypass")
     key = cache_key(
         policy_version=trace.plan.policy_version,

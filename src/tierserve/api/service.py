@@ -47,7 +47,12 @@ from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
 from tierserve.engine.types import Engine, GenerationRequest
-from tierserve.errors import AuthenticationError, DecisionLogError, PermissionDeniedError
+from tierserve.errors import (
+    AuthenticationError,
+    DecisionLogError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
 from tierserve.limits import AdmissionLimits
 from tierserve.model_names import pinned_tier, served_models
 from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
@@ -130,6 +135,7 @@ class ChatService:
             else None
         )
         self._prices = {tier.name: TierPrice.of(tier) for tier in config.tiers}
+        self._tool_tiers = tuple(t.name for t in config.tiers if t.tool_call_parser is not None)
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -200,6 +206,19 @@ class ChatService:
                 await denied(refusal.reason, tenant_id=tenant.id)
                 raise refusal.error(tenant.id)
         pinned = pinned_tier(request.model, self._config.gateway.model_name, self._policy.tiers)
+        offers_tools = request.offers_tools()
+        if offers_tools and not self._tool_tiers:
+            raise InvalidRequestError(
+                "no tier of this stack can call tools",
+                hint="drop tools, or set tool_call_parser on a tier in the stack config",
+                param="tools",
+            )
+        if offers_tools and pinned is not None and pinned not in self._tool_tiers:
+            raise InvalidRequestError(
+                f"tier {pinned!r} cannot call tools (no tool_call_parser is configured)",
+                hint=f"pin one of {list(self._tool_tiers)}, use the cascade, or drop tools",
+                param="tools",
+            )
         generation = generation_request(request, request_id, self._config.gateway)
         scope = caller_scope(self._policy, caller.api_key)
         if session_id:  # one tenant's session id never moves another's floor
@@ -210,8 +229,9 @@ class ChatService:
             other_text="\n".join(m.text() for m in request.messages if m.role != "user"),
             api_key=caller.api_key,
             task_hint=task_hint(
-                caller.task_hint or (request.metadata or {}).get("task"), requested
+                caller.task_hint or (request.metadata or {}).get("task"), requested, offers_tools
             ),
+            tool_tiers=self._tool_tiers if offers_tools else None,
             session_floor_tier=await self._sessions.floor(session_id) if session_id else None,
             strict_output=requested is not None and requested.callers_own,
         )
@@ -324,8 +344,11 @@ class ChatService:
             store(self._cache, lookup, cached_answer(result, record))
             if request.logprobs and result.outcome is Outcome.ACCEPT and result.generation:
                 logprobs = ChoiceLogprobs.of(result.generation.logprobs)
+        calls = result.tool_calls if lookup.answer is None else ()
         choice = Choice(
-            message=AssistantMessage(content=text), finish_reason=finish_reason, logprobs=logprobs
+            message=AssistantMessage.of(text, calls),
+            finish_reason=finish_reason,
+            logprobs=logprobs,
         )
         return ChatCompletion(
             id=trace.request_id,
@@ -390,6 +413,9 @@ class ChatService:
                     result = event.result
                     cache = look_up(self._cache, prepared.trace, request, None, None).status
                     record = await self._conclude(prepared, result, cache)
+                    if result.tool_calls:
+                        yield chunk(ChunkChoice(delta=Delta.calls(result.tool_calls, role)))
+                        role = None
                     finish = ChunkChoice(delta=Delta(role=role), finish_reason=result.finish_reason)
                     yield chunk(finish, tierserve=self._metadata(record))
                     if include_usage:

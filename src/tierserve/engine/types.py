@@ -14,13 +14,28 @@ __all__ = [
     "GenerationRequest",
     "Refusal",
     "TokenLogprob",
+    "ToolCall",
 ]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call a model proposed (or an earlier turn made), as OpenAI shows it."""
+
+    id: str
+    name: str
+    arguments: str
+    """JSON text, as the model wrote it: the gate checks it before a caller sees it."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """An assistant turn's calls, replayed by the caller."""
+    tool_call_id: str | None = None
+    """A tool turn: the call it answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,9 @@ class GenerationRequest:
     top_logprobs: int | None = None
     """None: the caller did not ask for log-probabilities (only the sampled tokens' values are
     kept, for the gate); N: each token's text and its N likeliest alternatives are returned."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """OpenAI tool definitions ``{type: function, function: {name, description, parameters}}``
+    the tier's chat template shows the model; empty: no tools."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +92,10 @@ class Generation:
     latency_s: float
     logprobs: tuple[TokenLogprob, ...] = ()
     """Each token with its alternatives, when the request asked for ``top_logprobs``."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The calls the tier's tool parser read from the answer; ``text`` is what is left."""
+    unreadable_tool_call: bool = False
+    """The answer began a tool call the parser could not read (broken JSON, no name)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from tierserve.config import TierConfig
 from tierserve.engine.resolve import ResolvedTier
+from tierserve.engine.tool_parsing import ToolCalling, template_message
 from tierserve.engine.types import (
     Generation,
     GenerationChunk,
@@ -70,6 +71,7 @@ class VLLMEngine:
         self.max_model_len = tier.max_model_len
         self._llm = AsyncLLM.from_engine_args(args)
         self._tokenizer = self._llm.get_tokenizer()
+        self._tools = ToolCalling.of(tier, self._tokenizer, resolved.model_version)
         # Chat templates render and tokenize in milliseconds of CPU: in one worker thread (a fast
         # tokenizer must not be used from two threads at once), not on the replica's event loop.
         self._tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize")
@@ -77,9 +79,12 @@ class VLLMEngine:
         self.aborted = 0
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
-        messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: list[Any] = [template_message(m) for m in request.messages]
+        options: dict[str, Any] = {}
+        if request.tools:
+            options = self._tools.template_options(self.tier, request)
         ids = self._tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=False
+            messages, add_generation_prompt=True, tokenize=True, return_dict=False, **options
         )
         ids = cast(list[int], list(ids))
         if len(ids) + request.max_tokens > self.max_model_len:
@@ -117,6 +122,8 @@ class VLLMEngine:
             # 0 = the sampled token's own log-probability only (what the gate reads).
             logprobs=request.top_logprobs or 0,
             output_kind=RequestOutputKind.DELTA,
+            # Some tokenizers mark the tool-call tags special; the parser must see them.
+            skip_special_tokens=not request.tools,
             **extras,
         )
 
@@ -160,7 +167,8 @@ class VLLMEngine:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
                     last_details = tuple(chunk_details)
-                elif completion.text:
+                elif completion.text and not request.tools:
+                    # A tool call is sent whole once read and checked, never as raw tags.
                     yield GenerationChunk(
                         text=completion.text,
                         tokens=len(completion.token_ids),
@@ -176,10 +184,12 @@ class VLLMEngine:
                 self.aborted += 1
                 await self._llm.abort(request.request_id)
         latency = time.monotonic() - started
+        text = "".join(texts)
+        calls = self._tools.read(text, request) if request.tools else None
         final = Generation(
             tier=self.tier,
             model=self.model_version,
-            text="".join(texts),
+            text=text if calls is None else calls.content,
             token_logprobs=tuple(logprobs),
             prompt_tokens=len(prompt_ids),
             completion_tokens=len(logprobs),
@@ -187,9 +197,15 @@ class VLLMEngine:
             ttft_s=latency if ttft is None else ttft,
             latency_s=latency,
             logprobs=tuple(details),
+            tool_calls=() if calls is None else calls.calls,
+            unreadable_tool_call=calls is not None and calls.unreadable,
         )
+        if calls is not None:  # nothing was streamed: the whole answer comes now
+            last_text, last_tokens, last_details = final.text, len(logprobs), tuple(details)
+        else:
+            last_text = texts[-1] if texts else ""
         yield GenerationChunk(
-            text=texts[-1] if texts else "", final=final, tokens=last_tokens, logprobs=last_details
+            text=last_text, final=final, tokens=last_tokens, logprobs=last_details
         )
 
     def _invalid(self, error: ValueError) -> InvalidRequestError:

@@ -27,6 +27,7 @@ __all__ = [
     "pinned_steps",
     "raised_floor",
     "task_hint",
+    "with_checks",
 ]
 
 _OWN_SCHEMA_INSTRUCTIONS = SchemaSpec.model_fields["instructions"].get_default()
@@ -50,11 +51,18 @@ class SchemaChoice:
         return f"{self.instructions}\nJSON schema: {json.dumps(self.schema, separators=(',', ':'))}"
 
 
-def task_hint(explicit: str | None, requested: SchemaChoice | None) -> str | None:
-    """The caller's task hint; a registered schema asked for by name means extraction."""
-    if explicit is None and requested is not None and not requested.callers_own:
+def task_hint(
+    explicit: str | None, requested: SchemaChoice | None, offers_tools: bool = False
+) -> str | None:
+    """The caller's task hint; a registered schema asked for by name means extraction, tools
+    offered mean tool use, whatever the wording."""
+    if explicit is not None:
+        return explicit
+    if offers_tools:
+        return "tool_use"
+    if requested is not None and not requested.callers_own:
         return "extraction"
-    return explicit
+    return None
 
 
 def pinned_steps(
@@ -86,17 +94,29 @@ def held_to_schema(
     """Every step's answer is checked against the caller's schema. A route with a schema of its
     own decides where decoding is constrained; any other route constrains every step, the
     guarantee a response_format asks for."""
-    held = []
-    for step in steps:
-        if step.action != "generate":
-            held.append(step)
-            continue
-        validators = [*step.validators, *(v for v in _SCHEMA_CHECKS if v not in step.validators)]
-        update: dict[str, Any] = {"validators": validators}
-        if not route_has_schema:
-            update["constrained"] = True
-        held.append(step.model_copy(update=update))
-    return tuple(held)
+    held = with_checks(steps, _SCHEMA_CHECKS)
+    if route_has_schema:
+        return held
+    return tuple(
+        step.model_copy(update={"constrained": True}) if step.action == "generate" else step
+        for step in held
+    )
+
+
+def with_checks(
+    steps: Sequence[LadderStepSpec], checks: Sequence[ValidatorName]
+) -> tuple[LadderStepSpec, ...]:
+    """Every generating step also runs ``checks`` (a tool call is checked on every tier)."""
+    return tuple(
+        step.model_copy(
+            update={
+                "validators": [*step.validators, *(c for c in checks if c not in step.validators)]
+            }
+        )
+        if step.action == "generate"
+        else step
+        for step in steps
+    )
 
 
 def raised_floor(tiers: Sequence[str], floor: str | None, tried: Sequence[str]) -> str | None:
@@ -120,7 +140,8 @@ def compose_ladder(
     validation: ValidationContext,
 ) -> Ladder:
     """The ladder of one request: the plan's, pinned to one tier, or held to the caller's
-    schema. ``validation`` is completed with the schema's JSON schema and rules."""
+    schema; every step checks tool calls when the request offers tools. ``validation`` is
+    completed with the schema's JSON schema and rules."""
     schema = requested or route_schema
     if pinned is not None:
         steps = pinned_steps(
@@ -134,6 +155,8 @@ def compose_ladder(
         steps = held_to_schema(plan.steps, plan.route.schema_name is not None)
     else:
         steps = plan.steps
+    if validation.tools is not None:
+        steps = with_checks(steps, ("tool_args",))
     return Ladder(
         steps=steps,
         on_exhausted=plan.route.on_exhausted if pinned is None else "accept_last",

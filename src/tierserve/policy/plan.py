@@ -31,6 +31,9 @@ class RequestFeatures:
     other_text: str = ""
     """The system, developer and assistant messages: scanned for personal data like the user
     messages (a tier sees every message), but not classified."""
+    tool_tiers: tuple[str, ...] | None = None
+    """When the request offers tools: the tiers that can call them (a tool parser is
+    configured); the others are skipped. None: no tools offered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ def eligible_steps(
     allowed: tuple[str, ...],
     complex_input: bool,
     floor: str | None = None,
+    tool_tiers: tuple[str, ...] | None = None,
 ) -> tuple[list[LadderStepSpec], list[str]]:
     """The route's ladder without the tiers this request may not use, and why."""
     reasons: list[str] = []
@@ -88,6 +92,8 @@ def eligible_steps(
             reasons.append(f"{why} => skip {','.join(removed)}")
 
     drop(set(allowed), "eligibility")
+    if tool_tiers is not None:
+        drop(set(tool_tiers), "tools")
     if floor is not None and floor in policy.tiers:
         drop(set(policy.tiers[policy.tiers.index(floor) :]), f"session_floor={floor}")
     generating = [s for s in steps if s.action == "generate"]
@@ -126,7 +132,12 @@ def plan_route(
     )
     route = route_for(policy, task.task, risk.risk)
     steps, step_reasons = eligible_steps(
-        policy, route, eligibility.allowed_tiers, risk.complex, features.session_floor_tier
+        policy,
+        route,
+        eligibility.allowed_tiers,
+        risk.complex,
+        features.session_floor_tier,
+        features.tool_tiers,
     )
     plan = RoutePlan(
         policy_version=policy.version,

@@ -25,6 +25,7 @@ from tierserve.engine.types import (
     Generation,
     GenerationRequest,
     TokenLogprob,
+    ToolCall,
 )
 from tierserve.errors import (
     CircuitOpenError,
@@ -51,7 +52,7 @@ from tierserve.policy.ladder import (
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome, Step
 from tierserve.signals.confidence import confidence_signals, quantile_confidence
-from tierserve.validate import run_validators
+from tierserve.validate import Output, ProposedCall, run_validators
 
 __all__ = [
     "AnswerStarted",
@@ -81,7 +82,16 @@ class LadderResult:
         return str(self.outcome)
 
     @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The accepted answer's calls (a draft's are a reviewer's, never the caller's)."""
+        if self.outcome is Outcome.ACCEPT and self.generation is not None:
+            return self.generation.tool_calls
+        return ()
+
+    @property
     def finish_reason(self) -> str:
+        if self.tool_calls:
+            return "tool_calls"
         return self.generation.finish_reason if self.generation else "stop"
 
     @property
@@ -122,6 +132,11 @@ RunnerEvent = AnswerStarted | TextDelta | LadderFinished
 class TerminalMessages:
     human_review: str
     safe_failure: str
+
+
+def output_of(generation: Generation) -> Output:
+    calls = tuple(ProposedCall(c.name, c.arguments) for c in generation.tool_calls)
+    return Output(generation.text, calls, generation.unreadable_tool_call)
 
 
 def step_of(spec: LadderStepSpec | None, verdict: Verdict, **measured: Any) -> Step:
@@ -251,7 +266,7 @@ class LadderRunner:
         spec = ladder.steps[index]
         started = time.monotonic()
         confidence = quantile_confidence(generation.token_logprobs, self._quantile)
-        validations = run_validators(spec.validators, generation.text, ladder.validation)
+        validations = run_validators(spec.validators, output_of(generation), ladder.validation)
         verdict, move = decide(ladder, index, Answer(confidence, validations))
         step = step_of(
             spec,

@@ -65,7 +65,9 @@ class RiskLevel(StrEnum):
 
 Compliance = Literal["standard", "regulated"]
 Importance = Literal["standard", "high"]
-ValidatorName = Literal["non_empty", "schema", "required_fields", "semantic", "grounding", "safety"]
+ValidatorName = Literal[
+    "non_empty", "schema", "required_fields", "semantic", "grounding", "safety", "tool_args"
+]
 
 
 class _Spec(BaseModel):

@@ -163,8 +163,21 @@ def _within(pointer: str, target: str) -> bool:
     return pointer == target or pointer.startswith(target + "/")
 
 
-def check_schema_limits(schema: dict[str, Any], limits: SchemaLimits) -> None:
-    """Raise InvalidRequestError naming the first limit ``schema`` breaks."""
+def check_schema_limits(
+    schema: dict[str, Any], limits: SchemaLimits, *, param: str = _PARAM
+) -> None:
+    """Raise InvalidRequestError naming the first limit ``schema`` (found at ``param``: the
+    response format's, or a tool's parameters) breaks."""
+    try:
+        _check_limits(schema, limits)
+    except InvalidRequestError as error:
+        if param == _PARAM:
+            raise
+        message = error.message.replace(_PARAM, param, 1)
+        raise InvalidRequestError(message, hint=error.hint, param=param) from None
+
+
+def _check_limits(schema: dict[str, Any], limits: SchemaLimits) -> None:
     size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode())
     if size > limits.max_bytes:
         raise _refused(

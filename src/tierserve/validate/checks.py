@@ -16,8 +16,15 @@ from jsonschema import Draft202012Validator
 
 from tierserve.pii import detect_pii
 from tierserve.validate.rules import SemanticRule, check_rules
+from tierserve.validate.tool_args import ProposedCall, ToolContract, check_tool_args
 
-__all__ = ["GROUNDING_MIN_SUPPORT", "ValidationContext", "ValidationResult", "run_validators"]
+__all__ = [
+    "GROUNDING_MIN_SUPPORT",
+    "Output",
+    "ValidationContext",
+    "ValidationResult",
+    "run_validators",
+]
 
 GROUNDING_MIN_SUPPORT = 0.6
 """Share of an answer's content words that must occur in its sources."""
@@ -94,6 +101,17 @@ class ValidationContext:
     """The schema's semantic rules (see :mod:`tierserve.validate.rules`)."""
     input_text: str = ""
     """The user's text: extracted ids and names must be copied from it."""
+    tools: ToolContract | None = None
+    """The tools the caller offered, when it offered any."""
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What a tier answered: its text and the tool calls its parser read from it."""
+
+    text: str
+    calls: tuple[ProposedCall, ...] = ()
+    unreadable_call: bool = False
 
 
 def _parse_json(text: str) -> tuple[Any, str | None]:
@@ -105,6 +123,13 @@ def _parse_json(text: str) -> tuple[Any, str | None]:
 
 def check_non_empty(text: str, _: ValidationContext) -> ValidationResult:
     return ValidationResult("non_empty", bool(text.strip()), "" if text.strip() else "empty")
+
+
+def check_tool_calls(output: Output, context: ValidationContext) -> ValidationResult:
+    if context.tools is None:
+        return ValidationResult("tool_args", True, "no tools")
+    passed, detail = check_tool_args(output.calls, output.unreadable_call, context.tools)
+    return ValidationResult("tool_args", passed, detail)
 
 
 def check_schema(text: str, context: ValidationContext) -> ValidationResult:
@@ -192,6 +217,16 @@ CHECKS: dict[str, Callable[[str, ValidationContext], ValidationResult]] = {
 
 
 def run_validators(
-    names: Sequence[str], text: str, context: ValidationContext
+    names: Sequence[str], output: Output | str, context: ValidationContext
 ) -> tuple[ValidationResult, ...]:
-    return tuple(CHECKS[name](text, context) for name in names)
+    """``output``: the answer (a plain string is an answer without tool calls)."""
+    answer = output if isinstance(output, Output) else Output(output)
+    results = []
+    for name in names:
+        if name == "tool_args":
+            results.append(check_tool_calls(answer, context))
+        elif name == "non_empty" and answer.calls:
+            results.append(ValidationResult("non_empty", True, "tool calls"))
+        else:
+            results.append(CHECKS[name](answer.text, context))
+    return tuple(results)

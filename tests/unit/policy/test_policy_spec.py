@@ -73,7 +73,7 @@ def test_unknown_tier_in_a_ladder_is_named(tmp_path: Path) -> None:
 
 def test_every_task_class_needs_a_route(tmp_path: Path) -> None:
     data = support_data()
-    data["routes"] = [r for r in data["routes"] if r["name"] != "careful"]
+    data["routes"] = [r for r in data["routes"] if r["name"] != "tools"]
     with pytest.raises(ConfigError, match="tool_use"):
         load(tmp_path, data)
 

@@ -100,8 +100,12 @@ def test_a_stream_carries_each_chunk_s_logprobs(tmp_path: Path) -> None:
     [
         ({"tempreature": 0.2}, "tempreature", "unknown parameter"),
         ({"best_of": 2}, "best_of", "unknown parameter"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "tool calling"),
-        ({"functions": [{"name": "f"}]}, "functions", "function calling"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f"}}]},
+            "tools",
+            "no tier of this stack can call tools",
+        ),
+        ({"functions": [{"name": "f"}]}, "functions", "send tools instead"),
         ({"audio": {"voice": "alloy"}}, "audio", "text-only"),
         ({"modalities": ["text", "audio"]}, "modalities", "modalities=['text']"),
         ({"store": True}, "store", "store=False"),
