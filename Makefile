@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
-	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke
+	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools
 
 install: $(STAMP)
 
@@ -87,6 +87,11 @@ reliability: models
 reliability-smoke: models
 	TIERSERVE_RELIABILITY=short TIERSERVE_RELIABILITY_OUT=$${TMPDIR:-/tmp}/tierserve-reliability \
 		$(BIN)/pytest tests/reliability -ra -s -p no:cacheprovider
+
+# Tool calls (issue 16): 36 labelled tool-use requests on each pinned tier and through the
+# gated ladder, against a running stack (make serve); ~15 min on 2 cores.
+bench-tools: install
+	$(BIN)/python benchmarks/tool_calls_bench.py --url $${TIERSERVE_URL:-http://127.0.0.1:8000}
 
 # The same on one GPU with weightless real architectures (needs pip install -e '.[gpu]').
 bench-serving-gpu: install

@@ -29,6 +29,21 @@ from tierserve.review import JsonlReviewQueue
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
 FAQ = "How do I change the email address on my account?"
+WEATHER_TOOL: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
 
 
 def three_tiers(**small: Any) -> StackConfig:

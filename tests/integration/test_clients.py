@@ -1,12 +1,13 @@
 """Real client libraries against the running stack, as an app would call it: the openai SDK
 (sync, async, streaming, structured parse, log-probabilities, tool calls over two turns,
 parameters it refuses) and LangChain's ChatOpenAI (invoke, stream, bind_tools over two turns,
-structured output as json_schema and as a function call)."""
+structured output as json_schema and as a function call), and LiteLLM as a client."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel, SecretStr
 
+from tests.fakes import WEATHER_TOOL as WEATHER
 from tierserve.config import StackConfig
 from tierserve.observe.decision_log import DecisionLog, LogQuery
 
@@ -143,45 +145,31 @@ def test_models_are_retrieved_by_id(client: OpenAI) -> None:
         client.models.retrieve("gpt-4o")
 
 
-def test_langchain_invoke_stream_and_structured_output(base_url: str) -> None:
-    llm = ChatOpenAI(
-        model="tierserve/small",
+def langchain_model(base_url: str, model: str, **options: Any) -> ChatOpenAI:
+    return ChatOpenAI(
+        model=model,
         base_url=f"{base_url}/v1",
         api_key=SecretStr("none"),
         temperature=0,
-        max_tokens=16,  # type: ignore[call-arg]
         max_retries=0,
+        **options,
     )
+
+
+def test_langchain_invoke_stream_and_structured_output(base_url: str) -> None:
+    llm = langchain_model(base_url, "tierserve/small", max_tokens=16)
     answer = llm.invoke("What is the capital of France?")
     assert "Paris" in str(answer.content)
     assert answer.response_metadata["model_name"] == "tierserve/small"
     streamed = "".join(str(chunk.content) for chunk in llm.stream("What is the capital of France?"))
     assert streamed == answer.content  # greedy: the same answer, in pieces
-    structured = ChatOpenAI(
-        model="tierserve",
-        base_url=f"{base_url}/v1",
-        api_key=SecretStr("none"),
-        temperature=0,
-    ).with_structured_output(Place, method="json_schema")
+    structured = langchain_model(base_url, "tierserve").with_structured_output(
+        Place, method="json_schema"
+    )
     place = structured.invoke(OFFICE)
     assert isinstance(place, Place) and "lyon" in place.city.lower()
 
 
-WEATHER: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city"],
-        },
-    },
-}
 WEATHER_QUESTION = "What is the weather in Paris right now?"
 FORECAST = '{"city": "Paris", "celsius": 18, "sky": "clear"}'
 
@@ -259,13 +247,7 @@ def get_weather(city: str, unit: str = "celsius") -> str:
 
 
 def test_langchain_bind_tools_two_turns_and_function_calling_output(base_url: str) -> None:
-    llm = ChatOpenAI(
-        model="tierserve",
-        base_url=f"{base_url}/v1",
-        api_key=SecretStr("none"),
-        temperature=0,
-        max_retries=0,
-    )
+    llm = langchain_model(base_url, "tierserve")
     with_tools = llm.bind_tools([get_weather], tool_choice="get_weather")
     question = HumanMessage(WEATHER_QUESTION)
     first = with_tools.invoke([question])
@@ -277,3 +259,28 @@ def test_langchain_bind_tools_two_turns_and_function_calling_output(base_url: st
     assert "18" in str(second.content)
     place = llm.with_structured_output(Place, method="function_calling").invoke(OFFICE)
     assert isinstance(place, Place) and "lyon" in place.city.lower()
+
+
+def test_litellm_as_a_client_completion_stream_and_tool_call(base_url: str) -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network for its price map
+    import litellm
+
+    common: dict[str, Any] = {"api_base": f"{base_url}/v1", "api_key": "none", "temperature": 0}
+    answer = litellm.completion(
+        model="openai/tierserve/small", messages=CAPITAL, max_tokens=16, **common
+    )
+    assert "Paris" in answer.choices[0].message.content
+    pieces = litellm.completion(
+        model="openai/tierserve/small", messages=CAPITAL, max_tokens=16, stream=True, **common
+    )
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in pieces)
+    assert streamed == answer.choices[0].message.content
+    called = litellm.completion(
+        model="openai/tierserve",
+        messages=[{"role": "user", "content": WEATHER_QUESTION}],
+        tools=[WEATHER],
+        tool_choice="required",
+        **common,
+    )
+    (call,) = called.choices[0].message.tool_calls
+    assert call.function.name == "get_weather"

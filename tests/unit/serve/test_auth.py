@@ -1,6 +1,7 @@
 """API keys: hashed keys find their tenant, a keyed policy refuses strangers with OpenAI's 401
 and records the refusal without the key, and /metrics, explain and /v1/models follow."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,10 @@ from prometheus_client import CollectorRegistry
 from tests.fakes import FAQ, SUPPORT, THREE, FaqPredictor, ListRecorder, ScriptedEngine
 from tierserve.api.service import ChatService
 from tierserve.cli import main
+from tierserve.observe.database import open_engine
+from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
+from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.eligibility import key_owner
 from tierserve.policy.keys import hash_key, key_matches, new_key
 from tierserve.policy.spec import AuthSpec, Policy
@@ -31,16 +35,18 @@ def keyed(**auth: bool) -> Policy:
     return SUPPORT.model_copy(update={"tenants": tenants, "auth": spec})
 
 
-def client(policy: Policy) -> tuple[TestClient, ListRecorder]:
+def client(policy: Policy, recorder: Any = None) -> tuple[TestClient, ListRecorder]:
     engines = {n: ScriptedEngine(n, text=f"{n} answer") for n in ("small", "medium", "large")}
-    recorder = ListRecorder()
-    chat = ChatService(THREE, engines, policy=policy, predictor=FaqPredictor(), recorder=recorder)
+    listed = ListRecorder()
+    chat = ChatService(
+        THREE, engines, policy=policy, predictor=FaqPredictor(), recorder=recorder or listed
+    )
 
     async def statuses() -> dict[str, dict[str, Any] | str]:
         return {"small": {}, "medium": {}, "large": {}}
 
     metrics = TierserveMetrics(CollectorRegistry())
-    return TestClient(build_http_app(chat, statuses=statuses, metrics=metrics)), recorder
+    return TestClient(build_http_app(chat, statuses=statuses, metrics=metrics)), listed
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -62,22 +68,25 @@ def test_a_stored_hash_matches_its_key_only() -> None:
     [({}, "auth=missing_key"), (bearer("sk-stolen-0123456789"), "auth=unknown_key")],
     ids=["no key", "unknown key"],
 )
-def test_a_keyed_policy_answers_401_and_records_the_refusal_without_the_key(
-    headers: dict[str, str], reason: str
+def test_a_keyed_policy_answers_401_and_logs_the_refusal_without_the_key(
+    tmp_path: Path, headers: dict[str, str], reason: str
 ) -> None:
-    http, recorder = client(keyed())
+    database = tmp_path / "decisions.sqlite"
+    log = DecisionLog(open_engine(database))
+    http, _ = client(keyed(), DurableRecorder(log, TierserveMetrics(CollectorRegistry())))
     refused = http.post("/v1/chat/completions", json=BODY, headers=headers)
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"].startswith("Bearer")
     error = refused.json()["error"]
     assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
     assert "tierserve keys create" in error["message"] or "check the key" in error["message"]
-    (record,) = recorder.records
+    (record,) = log.query()  # read back from the decision log's database
     assert record.outcome is Outcome.DENIED and record.plan == [reason]
     assert record.tenant == "-" and record.steps == []
-    logged = record.model_dump_json()
-    assert "sk-stolen" not in logged and "sk-stolen" not in refused.text
-    assert "u-42" not in logged and record.end_user_sha256 is not None
+    assert record.end_user_sha256 is not None
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("decisions.sqlite*"))
+    assert b"sk-stolen" not in stored and b"u-42" not in stored
+    assert "sk-stolen" not in refused.text
 
 
 def test_a_hashed_key_and_a_plain_key_are_served_as_their_tenants() -> None:

@@ -161,3 +161,11 @@ def test_each_model_is_listed_and_found_by_its_id(tmp_path: Path) -> None:
     chat = client.post("/v1/chat/completions", json={**CHAT, "model": "gpt-4o"})
     assert chat.status_code == 404 and chat.json()["error"]["code"] == "model_not_found"
     assert client.get("/health").json() == client.get("/healthz").json()
+
+
+def test_a_message_no_model_wrote_has_no_logprobs(tmp_path: Path) -> None:
+    client, _ = gateway(tmp_path)
+    body = {**CHAT, "logprobs": True, "metadata": {"task": "policy_sensitive"}}
+    answer = client.post("/v1/chat/completions", json=body).json()
+    assert answer["tierserve"]["outcome"] == "human_review"
+    assert answer["choices"][0]["logprobs"] is None

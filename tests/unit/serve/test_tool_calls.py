@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from tests.fakes import SUPPORT, ListRecorder, ScriptedEngine, three_tiers
+from tests.fakes import WEATHER_TOOL as WEATHER
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.engine.types import ToolCall
@@ -19,21 +20,6 @@ from tierserve.serve.http import build_http_app
 from tierserve.validate import ProposedCall, ToolContract
 from tierserve.validate.tool_args import check_tool_args
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city"],
-        },
-    },
-}
 ASK = {
     "model": "tierserve",
     "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
