@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool as lc_tool
 from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI, OpenAI
@@ -101,25 +101,22 @@ def test_structured_parse_with_a_pydantic_model(client: OpenAI) -> None:
 
 
 def test_sampling_extras_reach_the_engine(client: OpenAI) -> None:
-    """min_tokens (a vLLM extra) holds the answer open: a one-word answer becomes 24 tokens."""
+    """min_tokens (a vLLM extra) holds the answer open past its natural end."""
     short = client.chat.completions.create(
-        model="tierserve/small",
-        messages=[{"role": "user", "content": "Answer yes or no: is water wet?"}],
-        temperature=0,
-        max_tokens=24,
+        model="tierserve/small", messages=CAPITAL, temperature=0, max_tokens=64
     )
     held = client.chat.completions.create(
         model="tierserve/small",
-        messages=[{"role": "user", "content": "Answer yes or no: is water wet?"}],
+        messages=CAPITAL,
         temperature=0,
-        max_tokens=24,
+        max_tokens=64,
         frequency_penalty=0.5,
         presence_penalty=0.5,
         seed=3,
-        extra_body={"min_tokens": 24, "top_k": 5, "repetition_penalty": 1.05},
+        extra_body={"min_tokens": 40, "top_k": 5, "repetition_penalty": 1.05},
     )
     assert short.usage is not None and held.usage is not None
-    assert short.usage.completion_tokens < 24 and held.usage.completion_tokens == 24
+    assert short.usage.completion_tokens < 40 <= held.usage.completion_tokens
 
 
 def test_an_unknown_or_unsupported_parameter_is_a_400_naming_it(client: OpenAI) -> None:
@@ -171,11 +168,17 @@ def test_langchain_invoke_stream_and_structured_output(base_url: str) -> None:
 
 
 WEATHER_QUESTION = "What is the weather in Paris right now?"
+# The embedded 0.5B tiers repeat the call after a tool result unless asked for the answer: the
+# follow-up turn says so, and sets tool_choice none (an agent loop's "final answer" turn).
+ANSWER_FROM_TOOLS = "Answer the user's question in one plain sentence, using the tool results."
 FORECAST = '{"city": "Paris", "celsius": 18, "sky": "clear"}'
 
 
 def test_openai_sdk_two_turn_tool_conversation(client: OpenAI) -> None:
-    question: list[Any] = [{"role": "user", "content": WEATHER_QUESTION}]
+    question: list[Any] = [
+        {"role": "system", "content": ANSWER_FROM_TOOLS},
+        {"role": "user", "content": WEATHER_QUESTION},
+    ]
     first = client.chat.completions.create(
         model="tierserve", messages=question, tools=[WEATHER], tool_choice="required", temperature=0
     )
@@ -192,7 +195,12 @@ def test_openai_sdk_two_turn_tool_conversation(client: OpenAI) -> None:
         {"role": "tool", "tool_call_id": call.id, "content": FORECAST},
     ]
     second = client.chat.completions.create(
-        model="tierserve", messages=follow_up, tools=[WEATHER], temperature=0, max_tokens=64
+        model="tierserve",
+        messages=follow_up,
+        tools=[WEATHER],
+        tool_choice="none",
+        temperature=0,
+        max_tokens=64,
     )
     answer = second.choices[0]
     assert answer.finish_reason == "stop" and "18" in (answer.message.content or "")
@@ -249,13 +257,13 @@ def get_weather(city: str, unit: str = "celsius") -> str:
 def test_langchain_bind_tools_two_turns_and_function_calling_output(base_url: str) -> None:
     llm = langchain_model(base_url, "tierserve")
     with_tools = llm.bind_tools([get_weather], tool_choice="get_weather")
-    question = HumanMessage(WEATHER_QUESTION)
-    first = with_tools.invoke([question])
+    question = [SystemMessage(ANSWER_FROM_TOOLS), HumanMessage(WEATHER_QUESTION)]
+    first = with_tools.invoke(question)
     assert isinstance(first, AIMessage) and first.tool_calls
     (call,) = first.tool_calls
     assert call["name"] == "get_weather" and call["args"]["city"].lower() == "paris"
     result = ToolMessage(content=get_weather.invoke(call["args"]), tool_call_id=call["id"])
-    second = llm.bind_tools([get_weather]).invoke([question, first, result])
+    second = llm.bind_tools([get_weather], tool_choice="none").invoke([*question, first, result])
     assert "18" in str(second.content)
     place = llm.with_structured_output(Place, method="function_calling").invoke(OFFICE)
     assert isinstance(place, Place) and "lyon" in place.city.lower()

@@ -81,7 +81,7 @@ def test_metrics_log_and_cache_agree_with_the_traffic_sent(
         "/v1/chat/completions",
         json={"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]},
     )
-    assert unknown.status_code == 400
+    assert unknown.status_code == 404
     after = scrape(http)
 
     metas = [answer["tierserve"] for answer in answers]

@@ -135,7 +135,6 @@ def test_cheap_confident_answer_streams_from_the_first_tier(client: OpenAI) -> N
             "temperature",
         ),
         ({"model": "tierserve", "messages": [{"role": "wizard", "content": "hi"}]}, "role"),
-        ({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}, "model"),
         (
             {
                 "model": "tierserve",
@@ -155,6 +154,15 @@ def test_malformed_request_gets_a_400_naming_the_problem(
     error = response.json()["error"]
     assert named in error["message"]
     assert error["type"] == "invalid_request_error"
+
+
+def test_a_model_not_served_here_gets_openai_s_404(http: httpx.Client) -> None:
+    body = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
+    response = http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "model_not_found" and error["param"] == "model"
+    assert "gpt-4" not in error["message"]  # error bodies never echo what the caller sent
 
 
 def test_invalid_json_gets_a_400(http: httpx.Client) -> None:

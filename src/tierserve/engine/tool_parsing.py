@@ -90,14 +90,19 @@ class ToolCalling:
         return cls(parser, _template_text(tier.tool_chat_template), model)
 
     def template_options(self, tier: str, request: GenerationRequest) -> dict[str, Any]:
-        if self._parser is None:
-            raise InvalidRequestError(
-                f"tier {tier!r} cannot call tools (no tool_call_parser is configured)",
-                hint="use a tier with a tool_call_parser, or drop tools",
-                param="tools",
-            )
-        options: dict[str, Any] = {"tools": list(request.tools)}
-        if self._template is not None:
+        """What ``apply_chat_template`` needs beyond the messages: the tools offered, and the
+        tool template for a request that offers tools or replays tool turns."""
+        options: dict[str, Any] = {}
+        if request.tools:
+            if self._parser is None:
+                raise InvalidRequestError(
+                    f"tier {tier!r} cannot call tools (no tool_call_parser is configured)",
+                    hint="use a tier with a tool_call_parser, or drop tools",
+                    param="tools",
+                )
+            options["tools"] = list(request.tools)
+        replays = any(m.tool_calls or m.role == "tool" for m in request.messages)
+        if self._template is not None and (request.tools or replays):
             options["chat_template"] = self._template
         return options
 

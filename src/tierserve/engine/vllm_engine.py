@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -80,9 +80,7 @@ class VLLMEngine:
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         messages: list[Any] = [template_message(m) for m in request.messages]
-        options: dict[str, Any] = {}
-        if request.tools:
-            options = self._tools.template_options(self.tier, request)
+        options = self._tools.template_options(self.tier, request)
         ids = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=True, return_dict=False, **options
         )
@@ -196,14 +194,15 @@ class VLLMEngine:
             finish_reason=finish_reason,
             ttft_s=latency if ttft is None else ttft,
             latency_s=latency,
-            logprobs=tuple(details),
+            logprobs=_spelling(text, details),
             tool_calls=() if calls is None else calls.calls,
             unreadable_tool_call=calls is not None and calls.unreadable,
         )
         if calls is not None:  # nothing was streamed: the whole answer comes now
-            last_text, last_tokens, last_details = final.text, len(logprobs), tuple(details)
+            last_text, last_tokens, last_details = final.text, len(logprobs), final.logprobs
         else:
             last_text = texts[-1] if texts else ""
+            last_details = _spelling(last_text, last_details)
         yield GenerationChunk(
             text=last_text, final=final, tokens=last_tokens, logprobs=last_details
         )
@@ -245,3 +244,12 @@ def _token_logprob(token_id: int, candidates: Any, top: int) -> TokenLogprob:
         logprob=float(sampled.logprob),
         top=tuple((c.decoded_token or "", float(c.logprob)) for c in ranked[:top]),
     )
+
+
+def _spelling(text: str, details: Sequence[TokenLogprob]) -> tuple[TokenLogprob, ...]:
+    """The tokens a caller sees for ``text``: without the trailing stop token (an end-of-turn
+    token such as ``<|im_end|>``), which ends the generation but is not part of its text."""
+    kept = list(details)
+    while kept and len("".join(t.token for t in kept)) > len(text):
+        kept.pop()
+    return tuple(kept)

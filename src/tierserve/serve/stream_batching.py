@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from tierserve.engine.types import GenerationChunk
+from tierserve.engine.types import GenerationChunk, TokenLogprob
 
 __all__ = ["batched_chunks"]
 
@@ -45,6 +45,7 @@ async def batched_chunks(
             while not queue.empty():
                 items.append(queue.get_nowait())
             texts: list[str] = []
+            logprobs: list[TokenLogprob] = []
             final, tokens = None, 0
             for item in items:
                 if item is _END:
@@ -53,11 +54,14 @@ async def batched_chunks(
                     raise item
                 elif isinstance(item, GenerationChunk):
                     texts.append(item.text)
+                    logprobs.extend(item.logprobs)
                     tokens += item.tokens
                     final = item.final or final
             if texts:
                 first = False
-                yield GenerationChunk(text="".join(texts), final=final, tokens=tokens)
+                yield GenerationChunk(
+                    text="".join(texts), final=final, tokens=tokens, logprobs=tuple(logprobs)
+                )
     finally:
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
