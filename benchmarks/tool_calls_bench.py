@@ -26,31 +26,29 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from jsonschema import Draft202012Validator
+
+from tierserve.validate import ProposedCall, ToolContract
+from tierserve.validate.tool_args import check_tool_args
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("tierserve/small", "tierserve/medium", "tierserve/large", "tierserve")
 
 
 def check_call(case: dict[str, Any], calls: list[dict[str, Any]]) -> tuple[bool, bool]:
-    """(valid, correct) for the calls an answer made."""
-    if len(calls) != 1:
-        return False, False
-    call = calls[0]["function"]
-    offered = {t["function"]["name"]: t["function"]["parameters"] for t in case["tools"]}
-    if call["name"] not in offered:
-        return False, False
-    try:
-        arguments = json.loads(call["arguments"])
-    except json.JSONDecodeError:
-        return False, False
-    validator = Draft202012Validator(
-        offered[call["name"]], format_checker=Draft202012Validator.FORMAT_CHECKER
+    """(valid, correct) for the calls an answer made, judged by the project's tool_args check
+    as one required call (not by the gateway's reported verdict)."""
+    offered = ToolContract(
+        {t["function"]["name"]: t["function"]["parameters"] for t in case["tools"]},
+        choice="required",
+        parallel=False,
     )
-    if not isinstance(arguments, dict) or any(validator.iter_errors(arguments)):
+    proposed = [ProposedCall(c["function"]["name"], c["function"]["arguments"]) for c in calls]
+    valid, _ = check_tool_args(proposed, False, offered)
+    if not valid:
         return False, False
+    arguments = json.loads(proposed[0].arguments)
     expected = case["expected"]
-    same = call["name"] == expected["name"] and all(
+    same = proposed[0].name == expected["name"] and all(
         _same(arguments.get(key), value) for key, value in expected["arguments"].items()
     )
     return True, same

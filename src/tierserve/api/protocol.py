@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -596,8 +596,9 @@ class ToolCallOut(BaseModel):
     function: FunctionCallOut
 
     @classmethod
-    def of(cls, call: ToolCall) -> ToolCallOut:
-        return cls(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
+    def of(cls, call: ToolCall, **more: Any) -> Self:
+        function = FunctionCallOut(name=call.name, arguments=call.arguments)
+        return cls(id=call.id, function=function, **more)
 
 
 class AssistantMessage(BaseModel):
@@ -619,8 +620,8 @@ class TopLogprob(BaseModel):
     bytes: list[int]
 
     @classmethod
-    def of(cls, token: str, logprob: float) -> TopLogprob:
-        return cls(token=token, logprob=logprob, bytes=list(token.encode("utf-8")))
+    def of(cls, token: str, logprob: float, **more: Any) -> Self:
+        return cls(token=token, logprob=logprob, bytes=list(token.encode("utf-8")), **more)
 
 
 class TokenLogprobOut(TopLogprob):
@@ -638,8 +639,9 @@ class ChoiceLogprobs(BaseModel):
     def of(cls, tokens: Sequence[TokenLogprob]) -> ChoiceLogprobs:
         return cls(
             content=[
-                TokenLogprobOut(
-                    **TopLogprob.of(t.token, t.logprob).model_dump(),
+                TokenLogprobOut.of(
+                    t.token,
+                    t.logprob,
                     top_logprobs=[TopLogprob.of(token, value) for token, value in t.top],
                 )
                 for t in tokens
@@ -679,10 +681,7 @@ class Delta(BaseModel):
     def calls(cls, calls: Sequence[ToolCall], role: Literal["assistant"] | None) -> Delta:
         return cls(
             role=role,
-            tool_calls=[
-                DeltaToolCall(index=i, **ToolCallOut.of(call).model_dump())
-                for i, call in enumerate(calls)
-            ],
+            tool_calls=[DeltaToolCall.of(call, index=i) for i, call in enumerate(calls)],
         )
 
 

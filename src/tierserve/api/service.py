@@ -46,7 +46,7 @@ from tierserve.api.schema_choice import decoding_override, requested_schema, rou
 from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.cache import ResponseCache
 from tierserve.config import StackConfig
-from tierserve.engine.types import Engine, GenerationRequest
+from tierserve.engine.types import Engine, GenerationRequest, ToolCall
 from tierserve.errors import (
     AuthenticationError,
     DecisionLogError,
@@ -60,7 +60,7 @@ from tierserve.policy.breaker import CircuitBreakers
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
 from tierserve.policy.defaults import cascade_policy
-from tierserve.policy.eligibility import caller_scope, key_owner, resolve_tenant
+from tierserve.policy.eligibility import caller_scope, default_tenant, key_owner
 from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
 from tierserve.policy.runner import (
     AnswerStarted,
@@ -153,12 +153,16 @@ class ChatService:
     def authenticate(self, api_key: str | None, *, required: bool = True) -> TenantSpec:
         """The key's tenant; the default tenant for a missing or unknown key unless
         ``required``, when such a key raises AuthenticationError (401)."""
-        owner = key_owner(self._policy, api_key)
+        return self._admitted(api_key, key_owner(self._policy, api_key), required)
+
+    def _admitted(
+        self, api_key: str | None, owner: TenantSpec | None, required: bool
+    ) -> TenantSpec:
         if owner is not None:
             return owner
         if required:
             raise AuthenticationError.of(missing=not api_key)
-        return resolve_tenant(self._policy, None)
+        return default_tenant(self._policy)
 
     @property
     def model_names(self) -> list[str]:
@@ -192,10 +196,9 @@ class ChatService:
                     )
                 )
 
+        owner = key_owner(self._policy, caller.api_key)  # hashed keys: looked up once here
         try:
-            tenant = self.authenticate(
-                caller.api_key, required=answering and self.auth.require_keys
-            )
+            tenant = self._admitted(caller.api_key, owner, answering and self.auth.require_keys)
         except AuthenticationError as error:
             await denied(error.reason)
             raise
@@ -220,7 +223,7 @@ class ChatService:
                 param="tools",
             )
         generation = generation_request(request, request_id, self._config.gateway)
-        scope = caller_scope(self._policy, caller.api_key)
+        scope = caller_scope(caller.api_key, owner)
         if session_id:  # one tenant's session id never moves another's floor
             session_id = f"{scope or 'anonymous'}/{session_id}"
         requested = requested_schema(request, self._policy, caller.schema_hint)
@@ -332,7 +335,8 @@ class ChatService:
         prepared = await self._prepare(request, caller)
         trace = prepared.trace
         lookup = look_up(self._cache, trace, request, caller.cache_control, prepared.cache_scope)
-        logprobs = None
+        logprobs: ChoiceLogprobs | None = None
+        calls: tuple[ToolCall, ...] = ()
         if lookup.answer is not None:
             cached = lookup.answer
             record = await self._persist(trace.cache_hit(self._policy, cached))
@@ -340,11 +344,10 @@ class ChatService:
         else:
             result = await self._runner.run(trace.ladder, prepared.generation_request)
             record = await self._conclude(prepared, result, lookup.status)
-            text, finish_reason = result.text, result.finish_reason
+            text, finish_reason, calls = result.text, result.finish_reason, result.tool_calls
             store(self._cache, lookup, cached_answer(result, record))
-            if request.logprobs and result.outcome is Outcome.ACCEPT and result.generation:
-                logprobs = ChoiceLogprobs.of(result.generation.logprobs)
-        calls = result.tool_calls if lookup.answer is None else ()
+            if request.logprobs and result.accepted is not None:
+                logprobs = ChoiceLogprobs.of(result.accepted.logprobs)
         choice = Choice(
             message=AssistantMessage.of(text, calls),
             finish_reason=finish_reason,

@@ -250,6 +250,7 @@ def _spelling(text: str, details: Sequence[TokenLogprob]) -> tuple[TokenLogprob,
     """The tokens a caller sees for ``text``: without the trailing stop token (an end-of-turn
     token such as ``<|im_end|>``), which ends the generation but is not part of its text."""
     kept = list(details)
-    while kept and len("".join(t.token for t in kept)) > len(text):
-        kept.pop()
+    spelled = sum(len(t.token) for t in kept)
+    while kept and spelled > len(text):
+        spelled -= len(kept.pop().token)
     return tuple(kept)

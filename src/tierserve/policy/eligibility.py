@@ -13,6 +13,7 @@ __all__ = [
     "allowed_tiers",
     "caller_scope",
     "check_eligibility",
+    "default_tenant",
     "key_owner",
     "resolve_tenant",
 ]
@@ -36,18 +37,20 @@ def resolve_tenant(policy: Policy, api_key: str | None) -> TenantSpec:
     """The tenant owning ``api_key``; unknown or missing keys get the default tenant (a
     keyed policy refuses them before planning: see ``policy.auth.require_keys``)."""
     owner = key_owner(policy, api_key)
-    if owner is not None:
-        return owner
+    return owner if owner is not None else default_tenant(policy)
+
+
+def default_tenant(policy: Policy) -> TenantSpec:
     return next(t for t in policy.tenants if t.id == policy.default_tenant)
 
 
-def caller_scope(policy: Policy, api_key: str | None) -> str | None:
+def caller_scope(api_key: str | None, owner: TenantSpec | None) -> str | None:
     """Whose cached answers and session state a request may share: its tenant's, when a
     registered key authenticated it; its own key's (hashed), when the key is unknown; nobody's
-    (None) for a caller without a key, so no anonymous caller learns what another asked."""
+    (None) for a caller without a key, so no anonymous caller learns what another asked.
+    ``owner``: the key's tenant (``key_owner``), None for an unknown key."""
     if api_key is None:
         return None
-    owner = key_owner(policy, api_key)
     if owner is not None:
         return f"tenant:{owner.id}"
     return "key:" + key_fingerprint(api_key)

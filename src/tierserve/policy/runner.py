@@ -76,17 +76,18 @@ class LadderResult:
     steps: tuple[Step, ...]
 
     @property
+    def accepted(self) -> Generation | None:
+        """The answer the caller gets; None for a terminal message (a human-review draft is
+        the reviewer's, never the caller's: not its text, calls or log-probabilities)."""
+        return self.generation if self.outcome is Outcome.ACCEPT else None
+
+    @property
     def answered_by(self) -> str:
-        if self.outcome is Outcome.ACCEPT and self.generation is not None:
-            return self.generation.tier
-        return str(self.outcome)
+        return self.accepted.tier if self.accepted is not None else str(self.outcome)
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
-        """The accepted answer's calls (a draft's are a reviewer's, never the caller's)."""
-        if self.outcome is Outcome.ACCEPT and self.generation is not None:
-            return self.generation.tool_calls
-        return ()
+        return self.accepted.tool_calls if self.accepted is not None else ()
 
     @property
     def finish_reason(self) -> str:

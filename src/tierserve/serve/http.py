@@ -201,6 +201,11 @@ def build_http_app(
             "tierserve": known[tier] if tier else {"cascade": list(known)},
         }
 
+    def require_key(request: Request, required: bool) -> None:
+        """A 401 unless the request carries a known key, where the policy requires one."""
+        if required:
+            service.authenticate(_bearer_key(request))
+
     def access() -> dict[str, Any]:
         if service.auth.require_keys:
             return {"auth": "api_key_required"}
@@ -209,16 +214,14 @@ def build_http_app(
     @app.get("/v1/models", responses=_documented(401))
     async def models(request: Request) -> dict[str, Any]:
         """Every model name served here; ``tierserve.auth`` says whether keys are required."""
-        if service.auth.require_keys:
-            service.authenticate(_bearer_key(request))
+        require_key(request, service.auth.require_keys)
         known = await statuses()
         data = [await model_card(model_id, known) for model_id in service.model_names]
         return {"object": "list", "data": data, "tierserve": access()}
 
     @app.get("/v1/models/{model_id:path}", responses=_documented(401, 404))
     async def model(model_id: str, request: Request) -> dict[str, Any]:
-        if service.auth.require_keys:
-            service.authenticate(_bearer_key(request))
+        require_key(request, service.auth.require_keys)
         if model_id not in service.model_names:
             raise ModelNotFoundError(
                 "the requested model is not served here",
@@ -229,8 +232,7 @@ def build_http_app(
 
     @app.get("/metrics", responses=_documented(401))
     async def prometheus(request: Request) -> Response:
-        if service.auth.protect_metrics:
-            service.authenticate(_bearer_key(request))
+        require_key(request, service.auth.protect_metrics)
         return Response(scrape(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", responses={503: {"description": "A tier is not serving."}})

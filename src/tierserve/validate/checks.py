@@ -121,8 +121,11 @@ def _parse_json(text: str) -> tuple[Any, str | None]:
         return None, f"invalid JSON at char {error.pos}"
 
 
-def check_non_empty(text: str, _: ValidationContext) -> ValidationResult:
-    return ValidationResult("non_empty", bool(text.strip()), "" if text.strip() else "empty")
+def check_non_empty(output: Output, _: ValidationContext) -> ValidationResult:
+    if output.calls:
+        return ValidationResult("non_empty", True, "tool calls")
+    text = output.text.strip()
+    return ValidationResult("non_empty", bool(text), "" if text else "empty")
 
 
 def check_tool_calls(output: Output, context: ValidationContext) -> ValidationResult:
@@ -206,13 +209,22 @@ def check_safety(text: str, context: ValidationContext) -> ValidationResult:
     return ValidationResult("safety", True)
 
 
-CHECKS: dict[str, Callable[[str, ValidationContext], ValidationResult]] = {
+Check = Callable[[Output, ValidationContext], ValidationResult]
+
+
+def _of_text(check: Callable[[str, ValidationContext], ValidationResult]) -> Check:
+    """A check that reads only the answer's text."""
+    return lambda output, context: check(output.text, context)
+
+
+CHECKS: dict[str, Check] = {
     "non_empty": check_non_empty,
-    "schema": check_schema,
-    "required_fields": check_required_fields,
-    "semantic": check_semantic,
-    "grounding": check_grounding,
-    "safety": check_safety,
+    "schema": _of_text(check_schema),
+    "required_fields": _of_text(check_required_fields),
+    "semantic": _of_text(check_semantic),
+    "grounding": _of_text(check_grounding),
+    "safety": _of_text(check_safety),
+    "tool_args": check_tool_calls,
 }
 
 
@@ -221,12 +233,4 @@ def run_validators(
 ) -> tuple[ValidationResult, ...]:
     """``output``: the answer (a plain string is an answer without tool calls)."""
     answer = output if isinstance(output, Output) else Output(output)
-    results = []
-    for name in names:
-        if name == "tool_args":
-            results.append(check_tool_calls(answer, context))
-        elif name == "non_empty" and answer.calls:
-            results.append(ValidationResult("non_empty", True, "tool calls"))
-        else:
-            results.append(CHECKS[name](answer.text, context))
-    return tuple(results)
+    return tuple(CHECKS[name](answer, context) for name in names)
