@@ -167,7 +167,7 @@ async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
         await complete(chat, request("hi", metadata={"task": "poetry"}))
 
 
-async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
+async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     tmp_path: Path,
 ) -> None:
     chat, engines, _ = support_service(tmp_path, medium="not json", large='{"answer": "42"}')
@@ -184,8 +184,9 @@ async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
         ),
     )
     meta = body["tierserve"]
-    assert "complexity=high => skip small" in meta["plan"]
-    assert any("strict_output" in r for r in meta["plan"])
+    # A caller's schema is an extraction request whatever its wording: the cheap-first ladder.
+    assert meta["task"] == "extraction" and meta["route"] == "extraction"
+    assert meta["tiers_tried"] == ["small", "medium", "large"]
     first_checks = {v["name"]: v for v in meta["steps"][0]["validations"]}
     assert not first_checks["schema"]["passed"]
     assert first_checks["schema"]["detail"].startswith("invalid JSON")
@@ -194,13 +195,14 @@ async def test_requested_json_schema_is_strict_output_and_checked_on_every_step(
     assert (
         meta["tier"] == "large" and body["choices"][0]["message"]["content"] == '{"answer": "42"}'
     )
-    assert engines["small"].requests == []
-    # The faq route has no schema of its own: the caller's schema constrains every step.
+    # The extraction route decides where decoding is constrained: not on small, then on every
+    # step, held to the caller's schema rather than the route's own.
+    assert engines["small"].requests[0].json_schema is None
     assert [r.json_schema for r in engines["medium"].requests + engines["large"].requests] == [
         schema,
         schema,
     ]
-    assert all(s["constrained"] for s in meta["steps"])
+    assert [s["constrained"] for s in meta["steps"]] == [False, True, True]
 
 
 def test_json_schema_format_without_a_schema_is_refused() -> None:

@@ -236,7 +236,6 @@ class ChatService:
             ),
             tool_tiers=self._tool_tiers if offers_tools else None,
             session_floor_tier=await self._sessions.floor(session_id) if session_id else None,
-            strict_output=requested is not None and requested.callers_own,
         )
         # The classifier's embedding and the PII scans take milliseconds of CPU per request:
         # off the event loop, so one long prompt never stalls the others' streams.

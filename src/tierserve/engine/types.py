@@ -96,6 +96,10 @@ class Generation:
     """The calls the tier's tool parser read from the answer; ``text`` is what is left."""
     unreadable_tool_call: bool = False
     """The answer began a tool call the parser could not read (broken JSON, no name)."""
+    token_spans: tuple[tuple[int, int], ...] = ()
+    """Each generated token's characters in ``text`` as (start, end): what field-level
+    confidence maps back to JSON values. Tokens delivered together share their batch's span;
+    empty when the engine does not report them or the text was rewritten (tool calls)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,8 @@ class VLLMEngine:
         logprobs: list[float] = []
         details: list[TokenLogprob] = []
         texts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        spelled = 0
         last_tokens = 0
         last_details: tuple[TokenLogprob, ...] = ()
         finish_reason = "stop"
@@ -161,6 +163,8 @@ class VLLMEngine:
                             )
                 details.extend(chunk_details)
                 texts.append(completion.text)
+                spans.extend(_spans(spelled, completion.text, len(completion.token_ids)))
+                spelled += len(completion.text)
                 if output.finished:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
@@ -197,6 +201,7 @@ class VLLMEngine:
             logprobs=_spelling(text, details),
             tool_calls=() if calls is None else calls.calls,
             unreadable_tool_call=calls is not None and calls.unreadable,
+            token_spans=tuple(spans) if calls is None and len(spans) == len(logprobs) else (),
         )
         if calls is not None:  # nothing was streamed: the whole answer comes now
             last_text, last_tokens, last_details = final.text, len(logprobs), final.logprobs
@@ -244,6 +249,13 @@ def _token_logprob(token_id: int, candidates: Any, top: int) -> TokenLogprob:
         logprob=float(sampled.logprob),
         top=tuple((c.decoded_token or "", float(c.logprob)) for c in ranked[:top]),
     )
+
+
+def _spans(start: int, text: str, tokens: int) -> list[tuple[int, int]]:
+    """The character spans of one output's ``tokens``. One token owns the output's text; tokens
+    delivered together (a step's output read late) each get the whole batch's span, which can
+    only make a field's confidence more cautious, never less."""
+    return [(start, start + len(text))] * tokens
 
 
 def _spelling(text: str, details: Sequence[TokenLogprob]) -> tuple[TokenLogprob, ...]:

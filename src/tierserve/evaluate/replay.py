@@ -73,7 +73,9 @@ def _observation(spec: LadderStepSpec, seen: Step) -> Observation | None:
     ran = {v.name: v for v in seen.validations}
     if seen.confidence is None or any(name not in ran for name in spec.validators):
         return None
-    return Answer(seen.confidence, tuple(ran[name] for name in spec.validators))
+    if spec.min_field_confidence is not None and not seen.fields:
+        return None  # a record without field signals cannot be judged per field
+    return Answer(seen.confidence, tuple(ran[name] for name in spec.validators), seen.fields)
 
 
 _NO_ANSWER = (FailureKind.TIMEOUT, FailureKind.ERROR, FailureKind.CONTEXT_LENGTH)
@@ -102,10 +104,12 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
             return LadderReplay("unknown", tuple(reasons), cost)
         observation = _observation(spec, seen)
         if observation is None:
-            reasons.append(f"{spec.tier}: contract or validators differ from the record")
+            reasons.append(
+                f"{spec.tier}: contract, validators or field signals differ from the record"
+            )
             return LadderReplay("unknown", tuple(reasons), cost)
         cost += seen.cost_usd
-        verdict, move = decide(ladder, move.index, observation)
+        verdict, move = decide(ladder, move.index, observation, move.doubted)
         reasons.append(verdict.reason)
     if isinstance(move, NoAnswer):
         return LadderReplay("unavailable", tuple(reasons), cost)

@@ -54,13 +54,14 @@ class SchemaChoice:
 def task_hint(
     explicit: str | None, requested: SchemaChoice | None, offers_tools: bool = False
 ) -> str | None:
-    """The caller's task hint; a registered schema asked for by name means extraction, tools
-    offered mean tool use, whatever the wording."""
+    """The caller's task hint; tools offered mean tool use, and an output schema asked for (a
+    registered one by name, or the caller's own ``json_schema``) means extraction, whatever the
+    wording: a schema request gets the extraction ladder with its field gates."""
     if explicit is not None:
         return explicit
     if offers_tools:
         return "tool_use"
-    if requested is not None and not requested.callers_own:
+    if requested is not None:
         return "extraction"
     return None
 

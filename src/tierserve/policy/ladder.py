@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome
+from tierserve.signals.fields import FieldReading, field_pattern
 from tierserve.validate import ValidationContext, ValidationResult
 
 __all__ = [
@@ -60,6 +61,8 @@ class Answer:
 
     confidence: float
     validations: tuple[ValidationResult, ...] = ()
+    fields: tuple[FieldReading, ...] = ()
+    """Per-field confidence of a JSON answer (empty for other answers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class Verdict:
     reason: str
     failure: FailureKind | None = None
     failed_validators: tuple[str, ...] = ()
+    uncertain_fields: tuple[str, ...] = ()
+    """Fields of the answer in doubt (under the field threshold, named by a failed validator,
+    or disputed by a second opinion)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,8 @@ class Generate:
     """Call the tier of ``steps[index]`` under that step's contract."""
 
     index: int
+    doubted: tuple[FieldReading, ...] = ()
+    """The fields the step before escalated on: what a second-opinion step compares."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,8 @@ def gate_cannot_reject(ladder: Ladder, index: int) -> bool:
         and ladder.on_exhausted == "accept_last"
         and not ladder.review_accepted
         and step.min_confidence is None
+        and step.min_field_confidence is None
+        and not step.accept_on_agreement
         and not step.validators
     )
 
@@ -145,8 +155,31 @@ def _accepted(ladder: Ladder, index: int) -> Finish:
     return Finish(Outcome.ACCEPT, index)
 
 
-def _judge(step: LadderStepSpec, answer: Answer) -> tuple[str, FailureKind | None, list[str]]:
-    """(the evidence part of the reason code, why the answer falls short, failed validators)."""
+_LISTED = 4
+"""Fields named in a reason code; more are counted (the step record has them all)."""
+
+
+def _listed(items: list[str]) -> str:
+    more = f",+{len(items) - _LISTED}" if len(items) > _LISTED else ""
+    return ",".join(items[:_LISTED]) + more
+
+
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    evidence: str
+    """The evidence part of the reason code."""
+    failure: FailureKind | None
+    failed_validators: tuple[str, ...]
+    uncertain: tuple[str, ...]
+    doubted: tuple[FieldReading, ...]
+    """Fields under the threshold, passed to a second-opinion step."""
+
+
+def _unique(paths: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(paths))
+
+
+def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ...]) -> _Judgement:
     wanted = set(step.validators)
     failed = [v for v in answer.validations if not v.passed and v.name in wanted]
     if step.min_confidence is None:
@@ -155,36 +188,77 @@ def _judge(step: LadderStepSpec, answer: Answer) -> tuple[str, FailureKind | Non
         value, bar = _pair(answer.confidence, step.min_confidence)
         confident = answer.confidence >= step.min_confidence
         confidence_code = f"conf={value}{'>=' if confident else '<'}{bar}"
-    names = [v.name for v in failed]
+    low = [
+        r
+        for r in answer.fields
+        if step.gates_field(field_pattern(r.path))
+        and r.confidence < (step.min_field_confidence or 0.0)
+    ]
+    disputed: list[str] = []
+    agreement_code = ""
+    if doubted and step.accept_on_agreement:
+        mine = {r.path: r.digest for r in answer.fields}
+        disputed = [d.path for d in doubted if mine.get(d.path) != d.digest]
+        agreed = {d.path for d in doubted} - set(disputed)
+        low = [r for r in low if r.path not in agreed]
+        state = "fail" if disputed else "ok"
+        agreement_code = f"agree={state}({_listed(disputed or sorted(agreed))})"
+    field_code = ""
+    if step.min_field_confidence is not None:
+        bar = f"{step.min_field_confidence:.2f}"
+        shown = [f"{r.path}={r.confidence:.2f}" for r in low]
+        field_code = f"fields<{bar}({_listed(shown)})" if low else f"fields>={bar}"
+    uncertain = _unique([f for v in failed for f in v.fields] + disputed + [r.path for r in low])
+    failing = [
+        *(v.code for v in failed),
+        *([agreement_code] if disputed else []),
+        *([field_code] if low else []),
+        *([] if confident else [confidence_code]),
+    ]
     if failed:
-        codes = [v.code for v in failed]
-        return (
-            ",".join(codes if confident else [*codes, confidence_code]),
-            FailureKind.VALIDATOR,
-            names,
-        )
-    if not confident:
-        return confidence_code, FailureKind.LOW_CONFIDENCE, names
-    return confidence_code, None, names
+        kind: FailureKind | None = FailureKind.VALIDATOR
+    elif disputed:
+        kind = FailureKind.DISAGREEMENT
+    elif low:
+        kind = FailureKind.LOW_FIELD_CONFIDENCE
+    elif not confident:
+        kind = FailureKind.LOW_CONFIDENCE
+    else:
+        kind = None
+    if kind is None:
+        evidence = ",".join(c for c in (confidence_code, agreement_code, field_code) if c)
+    else:
+        evidence = ",".join(failing)
+    passed_on = tuple(low) if kind is FailureKind.LOW_FIELD_CONFIDENCE else ()
+    return _Judgement(evidence, kind, tuple(v.name for v in failed), uncertain, passed_on)
 
 
-def decide(ladder: Ladder, index: int, observation: Observation) -> tuple[Verdict, Move]:
-    """The verdict on ``steps[index]`` given what it observed, and where the ladder goes next."""
+def decide(
+    ladder: Ladder, index: int, observation: Observation, doubted: tuple[FieldReading, ...] = ()
+) -> tuple[Verdict, Move]:
+    """The verdict on ``steps[index]`` given what it observed, and where the ladder goes next.
+    ``doubted``: the fields the step before escalated on (:attr:`Generate.doubted`)."""
     step = ladder.steps[index]
     failure: FailureKind
     failed: tuple[str, ...] = ()
+    uncertain: tuple[str, ...] = ()
+    passed_on: tuple[FieldReading, ...] = ()
     if isinstance(observation, Failure):
         why, failure = observation.detail, observation.kind
     else:
-        why, short, names = _judge(step, observation)
-        if short is None:
-            return Verdict(Outcome.ACCEPT, f"{why} => accept {step.tier}"), _accepted(ladder, index)
-        failure, failed = short, tuple(names)
+        judged = _judge(step, observation, doubted)
+        why = judged.evidence
+        if judged.failure is None:
+            verdict = Verdict(Outcome.ACCEPT, f"{why} => accept {step.tier}")
+            return verdict, _accepted(ladder, index)
+        failure, failed = judged.failure, judged.failed_validators
+        uncertain, passed_on = judged.uncertain, judged.doubted
     if index + 1 < len(ladder.steps):
         following = ladder.steps[index + 1]
         if following.action == "generate":
             reason = f"{why} => escalate {following.tier}"
-            return Verdict(Outcome.ESCALATE, reason, failure, failed), Generate(index + 1)
+            verdict = Verdict(Outcome.ESCALATE, reason, failure, failed, uncertain)
+            return verdict, Generate(index + 1, passed_on)
         then: Exhausted = following.action
     else:
         then = ladder.on_exhausted
@@ -192,9 +266,11 @@ def decide(ladder: Ladder, index: int, observation: Observation) -> tuple[Verdic
         if isinstance(observation, Failure):
             verdict = Verdict(Outcome.SAFE_FAILURE, f"{why}, last step => no answer", failure)
             return verdict, NoAnswer(observation.kind)
-        verdict = Verdict(Outcome.ACCEPT, f"{why}, last step => accept", failure, failed)
+        reason = f"{why}, last step => accept"
+        verdict = Verdict(Outcome.ACCEPT, reason, failure, failed, uncertain)
         return verdict, _accepted(ladder, index)
     outcome = Outcome(then)
     # A human reviewer gets the answer that fell short as a draft; a safe failure drops it.
     draft = index if outcome is Outcome.HUMAN_REVIEW and isinstance(observation, Answer) else None
-    return Verdict(outcome, f"{why} => {then}", failure, failed), Finish(outcome, draft)
+    verdict = Verdict(outcome, f"{why} => {then}", failure, failed, uncertain)
+    return verdict, Finish(outcome, draft)

@@ -25,7 +25,6 @@ class RequestFeatures:
     """The user messages: what is classified and assessed for risk."""
     api_key: str | None = None
     task_hint: str | None = None
-    strict_output: bool = False
     session_floor_tier: str | None = None
     """The strongest tier this request's session has escalated to, if any."""
     other_text: str = ""
@@ -127,7 +126,6 @@ def plan_route(
         policy.risk,
         features.text,
         tenant,
-        strict_output=features.strict_output,
         session_escalated=session_escalated or features.session_floor_tier is not None,
     )
     route = route_for(policy, task.task, risk.risk)

@@ -29,7 +29,6 @@ def assess_risk(
     text: str,
     tenant: TenantSpec,
     *,
-    strict_output: bool,
     session_escalated: bool,
 ) -> RiskAssessment:
     risky = [p for p in rules.high_risk_phrases if mentions(text, p)]
@@ -45,8 +44,6 @@ def assess_risk(
     entities = len(_ENTITY.findall(text))
     if entities > rules.many_entities:
         complexity.append(f"entities={entities}")
-    if strict_output:
-        complexity.append("strict_output")
     return RiskAssessment(
         risk=RiskLevel.HIGH if high else RiskLevel.LOW,
         complex=bool(complexity),

@@ -52,6 +52,7 @@ from tierserve.policy.ladder import (
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome, Step
 from tierserve.signals.confidence import confidence_signals, quantile_confidence
+from tierserve.signals.fields import FieldReading, read_fields
 from tierserve.validate import Output, ProposedCall, run_validators
 
 __all__ = [
@@ -151,6 +152,7 @@ def step_of(spec: LadderStepSpec | None, verdict: Verdict, **measured: Any) -> S
             "max_tokens": spec.max_tokens,
             "validators": tuple(spec.validators),
             "extra_context": bool(spec.extra_context),
+            "min_field_confidence": spec.min_field_confidence,
         }
     return Step(
         tier=contract.pop("tier", None),
@@ -158,6 +160,7 @@ def step_of(spec: LadderStepSpec | None, verdict: Verdict, **measured: Any) -> S
         reason=verdict.reason,
         failure=verdict.failure,
         failed_validators=verdict.failed_validators,
+        uncertain_fields=verdict.uncertain_fields,
         **contract,
         **measured,
     )
@@ -263,12 +266,21 @@ class LadderRunner:
 
     # -- one step -------------------------------------------------------------------------
 
-    def _judge(self, ladder: Ladder, index: int, generation: Generation) -> tuple[Step, Move]:
+    def _judge(
+        self,
+        ladder: Ladder,
+        index: int,
+        generation: Generation,
+        doubted: tuple[FieldReading, ...] = (),
+    ) -> tuple[Step, Move]:
         spec = ladder.steps[index]
         started = time.monotonic()
         confidence = quantile_confidence(generation.token_logprobs, self._quantile)
         validations = run_validators(spec.validators, output_of(generation), ladder.validation)
-        verdict, move = decide(ladder, index, Answer(confidence, validations))
+        fields: tuple[FieldReading, ...] = ()
+        if ladder.json_schema is not None:
+            fields = read_fields(generation.text, generation.token_logprobs, generation.token_spans)
+        verdict, move = decide(ladder, index, Answer(confidence, validations, fields), doubted)
         step = step_of(
             spec,
             verdict,
@@ -281,6 +293,7 @@ class LadderRunner:
             latency_s=generation.latency_s,
             validation_s=time.monotonic() - started,
             signals=confidence_signals(generation.token_logprobs),
+            fields=fields,
         )
         return step, move
 
@@ -313,8 +326,9 @@ class LadderRunner:
         return step, move
 
     async def _attempt(
-        self, ladder: Ladder, index: int, request: GenerationRequest, deadline: float
+        self, ladder: Ladder, move: Generate, request: GenerationRequest, deadline: float
     ) -> tuple[Step, Move, Generation | None]:
+        index = move.index
         spec = ladder.steps[index]
         assert spec.tier is not None
         started = time.monotonic()
@@ -333,7 +347,7 @@ class LadderRunner:
                 raise
             return *self._failed(ladder, index, error, started, timeout_code), None
         self._tier_answered(spec.tier, None)
-        return *self._judge(ladder, index, generation), generation
+        return *self._judge(ladder, index, generation, move.doubted), generation
 
     # -- the ladder -----------------------------------------------------------------------
 
@@ -359,7 +373,7 @@ class LadderRunner:
                 async for event in self._stream_step(ladder, index, request, steps, deadline):
                     yield event
                 return
-            step, move, generation = await self._attempt(ladder, index, request, deadline)
+            step, move, generation = await self._attempt(ladder, move, request, deadline)
             steps.append(step)
             if generation is not None:
                 answers[index] = generation

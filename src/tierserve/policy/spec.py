@@ -66,7 +66,17 @@ class RiskLevel(StrEnum):
 Compliance = Literal["standard", "regulated"]
 Importance = Literal["standard", "high"]
 ValidatorName = Literal[
-    "non_empty", "schema", "required_fields", "semantic", "grounding", "safety", "tool_args"
+    "non_empty",
+    "schema",
+    "required_fields",
+    "semantic",
+    "grounding",
+    "safety",
+    "tool_args",
+    "dates",
+    "emails",
+    "currencies",
+    "source_numbers",
 ]
 
 
@@ -283,6 +293,27 @@ class LadderStepSpec(_Spec):
     extra_context: str | None = Field(
         default=None, description="System text added at this step (instructions, policy excerpt)."
     )
+    min_field_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="For JSON answers: accept only when every gated field's confidence (the "
+        "probability of the least likely token of its value, not of the JSON around it) is at "
+        "or above this. A field below it fails the step with a reason code naming the field; "
+        "the final answer's metadata lists fields still under it (uncertain_fields).",
+    )
+    gated_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields min_field_confidence applies to, as paths without array positions "
+        "('total', 'customer.email', 'line_items[].amount'); a name covers the fields under it. "
+        "Empty: every field.",
+    )
+    accept_on_agreement: bool = Field(
+        default=False,
+        description="When the step before escalated on uncertain fields, a second opinion: this "
+        "answer is accepted on those fields if it gives the same values (its other fields still "
+        "pass this step's own gates), and fails the step (escalate or review) if it does not.",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> LadderStepSpec:
@@ -290,7 +321,22 @@ class LadderStepSpec(_Spec):
             raise ValueError("a 'generate' step needs a tier")
         if self.action != "generate" and self.tier is not None:
             raise ValueError(f"a {self.action!r} step takes no tier (got {self.tier!r})")
+        if self.gated_fields and self.min_field_confidence is None:
+            raise ValueError(
+                f"gated_fields {self.gated_fields} need min_field_confidence; set it, or drop "
+                "gated_fields"
+            )
         return self
+
+    def gates_field(self, pattern: str) -> bool:
+        """Whether min_field_confidence applies to the field at ``pattern`` (a path without
+        array positions)."""
+        if self.min_field_confidence is None:
+            return False
+        return not self.gated_fields or any(
+            pattern == name or pattern.startswith((f"{name}.", f"{name}["))
+            for name in self.gated_fields
+        )
 
 
 class RouteSpec(_Spec):

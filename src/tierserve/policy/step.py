@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierserve.signals.fields import FieldReading
 from tierserve.validate import ValidationResult
 
 __all__ = ["FailureKind", "Outcome", "Step"]
@@ -37,6 +38,10 @@ class FailureKind(StrEnum):
     ERROR = "error"
     CONTEXT_LENGTH = "context_length"
     """The prompt and max_tokens do not fit the tier's context window."""
+    LOW_FIELD_CONFIDENCE = "low_field_confidence"
+    """A gated field of a JSON answer is below the step's min_field_confidence."""
+    DISAGREEMENT = "disagreement"
+    """A second-opinion step gave other values for the fields the step before doubted."""
 
 
 class Step(BaseModel):
@@ -64,6 +69,19 @@ class Step(BaseModel):
     )
     validations: tuple[ValidationResult, ...] = Field(
         default=(), description="Every validator run on the answer, with its detail."
+    )
+    fields: tuple[FieldReading, ...] = Field(
+        default=(),
+        description="Per field of a JSON answer: path, confidence from its value's tokens only, "
+        "token count and a digest of the value (what replay re-judges under new thresholds).",
+    )
+    uncertain_fields: tuple[str, ...] = Field(
+        default=(),
+        description="Fields of this answer in doubt: below the step's min_field_confidence, "
+        "named by a failed validator, or disputed by a second opinion.",
+    )
+    min_field_confidence: float | None = Field(
+        default=None, description="The step's field threshold, when it has one."
     )
     constrained: bool = False
     max_tokens: int | None = None

@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from tierserve.pii import detect_pii
+from tierserve.validate.formats import FORMAT_CHECKS, Checker, parse_answer
 from tierserve.validate.rules import SemanticRule, check_rules
 from tierserve.validate.tool_args import ProposedCall, ToolContract, check_tool_args
 
@@ -82,6 +83,8 @@ class ValidationResult:
     name: str
     passed: bool
     detail: str = ""
+    fields: tuple[str, ...] = ()
+    """The answer's fields (JSON paths) a failed check is about, when it can name them."""
 
     @property
     def code(self) -> str:
@@ -212,6 +215,25 @@ def check_safety(text: str, context: ValidationContext) -> ValidationResult:
 Check = Callable[[Output, ValidationContext], ValidationResult]
 
 
+def _format_check(name: str, checker: Checker) -> Check:
+    """A format check of :mod:`tierserve.validate.formats` as a validator: it passes a non-JSON
+    answer (the schema check fails that) and names every field it fails."""
+
+    def check(output: Output, context: ValidationContext) -> ValidationResult:
+        value = parse_answer(output.text)
+        if value is None:
+            return ValidationResult(name, True, "not JSON")
+        problems = checker(value, context.json_schema, context.input_text)
+        if not problems:
+            return ValidationResult(name, True)
+        path, why = problems[0]
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        fields = tuple(dict.fromkeys(p for p, _ in problems))
+        return ValidationResult(name, False, f"{path}: {why}{more}"[:160], fields)
+
+    return check
+
+
 def _of_text(check: Callable[[str, ValidationContext], ValidationResult]) -> Check:
     """A check that reads only the answer's text."""
     return lambda output, context: check(output.text, context)
@@ -225,6 +247,7 @@ CHECKS: dict[str, Check] = {
     "grounding": _of_text(check_grounding),
     "safety": _of_text(check_safety),
     "tool_args": check_tool_calls,
+    **{name: _format_check(name, checker) for name, checker in FORMAT_CHECKS.items()},
 }
 
 

@@ -14,7 +14,7 @@ from tierserve.policy.compose import (
     task_hint,
 )
 from tierserve.policy.plan import RequestFeatures, RoutePlan, eligible_steps, plan_route
-from tierserve.policy.spec import RouteSpec, TaskClass
+from tierserve.policy.spec import RouteSpec, TaskClass, mentions
 from tierserve.validate import ValidationContext
 
 TIERS = SUPPORT.tiers
@@ -126,7 +126,34 @@ def test_composition_never_moves_down_and_holds_every_step_to_a_requested_schema
         assert ladder.on_exhausted == "accept_last" and not ladder.review_accepted
 
 
-def test_a_registered_schema_asked_for_by_name_means_extraction() -> None:
+def test_a_requested_schema_means_extraction_unless_the_caller_says_otherwise() -> None:
     assert task_hint(None, TICKET) == "extraction"
-    assert task_hint(None, OWN) is None
+    assert task_hint(None, OWN) == "extraction"
     assert task_hint("faq", TICKET) == "faq"
+    assert task_hint(None, OWN, offers_tools=True) == "tool_use"
+
+
+# Words that steer the classifier and the keyword rules: every task class's phrases.
+STEERING = [phrase for rule in SUPPORT.task_rules for phrase in rule.any_of] + [
+    "What is",
+    "please",
+    "How do I",
+    "hello",
+    "Write a poem",
+    "?",
+    "invoice",
+    "name:",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(STEERING) | st.text(max_size=12), max_size=8), st.booleans())
+def test_wording_does_not_change_the_route_of_a_schema_request(words: list[str], own: bool) -> None:
+    """A request with an output schema is extraction whatever it says; only the risk layer's
+    stated phrases (a refund, a lawyer) move it to the high-risk extraction ladder."""
+    text = " ".join(words)
+    requested = OWN if own else TICKET
+    plan = plan_route(SUPPORT, RequestFeatures(text=text, task_hint=task_hint(None, requested)))
+    assert plan.task.task is TaskClass.EXTRACTION
+    risky = [p for p in SUPPORT.risk.high_risk_phrases if mentions(text, p)]
+    assert plan.route.name == ("extraction-high-risk" if risky else "extraction")

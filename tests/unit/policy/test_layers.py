@@ -116,15 +116,12 @@ def test_risk_phrases_match_whole_words_only() -> None:
     from tierserve.policy.risk import assess_risk
 
     tenant = resolve_tenant(POLICY, None)
-    calm = assess_risk(
-        POLICY.risk, "He threatens nothing.", tenant, strict_output=False, session_escalated=False
-    )
+    calm = assess_risk(POLICY.risk, "He threatens nothing.", tenant, session_escalated=False)
     assert "keyword:HR" not in calm.factors
     hr = assess_risk(
         POLICY.risk,
         "Question for hr about leave",
         tenant,
-        strict_output=False,
         session_escalated=False,
     )
     assert "keyword:HR" in hr.factors

@@ -48,6 +48,7 @@ def test_a_chat_completion_carries_its_decision_in_body_and_headers(tmp_path: Pa
         "name": "non_empty",
         "passed": True,
         "detail": "",
+        "fields": [],
     }
 
 
