@@ -78,6 +78,21 @@ class ScriptedEngine:
     calls: tuple[ToolCall, ...] = ()
     """The tool calls answered to a request that offers tools (``text`` is then the content)."""
     unreadable_call: bool = False
+    tokens: tuple[tuple[str, float], ...] = ()
+    """When set: the answer token by token (text, log-probability), overriding ``text`` and
+    ``logprobs``, with each token's character span reported as vLLM's engine reports it."""
+
+    def __post_init__(self) -> None:
+        if self.tokens:
+            self.text = "".join(t for t, _ in self.tokens)
+            self.logprobs = tuple(v for _, v in self.tokens)
+
+    def _spans(self) -> tuple[tuple[int, int], ...]:
+        spans, at = [], 0
+        for token, _ in self.tokens:
+            spans.append((at, at + len(token)))
+            at += len(token)
+        return tuple(spans)
 
     async def _wait(self) -> None:
         if self.delay_s:
@@ -114,6 +129,7 @@ class ScriptedEngine:
             logprobs=tuple(self._token_details(request)),
             tool_calls=self.calls if request.tools else (),
             unreadable_tool_call=self.unreadable_call and bool(request.tools),
+            token_spans=self._spans(),
         )
 
     async def generate(self, request: GenerationRequest) -> Generation:

@@ -484,6 +484,9 @@ class TierserveMetadata(BaseModel):
     """On a cache hit: the request whose answer is returned."""
     cost_usd: float = 0.0
     """Cost of the steps this request ran, from the tiers' cost model (0 on a cache hit)."""
+    uncertain_fields: list[str] = []
+    """Fields of the returned JSON (or of the reviewer's draft) still in doubt: under the
+    step's field threshold, named by a failed check, or disputed; show them for review."""
 
     @classmethod
     def of(cls, record: DecisionRecord, confidence_quantile: float) -> TierserveMetadata:
@@ -508,6 +511,7 @@ class TierserveMetadata(BaseModel):
             cache=record.cache,
             cached_from=record.cached_from,
             cost_usd=record.cost_usd,
+            uncertain_fields=list(record.uncertain_fields),
         )
 
     def headers(self) -> dict[str, str]:

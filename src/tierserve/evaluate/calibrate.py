@@ -165,11 +165,13 @@ def write_policy(
     *,
     route: str,
     thresholds: Mapping[str, float],
-    signal: str,
+    signal: str | None,
     provenance: str,
+    key: str = "min_confidence",
 ) -> str:
-    """A copy of the policy with ``route``'s step thresholds replaced, on ``signal`` (which the
-    new version names, so a stack measuring another signal refuses it); returns its version.
+    """A copy of the policy with ``route``'s step thresholds (``key``) replaced, on ``signal``
+    (which the new version names, so a stack measuring another signal refuses it; None: field
+    thresholds, which need no signal); returns its version.
 
     Written beside the original so its relative files (schemas, examples) still resolve; the
     new file is loaded and validated before this returns.
@@ -185,13 +187,16 @@ def write_policy(
         threshold = thresholds.get(step.get("tier"))
         if threshold is not None and not np.isfinite(threshold):
             continue  # never accepted there: the tier only costs, so the ladder skips it
-        if threshold is not None:
-            step["min_confidence"] = round(float(threshold), 4)
+        if threshold is not None and threshold > 0:
+            step[key] = round(float(threshold), 4)
+        elif threshold is not None:
+            step.pop(key, None)  # 0: the step has no such gate
         kept.append(step)
     steps[:] = kept
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     data["version"] = f"{data['version']}+calibrated.{stamp}"
-    data["confidence_signal"] = signal
+    if signal is not None:
+        data["confidence_signal"] = signal
     header = "".join(f"# {line}\n" for line in provenance.splitlines())
     out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return load_policy(out).version

@@ -7,6 +7,8 @@ policy version, and replay the decision log under a candidate policy.
         --out report.json --plot frontier.png
     tierserve eval calibrate outcomes.jsonl --signal conf_q10 --objective quality_share=0.95 \
         --policy serve_configs/policies/support.yaml --route faq --out calibrate.json
+    tierserve eval fields benchmarks/results/extraction_fields_rows.jsonl \
+        --policy serve_configs/policies/support.yaml --route extraction --max-silent-wrong 0.05
     tierserve eval replay decisions.jsonl --policy candidate.yaml --outcomes outcomes.jsonl
 
 Cascades (sweep, calibrate) and replay decide through the serving ladder kernel
@@ -72,6 +74,22 @@ def add_parser(sub: Any) -> None:
     calibration.add_argument("--out-policy", type=Path)
     calibration.add_argument("--out", type=Path, help="JSON report")
     calibration.set_defaults(handler=_calibrate)
+
+    fields = actions.add_parser(
+        "fields", help="field thresholds of an extraction route from labelled extractions"
+    )
+    fields.add_argument("rows", type=Path, help="field-outcome JSONL (the extraction bench's)")
+    fields.add_argument("--policy", type=Path, required=True, help="policy holding the route")
+    fields.add_argument("--route", default="extraction")
+    fields.add_argument(
+        "--max-silent-wrong",
+        type=float,
+        default=0.05,
+        help="largest share of answers with a wrong field returned without a flag (train)",
+    )
+    fields.add_argument("--out-policy", type=Path, help="write the thresholds as a new version")
+    fields.add_argument("--out", type=Path, help="JSON report")
+    fields.set_defaults(handler=_fields)
 
     replayed = actions.add_parser("replay", help="the decision log under a candidate policy")
     replayed.add_argument("log_export", type=Path, help="JSONL from `tierserve log export`")
@@ -177,6 +195,94 @@ def _calibrate(args: argparse.Namespace) -> int:
                 thresholds=thresholds,
                 signal=args.signal,
                 provenance=provenance,
+            ),
+        }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _fields(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.calibrate import write_policy
+    from tierserve.evaluate.fields import (
+        choose_field_thresholds,
+        figures,
+        read_field_cases,
+        tier_alone,
+        with_thresholds,
+    )
+    from tierserve.policy.compose import CALLER_SCHEMA_CHECKS, held_to_schema
+    from tierserve.policy.ladder import Ladder
+    from tierserve.policy.spec import load_policy
+
+    if not 0.0 <= args.max_silent_wrong <= 1.0:
+        raise ConfigError(
+            f"--max-silent-wrong {args.max_silent_wrong} is not a share",
+            hint="give a number from 0 to 1, e.g. 0.05",
+        )
+    policy = load_policy(args.policy)
+    route = next((r for r in policy.routes if r.name == args.route), None)
+    if route is None:
+        raise ConfigError(
+            f"policy {args.policy} has no route {args.route!r}",
+            hint=f"use one of {[r.name for r in policy.routes]}",
+        )
+    # The route as a caller's schema climbs it (the format checks on every step).
+    ladder = Ladder(
+        steps=held_to_schema(route.ladder, route.schema_name is not None, CALLER_SCHEMA_CHECKS),
+        on_exhausted=route.on_exhausted,
+        review_accepted=route.review_required,
+    )
+    cases = read_field_cases(args.rows)
+    train = [c for c in cases if c.split == "train"]
+    test = [c for c in cases if c.split == "test"]
+    chosen = choose_field_thresholds(ladder, train, max_silent_wrong=args.max_silent_wrong)
+    whole = choose_field_thresholds(
+        ladder, train, max_silent_wrong=args.max_silent_wrong, gate="min_confidence"
+    )
+    tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
+    result: dict[str, Any] = {
+        "rows": str(args.rows),
+        "policy": policy.version,
+        "route": route.name,
+        "objective": f"silent_wrong <= {args.max_silent_wrong} and all_fields_right >= "
+        f"{tiers[-1]} alone, cheapest (train split)",
+        "field_thresholds": chosen["thresholds"],
+        "whole_answer_thresholds": whole["thresholds"],
+        "train": {"field_gates": chosen["train"], "whole_answer_gates": whole["train"]},
+        "test": {
+            "field_gates": figures(
+                with_thresholds(ladder, list(chosen["thresholds"].values())), test
+            ),
+            "whole_answer_gates": figures(
+                with_thresholds(ladder, list(whole["thresholds"].values()), "min_confidence"),
+                test,
+            ),
+            "ungated_ladder": figures(with_thresholds(ladder, [0.0] * len(tiers)), test),
+            **{f"{tier}_only": figures(tier_alone(ladder, tier), test) for tier in tiers},
+        },
+    }
+    if args.out_policy is not None:
+        test_figures = result["test"]["field_gates"]
+        provenance = (
+            f"Written by `tierserve eval fields` from {args.rows} ({len(train)} train cases), "
+            f"route {route.name}.\nObjective: {result['objective']}. Test split: all fields "
+            f"right {test_figures['all_fields_right']:.3f}, silent wrong "
+            f"{test_figures['silent_wrong']:.3f}, cost per case "
+            f"{test_figures['cost_per_case']:.3g}."
+        )
+        result["policy_written"] = {
+            "path": str(args.out_policy),
+            "version": write_policy(
+                args.policy,
+                args.out_policy,
+                route=route.name,
+                thresholds=chosen["thresholds"],
+                signal=None,
+                provenance=provenance,
+                key="min_field_confidence",
             ),
         }
     print(json.dumps(result, indent=1))

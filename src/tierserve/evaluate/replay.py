@@ -88,6 +88,10 @@ class LadderReplay:
     reasons: tuple[str, ...]
     """The kernel's reason code at each step walked, then why the walk ended."""
     cost: float
+    calls: int = 0
+    """Tiers called on the walk: the upstream calls (a second opinion's included)."""
+    uncertain_fields: tuple[str, ...] = ()
+    """The answer's (or the reviewer's draft's) fields still in doubt at the last step."""
 
 
 def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:

@@ -110,6 +110,13 @@ class DecisionRecord(BaseModel):
         return len(self.steps) == 1 and self.steps[0].outcome is Outcome.ACCEPT
 
     @property
+    def uncertain_fields(self) -> tuple[str, ...]:
+        """The doubted fields of the answer returned (or the reviewer's draft): those of the
+        last step that called a tier."""
+        answered = [step for step in self.steps if step.tier is not None]
+        return answered[-1].uncertain_fields if answered else ()
+
+    @property
     def contained(self) -> bool:
         """Answered by the cheapest tier."""
         return self.outcome is Outcome.ACCEPT and self.answered_by == self.cheapest_tier

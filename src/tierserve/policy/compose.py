@@ -21,6 +21,7 @@ from tierserve.policy.spec import LadderStepSpec, SchemaSpec, ValidatorName
 from tierserve.validate import SemanticRule, ValidationContext
 
 __all__ = [
+    "CALLER_SCHEMA_CHECKS",
     "SchemaChoice",
     "compose_ladder",
     "held_to_schema",
@@ -32,6 +33,15 @@ __all__ = [
 
 _OWN_SCHEMA_INSTRUCTIONS = SchemaSpec.model_fields["instructions"].get_default()
 _SCHEMA_CHECKS: tuple[ValidatorName, ...] = ("schema", "semantic")
+CALLER_SCHEMA_CHECKS: tuple[ValidatorName, ...] = (
+    *_SCHEMA_CHECKS,
+    "dates",
+    "emails",
+    "currencies",
+    "source_numbers",
+)
+"""A caller's own schema has no semantic rules: the format checks stand in for them on every
+step (a registered schema's route lists the checks it wants)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,11 @@ class SchemaChoice:
     instructions: str = _OWN_SCHEMA_INSTRUCTIONS
     callers_own: bool = False
     """Sent in the request rather than registered: its difficulty is unknown to the policy."""
+
+    @property
+    def checks(self) -> tuple[ValidatorName, ...]:
+        """The validators every step of a request held to this schema runs."""
+        return CALLER_SCHEMA_CHECKS if self.callers_own else _SCHEMA_CHECKS
 
     @property
     def system_text(self) -> str:
@@ -67,7 +82,13 @@ def task_hint(
 
 
 def pinned_steps(
-    plan: RoutePlan, tier: str, *, structured: bool, constrained: bool | None, cascade_name: str
+    plan: RoutePlan,
+    tier: str,
+    *,
+    structured: bool,
+    constrained: bool | None,
+    cascade_name: str,
+    checks: Sequence[ValidatorName] = _SCHEMA_CHECKS,
 ) -> tuple[LadderStepSpec, ...]:
     """The one step of a request pinned to ``tier``, if the tenant may use that tier.
 
@@ -83,19 +104,19 @@ def pinned_steps(
     if not structured:
         return (LadderStepSpec(tier=tier),)
     return (
-        LadderStepSpec(
-            tier=tier, constrained=constrained is not False, validators=list(_SCHEMA_CHECKS)
-        ),
+        LadderStepSpec(tier=tier, constrained=constrained is not False, validators=list(checks)),
     )
 
 
 def held_to_schema(
-    steps: Sequence[LadderStepSpec], route_has_schema: bool
+    steps: Sequence[LadderStepSpec],
+    route_has_schema: bool,
+    checks: Sequence[ValidatorName] = _SCHEMA_CHECKS,
 ) -> tuple[LadderStepSpec, ...]:
-    """Every step's answer is checked against the caller's schema. A route with a schema of its
-    own decides where decoding is constrained; any other route constrains every step, the
-    guarantee a response_format asks for."""
-    held = with_checks(steps, _SCHEMA_CHECKS)
+    """Every step's answer is checked against the requested schema (``checks``). A route with a
+    schema of its own decides where decoding is constrained; any other route constrains every
+    step, the guarantee a response_format asks for."""
+    held = with_checks(steps, checks)
     if route_has_schema:
         return held
     return tuple(
@@ -151,9 +172,10 @@ def compose_ladder(
             structured=schema is not None,
             constrained=constrained,
             cascade_name=cascade_name,
+            checks=_SCHEMA_CHECKS if schema is None else schema.checks,
         )
     elif requested is not None:
-        steps = held_to_schema(plan.steps, plan.route.schema_name is not None)
+        steps = held_to_schema(plan.steps, plan.route.schema_name is not None, requested.checks)
     else:
         steps = plan.steps
     if validation.tools is not None:

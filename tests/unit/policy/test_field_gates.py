@@ -1,0 +1,220 @@
+"""Field-level confidence: each JSON field judged by its value's tokens, gates that name the
+field, a second opinion that compares the doubted fields, and replay re-judging the recorded
+field signals under new thresholds without generating."""
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.fakes import ScriptedEngine, scripted_runner
+from tierserve.engine.types import ChatMessage, GenerationRequest
+from tierserve.evaluate.replay import replay_ladder
+from tierserve.policy.ladder import Ladder
+from tierserve.policy.spec import LadderStepSpec
+from tierserve.policy.step import FailureKind, Outcome
+from tierserve.signals.fields import field_pattern, json_leaves, read_fields
+from tierserve.validate import ValidationContext
+
+SURE, UNSURE = -0.01, -1.6  # probabilities 0.99 and 0.20
+SCHEMA = {
+    "type": "object",
+    "properties": {"date": {"type": "string"}, "total": {"type": "number"}},
+    "required": ["date", "total"],
+}
+REQUEST = GenerationRequest("r", (ChatMessage("user", "Invoice of 3 May 2026: 12.50"),), 64)
+
+
+def tokens(date_logprob: float, total_logprob: float, date: str = "2026-05-03") -> tuple:
+    """A constrained answer as a tokenizer splits it: the grammar's structure near-certain, the
+    values' tokens at the given log-probabilities."""
+    return (
+        ('{"', -0.001),
+        ("date", -0.001),
+        ('":"', -0.001),
+        (date[:4], date_logprob),
+        (date[4:], SURE),
+        ('","', -0.001),
+        ("total", -0.001),
+        ('":', -0.001),
+        ("12.5", total_logprob),
+        ("}", -0.001),
+    )
+
+
+def ladder(*steps: LadderStepSpec, on_exhausted: str = "accept_last") -> Ladder:
+    return Ladder(
+        steps=steps,
+        on_exhausted=on_exhausted,  # type: ignore[arg-type]
+        json_schema=SCHEMA,
+        validation=ValidationContext(json_schema=SCHEMA, input_text="Invoice of 3 May 2026"),
+    )
+
+
+def test_a_fields_confidence_comes_from_its_value_tokens_only() -> None:
+    answer = tokens(UNSURE, SURE)
+    text = "".join(t for t, _ in answer)
+    spans, at = [], 0
+    for token, _ in answer:
+        spans.append((at, at + len(token)))
+        at += len(token)
+    readings = {r.path: r for r in read_fields(text, [v for _, v in answer], spans)}
+    assert set(readings) == {"date", "total"}
+    assert readings["date"].confidence == pytest.approx(math.exp(UNSURE), abs=1e-6)
+    assert readings["total"].confidence == pytest.approx(math.exp(SURE), abs=1e-6)
+    # The whole answer's structural tokens outnumber the values' and are near-certain.
+    assert readings["date"].tokens == 3  # "2026", "-05-03" and the closing quote's token
+    assert readings["date"].digest != readings["total"].digest
+
+
+def test_no_field_signals_without_spans_or_json() -> None:
+    assert read_fields('{"a": 1}', [-0.1], []) == ()
+    assert read_fields("not json", [-0.1], [(0, 8)]) == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(max_size=5), children, max_size=3)
+        ),
+        max_leaves=12,
+    ),
+    st.sampled_from([None, 2]),
+)
+def test_every_leaf_is_found_at_its_place(value: object, indent: int | None) -> None:
+    text = json.dumps(value, indent=indent)
+    leaves = json_leaves(text)
+    assert leaves is not None
+    for leaf in leaves:
+        written = text[leaf.start : leaf.end]
+        if isinstance(leaf.value, str):
+            assert json.loads('"' + written) == leaf.value  # the span ends at the closing quote
+        else:
+            assert json.loads(written) == leaf.value
+
+
+def test_field_patterns_drop_array_positions() -> None:
+    assert field_pattern("line_items[12].amount") == "line_items[].amount"
+    gate = LadderStepSpec(tier="small", min_field_confidence=0.5, gated_fields=["line_items"])
+    assert gate.gates_field("line_items[].amount") and not gate.gates_field("total")
+
+
+async def test_an_uncertain_field_escalates_naming_the_field() -> None:
+    engines = {
+        "small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE)),
+        "medium": ScriptedEngine("medium", tokens=tokens(SURE, SURE)),
+    }
+    result = await scripted_runner(engines).run(
+        ladder(
+            LadderStepSpec(tier="small", min_field_confidence=0.8),
+            LadderStepSpec(tier="medium", min_field_confidence=0.8),
+        ),
+        REQUEST,
+    )
+    first, second = result.steps
+    assert first.failure is FailureKind.LOW_FIELD_CONFIDENCE
+    assert first.reason == "fields<0.80(date=0.20) => escalate medium"
+    assert first.uncertain_fields == ("date",)
+    # Whole-answer confidence at the tenth percentile would have accepted it: the structure
+    # dominates the tokens.
+    assert first.signals["conf_q10"] > 0.8
+    assert second.outcome is Outcome.ACCEPT and second.reason.endswith(
+        "fields>=0.80 => accept medium"
+    )
+    assert result.answered_by == "medium"
+
+
+async def test_named_fields_only_are_gated() -> None:
+    engines = {"small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE))}
+    result = await scripted_runner(engines).run(
+        ladder(LadderStepSpec(tier="small", min_field_confidence=0.8, gated_fields=["total"])),
+        REQUEST,
+    )
+    assert result.outcome is Outcome.ACCEPT and result.steps[0].failure is None
+
+
+async def test_human_review_lists_the_uncertain_fields() -> None:
+    engines = {"small": ScriptedEngine("small", tokens=tokens(UNSURE, UNSURE))}
+    result = await scripted_runner(engines).run(
+        ladder(
+            LadderStepSpec(tier="small", min_field_confidence=0.8),
+            LadderStepSpec(action="human_review"),
+        ),
+        REQUEST,
+    )
+    assert result.outcome is Outcome.HUMAN_REVIEW
+    assert result.steps[0].reason == "fields<0.80(date=0.20,total=0.20) => human_review"
+    assert result.steps[0].uncertain_fields == ("date", "total")
+
+
+async def test_the_last_step_marks_fields_still_in_doubt() -> None:
+    engines = {"small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE))}
+    result = await scripted_runner(engines).run(
+        ladder(LadderStepSpec(tier="small", min_field_confidence=0.8)), REQUEST
+    )
+    assert result.outcome is Outcome.ACCEPT
+    assert result.steps[-1].uncertain_fields == ("date",)
+    assert result.steps[-1].reason.endswith("last step => accept")
+
+
+def second_opinion() -> Ladder:
+    return ladder(
+        LadderStepSpec(tier="small", min_field_confidence=0.8),
+        LadderStepSpec(tier="medium", min_field_confidence=0.8, accept_on_agreement=True),
+        LadderStepSpec(tier="large"),
+    )
+
+
+async def test_agreement_on_the_doubted_field_accepts_the_second_answer() -> None:
+    engines = {
+        "small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE)),
+        # As unsure of the date as small, but of the same date: two tiers agree.
+        "medium": ScriptedEngine("medium", tokens=tokens(UNSURE, SURE)),
+        "large": ScriptedEngine("large", tokens=tokens(SURE, SURE)),
+    }
+    result = await scripted_runner(engines).run(second_opinion(), REQUEST)
+    assert result.answered_by == "medium"
+    assert result.steps[1].reason == "conf=0.20,agree=ok(date),fields>=0.80 => accept medium"
+    assert engines["large"].requests == []
+
+
+async def test_disagreement_escalates_and_is_counted_as_a_call() -> None:
+    engines = {
+        "small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE)),
+        "medium": ScriptedEngine("medium", tokens=tokens(SURE, SURE, date="2026-03-05")),
+        "large": ScriptedEngine("large", tokens=tokens(SURE, SURE)),
+    }
+    result = await scripted_runner(engines).run(second_opinion(), REQUEST)
+    assert result.steps[1].failure is FailureKind.DISAGREEMENT
+    assert result.steps[1].reason == "agree=fail(date) => escalate large"
+    assert result.steps[1].uncertain_fields == ("date",)
+    assert result.tiers_tried == ("small", "medium", "large")
+    assert result.answered_by == "large"
+
+
+async def test_replay_rejudges_recorded_fields_under_new_thresholds() -> None:
+    engines = {
+        "small": ScriptedEngine("small", tokens=tokens(-0.5, SURE)),  # date at 0.61
+        "medium": ScriptedEngine("medium", tokens=tokens(SURE, SURE)),
+    }
+    served = ladder(
+        LadderStepSpec(tier="small", min_field_confidence=0.8),
+        LadderStepSpec(tier="medium", min_field_confidence=0.8),
+    )
+    result = await scripted_runner(engines).run(served, REQUEST)
+    assert result.answered_by == "medium"
+    looser = ladder(
+        LadderStepSpec(tier="small", min_field_confidence=0.6),
+        LadderStepSpec(tier="medium", min_field_confidence=0.6),
+    )
+    walked = replay_ladder(looser, result.steps)
+    assert walked.answered == "small"
+    assert walked.reasons == ("conf=0.61,fields>=0.60 => accept small",)
+    # A record without field signals cannot be judged per field: unknown, not accepted.
+    bare = tuple(step.model_copy(update={"fields": ()}) for step in result.steps)
+    assert replay_ladder(looser, bare).answered == "unknown"
