@@ -148,6 +148,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => small"
     assert plan["steps"][0] == {
         "tier": "small",
+        "constrained": True,
         "validators": ["schema", "semantic"],
         "max_tokens": 320,
     }
@@ -195,14 +196,14 @@ async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     assert (
         meta["tier"] == "large" and body["choices"][0]["message"]["content"] == '{"answer": "42"}'
     )
-    # The extraction route decides where decoding is constrained: not on small, then on every
-    # step, held to the caller's schema rather than the route's own.
-    assert engines["small"].requests[0].json_schema is None
-    assert [r.json_schema for r in engines["medium"].requests + engines["large"].requests] == [
-        schema,
-        schema,
-    ]
-    assert [s["constrained"] for s in meta["steps"]] == [False, True, True]
+    # Constrained on every step, held to the caller's schema rather than the route's own, with
+    # the format checks that stand in for a caller's missing rules.
+    tried = engines["small"].requests + engines["medium"].requests + engines["large"].requests
+    assert [r.json_schema for r in tried] == [schema, schema, schema]
+    assert all(s["constrained"] for s in meta["steps"])
+    assert {"dates", "emails", "currencies", "source_numbers"} <= set(
+        meta["steps"][0]["validators"]
+    )
 
 
 def test_json_schema_format_without_a_schema_is_refused() -> None:

@@ -26,7 +26,7 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,9 +75,11 @@ def read_field_cases(path: Path) -> list[FieldCase]:
         try:
             row = json.loads(line)
             case, tier = str(row["id"]), str(row["tier"])
+            splits[case] = str(row["split"])
+            if row.get("refused"):
+                continue  # the tier may not serve this case (personal data on small)
             steps.setdefault(case, {})[tier] = Step.model_validate(row["step"])
             correct.setdefault(case, {})[tier] = {k: bool(v) for k, v in row["correct"].items()}
-            splits[case] = str(row["split"])
         except (ValueError, KeyError, TypeError) as error:
             raise ConfigError(
                 f"{path}:{number}: not a field-outcome row ({type(error).__name__}: {error})"[:300],
@@ -123,14 +125,24 @@ class _Scored:
         return not self.delivered or bool(self.walked.uncertain_fields)
 
 
+def _eligible(ladder: Ladder, case: FieldCase) -> Ladder:
+    """The ladder without the tiers that refused this case, as the gateway's eligibility layer
+    leaves them out."""
+    steps = tuple(s for s in ladder.steps if s.tier is None or s.tier in case.steps)
+    return replace(ladder, steps=steps)
+
+
 def _score(ladder: Ladder, case: FieldCase) -> _Scored:
-    walked = replay_ladder(ladder, list(case.steps.values()))
+    fields = max(len(c) for c in case.correct.values())
+    eligible = _eligible(ladder, case)
+    if not any(s.action == "generate" for s in eligible.steps):
+        return _Scored(LadderReplay("refused", (), 0.0), False, False, 0, fields)
+    walked = replay_ladder(eligible, list(case.steps.values()))
     if walked.answered == "unknown":
         raise ConfigError(
             f"case {case.id!r}: {walked.reasons[-1]}",
             hint="collect every tier of the ladder for every case, under the same contract",
         )
-    fields = max(len(c) for c in case.correct.values())
     marks = case.correct.get(walked.answered)
     if marks is None:  # review, safe failure or no tier answered: nothing returned
         return _Scored(walked, False, False, 0, fields)

@@ -98,31 +98,33 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
     """Walks ``ladder`` through the kernel over the recorded steps, as serving walked it."""
     by_tier = {s.tier: s for s in recorded if s.tier is not None}
     reasons: list[str] = []
-    cost = 0.0
+    cost, calls = 0.0, 0
+    uncertain: tuple[str, ...] = ()
     move = start(ladder)
     while isinstance(move, Generate):
         spec = ladder.steps[move.index]
         seen = by_tier.get(str(spec.tier))
         if seen is None:
             reasons.append(f"{spec.tier} was never tried: needs a generation")
-            return LadderReplay("unknown", tuple(reasons), cost)
+            return LadderReplay("unknown", tuple(reasons), cost, calls)
         observation = _observation(spec, seen)
         if observation is None:
             reasons.append(
                 f"{spec.tier}: contract, validators or field signals differ from the record"
             )
-            return LadderReplay("unknown", tuple(reasons), cost)
-        cost += seen.cost_usd
+            return LadderReplay("unknown", tuple(reasons), cost, calls)
+        cost, calls = cost + seen.cost_usd, calls + 1
         verdict, move = decide(ladder, move.index, observation, move.doubted)
         reasons.append(verdict.reason)
+        uncertain = verdict.uncertain_fields
     if isinstance(move, NoAnswer):
-        return LadderReplay("unavailable", tuple(reasons), cost)
+        return LadderReplay("unavailable", tuple(reasons), cost, calls)
     if move.note is not None:
         reasons.append(move.note.reason)
     answered = str(move.outcome)
     if move.outcome is Outcome.ACCEPT and move.answer is not None:
         answered = str(ladder.steps[move.answer].tier)
-    return LadderReplay(answered, tuple(reasons), cost)
+    return LadderReplay(answered, tuple(reasons), cost, calls, uncertain)
 
 
 def replay_one(policy: Policy, record: DecisionRecord) -> Replayed:

@@ -1,0 +1,140 @@
+"""`tierserve eval fields`: field thresholds chosen on a train split through the replay kernel,
+and figures that tell a flagged wrong answer from a silent one."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tierserve.cli import main
+from tierserve.errors import ConfigError
+from tierserve.evaluate.fields import (
+    choose_field_thresholds,
+    figures,
+    read_field_cases,
+    tier_alone,
+    with_thresholds,
+)
+from tierserve.policy.ladder import Ladder
+from tierserve.policy.spec import LadderStepSpec, load_policy
+from tierserve.policy.step import Outcome, Step
+from tierserve.signals.fields import FieldReading
+from tierserve.validate import ValidationResult
+
+ROOT = Path(__file__).resolve().parents[3]
+CHECKS = ("schema", "semantic", "dates", "emails", "currencies", "source_numbers")
+COST = {"small": 0.1, "medium": 0.3, "large": 1.0}
+
+
+def step(tier: str, date_confidence: float) -> dict:
+    recorded = Step(
+        tier=tier,
+        outcome=Outcome.ACCEPT,
+        reason="pinned",
+        confidence=0.99,
+        constrained=True,
+        validators=CHECKS,
+        validations=tuple(ValidationResult(name, True) for name in CHECKS),
+        fields=(
+            FieldReading("date", date_confidence, 2, "d"),
+            FieldReading("total", 0.99, 2, "t"),
+        ),
+        cost_usd=COST[tier],
+    )
+    return json.loads(recorded.model_dump_json())
+
+
+def rows(n: int, split: str) -> list[dict]:
+    """Small is unsure of the date exactly when it is wrong (every other case); medium is
+    right and sure on all but one in four; large is always right."""
+    out = []
+    for index in range(n):
+        small_wrong = index % 2 == 0
+        medium_wrong = index % 4 == 0
+        for tier, wrong, confidence in (
+            ("small", small_wrong, 0.3 if small_wrong else 0.95),
+            ("medium", medium_wrong, 0.5 if medium_wrong else 0.97),
+            ("large", False, 0.9),
+        ):
+            out.append(
+                {
+                    "id": f"{split}-{index}",
+                    "split": split,
+                    "tier": tier,
+                    "step": step(tier, confidence),
+                    "correct": {"date": not wrong, "total": True},
+                }
+            )
+    return out
+
+
+@pytest.fixture
+def rows_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows(8, "train") + rows(8, "test")))
+    return path
+
+
+LADDER = Ladder(
+    steps=tuple(
+        LadderStepSpec(tier=t, constrained=True, validators=list(CHECKS))
+        for t in ("small", "medium", "large")
+    ),
+    on_exhausted="safe_failure",
+)
+
+
+def test_ungated_small_is_silently_wrong_and_field_gates_catch_it(rows_file: Path) -> None:
+    cases = read_field_cases(rows_file)
+    test = [c for c in cases if c.split == "test"]
+    small = figures(tier_alone(LADDER, "small"), test)
+    assert small["all_fields_right"] == 0.5 and small["silent_wrong"] == 0.5
+    chosen = choose_field_thresholds(
+        LADDER, [c for c in cases if c.split == "train"], max_silent_wrong=0.0
+    )
+    assert chosen["thresholds"]["small"] > 0.3 and chosen["thresholds"]["medium"] > 0.5
+    routed = figures(with_thresholds(LADDER, list(chosen["thresholds"].values())), test)
+    assert routed["silent_wrong"] == 0.0 and routed["all_fields_right"] == 1.0
+    large = figures(tier_alone(LADDER, "large"), test)
+    assert routed["cost_per_case"] < large["cost_per_case"]
+    # small on every case, medium on the half small doubted, large on a quarter
+    assert math.isclose(routed["calls_per_case"], 1.75)
+
+
+def test_the_command_writes_a_policy_version_with_the_field_thresholds(
+    rows_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_policy = ROOT / "serve_configs/policies/.test-fields.yaml"
+    try:
+        code = main(
+            [
+                "eval",
+                "fields",
+                str(rows_file),
+                "--policy",
+                str(ROOT / "serve_configs/policies/support.yaml"),
+                "--max-silent-wrong",
+                "0",
+                "--out-policy",
+                str(out_policy),
+            ]
+        )
+        assert code == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["test"]["field_gates"]["silent_wrong"] == 0.0
+        assert report["test"]["small_only"]["silent_wrong"] == 0.5
+        written = load_policy(out_policy)
+        route = next(r for r in written.routes if r.name == "extraction")
+        assert [s.min_field_confidence for s in route.ladder] == [
+            report["field_thresholds"][s.tier] or None for s in route.ladder
+        ]
+    finally:
+        out_policy.unlink(missing_ok=True)
+
+
+def test_a_broken_row_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(rows(1, "train")[0]) + '\n{"id": 1}\n')
+    with pytest.raises(ConfigError, match=r"rows.jsonl:2: not a field-outcome row"):
+        read_field_cases(path)
