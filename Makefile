@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
-	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools
+	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
+	bench-extraction-fields
 
 install: $(STAMP)
 
@@ -92,6 +93,19 @@ reliability-smoke: models
 # gated ladder, against a running stack (make serve); ~15 min on 2 cores.
 bench-tools: install
 	$(BIN)/python benchmarks/tool_calls_bench.py --url $${TIERSERVE_URL:-http://127.0.0.1:8000}
+
+# Caller-schema extraction (issue 18), against a running stack: every tier pinned over the 104
+# labelled cases, field thresholds calibrated on the train split, then the served ladder on the
+# test split (README "Field-level confidence"). Resumable; ~1 h on 2 cores.
+FIELDS_ROWS := $(RESULTS)/extraction_fields_rows.jsonl
+bench-extraction-fields: install
+	$(BIN)/python benchmarks/extraction_fields_bench.py --mode tiers --out $(FIELDS_ROWS) \
+		--url $${TIERSERVE_URL:-http://127.0.0.1:8000}
+	$(BIN)/tierserve eval fields $(FIELDS_ROWS) --policy serve_configs/policies/support.yaml \
+		--route extraction --max-silent-wrong 0.05 --out $(RESULTS)/extraction_fields_calibration.json
+	$(BIN)/python benchmarks/extraction_fields_bench.py --mode routed --split test \
+		--out $(RESULTS)/extraction_fields_routed.jsonl --summary $(RESULTS)/extraction_fields_routed.json \
+		--url $${TIERSERVE_URL:-http://127.0.0.1:8000}
 
 # The same on one GPU with weightless real architectures (needs pip install -e '.[gpu]').
 bench-serving-gpu: install

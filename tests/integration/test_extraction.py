@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from jsonschema import Draft202012Validator
 from openai import OpenAI
 
 from tierserve.config import StackConfig
+from tierserve.evaluate.replay import replay, replay_one
+from tierserve.observe.decision_log import DecisionLog, LogQuery
 from tierserve.policy.spec import Policy
 from tierserve.review import JsonlReviewQueue
 
@@ -112,3 +115,69 @@ def test_a_repeated_failure_on_a_high_risk_request_reaches_human_review(
     item = next(q for q in queued if q["review_id"] == meta["review_id"])
     assert item["route"] == "extraction-high-risk" and item["draft_tier"] == "large"
     assert json.loads(item["draft"])["customer_id"].startswith("C-")
+
+
+CALLER_INVOICE = {
+    "type": "object",
+    "properties": {
+        "vendor": {"type": "string"},
+        "invoice_date": {"type": "string", "description": "ISO 8601 date, YYYY-MM-DD"},
+        "currency": {"type": "string", "description": "ISO 4217 currency code"},
+        "total": {"type": "number"},
+    },
+    "required": ["vendor", "invoice_date", "currency", "total"],
+    "additionalProperties": False,
+}
+
+
+def test_a_callers_schema_gets_the_extraction_ladder_with_field_signals_logged_and_replayable(
+    client: OpenAI, policy: Policy, stack_config: StackConfig
+) -> None:
+    # No "extract" in the wording: the schema alone makes it an extraction.
+    started = time.time()
+    completion = client.chat.completions.create(
+        model="tierserve",
+        messages=[
+            {"role": "user", "content": "Acme GmbH, invoice of 3 March 2026. Due: €1,249.50."}
+        ],
+        temperature=0,
+        max_tokens=200,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "invoice_head", "schema": CALLER_INVOICE},
+        },
+    )
+    meta = meta_of(completion)
+    assert meta["task"] == "extraction" and meta["route"] == "extraction"
+    assert meta["tiers_tried"][0] == "small" and all(s["constrained"] for s in meta["steps"])
+    first = meta["steps"][0]
+    # One reading per field, from the tokens of its value only.
+    assert {f["path"] for f in first["fields"]} == set(CALLER_INVOICE["properties"])
+    assert all(0.0 <= f["confidence"] <= 1.0 and f["tokens"] >= 1 for f in first["fields"])
+    assert {"dates", "emails", "currencies", "source_numbers"} <= {
+        v["name"] for v in first["validations"]
+    }
+    assert isinstance(meta["uncertain_fields"], list)
+    record = next(
+        r
+        for r in DecisionLog(stack_config.observe.decision_log_path).query(
+            LogQuery(since=started - 1)
+        )
+        if r.request_id == completion.id
+    )
+    assert [f.confidence for f in record.steps[0].fields] == [
+        f["confidence"] for f in first["fields"]
+    ]
+    # Replay re-judges the recorded fields: the served policy reaches the served decision, and
+    # a stricter field threshold on small escalates naming its least sure field, without a
+    # new generation.
+    assert replay(policy, [record])["answer_source_changed"] == 0
+    weakest = min(record.steps[0].fields, key=lambda f: f.confidence)
+    assert weakest.confidence < 1.0  # raw log-probabilities: a model is never sure of all
+    data = policy.model_dump(by_alias=True)
+    extraction = next(r for r in data["routes"] if r["name"] == "extraction")
+    extraction["ladder"][0]["min_field_confidence"] = min(1.0, weakest.confidence + 1e-6)
+    stricter = Policy.model_validate(data)
+    first_verdict = replay_one(stricter, record).reason.split(";")[0]
+    assert "fields<" in first_verdict and f"{weakest.path}=" in first_verdict
+    assert first_verdict.endswith("=> escalate medium")

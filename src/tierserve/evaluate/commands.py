@@ -207,10 +207,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _fields(args: argparse.Namespace) -> int:
     from tierserve.evaluate.calibrate import write_policy
     from tierserve.evaluate.fields import (
-        choose_field_thresholds,
         figures,
         read_field_cases,
         tier_alone,
+        tune,
+        with_agreement,
         with_thresholds,
     )
     from tierserve.policy.compose import CALLER_SCHEMA_CHECKS, held_to_schema
@@ -238,39 +239,34 @@ def _fields(args: argparse.Namespace) -> int:
     cases = read_field_cases(args.rows)
     train = [c for c in cases if c.split == "train"]
     test = [c for c in cases if c.split == "test"]
-    chosen = choose_field_thresholds(ladder, train, max_silent_wrong=args.max_silent_wrong)
-    whole: dict[str, Any] = {"thresholds": None, "train": None, "test": None}
-    try:
-        tuned = choose_field_thresholds(
-            ladder, train, max_silent_wrong=args.max_silent_wrong, gate="min_confidence"
-        )
-        on_test = with_thresholds(ladder, list(tuned["thresholds"].values()), "min_confidence")
-        whole = {**tuned, "test": figures(on_test, test)}
-    except ConfigError as unreachable:
-        whole["note"] = unreachable.message  # no whole-answer setting meets the objective
+    target = args.max_silent_wrong
+    field_gates = tune(ladder, train, test, max_silent_wrong=target)
+    if field_gates["thresholds"] is None:
+        raise ConfigError(str(field_gates["note"]), hint="raise --max-silent-wrong")
     tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
     result: dict[str, Any] = {
         "rows": str(args.rows),
         "policy": policy.version,
         "route": route.name,
-        "objective": f"silent_wrong <= {args.max_silent_wrong} and all_fields_right >= "
-        f"{tiers[-1]} alone, cheapest (train split)",
-        "field_thresholds": chosen["thresholds"],
-        # Whole-answer confidence gating tuned the same way, for comparison.
-        "whole_answer_thresholds": whole["thresholds"],
-        "whole_answer_note": whole.get("note"),
-        "train": {"field_gates": chosen["train"], "whole_answer_gates": whole["train"]},
-        "test": {
-            "field_gates": figures(
-                with_thresholds(ladder, list(chosen["thresholds"].values())), test
-            ),
-            "whole_answer_gates": whole["test"],
+        "cases": {"train": len(train), "test": len(test)},
+        "objective": f"silent_wrong <= {target} and all_fields_right >= {tiers[-1]} alone, "
+        "cheapest (train split)",
+        "field_gates": field_gates,
+        # The same route with a second opinion on each later step, and gated on whole-answer
+        # confidence instead, each tuned the same way, for comparison.
+        "field_gates_with_agreement": tune(
+            with_agreement(ladder), train, test, max_silent_wrong=target
+        ),
+        "whole_answer_gates": tune(
+            ladder, train, test, max_silent_wrong=target, gate="min_confidence"
+        ),
+        "test_untuned": {
             "ungated_ladder": figures(with_thresholds(ladder, [0.0] * len(tiers)), test),
             **{f"{tier}_only": figures(tier_alone(ladder, tier), test) for tier in tiers},
         },
     }
     if args.out_policy is not None:
-        test_figures = result["test"]["field_gates"]
+        test_figures = field_gates["test"]
         provenance = (
             f"Written by `tierserve eval fields` from {args.rows} ({len(train)} train cases), "
             f"route {route.name}.\nObjective: {result['objective']}. Test split: all fields "
@@ -284,7 +280,7 @@ def _fields(args: argparse.Namespace) -> int:
                 args.policy,
                 args.out_policy,
                 route=route.name,
-                thresholds=chosen["thresholds"],
+                thresholds=field_gates["thresholds"],
                 signal=None,
                 provenance=provenance,
                 key="min_field_confidence",

@@ -43,6 +43,8 @@ __all__ = [
     "figures",
     "read_field_cases",
     "tier_alone",
+    "tune",
+    "with_agreement",
     "with_thresholds",
 ]
 
@@ -208,3 +210,32 @@ def choose_field_thresholds(
         "train": best[3],
         "train_all_fields_right_floor": floor,
     }
+
+
+def with_agreement(ladder: Ladder) -> Ladder:
+    """``ladder`` with a second opinion on every step after the first (accept_on_agreement)."""
+    steps = tuple(
+        s.model_copy(update={"accept_on_agreement": True}) if i > 0 and s.tier else s
+        for i, s in enumerate(ladder.steps)
+    )
+    return replace(ladder, steps=steps)
+
+
+def tune(
+    ladder: Ladder,
+    train: Sequence[FieldCase],
+    test: Sequence[FieldCase],
+    *,
+    max_silent_wrong: float,
+    gate: Gate = "min_field_confidence",
+) -> dict[str, Any]:
+    """Thresholds chosen on ``train`` and the figures they reach on ``test``; when no setting
+    meets the objective, a note saying so instead of thresholds."""
+    try:
+        chosen = choose_field_thresholds(
+            ladder, train, max_silent_wrong=max_silent_wrong, gate=gate
+        )
+    except ConfigError as unreachable:
+        return {"thresholds": None, "train": None, "test": None, "note": unreachable.message}
+    tuned = with_thresholds(ladder, list(chosen["thresholds"].values()), gate)
+    return {**chosen, "test": figures(tuned, test), "note": None}

@@ -39,6 +39,7 @@ __all__ = [
     "SAFE_FAILURES",
     "STAGE_LATENCY",
     "TOKENS",
+    "UPSTREAM_CALLS",
     "VALIDATOR_FAILURES",
     "TierserveMetrics",
     "scrape",
@@ -48,6 +49,7 @@ REQUESTS = "tierserve_requests_total"
 FIRST_PASS_SUCCESSES = "tierserve_first_pass_successes_total"
 CONTAINED_REQUESTS = "tierserve_contained_requests_total"
 ESCALATIONS = "tierserve_escalations_total"
+UPSTREAM_CALLS = "tierserve_upstream_calls_total"
 VALIDATOR_FAILURES = "tierserve_validator_failures_total"
 HUMAN_REVIEWS = "tierserve_human_reviews_total"
 SAFE_FAILURES = "tierserve_safe_failures_total"
@@ -65,6 +67,7 @@ METRIC_NAMES = (
     FIRST_PASS_SUCCESSES,
     CONTAINED_REQUESTS,
     ESCALATIONS,
+    UPSTREAM_CALLS,
     VALIDATOR_FAILURES,
     HUMAN_REVIEWS,
     SAFE_FAILURES,
@@ -114,6 +117,14 @@ class TierserveMetrics:
             ESCALATIONS,
             "Steps not accepted, by route, tier, where the request went next and why.",
             ("route", "from_tier", "to_tier", "reason"),
+            registry,
+        )
+        self.upstream_calls = _counter(
+            UPSTREAM_CALLS,
+            "Tier calls, by route, tier and why the call was made: first (the route's first "
+            "step), escalation, or second_opinion (an agreement gate comparing doubted fields). "
+            "Amplification is this over tierserve_requests_total.",
+            ("route", "tier", "call"),
             registry,
         )
         self.validator_failures = _counter(
@@ -189,6 +200,8 @@ class TierserveMetrics:
         for index, step in enumerate(record.steps):
             if step.tier is None:
                 continue
+            call = "second_opinion" if step.second_opinion else "escalation" if index else "first"
+            self.upstream_calls.labels(route, step.tier, call).inc()
             self.stage_latency.labels("inference", step.tier).observe(step.latency_s)
             self.stage_latency.labels("validation", step.tier).observe(step.validation_s)
             self.tokens.labels(step.tier, "prompt").inc(step.prompt_tokens)

@@ -294,6 +294,7 @@ class LadderRunner:
             validation_s=time.monotonic() - started,
             signals=confidence_signals(generation.token_logprobs),
             fields=fields,
+            second_opinion=bool(doubted) and spec.accept_on_agreement,
         )
         return step, move
 

@@ -83,6 +83,11 @@ class Step(BaseModel):
     min_field_confidence: float | None = Field(
         default=None, description="The step's field threshold, when it has one."
     )
+    second_opinion: bool = Field(
+        default=False,
+        description="Called to compare the fields the step before doubted (accept_on_agreement): "
+        "an upstream call the agreement gate added.",
+    )
     constrained: bool = False
     max_tokens: int | None = None
     validators: tuple[str, ...] = Field(default=(), description="Validators the step requires.")

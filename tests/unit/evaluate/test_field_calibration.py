@@ -122,12 +122,15 @@ def test_the_command_writes_a_policy_version_with_the_field_thresholds(
         )
         assert code == 0
         report = json.loads(capsys.readouterr().out)
-        assert report["test"]["field_gates"]["silent_wrong"] == 0.0
-        assert report["test"]["small_only"]["silent_wrong"] == 0.5
+        assert report["field_gates"]["test"]["silent_wrong"] == 0.0
+        assert report["test_untuned"]["small_only"]["silent_wrong"] == 0.5
+        # Whole-answer confidence (0.99 on every answer here) cannot tell the wrong ones.
+        assert report["whole_answer_gates"]["thresholds"] is None
+        assert "no min_confidence thresholds reach" in report["whole_answer_gates"]["note"]
         written = load_policy(out_policy)
         route = next(r for r in written.routes if r.name == "extraction")
         assert [s.min_field_confidence for s in route.ladder] == [
-            report["field_thresholds"][s.tier] or None for s in route.ladder
+            report["field_gates"]["thresholds"][s.tier] or None for s in route.ladder
         ]
     finally:
         out_policy.unlink(missing_ok=True)

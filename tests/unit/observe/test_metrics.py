@@ -79,6 +79,20 @@ def test_a_record_updates_every_counter_it_touches() -> None:
     assert value(names.REQUEST_COST + "_count", route="faq") == 2
     assert value(names.STAGE_LATENCY + "_sum", stage="inference", tier="medium") == 3.0
     assert value(names.REQUEST_LATENCY + "_count", route="faq") == 2
+    # Three tier calls for two requests: amplification 1.5.
+    assert value(names.UPSTREAM_CALLS, route="faq", tier="small", call="first") == 2
+    assert value(names.UPSTREAM_CALLS, route="faq", tier="medium", call="escalation") == 1
+
+
+def test_a_second_opinion_is_counted_as_its_own_kind_of_call() -> None:
+    registry = CollectorRegistry()
+    metrics = TierserveMetrics(registry)
+    escalated = escalated_twice()
+    steps = list(escalated.steps)  # type: ignore[attr-defined]
+    steps[1] = steps[1].model_copy(update={"second_opinion": True})
+    metrics.observe(escalated.model_copy(update={"steps": steps}))  # type: ignore[attr-defined]
+    labels = {"route": "faq", "tier": "medium", "call": "second_opinion"}
+    assert registry.get_sample_value(names.UPSTREAM_CALLS, labels) == 1
 
 
 def test_metric_names_follow_the_convention_and_are_all_exported() -> None:

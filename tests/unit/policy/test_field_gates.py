@@ -180,6 +180,7 @@ async def test_agreement_on_the_doubted_field_accepts_the_second_answer() -> Non
     result = await scripted_runner(engines).run(second_opinion(), REQUEST)
     assert result.answered_by == "medium"
     assert result.steps[1].reason == "conf=0.20,agree=ok(date),fields>=0.80 => accept medium"
+    assert result.steps[1].second_opinion and not result.steps[0].second_opinion
     assert engines["large"].requests == []
 
 
