@@ -117,3 +117,18 @@ def test_a_dollar_sign_allows_any_dollar_and_a_written_code_decides() -> None:
 def test_not_json_is_left_to_the_schema_check() -> None:
     context = ValidationContext(json_schema=SCHEMA, input_text=SOURCE)
     assert all(r.passed for r in run_validators(CHECKS, "not json", context))
+
+
+def test_a_decimal_comma_misread_as_thousands_is_not_in_the_source() -> None:
+    schema = {"type": "object", "properties": {"total": {"type": "number"}}}
+    context = ValidationContext(json_schema=schema, input_text="Total 2.490,24 EUR")
+    for total, passed in [(2490.24, True), (2.49024, False), (249024, False)]:
+        (result,) = run_validators(["source_numbers"], json.dumps({"total": total}), context)
+        assert result.passed is passed, total
+
+
+def test_reserved_domains_are_addresses_too() -> None:
+    schema = {"type": "object", "properties": {"email": {"type": "string"}}}
+    context = ValidationContext(json_schema=schema, input_text="kenji.martin@mail.test")
+    answer = json.dumps({"email": "kenji.martin@mail.test"})
+    assert run_validators(["emails"], answer, context)[0].passed

@@ -28,7 +28,7 @@ from tierserve.policy.ladder import Ladder
 from tierserve.policy.plan import RoutePlan
 from tierserve.policy.runner import LadderResult
 from tierserve.policy.spec import Policy, PromptLogging
-from tierserve.policy.step import Outcome, Step
+from tierserve.policy.step import Outcome, Step, doubted_fields
 
 __all__ = [
     "CacheLookup",
@@ -248,6 +248,7 @@ def review_item(
         "prompts_kept": log_prompts,
         "draft": None if draft is None else kept(draft.text),
         "draft_tier": None if draft is None else draft.tier,
+        "uncertain_fields": list(doubted_fields(result.steps)),
     }
 
 

@@ -73,7 +73,8 @@ def _observation(spec: LadderStepSpec, seen: Step) -> Observation | None:
     ran = {v.name: v for v in seen.validations}
     if seen.confidence is None or any(name not in ran for name in spec.validators):
         return None
-    if spec.min_field_confidence is not None and not seen.fields:
+    not_json = any(v.name == "schema" and not v.passed for v in seen.validations)
+    if spec.min_field_confidence is not None and not seen.fields and not not_json:
         return None  # a record without field signals cannot be judged per field
     return Answer(seen.confidence, tuple(ran[name] for name in spec.validators), seen.fields)
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierserve.config import TierConfig
 from tierserve.pii import redact_pii
 from tierserve.policy.spec import PromptLogging
-from tierserve.policy.step import Outcome, Step
+from tierserve.policy.step import Outcome, Step, doubted_fields
 
 __all__ = [
     "CacheStatus",
@@ -111,10 +111,7 @@ class DecisionRecord(BaseModel):
 
     @property
     def uncertain_fields(self) -> tuple[str, ...]:
-        """The doubted fields of the answer returned (or the reviewer's draft): those of the
-        last step that called a tier."""
-        answered = [step for step in self.steps if step.tier is not None]
-        return answered[-1].uncertain_fields if answered else ()
+        return doubted_fields(self.steps)
 
     @property
     def contained(self) -> bool:

@@ -8,6 +8,7 @@ latency, confidence signals, cost). Validator results travel as structured
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierserve.signals.fields import FieldReading
 from tierserve.validate import ValidationResult
 
-__all__ = ["FailureKind", "Outcome", "Step"]
+__all__ = ["FailureKind", "Outcome", "Step", "doubted_fields"]
 
 
 class Outcome(StrEnum):
@@ -118,3 +119,10 @@ class Step(BaseModel):
         if self.failure is FailureKind.VALIDATOR:
             return f"validator_{self.failed_validators[0]}"
         return str(self.failure)
+
+
+def doubted_fields(steps: Sequence[Step]) -> tuple[str, ...]:
+    """The fields in doubt of the answer a request returned (or the reviewer's draft): those of
+    its last step that called a tier."""
+    called = [step for step in steps if step.tier is not None]
+    return called[-1].uncertain_fields if called else ()

@@ -159,7 +159,8 @@ def _email_problem(value: Any, source: str) -> str | None:
     if not isinstance(value, str):
         return None
     try:
-        validate_email(value, check_deliverability=False)
+        # Syntax only: no DNS, and reserved names (example.com, *.test) are addresses too.
+        validate_email(value, check_deliverability=False, globally_deliverable=False)
     except EmailNotValidError:
         return "not a valid e-mail address"
     if source and value.lower() not in source.lower():
@@ -188,19 +189,20 @@ def _currency_problem(value: Any, source: str) -> str | None:
     return None
 
 
+_US_STYLE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+(?:\.\d+)?$")
+_EU_STYLE = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^\d+(?:,\d+)?$")
+
+
 def _readings(token: str) -> set[float]:
     """What a number written in the source may be: ``1,234.5`` and ``1.234,5`` both mean
-    1234.5; ``1,5`` may be 1.5 (a decimal comma) or 15 (a thousands separator)."""
+    1234.5 (a separator counts as thousands only before groups of three digits); ``1,234`` may
+    be either 1234 or 1.234."""
     plain = re.sub(r"[' \u00a0]", "", token)
-    candidates = {plain.replace(",", ""), plain.replace(".", "").replace(",", ".")}
-    if "," not in plain:
-        candidates.add(plain)
     readings = set()
-    for candidate in candidates:
-        try:
-            readings.add(float(candidate))
-        except ValueError:
-            continue
+    if _US_STYLE.match(plain):
+        readings.add(float(plain.replace(",", "")))
+    if _EU_STYLE.match(plain):
+        readings.add(float(plain.replace(".", "").replace(",", ".")))
     return readings
 
 
