@@ -160,7 +160,9 @@ def _email_problem(value: Any, source: str) -> str | None:
         return None
     try:
         # Syntax only: no DNS, and reserved names (example.com, *.test) are addresses too.
-        validate_email(value, check_deliverability=False, globally_deliverable=False)
+        validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
     except EmailNotValidError:
         return "not a valid e-mail address"
     if source and value.lower() not in source.lower():
