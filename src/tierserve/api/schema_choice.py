@@ -16,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 
 from tierserve.api.protocol import ChatCompletionRequest
 from tierserve.errors import InvalidRequestError
-from tierserve.policy.compose import SchemaChoice
+from tierserve.policy.compose import CALLERS_SCHEMA_INSTRUCTIONS, SchemaChoice
 from tierserve.policy.spec import Policy, RouteSpec
 from tierserve.structured import compile_check
 
@@ -54,7 +54,7 @@ def _own(name: str, schema: dict[str, Any]) -> SchemaChoice:
             hint="use types, enum, pattern, format, min/maxLength, min/maxItems and required",
             param=param,
         ) from None
-    return SchemaChoice(name, schema, callers_own=True)
+    return SchemaChoice(name, schema, instructions=CALLERS_SCHEMA_INSTRUCTIONS, callers_own=True)
 
 
 def requested_schema(

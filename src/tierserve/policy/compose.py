@@ -21,6 +21,7 @@ from tierserve.policy.spec import LadderStepSpec, SchemaSpec, ValidatorName
 from tierserve.validate import SemanticRule, ValidationContext
 
 __all__ = [
+    "CALLERS_SCHEMA_INSTRUCTIONS",
     "CALLER_SCHEMA_CHECKS",
     "SchemaChoice",
     "compose_ladder",
@@ -32,6 +33,15 @@ __all__ = [
 ]
 
 _OWN_SCHEMA_INSTRUCTIONS = SchemaSpec.model_fields["instructions"].get_default()
+CALLERS_SCHEMA_INSTRUCTIONS = (
+    "Reply with only a JSON object that follows this JSON schema. Give each field in the form "
+    "its description asks for: convert dates to YYYY-MM-DD, currencies to ISO 4217 codes (€ is "
+    "EUR, £ is GBP, ¥ is JPY), amounts to plain numbers (1.234,50 is 1234.5) and names to first "
+    "name then last name without titles. Copy ids exactly; never invent a value."
+)
+"""What a tier is told with a caller's own schema: its descriptions ask for normalised forms
+(measured: the registered schemas' "copy exactly" made the 0.5B tiers keep "3 March 2026" and
+"€" where a caller's schema asks for "2026-03-03" and "EUR")."""
 _SCHEMA_CHECKS: tuple[ValidatorName, ...] = ("schema", "semantic")
 CALLER_SCHEMA_CHECKS: tuple[ValidatorName, ...] = (
     *_SCHEMA_CHECKS,

@@ -176,7 +176,8 @@ def check_semantic(text: str, context: ValidationContext) -> ValidationResult:
         return ValidationResult("semantic", False, problem)
     rule, broken = check_rules(context.rules, value, context.input_text)
     if broken is not None:
-        return ValidationResult("semantic", False, f"{rule}: {broken}"[:160])
+        fields = next((r.subject_fields for r in context.rules if r.label == rule), ())
+        return ValidationResult("semantic", False, f"{rule}: {broken}"[:160], fields)
     return ValidationResult("semantic", True)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,15 @@ JmesPath = Annotated[
 ]
 
 
+_HEAD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(
@@ -58,6 +68,18 @@ class _Rule(BaseModel):
     @property
     def label(self) -> str:
         return self.name or self._default_name()
+
+    @property
+    def subject_fields(self) -> tuple[str, ...]:
+        """The top-level fields the rule reads (``line_items[*].amount`` is ``line_items``):
+        what an answer breaking it has in doubt."""
+        expressions = [
+            value
+            for name in ("fields", "total", "parts", "items", "if_field", "then_field")
+            for value in _as_list(getattr(self, name, None))
+        ]
+        heads = (_HEAD.match(e) for e in expressions)
+        return tuple(dict.fromkeys(h.group(0) for h in heads if h is not None))
 
     def _default_name(self) -> str:
         raise NotImplementedError
