@@ -81,11 +81,12 @@ def test_a_callers_own_schema_constrains_a_routed_request(client: OpenAI) -> Non
     assert json.loads(completion.choices[0].message.content or "") == {"city": "Paris"}
 
 
-def test_a_semantic_rule_failure_escalates_with_its_reason_then_fails_safely(
+def test_a_semantic_rule_failure_escalates_with_its_reason_then_marks_the_field(
     client: OpenAI, policy: Policy
 ) -> None:
     # No customer id in the text: the schema's id pattern makes a constrained model write one,
-    # and the rule that ids are copied from the input rejects it on every tier.
+    # and the rule that ids are copied from the input rejects it on every tier. The last
+    # answer is returned with the invented field marked for the app to show for review.
     completion = extract(client, NO_ID, "ticket")
     meta = meta_of(completion)
     assert meta["route"] == "extraction"
@@ -95,8 +96,10 @@ def test_a_semantic_rule_failure_escalates_with_its_reason_then_fails_safely(
     assert "semantic=fail(customer_id_copied: customer_id=" in medium["reason"]
     assert medium["reason"].endswith("=> escalate large")
     assert "semantic=fail(customer_id_copied" in large["reason"]
-    assert meta["outcome"] == "safe_failure"
-    assert completion.choices[0].message.content == policy.safe_failure_message
+    assert large["reason"].endswith("last step => accept")
+    assert meta["outcome"] == "accept" and meta["tier"] == "large"
+    assert "customer_id" in meta["uncertain_fields"]
+    assert json.loads(completion.choices[0].message.content or "")["customer_id"].startswith("C-")
 
 
 def test_a_repeated_failure_on_a_high_risk_request_reaches_human_review(

@@ -286,11 +286,23 @@ def _fields(args: argparse.Namespace) -> int:
                 key="min_field_confidence",
             ),
         }
-    print(json.dumps(result, indent=1))
+    shown = json.dumps(_skips_named(result), indent=1)
+    print(shown)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.write_text(shown + "\n")
     return 0
+
+
+def _skips_named(value: Any) -> Any:
+    """A skipped step's threshold (infinite) as "skip": JSON has no infinity."""
+    if isinstance(value, dict):
+        return {k: _skips_named(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_skips_named(v) for v in value]
+    if isinstance(value, float) and value == float("inf"):
+        return "skip"
+    return value
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -49,7 +50,9 @@ __all__ = [
 ]
 
 GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
-"""Field thresholds tried per step (0: the step has no field gate)."""
+"""Field thresholds tried per step (0: the step has no field gate). Every step but the last
+may also be skipped (``inf``: no answer of it is trusted, so calling it only costs)."""
+SKIP = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ def with_thresholds(
     for step in ladder.steps:
         if step.action == "generate":
             value = next(remaining)
+            if value == SKIP:
+                continue
             step = step.model_copy(update={gate: value or None})
         steps.append(step)
     return Ladder(
@@ -190,14 +195,21 @@ def choose_field_thresholds(
     strongest = [s.tier for s in ladder.steps if s.tier is not None][-1]
     floor = figures(tier_alone(ladder, str(strongest)), train)["all_fields_right"]
     generating = sum(s.action == "generate" for s in ladder.steps)
-    best: tuple[float, float, tuple[float, ...], dict[str, Any]] | None = None
-    for thresholds in itertools.product(grid, repeat=generating):
+    best: tuple[tuple[float, ...], tuple[float, ...], dict[str, Any]] | None = None
+    choices = [(*grid, SKIP)] * (generating - 1) + [tuple(grid)]
+    for thresholds in itertools.product(*choices):
         scored = figures(with_thresholds(ladder, thresholds, gate), train)
         if scored["silent_wrong"] > max_silent_wrong or scored["all_fields_right"] < floor:
             continue
-        key = (scored["cost_per_case"], -scored["all_fields_right"])
-        if best is None or key < best[:2]:
-            best = (*key, thresholds, scored)
+        # Cheapest, then most right; among equals the fewest silent wrong, then fewest flags.
+        key = (
+            round(scored["cost_per_case"], 12),
+            -scored["all_fields_right"],
+            scored["silent_wrong"],
+            scored["flagged"],
+        )
+        if best is None or key < best[0]:
+            best = (key, thresholds, scored)
     if best is None:
         raise ConfigError(
             f"no {gate} thresholds reach silent wrong <= {max_silent_wrong} with all fields right "
@@ -206,8 +218,8 @@ def choose_field_thresholds(
         )
     tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
     return {
-        "thresholds": dict(zip(tiers, best[2], strict=True)),
-        "train": best[3],
+        "thresholds": dict(zip(tiers, best[1], strict=True)),
+        "train": best[2],
         "train_all_fields_right_floor": floor,
     }
 

@@ -124,9 +124,11 @@ def test_the_command_writes_a_policy_version_with_the_field_thresholds(
         report = json.loads(capsys.readouterr().out)
         assert report["field_gates"]["test"]["silent_wrong"] == 0.0
         assert report["test_untuned"]["small_only"]["silent_wrong"] == 0.5
-        # Whole-answer confidence (0.99 on every answer here) cannot tell the wrong ones.
-        assert report["whole_answer_gates"]["thresholds"] is None
-        assert "no min_confidence thresholds reach" in report["whole_answer_gates"]["note"]
+        # Whole-answer confidence (0.99 on every answer here) cannot tell the wrong ones: it
+        # meets the objective only by skipping to large, at large's cost.
+        whole = report["whole_answer_gates"]
+        assert whole["thresholds"] == {"small": "skip", "medium": "skip", "large": 0.0}
+        assert whole["test"]["cost_per_case"] > report["field_gates"]["test"]["cost_per_case"]
         written = load_policy(out_policy)
         route = next(r for r in written.routes if r.name == "extraction")
         assert [s.min_field_confidence for s in route.ladder] == [

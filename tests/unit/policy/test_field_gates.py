@@ -4,16 +4,28 @@ field signals under new thresholds without generating."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakes import ScriptedEngine, scripted_runner
+from tests.fakes import (
+    SUPPORT,
+    THREE,
+    FaqPredictor,
+    ListRecorder,
+    ScriptedEngine,
+    complete,
+    request,
+    scripted_runner,
+    support_service,
+)
+from tierserve.api.service import ChatService
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.evaluate.replay import replay_ladder
 from tierserve.policy.ladder import Ladder
-from tierserve.policy.spec import LadderStepSpec
+from tierserve.policy.spec import LadderStepSpec, Policy
 from tierserve.policy.step import FailureKind, Outcome
 from tierserve.signals.fields import field_pattern, json_leaves, read_fields
 from tierserve.validate import ValidationContext
@@ -219,3 +231,40 @@ async def test_replay_rejudges_recorded_fields_under_new_thresholds() -> None:
     # A record without field signals cannot be judged per field: unknown, not accepted.
     bare = tuple(step.model_copy(update={"fields": ()}) for step in result.steps)
     assert replay_ladder(looser, bare).answered == "unknown"
+
+
+async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_fields(
+    tmp_path: Path,
+) -> None:
+    """The support policy with a field gate on every extraction step: small and medium are
+    unsure of the date, large too; large's answer is returned with `date` marked, and the
+    record keeps every step's field readings."""
+    data = SUPPORT.model_dump(by_alias=True)
+    route = next(r for r in data["routes"] if r["name"] == "extraction")
+    for step in route["ladder"]:
+        step["min_field_confidence"] = 0.8
+    recorder = ListRecorder()
+    chat, engines, _ = support_service(tmp_path, recorder=recorder)
+    chat = ChatService(
+        THREE,
+        engines,
+        policy=Policy.model_validate(data),
+        predictor=FaqPredictor(),
+        recorder=recorder,
+    )
+    for name in engines:
+        engines[name] = ScriptedEngine(name, tokens=tokens(UNSURE, SURE))
+    body, _ = await complete(
+        chat,
+        request(
+            "Invoice of 3 May 2026: 12.50",  # no "extract": the schema decides
+            response_format={"type": "json_schema", "json_schema": {"name": "i", "schema": SCHEMA}},
+        ),
+    )
+    meta = body["tierserve"]
+    assert meta["route"] == "extraction" and meta["tiers_tried"] == ["small", "medium", "large"]
+    assert meta["reasons"][0] == "fields<0.80(date=0.20) => escalate medium"
+    assert meta["outcome"] == "accept" and meta["uncertain_fields"] == ["date"]
+    (logged,) = recorder.records
+    assert [f.path for f in logged.steps[-1].fields] == ["date", "total"]
+    assert logged.uncertain_fields == ("date",)
