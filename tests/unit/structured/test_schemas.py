@@ -203,13 +203,15 @@ async def test_a_callers_schema_that_is_not_a_schema_is_a_400(tmp_path: Path) ->
     assert caught.value.param == "response_format.json_schema.schema"
 
 
-async def test_repeated_rule_failure_fails_safely_or_reaches_a_person_when_high_risk(
+async def test_repeated_rule_failure_is_marked_or_reaches_a_person_when_high_risk(
     tmp_path: Path,
 ) -> None:
     chat, _, queue = support_service(tmp_path, small=BAD_TOTAL, medium=BAD_TOTAL, large=BAD_TOTAL)
     fmt = {"type": "json_schema", "json_schema": {"name": "invoice"}}
     low, _ = await complete(chat, request(INVOICE_TEXT, response_format=fmt))
-    assert low["tierserve"]["outcome"] == "safe_failure"
+    # Returned with the broken rule's fields marked for the app to review.
+    assert low["tierserve"]["outcome"] == "accept"
+    assert low["tierserve"]["uncertain_fields"] == ["total", "line_items"]
     assert low["tierserve"]["tiers_tried"] == ["small", "medium", "large"]
     assert all("total_is_sum_of_items" in r for r in low["tierserve"]["reasons"])
     high, _ = await complete(
