@@ -90,8 +90,8 @@ def test_a_semantic_rule_failure_escalates_with_its_reason_then_marks_the_field(
     completion = extract(client, NO_ID, "ticket")
     meta = meta_of(completion)
     assert meta["route"] == "extraction"
-    assert meta["tiers_tried"] == ["small", "medium", "large"]
-    medium, large = meta["steps"][1], meta["steps"][2]
+    assert meta["tiers_tried"] == ["medium", "large"]
+    medium, large = meta["steps"][0], meta["steps"][1]
     assert medium["constrained"] and large["constrained"]
     assert "semantic=fail(customer_id_copied: customer_id=" in medium["reason"]
     assert medium["reason"].endswith("=> escalate large")
@@ -152,7 +152,7 @@ def test_a_callers_schema_gets_the_extraction_ladder_with_field_signals_logged_a
     )
     meta = meta_of(completion)
     assert meta["task"] == "extraction" and meta["route"] == "extraction"
-    assert meta["tiers_tried"][0] == "small" and all(s["constrained"] for s in meta["steps"])
+    assert meta["tiers_tried"][0] == "medium" and all(s["constrained"] for s in meta["steps"])
     first = meta["steps"][0]
     # One reading per field, from the tokens of its value only.
     assert {f["path"] for f in first["fields"]} == set(CALLER_INVOICE["properties"])
@@ -172,7 +172,7 @@ def test_a_callers_schema_gets_the_extraction_ladder_with_field_signals_logged_a
         f["confidence"] for f in first["fields"]
     ]
     # Replay re-judges the recorded fields: the served policy reaches the served decision, and
-    # a stricter field threshold on small escalates naming its least sure field, without a
+    # a stricter field threshold on medium escalates naming its least sure field, without a
     # new generation.
     assert replay(policy, [record])["answer_source_changed"] == 0
     weakest = min(record.steps[0].fields, key=lambda f: f.confidence)
@@ -183,4 +183,4 @@ def test_a_callers_schema_gets_the_extraction_ladder_with_field_signals_logged_a
     stricter = Policy.model_validate(data)
     first_verdict = replay_one(stricter, record).reason.split(";")[0]
     assert "fields<" in first_verdict and f"{weakest.path}=" in first_verdict
-    assert first_verdict.endswith("=> escalate medium")
+    assert first_verdict.endswith("=> escalate large")

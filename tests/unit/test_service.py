@@ -145,12 +145,13 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     plan = await chat.explain(
         request("Please extract the fields from this email: C-9 was billed twice"), CallerContext()
     )
-    assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => small"
+    assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => medium"
     assert plan["steps"][0] == {
-        "tier": "small",
+        "tier": "medium",
         "constrained": True,
         "validators": ["schema", "semantic"],
-        "max_tokens": 320,
+        "max_tokens": 512,
+        "min_field_confidence": 0.55,
     }
     assert plan["schema"] == "ticket"
     assert plan["steps"][1]["constrained"] is True
@@ -172,6 +173,7 @@ async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     tmp_path: Path,
 ) -> None:
     chat, engines, _ = support_service(tmp_path, medium="not json", large='{"answer": "42"}')
+    # (the extraction route starts on medium: see support.yaml)
     schema = {
         "type": "object",
         "properties": {"answer": {"type": "string"}},
@@ -187,7 +189,7 @@ async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     meta = body["tierserve"]
     # A caller's schema is an extraction request whatever its wording: the cheap-first ladder.
     assert meta["task"] == "extraction" and meta["route"] == "extraction"
-    assert meta["tiers_tried"] == ["small", "medium", "large"]
+    assert meta["tiers_tried"] == ["medium", "large"]
     first_checks = {v["name"]: v for v in meta["steps"][0]["validations"]}
     assert not first_checks["schema"]["passed"]
     assert first_checks["schema"]["detail"].startswith("invalid JSON")
@@ -198,8 +200,8 @@ async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     )
     # Constrained on every step, held to the caller's schema rather than the route's own, with
     # the format checks that stand in for a caller's missing rules.
-    tried = engines["small"].requests + engines["medium"].requests + engines["large"].requests
-    assert [r.json_schema for r in tried] == [schema, schema, schema]
+    tried = engines["medium"].requests + engines["large"].requests
+    assert [r.json_schema for r in tried] == [schema, schema]
     assert all(s["constrained"] for s in meta["steps"])
     assert {"dates", "emails", "currencies", "source_numbers"} <= set(
         meta["steps"][0]["validators"]

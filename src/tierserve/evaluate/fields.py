@@ -102,7 +102,8 @@ Gate = Literal["min_field_confidence", "min_confidence"]
 def with_thresholds(
     ladder: Ladder, thresholds: Sequence[float], gate: Gate = "min_field_confidence"
 ) -> Ladder:
-    """``ladder`` with each generating step's ``gate`` threshold replaced (0: no such gate)."""
+    """``ladder`` with each generating step's ``gate`` threshold replaced (0: no such gate) and
+    the other gate off, so the two signals are compared on their own."""
     steps: list[LadderStepSpec] = []
     remaining = iter(thresholds)
     for step in ladder.steps:
@@ -110,7 +111,8 @@ def with_thresholds(
             value = next(remaining)
             if value == SKIP:
                 continue
-            step = step.model_copy(update={gate: value or None})
+            other = "min_confidence" if gate == "min_field_confidence" else "min_field_confidence"
+            step = step.model_copy(update={gate: value or None, other: None})
         steps.append(step)
     return Ladder(
         steps=tuple(steps),

@@ -123,11 +123,12 @@ def test_the_command_writes_a_policy_version_with_the_field_thresholds(
         assert code == 0
         report = json.loads(capsys.readouterr().out)
         assert report["field_gates"]["test"]["silent_wrong"] == 0.0
-        assert report["test_untuned"]["small_only"]["silent_wrong"] == 0.5
+        # The shipped route is medium then large: medium is wrong on one case in four.
+        assert report["test_untuned"]["medium_only"]["silent_wrong"] == 0.25
         # Whole-answer confidence (0.99 on every answer here) cannot tell the wrong ones: it
         # meets the objective only by skipping to large, at large's cost.
         whole = report["whole_answer_gates"]
-        assert whole["thresholds"] == {"small": "skip", "medium": "skip", "large": 0.0}
+        assert whole["thresholds"] == {"medium": "skip", "large": 0.0}
         assert whole["test"]["cost_per_case"] > report["field_gates"]["test"]["cost_per_case"]
         written = load_policy(out_policy)
         route = next(r for r in written.routes if r.name == "extraction")

@@ -236,8 +236,8 @@ async def test_replay_rejudges_recorded_fields_under_new_thresholds() -> None:
 async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_fields(
     tmp_path: Path,
 ) -> None:
-    """The support policy with a field gate on every extraction step: small and medium are
-    unsure of the date, large too; large's answer is returned with `date` marked, and the
+    """The support policy with a field gate of 0.8 on every extraction step: medium is unsure
+    of the date, large too; large's answer is returned with `date` marked, and the
     record keeps every step's field readings."""
     data = SUPPORT.model_dump(by_alias=True)
     route = next(r for r in data["routes"] if r["name"] == "extraction")
@@ -262,8 +262,8 @@ async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_f
         ),
     )
     meta = body["tierserve"]
-    assert meta["route"] == "extraction" and meta["tiers_tried"] == ["small", "medium", "large"]
-    assert meta["reasons"][0] == "fields<0.80(date=0.20) => escalate medium"
+    assert meta["route"] == "extraction" and meta["tiers_tried"] == ["medium", "large"]
+    assert meta["reasons"][0] == "fields<0.80(date=0.20) => escalate large"
     assert meta["outcome"] == "accept" and meta["uncertain_fields"] == ["date"]
     (logged,) = recorder.records
     assert [f.path for f in logged.steps[-1].fields] == ["date", "total"]

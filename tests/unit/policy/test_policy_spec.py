@@ -37,8 +37,9 @@ def test_support_policy_loads_and_reads_as_intended() -> None:
     sensitive = next(r for r in policy.routes if r.name == "policy-sensitive")
     assert sensitive.ladder[0].tier == "large" and sensitive.ladder[-1].action == "human_review"
     extraction = next(r for r in policy.routes if r.name == "extraction")
-    assert extraction.ladder[0].tier == "small" and extraction.ladder[0].constrained
-    assert extraction.ladder[1].tier == "medium" and extraction.ladder[1].constrained
+    assert extraction.ladder[0].tier == "medium" and extraction.ladder[0].constrained
+    assert extraction.ladder[0].min_field_confidence == 0.55
+    assert extraction.ladder[1].tier == "large" and extraction.ladder[1].constrained
 
 
 def test_a_ladder_that_moves_down_is_refused(tmp_path: Path) -> None:

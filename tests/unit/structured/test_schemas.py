@@ -154,7 +154,7 @@ def test_a_schema_outlines_cannot_express_is_a_config_error() -> None:
 async def test_a_registered_schema_by_name_is_an_extraction_held_to_its_rules(
     tmp_path: Path,
 ) -> None:
-    chat, engines, _ = support_service(tmp_path, small=BAD_TOTAL, medium=GOOD_INVOICE)
+    chat, engines, _ = support_service(tmp_path, medium=BAD_TOTAL, large=GOOD_INVOICE)
     body, headers = await complete(
         chat,
         request(
@@ -165,17 +165,17 @@ async def test_a_registered_schema_by_name_is_an_extraction_held_to_its_rules(
     meta = body["tierserve"]
     assert meta["route"] == "extraction" and meta["output_schema"] == "invoice"
     assert meta["reasons"][0] == (
-        "semantic=fail(total_is_sum_of_items: total 30 != sum 3) => escalate medium"
+        "semantic=fail(total_is_sum_of_items: total 30 != sum 3) => escalate large"
     )
-    assert meta["tier"] == "medium" and body["choices"][0]["message"]["content"] == GOOD_INVOICE
+    assert meta["tier"] == "large" and body["choices"][0]["message"]["content"] == GOOD_INVOICE
     # Every step is told the schema and constrained to it (a constrained answer can still
     # break a rule the grammar cannot express: the sum of the items).
-    small_request, medium_request = engines["small"].requests[0], engines["medium"].requests[0]
-    assert small_request.messages[0].role == "system"
-    assert '"invoice_number"' in small_request.messages[0].content
-    assert small_request.json_schema == medium_request.json_schema
-    assert medium_request.json_schema == SUPPORT.schemas["invoice"].schema_
-    assert headers["x-tierserve-tiers-tried"] == "small,medium"
+    medium_request, large_request = engines["medium"].requests[0], engines["large"].requests[0]
+    assert medium_request.messages[0].role == "system"
+    assert '"invoice_number"' in medium_request.messages[0].content
+    assert medium_request.json_schema == large_request.json_schema
+    assert large_request.json_schema == SUPPORT.schemas["invoice"].schema_
+    assert headers["x-tierserve-tiers-tried"] == "medium,large"
 
 
 async def test_metadata_and_header_select_a_schema_too(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ async def test_repeated_rule_failure_is_marked_or_reaches_a_person_when_high_ris
     # Returned with the broken rule's fields marked for the app to review.
     assert low["tierserve"]["outcome"] == "accept"
     assert low["tierserve"]["uncertain_fields"] == ["total", "line_items"]
-    assert low["tierserve"]["tiers_tried"] == ["small", "medium", "large"]
+    assert low["tierserve"]["tiers_tried"] == ["medium", "large"]
     assert all("total_is_sum_of_items" in r for r in low["tierserve"]["reasons"])
     high, _ = await complete(
         chat, request(INVOICE_TEXT + " This is a chargeback dispute.", response_format=fmt)
