@@ -240,6 +240,9 @@ def _fields(args: argparse.Namespace) -> int:
     train = [c for c in cases if c.split == "train"]
     test = [c for c in cases if c.split == "test"]
     target = args.max_silent_wrong
+    ladder_as_written = with_thresholds(
+        ladder, [s.min_field_confidence or 0.0 for s in ladder.steps if s.tier]
+    )
     field_gates = tune(ladder, train, test, max_silent_wrong=target)
     if field_gates["thresholds"] is None:
         raise ConfigError(str(field_gates["note"]), hint="raise --max-silent-wrong")
@@ -260,6 +263,14 @@ def _fields(args: argparse.Namespace) -> int:
         "whole_answer_gates": tune(
             ladder, train, test, max_silent_wrong=target, gate="min_confidence"
         ),
+        # The route's own field thresholds, as the policy file has them.
+        "as_in_policy": {
+            "thresholds": {
+                str(s.tier): s.min_field_confidence or 0.0 for s in ladder.steps if s.tier
+            },
+            "train": figures(ladder_as_written, train),
+            "test": figures(ladder_as_written, test),
+        },
         "test_untuned": {
             "ungated_ladder": figures(with_thresholds(ladder, [0.0] * len(tiers)), test),
             **{f"{tier}_only": figures(tier_alone(ladder, tier), test) for tier in tiers},
