@@ -12,6 +12,7 @@ Cases alternate between the train split (thresholds are calibrated on it) and th
 
 from __future__ import annotations
 
+import calendar
 import json
 import random
 from datetime import date, timedelta
@@ -77,20 +78,7 @@ FIRST = ["Ann", "Tom", "Maria", "Kenji", "Priya", "Lars", "Chloe", "Omar", "Ines
 LAST = ["Lee", "Becker", "Rossi", "Tanaka", "Sharma", "Nilsson", "Martin", "Haddad", "Costa"]
 COMPANIES = ["Northwind", "Acme GmbH", "Blue Harbor Ltd", "Kite Systems", "Orbital Foods"]
 DOMAINS = ["example.com", "mail.test", "corp.example", "shop.example"]
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = list(calendar.month_name)[1:]
 
 
 def _ordinal(day: int) -> str:
