@@ -20,6 +20,7 @@ from tierserve.observe.record import (
     StageLatency,
     TierPrice,
     end_user_digest,
+    kept_steps,
     logged_prompt,
     priced,
     totals,
@@ -234,6 +235,7 @@ def review_item(
     prompts in the decision log (personal data redacted by default; with 'hash' or 'omit' the
     texts are left out and the request id leads to the caller)."""
     draft = result.generation
+    steps = kept_steps(result.steps, log_prompts, trace.ladder.callers_schema)
 
     def kept(text: str | None) -> str | None:
         return None if text is None else logged_prompt(text, log_prompts)[1]
@@ -243,12 +245,12 @@ def review_item(
         "tenant": trace.plan.eligibility.tenant.id,
         "route": trace.plan.route.name,
         "policy_version": trace.plan.policy_version,
-        "reasons": [*trace.plan.reasons, *(s.reason for s in result.steps)],
+        "reasons": [*trace.plan.reasons, *(s.reason for s in steps)],
         "messages": [{"role": m.role, "content": kept(m.content)} for m in messages],
         "prompts_kept": log_prompts,
         "draft": None if draft is None else kept(draft.text),
         "draft_tier": None if draft is None else draft.tier,
-        "uncertain_fields": list(doubted_fields(result.steps)),
+        "uncertain_fields": list(doubted_fields(steps)),
     }
 
 

@@ -55,7 +55,7 @@ from tierserve.errors import (
 )
 from tierserve.limits import AdmissionLimits
 from tierserve.model_names import pinned_tier, served_models
-from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice
+from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice, kept_record
 from tierserve.policy.breaker import CircuitBreakers
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, raised_floor, task_hint
@@ -300,13 +300,18 @@ class ChatService:
             cache=cache,
             review_id=review_id,
         )
-        record = await self._persist(record)
+        record = await self._persist(record, trace.ladder.callers_schema)
         await self._charge(prepared, record)
         return record
 
-    async def _persist(self, record: DecisionRecord) -> DecisionRecord:
+    async def _persist(
+        self, record: DecisionRecord, callers_schema: bool = False
+    ) -> DecisionRecord:
+        """Writes ``record`` as the policy keeps records; returns it as it was, for the
+        caller's response. ``callers_schema``: the request sent its own schema."""
         if self._recorder is not None:
-            await self._recorder.record(record)
+            kept = kept_record(record, self._policy.log_prompts, callers_schema)
+            await self._recorder.record(kept)
         return record
 
     def _metadata(self, record: DecisionRecord) -> TierserveMetadata:
@@ -449,7 +454,7 @@ class ChatService:
             cache="bypass",
         )
         try:
-            await self._persist(record)
+            await self._persist(record, prepared.trace.ladder.callers_schema)
             await self._charge(prepared, record)
         except DecisionLogError as error:
             _log.warning("request %s: client_closed record lost: %s", record.request_id, error)

@@ -196,6 +196,7 @@ def compose_ladder(
         review_accepted=plan.route.review_required and pinned is None,
         json_schema=None if schema is None else schema.schema,
         schema_name=None if schema is None else schema.name,
+        callers_schema=schema is not None and schema.callers_own,
         instructions=None if schema is None else schema.system_text,
         validation=replace(
             validation,

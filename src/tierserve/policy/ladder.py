@@ -48,6 +48,8 @@ class Ladder:
     on_exhausted: Exhausted = "accept_last"
     json_schema: dict[str, Any] | None = None
     schema_name: str | None = None
+    callers_schema: bool = False
+    """The schema came with the request: its field names are the caller's text."""
     instructions: str | None = None
     """System text sent at every step (the schema and how to fill it)."""
     validation: ValidationContext = field(default_factory=ValidationContext)

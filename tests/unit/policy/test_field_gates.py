@@ -19,16 +19,17 @@ from tests.fakes import (
     complete,
     request,
     scripted_runner,
-    support_service,
 )
 from tierserve.api.service import ChatService
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.evaluate.replay import replay_ladder
+from tierserve.observe.record import kept_steps
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.spec import LadderStepSpec, Policy
-from tierserve.policy.step import FailureKind, Outcome
+from tierserve.policy.step import FailureKind, Outcome, Step
+from tierserve.review import JsonlReviewQueue
 from tierserve.signals.fields import field_pattern, json_leaves, read_fields
-from tierserve.validate import ValidationContext
+from tierserve.validate import ValidationContext, ValidationResult
 
 SURE, UNSURE = -0.01, -1.6  # probabilities 0.99 and 0.20
 SCHEMA = {
@@ -39,12 +40,14 @@ SCHEMA = {
 REQUEST = GenerationRequest("r", (ChatMessage("user", "Invoice of 3 May 2026: 12.50"),), 64)
 
 
-def tokens(date_logprob: float, total_logprob: float, date: str = "2026-05-03") -> tuple:
+def tokens(
+    date_logprob: float, total_logprob: float, date: str = "2026-05-03", key: str = "date"
+) -> tuple:
     """A constrained answer as a tokenizer splits it: the grammar's structure near-certain, the
     values' tokens at the given log-probabilities."""
     return (
         ('{"', -0.001),
-        ("date", -0.001),
+        (key, -0.001),
         ('":"', -0.001),
         (date[:4], date_logprob),
         (date[4:], SURE),
@@ -233,34 +236,46 @@ async def test_replay_rejudges_recorded_fields_under_new_thresholds() -> None:
     assert replay_ladder(looser, bare).answered == "unknown"
 
 
-async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_fields(
-    tmp_path: Path,
-) -> None:
-    """The support policy with a field gate of 0.8 on every extraction step: medium is unsure
-    of the date, large too; large's answer is returned with `date` marked, and the
-    record keeps every step's field readings."""
-    data = SUPPORT.model_dump(by_alias=True)
+def gated_service(
+    tmp_path: Path, recorder: ListRecorder, key: str = "date", **policy: object
+) -> tuple[ChatService, JsonlReviewQueue]:
+    """The support policy with a field gate of 0.8 on every extraction step, every tier unsure
+    of the date."""
+    data = {**SUPPORT.model_dump(by_alias=True), **policy}
     route = next(r for r in data["routes"] if r["name"] == "extraction")
     for step in route["ladder"]:
         step["min_field_confidence"] = 0.8
-    recorder = ListRecorder()
-    chat, engines, _ = support_service(tmp_path, recorder=recorder)
+    queue = JsonlReviewQueue(tmp_path / "review.jsonl")
+    engines = {
+        n: ScriptedEngine(n, tokens=tokens(UNSURE, SURE, key=key))
+        for n in ("small", "medium", "large")
+    }
     chat = ChatService(
         THREE,
         engines,
         policy=Policy.model_validate(data),
         predictor=FaqPredictor(),
         recorder=recorder,
+        review_queue=queue,
     )
-    for name in engines:
-        engines[name] = ScriptedEngine(name, tokens=tokens(UNSURE, SURE))
-    body, _ = await complete(
-        chat,
-        request(
-            "Invoice of 3 May 2026: 12.50",  # no "extract": the schema decides
-            response_format={"type": "json_schema", "json_schema": {"name": "i", "schema": SCHEMA}},
-        ),
+    return chat, queue
+
+
+def invoice(schema: dict[str, object]) -> dict[str, object]:
+    return request(
+        "Invoice of 3 May 2026: 12.50",  # no "extract": the schema decides
+        response_format={"type": "json_schema", "json_schema": {"name": "i", "schema": schema}},
     )
+
+
+async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_fields(
+    tmp_path: Path,
+) -> None:
+    """Medium is unsure of the date, large too; large's answer is returned with `date`
+    marked, and the record keeps every step's field readings."""
+    recorder = ListRecorder()
+    chat, _ = gated_service(tmp_path, recorder)
+    body, _ = await complete(chat, invoice(SCHEMA))
     meta = body["tierserve"]
     assert meta["route"] == "extraction" and meta["tiers_tried"] == ["medium", "large"]
     assert meta["reasons"][0] == "fields<0.80(date=0.20) => escalate large"
@@ -268,3 +283,73 @@ async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_f
     (logged,) = recorder.records
     assert [f.path for f in logged.steps[-1].fields] == ["date", "total"]
     assert logged.uncertain_fields == ("date",)
+
+
+async def test_a_policy_that_keeps_prompts_hashed_keeps_no_field_name_of_a_callers_schema(
+    tmp_path: Path,
+) -> None:
+    """A caller's field names are its text: with log_prompts 'hash' the decision log and the
+    review queue name them by digests (stable across requests, so replay still re-judges
+    them), while the caller's own response names them as sent."""
+    secret = "canary0f3e2d1c"
+    schema = {
+        "type": "object",
+        "properties": {secret: {"type": "string"}, "total": {"type": "number"}},
+        "required": [secret, "total"],
+    }
+    recorder = ListRecorder()
+    chat, _ = gated_service(tmp_path, recorder, secret, log_prompts="hash")
+    answered, _ = await complete(chat, invoice(schema))
+    assert answered["tierserve"]["uncertain_fields"] == [secret]
+    extraction = next(
+        r for r in SUPPORT.model_dump(by_alias=True)["routes"] if r["name"] == "extraction"
+    )
+    extraction["on_exhausted"] = "human_review"
+    for step in extraction["ladder"]:
+        step["min_field_confidence"] = 0.8
+    routes = [
+        extraction if r["name"] == "extraction" else r
+        for r in SUPPORT.model_dump(by_alias=True)["routes"]
+    ]
+    reviewing, _ = gated_service(tmp_path, recorder, secret, log_prompts="hash", routes=routes)
+    reviewed, _ = await complete(reviewing, invoice(schema))
+    assert reviewed["tierserve"]["outcome"] == "human_review"
+
+    first, second = recorder.records
+    assert second.review_id and (tmp_path / "review.jsonl").read_text().count("\n") == 1
+    kept = "\n".join(
+        [first.model_dump_json(), second.model_dump_json(), (tmp_path / "review.jsonl").read_text()]
+    )
+    assert secret not in kept
+    named = first.steps[0].fields[0].path
+    assert named.startswith("#") and named == second.steps[0].fields[0].path
+    assert first.steps[0].reason == f"fields<0.80({named}=0.20) => escalate large"
+    assert first.uncertain_fields == (named,)
+    assert [f.path for f in first.steps[0].fields][1] != "total"
+    # Replay judges the digests as it judged the names.
+    assert (
+        replay_ladder(
+            ladder(LadderStepSpec(tier="medium", constrained=True, min_field_confidence=0.1)),
+            first.steps,
+        ).answered
+        == "medium"
+    )
+
+
+def test_hashed_records_keep_no_failed_checks_detail() -> None:
+    """A failed check's detail can quote the answer (and the answer the prompt): where prompts
+    are kept hashed only its name, its verdict and the fields it names stay."""
+    quoting = ValidationResult("schema", False, "total: 'canary0f3e' is not a number", ("total",))
+    step = Step(
+        tier="small",
+        outcome=Outcome.ESCALATE,
+        reason=f"{quoting.code},conf=0.90 => escalate medium",
+        validations=(quoting, ValidationResult("grounding", True, "support=0.90")),
+    )
+    (registered,) = kept_steps([step], "hash", callers_schema=False)
+    assert registered.reason == "schema=fail,conf=0.90 => escalate medium"
+    assert [v.code for v in registered.validations] == ["schema=fail", "grounding=ok(support=0.90)"]
+    assert registered.validations[0].fields == ("total",)
+    (own,) = kept_steps([step], "omit", callers_schema=True)
+    assert own.validations[0].fields[0].startswith("#")
+    assert kept_steps([step], "redact", callers_schema=True) == [step]
