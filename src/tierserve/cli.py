@@ -8,7 +8,9 @@ tierserve keys create
 tierserve policy check FILE [--seeds N]
 tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [--outcome O]
                           [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
-tierserve eval import routellm|routerbench PATH --out OUTCOMES.jsonl
+tierserve eval import routellm|routerbench|judged PATH --out OUTCOMES.jsonl
+                      [--tiers A,B,C | --weak A --strong B] [--price MODEL=USD]
+                      [--drop-unscored] [--questions question.jsonl]
 tierserve eval collect gsm8k|gpqa --out OUTCOMES.jsonl [--url URL] [--limit N]
                        [--max-tokens N] [--concurrency N]
 tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding] [--signal NAME]
@@ -23,6 +25,7 @@ tierserve eval replay LOG_EXPORT.jsonl --policy FILE [--outcomes OUTCOMES.jsonl]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -224,6 +227,17 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.handler(args)
     except TierserveError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        # What the project's own checks did not name: still one line, not a traceback.
+        if os.environ.get("TIERSERVE_DEBUG"):
+            raise
+        lines = str(error).strip().splitlines() or [""]
+        print(
+            f"error: {type(error).__name__}: {lines[0][:300]} "
+            "(TIERSERVE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 2
     return code
 

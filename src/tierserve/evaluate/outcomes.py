@@ -113,17 +113,35 @@ class OutcomeSet:
 
     @classmethod
     def read(cls, path: Path, tiers: Sequence[str] | None = None) -> OutcomeSet:
-        rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(OutcomeRow.model_validate_json(line))
-                except ValueError as error:
-                    raise ConfigError(
-                        f"{path}:{number} is not an outcome row: {error}",
-                        hint="see tierserve/evaluate/outcomes.py for the format",
-                    ) from None
-        return cls.of(rows, tiers)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file", hint="check the path")
+        rows: list[OutcomeRow] = []
+        seen: dict[str, int] = {}
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = OutcomeRow.model_validate_json(line)
+            except ValueError as error:
+                first = str(error).splitlines()
+                raise ConfigError(
+                    f"{path}:{number} is not an outcome row ({' '.join(first[:3])[:200]})",
+                    hint="see tierserve/evaluate/outcomes.py for the format; a truncated last "
+                    "line means an interrupted write",
+                ) from None
+            if row.id in seen:
+                raise ConfigError(
+                    f"{path}:{number} repeats the id {row.id[:60]!r} of line {seen[row.id]}",
+                    hint="keep one row per request id",
+                )
+            seen[row.id] = number
+            rows.append(row)
+        if not rows:
+            raise ConfigError(f"{path} holds no outcome rows", hint="check the input file")
+        try:
+            return cls.of(rows, tiers)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error.message}", hint=error.hint) from None
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ def test_aiq_integrates_the_non_decreasing_upper_hull() -> None:
 
 
 def test_routellm_gsm8k_is_imported_with_the_published_accuracies() -> None:
-    data = read_routellm_csv(GSM8K)
+    data = read_routellm_csv(GSM8K).outcomes
     assert len(data.rows) == 1319
     assert data.tiers == ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
     assert data.quality(data.tiers[0]) == pytest.approx(0.638, abs=0.001)
@@ -60,7 +60,7 @@ def test_routellm_gsm8k_is_imported_with_the_published_accuracies() -> None:
 
 
 def test_a_random_router_scores_apgr_one_half_on_gsm8k() -> None:
-    data = read_routellm_csv(GSM8K)
+    data = read_routellm_csv(GSM8K).outcomes
     runs = [report(data, score_points(data, random_scores(len(data.rows), s))) for s in range(10)]
     assert statistics.mean(r["apgr"] for r in runs) == pytest.approx(0.5, abs=0.02)
     assert statistics.mean(r["cpt"]["50%"] for r in runs) == pytest.approx(0.5, abs=0.03)

@@ -7,7 +7,7 @@ import pytest
 
 from tierserve.cli import main
 from tierserve.errors import ConfigError
-from tierserve.evaluate.importers import read_routerbench
+from tierserve.evaluate.importers import TierChoice, read_routerbench
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.sweep import cascade_sweep, run_cascade
 
@@ -58,8 +58,9 @@ def test_routerbench_tables_become_ladders_of_any_length(tmp_path: Path) -> None
         "a,What is 2+2?,gsm8k,1.0,0.0030,1.0,0.0001,1.0,0.0009\n"
         "b,Prove it.,mmlu,1.0,0.0040,0.0,0.0002,0.5,0.0010\n"
     )
-    outcomes = read_routerbench(table)
-    assert outcomes.tiers == ("mistral-7b", "llama-70b", "gpt-4")  # cheapest first, real prices
+    chosen = TierChoice(tiers=("mistral-7b", "llama-70b", "gpt-4"))
+    outcomes = read_routerbench(table, choice=chosen).outcomes
+    assert outcomes.tiers == ("mistral-7b", "llama-70b", "gpt-4")
     assert outcomes.rows[1].outcomes["llama-70b"].quality == 0.5
     assert outcomes.rows[0].labels.task == "gsm8k"
     assert outcomes.cost("gpt-4") == pytest.approx(0.0035)
