@@ -436,7 +436,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def _shown(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.3f}"
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _router_reports(
@@ -446,10 +446,8 @@ def _router_reports(
     for name in names:
         if name == "random":
             # The average over seeds: one random draw is noisy on a few hundred rows.
-            runs = [
-                report(evaluated, score_points(evaluated, random_scores(len(evaluated.rows), s)))
-                for s in range(RANDOM_SEEDS)
-            ]
+            draws = [random_scores(len(evaluated.rows), s) for s in range(RANDOM_SEEDS)]
+            runs = [report(evaluated, score_points(evaluated, d), scores=d) for d in draws]
             merged = dict(runs[0])
             merged["aiq"] = _mean([r["aiq"] for r in runs])
             merged["apgr"] = _mean([r["apgr"] for r in runs])
@@ -457,11 +455,12 @@ def _router_reports(
             merged["seeds"] = RANDOM_SEEDS
             reports[name] = merged
         elif name == "length":
-            reports[name] = report(evaluated, score_points(evaluated, length_scores(evaluated)))
+            scores = length_scores(evaluated)
+            reports[name] = report(evaluated, score_points(evaluated, scores), scores=scores)
         elif name == "embedding":
             router = EmbeddingDifficultyRouter.train(outcomes.split("train"))
             scores = router.scores([row.prompt for row in evaluated.rows])
-            reports[name] = report(evaluated, score_points(evaluated, scores))
+            reports[name] = report(evaluated, score_points(evaluated, scores), scores=scores)
         else:
             raise ConfigError(f"unknown router {name!r}", hint=f"use one of {', '.join(ROUTERS)}")
     return reports
@@ -484,6 +483,8 @@ def _sweep(args: argparse.Namespace) -> int:
     for name, item in reports.items():
         cpt = ", ".join(f"CPT({k})={_shown(v)}" for k, v in item["cpt"].items())
         print(f"{name:18} APGR={_shown(item['apgr'])} {cpt} AIQ={item['aiq']:.3f}")
+        for reason in item["not_applicable"]:
+            print(f"{'':18} APGR and CPT do not apply: {reason}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")

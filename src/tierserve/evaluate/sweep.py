@@ -38,14 +38,19 @@ __all__ = [
     "cascade_point",
     "cascade_sweep",
     "decision_report",
+    "not_applicable",
     "report",
     "run_cascade",
     "score_points",
 ]
 
 
+ROUTER_STEPS = 10
+"""Thresholds of a pre-generation router: its scores' deciles, as RouteLLM's evaluator."""
+
+
 def score_points(
-    outcomes: OutcomeSet, scores: Sequence[float], bins: int = 10
+    outcomes: OutcomeSet, scores: Sequence[float], bins: int = ROUTER_STEPS
 ) -> list[OperatingPoint]:
     weak, strong = outcomes.tiers[0], outcomes.tiers[-1]
     values = np.asarray(scores, dtype=float)
@@ -209,30 +214,62 @@ def best_per_call_share(points: Sequence[OperatingPoint]) -> list[OperatingPoint
     return [best[share] for share in sorted(best)]
 
 
+def not_applicable(
+    outcomes: OutcomeSet, scores: Sequence[float] | None = None, steps: int = ROUTER_STEPS
+) -> list[str]:
+    """Why APGR and CPT would not mean what they say on ``outcomes`` (empty when they do):
+    both measure the share of a positive quality gap a router recovers, read off a curve
+    with ``steps`` thresholds over the router's ``scores``."""
+    weak, strong = outcomes.tiers[0], outcomes.tiers[-1]
+    q_weak, q_strong = outcomes.quality(weak), outcomes.quality(strong)
+    reasons = []
+    if q_strong - q_weak <= 1e-12:
+        reasons.append(
+            f"no quality gap to recover: the top tier {strong} ({q_strong:.3f}) is not better "
+            f"than the cheapest {weak} ({q_weak:.3f})"
+        )
+    if scores is not None and len(outcomes.rows) < steps:
+        reasons.append(
+            f"{len(outcomes.rows)} rows are fewer than the {steps} threshold steps: each step "
+            "must move at least one request"
+        )
+    if scores is not None and len(set(scores)) <= 1:
+        reasons.append(
+            "the router gave every request the same score: a degenerate router (its curve is "
+            "the straight line of random routing by construction)"
+        )
+    return reasons
+
+
 def report(
     outcomes: OutcomeSet,
     points: Sequence[OperatingPoint],
     calls_curve: Sequence[OperatingPoint] | None = None,
+    *,
+    scores: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Every metric of METRICS.md that the operating points determine.
 
     APGR and CPT read quality against strong calls from ``calls_curve`` (default: the points
-    themselves, as for a one-threshold router); AIQ and cost to parity use every point."""
+    themselves, as for a one-threshold router); AIQ and cost to parity use every point. Where
+    they do not apply (:func:`not_applicable`; ``scores``: a router's, to check it too) they
+    are None and ``not_applicable`` says why."""
     curve = points if calls_curve is None else calls_curve
     weak, strong = outcomes.tiers[0], outcomes.tiers[-1]
     q_weak, q_strong = outcomes.quality(weak), outcomes.quality(strong)
-    gap = abs(q_strong - q_weak) > 1e-12
+    reasons = not_applicable(outcomes, scores)
+    applies = not reasons
     parity = cost_to_parity(points, q_strong)
     return {
         "rows": len(outcomes.rows),
         "weak": {"tier": weak, "quality": q_weak, "cost": outcomes.cost(weak)},
         "strong": {"tier": strong, "quality": q_strong, "cost": outcomes.cost(strong)},
-        # Both measure the share of a quality gap recovered: with no gap they are undefined.
-        "apgr": apgr(curve, q_weak, q_strong) if gap else None,
+        "apgr": apgr(curve, q_weak, q_strong) if applies else None,
         "cpt": {
-            f"{int(x * 100)}%": cpt(curve, q_weak, q_strong, x) if gap else None
+            f"{int(x * 100)}%": cpt(curve, q_weak, q_strong, x) if applies else None
             for x in (0.5, 0.8, 0.95)
         },
+        "not_applicable": reasons,
         "aiq": aiq(points, (outcomes.cost(weak), outcomes.cost(strong))),
         "cost_to_parity": parity,
         "cost_to_parity_vs_strong": None if parity is None else parity / outcomes.cost(strong),

@@ -1,6 +1,8 @@
 """The outcome format, the RouterBench importer, cascade replay and the eval command."""
 
+import io
 import json
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -142,7 +144,7 @@ def test_valid_schema_rate_is_reported_per_route_over_structured_rows() -> None:
     assert everything_escalated["valid_schema_rate_by_route"] == {"extraction": 1.0}
 
 
-def test_with_no_quality_gap_apgr_and_cpt_are_undefined_not_a_crash(tmp_path: Path) -> None:
+def test_with_no_quality_gap_apgr_and_cpt_are_reported_as_not_applying(tmp_path: Path) -> None:
     rows = [row(i, (1.0, 0.5)).model_copy(update={"split": "test"}) for i in range(6)]
     path, out = tmp_path / "outcomes.jsonl", tmp_path / "report.json"
     OutcomeSet.of(rows).write(path)
@@ -152,3 +154,48 @@ def test_with_no_quality_gap_apgr_and_cpt_are_undefined_not_a_crash(tmp_path: Pa
     for item in json.loads(out.read_text())["routers"].values():
         assert item["apgr"] is None and set(item["cpt"].values()) == {None}
         assert item["cost_to_parity"] == 1.0  # the cheapest tier already matches the top one
+        assert any("no quality gap" in reason for reason in item["not_applicable"])
+
+
+def sweep_console(path: Path, *args: str) -> tuple[dict, str]:
+    out = path.with_name("report.json")
+    stdout = io.StringIO()
+    with redirect_stdout(stdout):
+        assert main(["eval", "sweep", str(path), "--out", str(out), *args]) == 0
+    return json.loads(out.read_text())["routers"], stdout.getvalue()
+
+
+def test_a_top_tier_worse_than_the_cheapest_gets_no_apgr(tmp_path: Path) -> None:
+    """A negative gap would make CPT interpolate a falling curve: said, not computed."""
+    rows = [row(i, (1.0, 0.5), large_quality=float(i % 2)) for i in range(20)]
+    path = tmp_path / "outcomes.jsonl"
+    OutcomeSet.of([r.model_copy(update={"split": "test"}) for r in rows]).write(path)
+    routers, console = sweep_console(path, "--routers", "length")
+    assert routers["length"]["apgr"] is None and routers["length"]["cpt"]["50%"] is None
+    (reason,) = routers["length"]["not_applicable"]
+    assert "top tier large (0.500) is not better than the cheapest small (1.000)" in reason
+    assert "APGR=n/a" in console and "do not apply: no quality gap" in console
+
+
+def test_a_router_with_one_score_for_all_is_called_degenerate(tmp_path: Path) -> None:
+    rows = [row(i, (float(i % 2), 0.5)) for i in range(20)]
+    for r in rows:
+        r.prompt = "same length"  # the length router scores them all alike
+    path = tmp_path / "outcomes.jsonl"
+    OutcomeSet.of([r.model_copy(update={"split": "test"}) for r in rows]).write(path)
+    routers, console = sweep_console(path, "--routers", "length,random")
+    assert routers["length"]["apgr"] is None
+    assert any("degenerate" in reason for reason in routers["length"]["not_applicable"])
+    assert routers["random"]["apgr"] is not None and routers["random"]["not_applicable"] == []
+    assert "degenerate router" in console
+
+
+def test_a_split_smaller_than_the_threshold_steps_is_said(tmp_path: Path) -> None:
+    rows = [row(i, (float(i % 2), 0.5)).model_copy(update={"split": "test"}) for i in range(7)]
+    path = tmp_path / "outcomes.jsonl"
+    OutcomeSet.of(rows).write(path)
+    routers, _ = sweep_console(path, "--routers", "random")
+    assert routers["random"]["apgr"] is None
+    assert routers["random"]["not_applicable"] == [
+        "7 rows are fewer than the 10 threshold steps: each step must move at least one request"
+    ]
