@@ -25,12 +25,17 @@ from typing import Any
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import signal_grid
 from tierserve.evaluate.outcomes import OutcomeSet
-from tierserve.evaluate.routers import EmbeddingDifficultyRouter, length_scores, random_scores
+from tierserve.evaluate.routers import (
+    EmbeddingDifficultyRouter,
+    SufficiencyRouter,
+    length_scores,
+    random_scores,
+)
 from tierserve.evaluate.sweep import best_per_call_share, cascade_sweep, report, score_points
 
 __all__ = ["add_parser"]
 
-ROUTERS = ("random", "length", "embedding")
+ROUTERS = ("random", "length", "embedding", "trained", "knn")
 RANDOM_SEEDS = 10
 
 
@@ -127,7 +132,7 @@ def add_parser(sub: Any) -> None:
     sweep.add_argument("outcomes", type=Path)
     sweep.add_argument(
         "--routers",
-        default="random,length,embedding",
+        default="random,length,embedding,trained",
         help=f"pre-generation routers, comma-separated from {', '.join(ROUTERS)} ('' for none)",
     )
     sweep.add_argument(
@@ -457,10 +462,18 @@ def _router_reports(
         elif name == "length":
             scores = length_scores(evaluated)
             reports[name] = report(evaluated, score_points(evaluated, scores), scores=scores)
-        elif name == "embedding":
-            router = EmbeddingDifficultyRouter.train(outcomes.split("train"))
+        elif name in ("embedding", "trained", "knn"):
+            train = outcomes.split("train")
+            router: EmbeddingDifficultyRouter | SufficiencyRouter
+            if name == "embedding":
+                router = EmbeddingDifficultyRouter.train(train)
+            else:
+                router = SufficiencyRouter.train(train, "knn" if name == "knn" else "logistic")
             scores = router.scores([row.prompt for row in evaluated.rows])
-            reports[name] = report(evaluated, score_points(evaluated, scores), scores=scores)
+            reports[name] = {
+                **report(evaluated, score_points(evaluated, scores), scores=scores),
+                "prompt_view": router.view.describe(),
+            }
         else:
             raise ConfigError(f"unknown router {name!r}", hint=f"use one of {', '.join(ROUTERS)}")
     return reports
@@ -485,6 +498,16 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{name:18} APGR={_shown(item['apgr'])} {cpt} AIQ={item['aiq']:.3f}")
         for reason in item["not_applicable"]:
             print(f"{'':18} APGR and CPT do not apply: {reason}")
+        view = item.get("prompt_view")
+        if view and (
+            view["truncated"] or view["shared_prefix_chars"] or view["shared_suffix_chars"]
+        ):
+            print(
+                f"{'':18} embedded the differing part: shared prefix of "
+                f"{view['shared_prefix_chars']} and suffix of {view['shared_suffix_chars']} "
+                f"characters cut; {view['truncated']} of {view['of']} prompts truncated to the "
+                "encoder's window (their end kept)"
+            )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
