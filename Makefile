@@ -9,7 +9,7 @@ CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
 	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
-	bench-extraction-fields
+	bench-extraction-fields eval-routellm
 
 install: $(STAMP)
 
@@ -55,15 +55,33 @@ test: system-deps models-all lint
 RESULTS := benchmarks/results
 SIGNALS := --signal conf_q10 --signal conf_q0 --signal mean_logprob --signal sum_logprob
 eval-embedded: install
-	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_gsm8k.jsonl $(SIGNALS) \
+	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_gsm8k.jsonl $(ROUTERS) $(SIGNALS) \
 		--out $(RESULTS)/eval_embedded_gsm8k.json --plot $(RESULTS)/eval_embedded_gsm8k.png
 	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_gsm8k.jsonl --signal conf_q10 \
 		--objective quality_share=0.95 --policy serve_configs/policies/support.yaml --route faq \
 		--out $(RESULTS)/calibrate_embedded_gsm8k.json
-	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_gpqa.jsonl $(SIGNALS) \
+	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_gpqa.jsonl $(ROUTERS) $(SIGNALS) \
 		--out $(RESULTS)/eval_embedded_gpqa.json --plot $(RESULTS)/eval_embedded_gpqa.png
 	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_gpqa.jsonl --signal conf_q10 \
 		--objective quality_share=0.95 --out $(RESULTS)/calibrate_embedded_gpqa.json
+
+# The README's evaluation on published router outcomes (RouteLLM's GSM8K responses and MT-Bench
+# judgements, vendored under benchmarks/data/routellm), every router next to each other.
+ROUTERS := --routers random,length,embedding,trained,knn
+ROUTELLM := benchmarks/data/routellm
+eval-routellm: install
+	$(BIN)/tierserve eval import routellm $(ROUTELLM)/gsm8k_responses.csv \
+		--weak mistralai/Mixtral-8x7B-Instruct-v0.1 --strong gpt-4-1106-preview \
+		--out build/outcomes_routellm_gsm8k.jsonl
+	$(BIN)/tierserve eval sweep build/outcomes_routellm_gsm8k.jsonl $(ROUTERS) \
+		--out $(RESULTS)/eval_routellm_gsm8k.json --plot $(RESULTS)/eval_routellm_gsm8k.png
+	$(BIN)/python benchmarks/eval_fewshot_prefix.py --out $(RESULTS)/eval_routellm_gsm8k_fewshot.json
+	$(BIN)/tierserve eval import judged $(ROUTELLM)/mt_bench/judgements.jsonl \
+		--questions $(ROUTELLM)/mt_bench/question.jsonl \
+		--weak mistralai/Mixtral-8x7B-Instruct-v0.1 --strong gpt-4-1106-preview \
+		--out build/outcomes_routellm_mtbench.jsonl
+	$(BIN)/tierserve eval sweep build/outcomes_routellm_mtbench.jsonl $(ROUTERS) \
+		--out $(RESULTS)/eval_routellm_mtbench.json --plot $(RESULTS)/eval_routellm_mtbench.png
 
 # Serving benchmark: direct vLLM vs the stack (pinned tier, cascade, small-/large-only), one run,
 # ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").

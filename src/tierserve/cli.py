@@ -13,7 +13,7 @@ tierserve eval import routellm|routerbench|judged PATH --out OUTCOMES.jsonl
                       [--drop-unscored] [--questions question.jsonl]
 tierserve eval collect gsm8k|gpqa --out OUTCOMES.jsonl [--url URL] [--limit N]
                        [--max-tokens N] [--concurrency N]
-tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding] [--signal NAME]
+tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding,trained,knn] [--signal NAME]
                      [--grid N] [--split test|all] [--out REPORT.json] [--plot PNG]
 tierserve eval calibrate OUTCOMES.jsonl [--signal NAME] [--method isotonic|platt]
                          [--objective quality_share=S|max_cost=C] [--policy FILE --route R]

@@ -2,8 +2,9 @@
 policy version, and replay the decision log under a candidate policy.
 
     tierserve eval import routellm benchmarks/data/routellm/gsm8k_responses.csv --out gsm8k.jsonl
+    tierserve eval import judged judgements.jsonl --questions question.jsonl --out mt.jsonl
     tierserve eval collect gsm8k --limit 100 --out benchmarks/results/outcomes_gsm8k.jsonl
-    tierserve eval sweep gsm8k.jsonl --routers random,length,embedding --signal conf_q10 \
+    tierserve eval sweep gsm8k.jsonl --routers random,length,embedding,trained --signal conf_q10 \
         --out report.json --plot frontier.png
     tierserve eval calibrate outcomes.jsonl --signal conf_q10 --objective quality_share=0.95 \
         --policy serve_configs/policies/support.yaml --route faq --out calibrate.json

@@ -124,7 +124,10 @@ class EmbeddingDifficultyRouter:
         self.view = view
 
     @classmethod
-    def train(cls, train: OutcomeSet, encoder: Any | None = None) -> EmbeddingDifficultyRouter:
+    def train(
+        cls, train: OutcomeSet, encoder: Any | None = None, view: PromptView | None = None
+    ) -> EmbeddingDifficultyRouter:
+        """``view``: how prompts are cut before embedding (default: learnt from ``train``)."""
         from sklearn.linear_model import LogisticRegression
 
         encoder = _encoder(encoder)
@@ -135,7 +138,7 @@ class EmbeddingDifficultyRouter:
         if labels.min() == labels.max():
             raise ValueError("the train split has only one label; the router cannot learn")
         prompts = [r.prompt for r in train.rows]
-        view = PromptView.learn(prompts)
+        view = view or PromptView.learn(prompts)
         model = LogisticRegression(max_iter=2000, class_weight="balanced")
         model.fit(view.embed(encoder, prompts), labels)
         return cls(encoder, model, view)
