@@ -71,6 +71,7 @@ from tierserve.policy.runner import (
     TextDelta,
 )
 from tierserve.policy.spec import AuthSpec, Policy, RateLimitSpec, TenantSpec
+from tierserve.policy.start_router import PromptEmbedder
 from tierserve.policy.step import Outcome, Step
 from tierserve.quota import Quota
 from tierserve.review import ReviewQueue
@@ -98,6 +99,7 @@ class ChatService:
         *,
         policy: Policy | None = None,
         predictor: TaskPredictor | None = None,
+        embedder: PromptEmbedder | None = None,
         review_queue: ReviewQueue | None = None,
         recorder: Recorder | None = None,
         sessions: SessionStore | None = None,
@@ -108,6 +110,7 @@ class ChatService:
             policy.check_stack(config)
         self._policy = policy or cascade_policy(config)
         self._predictor = predictor
+        self._embedder = embedder
         self._review_queue = review_queue
         self._recorder = recorder
         self._sessions = sessions or InMemorySessions()
@@ -239,7 +242,9 @@ class ChatService:
         )
         # The classifier's embedding and the PII scans take milliseconds of CPU per request:
         # off the event loop, so one long prompt never stalls the others' streams.
-        plan = await asyncio.to_thread(plan_route, self._policy, features, self._predictor)
+        plan = await asyncio.to_thread(
+            plan_route, self._policy, features, self._predictor, embedder=self._embedder
+        )
         try:
             ladder = compose_ladder(
                 plan,

@@ -29,6 +29,7 @@ __all__ = [
     "TierCalibration",
     "calibrate",
     "choose_thresholds",
+    "choose_with_router",
     "reliability",
     "signal_grid",
     "write_policy",
@@ -128,19 +129,30 @@ class Objective:
         return f"mean cost <= {self.max_cost} at maximum quality"
 
 
-def _score(outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]) -> tuple[float, float]:
-    point = cascade_point(outcomes, thresholds, run_cascade(outcomes, signal, thresholds))
+def _score(
+    outcomes: OutcomeSet,
+    signal: str,
+    thresholds: Sequence[float],
+    starts: Sequence[int] | None = None,
+) -> tuple[float, float]:
+    choices = run_cascade(outcomes, signal, thresholds, starts)
+    point = cascade_point(outcomes, thresholds, choices)
     return point.quality, point.cost
 
 
 def choose_thresholds(
-    train: OutcomeSet, signal: str, objective: Objective, grid: Sequence[float]
+    train: OutcomeSet,
+    signal: str,
+    objective: Objective,
+    grid: Sequence[float],
+    starts: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """The thresholds (one per tier but the last) that best meet ``objective`` on ``train``."""
+    """The thresholds (one per tier but the last) that best meet ``objective`` on ``train``;
+    ``starts``: per row, the tier index a start router begins at."""
     top_quality = train.quality(train.tiers[-1])
     best: tuple[float, float, tuple[float, ...]] | None = None
     for combo in itertools.product(grid, repeat=len(train.tiers) - 1):
-        quality, cost = _score(train, signal, combo)
+        quality, cost = _score(train, signal, combo, starts)
         if objective.quality_share is not None:
             if quality < objective.quality_share * top_quality:
                 continue
@@ -155,8 +167,38 @@ def choose_thresholds(
     if best is None:
         raise ConfigError(f"no thresholds meet the objective ({objective.describe()}) on train")
     thresholds = dict(zip(train.tiers[:-1], best[2], strict=True))
-    quality, cost = _score(train, signal, best[2])
+    quality, cost = _score(train, signal, best[2], starts)
     return {"thresholds": thresholds, "train_quality": quality, "train_cost": cost}
+
+
+MIN_PROBABILITIES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def choose_with_router(
+    train: OutcomeSet,
+    signal: str,
+    objective: Objective,
+    grid: Sequence[float],
+    suffices: dict[str, list[float]],
+) -> dict[str, Any]:
+    """The start router's ``min_probability`` and the cascade thresholds behind it that best
+    meet ``objective`` on ``train``, from the router's out-of-fold ``suffices`` there."""
+    from tierserve.evaluate.routers import start_indexes
+
+    best: tuple[tuple[float, float], float, dict[str, Any]] | None = None
+    for level in MIN_PROBABILITIES:
+        starts = start_indexes(train.tiers, suffices, level)
+        try:
+            chosen = choose_thresholds(train, signal, objective, grid, starts)
+        except ConfigError:
+            continue
+        quality, cost = chosen["train_quality"], chosen["train_cost"]
+        key = (cost, -quality) if objective.quality_share is not None else (-quality, cost)
+        if best is None or key < best[0]:
+            best = (key, level, chosen)
+    if best is None:
+        raise ConfigError(f"no router level meets the objective ({objective.describe()}) on train")
+    return {**best[2], "min_probability": best[1]}
 
 
 def write_policy(
@@ -168,6 +210,7 @@ def write_policy(
     signal: str | None,
     provenance: str,
     key: str = "min_confidence",
+    start_router: Mapping[str, Any] | None = None,
 ) -> str:
     """A copy of the policy with ``route``'s step thresholds (``key``) replaced, on ``signal``
     (which the new version names, so a stack measuring another signal refuses it; None: field
@@ -179,9 +222,12 @@ def write_policy(
     from tierserve.policy.spec import load_policy
 
     data = yaml.safe_load(policy_path.read_text())
-    steps = next((r["ladder"] for r in data["routes"] if r["name"] == route), None)
-    if steps is None:
+    spec = next((r for r in data["routes"] if r["name"] == route), None)
+    if spec is None:
         raise ConfigError(f"policy {policy_path} has no route {route!r}")
+    steps = spec["ladder"]
+    if start_router is not None:
+        spec["start_router"] = dict(start_router)
     kept = []
     for step in steps:
         threshold = thresholds.get(step.get("tier"))

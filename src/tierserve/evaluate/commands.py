@@ -75,7 +75,7 @@ def add_parser(sub: Any) -> None:
     imported.set_defaults(handler=_import)
 
     collect = actions.add_parser("collect", help="run every tier of a stack over a task set")
-    collect.add_argument("task_set", choices=["gsm8k", "gpqa"])
+    collect.add_argument("task_set", choices=["gsm8k", "gpqa", "general"])
     collect.add_argument("--out", type=Path, required=True, help="outcome JSONL (resumed)")
     collect.add_argument("--url", default="http://127.0.0.1:8000")
     collect.add_argument("--limit", type=int, default=0, help="first N items (0: all)")
@@ -97,6 +97,13 @@ def add_parser(sub: Any) -> None:
     calibration.add_argument("--method", choices=["isotonic", "platt"], default="isotonic")
     calibration.add_argument(
         "--objective", default="quality_share=0.95", help="quality_share=S or max_cost=C"
+    )
+    calibration.add_argument(
+        "--router",
+        choices=["none", "trained"],
+        default="none",
+        help="trained: also fit a start router (the ladder starts at the cheapest tier it "
+        "predicts suffices) and its level together with the thresholds",
     )
     calibration.add_argument("--policy", type=Path, help="policy file to write a version of")
     calibration.add_argument("--route", default="faq", help="the route whose ladder to retune")
@@ -159,7 +166,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         reliability,
         write_policy,
     )
-    from tierserve.evaluate.sweep import cascade_point, decision_report, run_cascade
+    from tierserve.evaluate.sweep import cascade_point, decision_report, oracle, run_cascade
 
     kind, _, value = args.objective.partition("=")
     if kind not in ("quality_share", "max_cost") or not value:
@@ -171,9 +178,20 @@ def _calibrate(args: argparse.Namespace) -> int:
     outcomes = OutcomeSet.read(args.outcomes)
     train, test = outcomes.split("train"), outcomes.split("test")
     fitted = calibrate(train, args.signal, args.method)
-    chosen = choose_thresholds(train, args.signal, objective, signal_grid(train, args.signal))
+    grid = signal_grid(train, args.signal)
+    router = starts = None
+    if args.router == "trained":
+        from tierserve.evaluate.calibrate import choose_with_router
+        from tierserve.evaluate.routers import SufficiencyRouter, cross_fitted, start_indexes
+
+        chosen = choose_with_router(train, args.signal, objective, grid, cross_fitted(train))
+        router = SufficiencyRouter.train(train, "logistic")
+        suffices = router.suffices([row.prompt for row in test.rows])
+        starts = start_indexes(test.tiers, suffices, chosen["min_probability"])
+    else:
+        chosen = choose_thresholds(train, args.signal, objective, grid)
     thresholds = chosen["thresholds"]
-    choices = run_cascade(test, args.signal, list(thresholds.values()))
+    choices = run_cascade(test, args.signal, list(thresholds.values()), starts)
     calibrated = cascade_point(test, list(thresholds.values()), choices)
     shares = {t: sum(c.answered_by == t for c in choices) / len(choices) for t in test.tiers}
     result: dict[str, Any] = {
@@ -197,8 +215,9 @@ def _calibrate(args: argparse.Namespace) -> int:
             },
             **{
                 f"{tier}_only": {"quality": test.quality(tier), "cost": test.cost(tier)}
-                for tier in (test.tiers[0], test.tiers[-1])
+                for tier in test.tiers
             },
+            "oracle": oracle(test),
             # Random routing with the same mix of answering tiers as the calibrated policy.
             "random_same_mix": {
                 "quality": sum(shares[t] * test.quality(t) for t in test.tiers),
@@ -206,6 +225,13 @@ def _calibrate(args: argparse.Namespace) -> int:
             },
         },
     }
+    if router is not None and starts is not None:
+        result["router"] = {
+            "kind": "trained (logistic, per-tier sufficiency)",
+            "min_probability": chosen["min_probability"],
+            "started_at_test": {t: starts.count(i) / len(starts) for i, t in enumerate(test.tiers)},
+            "prompt_view": router.view.describe(),
+        }
     if args.policy is not None:
         out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-calibrated.yaml")
         provenance = (
@@ -224,6 +250,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 thresholds=thresholds,
                 signal=args.signal,
                 provenance=provenance,
+                start_router=_router_file(router, out_policy, args.route, chosen),
             ),
         }
     print(json.dumps(result, indent=1))
@@ -231,6 +258,17 @@ def _calibrate(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def _router_file(
+    router: SufficiencyRouter | None, out_policy: Path, route: str, chosen: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Writes ``router`` beside the policy version; the route's ``start_router`` entry."""
+    if router is None:
+        return None
+    path = out_policy.with_name(f"{out_policy.stem}.{route}-router.json")
+    path.write_text(json.dumps(router.served()) + "\n")
+    return {"file": path.name, "min_probability": chosen["min_probability"]}
 
 
 def _fields(args: argparse.Namespace) -> int:

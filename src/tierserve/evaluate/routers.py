@@ -28,13 +28,17 @@ from typing import Any, Literal
 import numpy as np
 
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
+from tierserve.policy.start_router import first_sufficient
+from tierserve.signals.prompt_view import PromptView
 
 __all__ = [
     "EmbeddingDifficultyRouter",
     "PromptView",
     "SufficiencyRouter",
+    "cross_fitted",
     "length_scores",
     "random_scores",
+    "start_indexes",
 ]
 
 
@@ -44,71 +48,6 @@ def random_scores(count: int, seed: int = 0) -> list[float]:
 
 def length_scores(outcomes: OutcomeSet) -> list[float]:
     return [float(len(row.prompt)) for row in outcomes.rows]
-
-
-def _shared_start(texts: Sequence[str]) -> str:
-    """The characters every text starts with (the first and last in sort order bound them)."""
-    low, high = min(texts), max(texts)
-    size = next((i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b), len(low))
-    return low[:size]
-
-
-def _word_cut(text: str, from_end: bool = False) -> str:
-    """``text`` cut back to a whole-word boundary (a shared run may end mid-word)."""
-    if from_end:
-        index = min((text.find(c) for c in " \n\t" if c in text), default=-1)
-        return text[index:] if index >= 0 else ""
-    index = max(text.rfind(c) for c in " \n\t")
-    return text[: index + 1] if index >= 0 else ""
-
-
-@dataclass
-class PromptView:
-    """The part of a prompt a router embeds, and what it had to cut to get there."""
-
-    prefix: str = ""
-    suffix: str = ""
-    truncated: int = 0
-    """Prompts (of the last :meth:`embed`) longer than the encoder's window: their end kept."""
-    seen: int = 0
-
-    @classmethod
-    def learn(cls, prompts: Sequence[str]) -> PromptView:
-        """The prefix and the suffix every prompt shares (empty when they share none)."""
-        if len(prompts) < 2:
-            return cls()
-        prefix = _word_cut(_shared_start(prompts))
-        suffix = _word_cut(_shared_start([p[::-1] for p in prompts])[::-1], True)
-        return cls(prefix, suffix)
-
-    def distinct(self, prompt: str) -> str:
-        text = prompt
-        if self.prefix and text.startswith(self.prefix):
-            text = text[len(self.prefix) :]
-        if self.suffix and text.endswith(self.suffix):
-            text = text[: -len(self.suffix)]
-        return text.strip() or prompt
-
-    def embed(self, encoder: Any, prompts: Sequence[str]) -> np.ndarray:
-        texts = [self.distinct(p) for p in prompts]
-        window = int(getattr(encoder, "max_seq_length", 0) or 0) - 2  # [CLS] and [SEP]
-        tokenizer = getattr(encoder, "tokenizer", None)
-        self.truncated, self.seen = 0, len(texts)
-        if window > 0 and tokenizer is not None:
-            ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-            for index, tokens in enumerate(ids):
-                if len(tokens) > window:
-                    texts[index] = tokenizer.decode(tokens[-window:])
-                    self.truncated += 1
-        return np.asarray(encoder.encode(texts, normalize_embeddings=True))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "shared_prefix_chars": len(self.prefix),
-            "shared_suffix_chars": len(self.suffix),
-            "truncated": self.truncated,
-            "of": self.seen,
-        }
 
 
 def _encoder(encoder: Any | None) -> Any:
@@ -189,6 +128,64 @@ class SufficiencyRouter:
     def scores(self, prompts: Sequence[str]) -> list[float]:
         """1 - P(the cheapest tier suffices): higher needs a stronger tier."""
         return [1.0 - p for p in self.suffices(prompts)[self.tiers[0]]]
+
+    def served(self) -> dict[str, Any]:
+        """The router as a policy's ``start_router`` file holds it (logistic models only: a
+        gateway computes them without scikit-learn)."""
+        tiers: dict[str, Any] = {}
+        for tier, model in self.models.items():
+            if isinstance(model, float):
+                tiers[tier] = {"constant": model}
+            elif hasattr(model, "coef_"):
+                weights = [float(w) for w in model.coef_[0]]
+                tiers[tier] = {"weights": weights, "bias": float(model.intercept_[0])}
+            else:
+                raise ValueError(f"a {type(model).__name__} router cannot be served; use logistic")
+        return {
+            "encoder": "all-MiniLM-L6-v2",
+            "prefix": self.view.prefix,
+            "suffix": self.view.suffix,
+            "tiers": tiers,
+        }
+
+
+def cross_fitted(
+    train: OutcomeSet, encoder: Any | None = None, folds: int = 5
+) -> dict[str, list[float]]:
+    """Per tier below the top, each train row's P(suffices) from a logistic router fitted on
+    the other folds: in-sample predictions would flatter whatever is chosen with them."""
+    encoder = _encoder(encoder)
+    prompts = [r.prompt for r in train.rows]
+    vectors = PromptView.learn(prompts).embed(encoder, prompts)
+    fold = np.arange(len(prompts)) % folds
+    found: dict[str, list[float]] = {}
+    for tier in train.tiers[:-1]:
+        labels = np.array([acceptable(r.outcomes[tier].quality) for r in train.rows], int)
+        predicted = np.zeros(len(prompts))
+        for k in range(folds):
+            model = _fitted("logistic", vectors[fold != k], labels[fold != k])
+            held = vectors[fold == k]
+            predicted[fold == k] = (
+                model if isinstance(model, float) else model.predict_proba(held)[:, 1]
+            )
+        found[tier] = [float(p) for p in predicted]
+    return found
+
+
+def start_indexes(
+    tiers: Sequence[str], suffices: dict[str, list[float]], min_probability: float
+) -> list[int]:
+    """Per row, the index of the tier a start router begins at (the gateway's rule)."""
+    rows = len(next(iter(suffices.values()))) if suffices else 0
+    starts = []
+    for row in range(rows):
+
+        def probability(tier: str, row: int = row) -> float | None:
+            return suffices[tier][row] if tier in suffices else None
+
+        tier, _ = first_sufficient(tiers, probability, min_probability)
+        starts.append(tiers.index(tier))
+    return starts
 
 
 def _fitted(classifier: Classifier, vectors: np.ndarray, labels: np.ndarray) -> Any:

@@ -39,6 +39,7 @@ __all__ = [
     "cascade_sweep",
     "decision_report",
     "not_applicable",
+    "oracle",
     "report",
     "run_cascade",
     "score_points",
@@ -107,19 +108,27 @@ def cascade_ladder(tiers: Sequence[str], thresholds: Sequence[float]) -> Ladder:
 
 
 def run_cascade(
-    outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]
+    outcomes: OutcomeSet,
+    signal: str,
+    thresholds: Sequence[float],
+    starts: Sequence[int] | None = None,
 ) -> list[CascadeChoice]:
     """Walks each row through the ladder kernel: tier i's answer is accepted when its
-    ``signal`` >= thresholds[i] (a row without the signal never clears a threshold)."""
-    ladder = cascade_ladder(outcomes.tiers, thresholds)
+    ``signal`` >= thresholds[i] (a row without the signal never clears a threshold).
+    ``starts``: per row, the index of the tier its ladder starts at (a start router's)."""
+    ladders: dict[int, Ladder] = {}
     choices = []
-    for row in outcomes.rows:
+    for number, row in enumerate(outcomes.rows):
+        first = starts[number] if starts is not None else 0
+        if first not in ladders:
+            ladders[first] = cascade_ladder(outcomes.tiers[first:], thresholds[first:])
+        ladder = ladders[first]
         tried: list[str] = []
         reasons: list[str] = []
         cost = latency = 0.0
         move = start(ladder)
         while isinstance(move, Generate):
-            tier = outcomes.tiers[move.index]
+            tier = outcomes.tiers[first + move.index]
             outcome = row.outcomes[tier]
             tried.append(tier)
             cost += outcome.cost
@@ -129,10 +138,10 @@ def run_cascade(
             )
             reasons.append(verdict.reason)
         assert isinstance(move, Finish) and move.answer is not None
-        answer = row.outcomes[outcomes.tiers[move.answer]]
+        answer = row.outcomes[outcomes.tiers[first + move.answer]]
         choices.append(
             CascadeChoice(
-                outcomes.tiers[move.answer],
+                outcomes.tiers[first + move.answer],
                 tuple(tried),
                 answer.quality,
                 cost,
@@ -142,6 +151,17 @@ def run_cascade(
             )
         )
     return choices
+
+
+def oracle(outcomes: OutcomeSet) -> dict[str, float]:
+    """Each request answered by the cheapest tier with the best answer, paying for it alone:
+    the quality no router can beat, at the least cost it could be had for."""
+    quality = cost = 0.0
+    for row in outcomes.rows:
+        best = max(row.outcomes[t].quality for t in outcomes.tiers)
+        tier = next(t for t in outcomes.tiers if row.outcomes[t].quality == best)
+        quality, cost = quality + best, cost + row.outcomes[tier].cost
+    return {"quality": quality / len(outcomes.rows), "cost": cost / len(outcomes.rows)}
 
 
 def cascade_point(

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from tierserve.errors import ConfigError
+from tierserve.policy.spec import mentions
 
 __all__ = ["CHOICE_SCHEMA", "TASK_SETS", "TaskItem", "check", "load_task_set"]
 
@@ -97,7 +98,13 @@ def _gpqa() -> list[TaskItem]:
     return items
 
 
-TASK_SETS = {"gsm8k": _gsm8k, "gpqa": _gpqa}
+def _general() -> list[TaskItem]:
+    from tierserve.evaluate.general import general_items
+
+    return general_items()
+
+
+TASK_SETS = {"gsm8k": _gsm8k, "gpqa": _gpqa, "general": _general}
 
 
 def load_task_set(name: str) -> list[TaskItem]:
@@ -125,4 +132,9 @@ def check(checker: str, expected: str, answer: str) -> float:
         return float(got is not None and abs(got - float(expected)) < 1e-6)
     if checker == "choice":
         return float(_choice(answer) == expected)
-    raise ConfigError(f"unknown checker {checker!r}", hint="use numeric or choice")
+    if checker == "contains":
+        accepted, _, refused = expected.partition("!")
+        named = any(mentions(answer, word) for word in accepted.split("|"))
+        wrong = any(mentions(answer, word) for word in refused.split("|") if word)
+        return float(named and not wrong)
+    raise ConfigError(f"unknown checker {checker!r}", hint="use numeric, choice or contains")

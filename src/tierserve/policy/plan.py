@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -13,6 +14,7 @@ from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
 from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
 from tierserve.policy.risk import RiskAssessment, assess_risk
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, RouteSpec, TaskClass
+from tierserve.policy.start_router import PromptEmbedder, start_tier
 
 __all__ = ["RequestFeatures", "RoutePlan", "eligible_steps", "plan_route", "route_for"]
 
@@ -75,8 +77,10 @@ def eligible_steps(
     complex_input: bool,
     floor: str | None = None,
     tool_tiers: tuple[str, ...] | None = None,
+    start: Callable[[list[str]], tuple[str, str]] | None = None,
 ) -> tuple[list[LadderStepSpec], list[str]]:
-    """The route's ladder without the tiers this request may not use, and why."""
+    """The route's ladder without the tiers this request may not use, and why. ``start``:
+    given the tiers left, the tier to start at and its reason code (a start router)."""
     reasons: list[str] = []
     steps = list(route.ladder)
 
@@ -95,6 +99,11 @@ def eligible_steps(
         drop(set(tool_tiers), "tools")
     if floor is not None and floor in policy.tiers:
         drop(set(policy.tiers[policy.tiers.index(floor) :]), f"session_floor={floor}")
+    left = [s.tier for s in steps if s.action == "generate" and s.tier is not None]
+    if start is not None and len(set(left)) > 1:
+        tier, why = start(list(dict.fromkeys(left)))
+        reasons.append(why)
+        drop(set(policy.tiers[policy.tiers.index(tier) :]), "router")
     generating = [s for s in steps if s.action == "generate"]
     if complex_input and len({s.tier for s in generating}) > 1:
         weakest = generating[0].tier
@@ -117,7 +126,10 @@ def plan_route(
     predictor: TaskPredictor | None = None,
     *,
     session_escalated: bool = False,
+    embedder: PromptEmbedder | None = None,
 ) -> RoutePlan:
+    """``embedder``: the gateway's sentence encoder, for routes with a start router (without
+    one such a route climbs its whole ladder, and the plan says so)."""
     tenant = resolve_tenant(policy, features.api_key)
     scanned = f"{features.text}\n{features.other_text}" if features.other_text else features.text
     eligibility = check_eligibility(policy, tenant, scanned)
@@ -129,6 +141,14 @@ def plan_route(
         session_escalated=session_escalated or features.session_floor_tier is not None,
     )
     route = route_for(policy, task.task, risk.risk)
+    start = None
+    router = route.start_router
+    if router is not None and embedder is not None:
+
+        def start(tiers: list[str]) -> tuple[str, str]:
+            vector = embedder.embed(features.text, router.prefix, router.suffix)
+            return start_tier(router, tiers, vector)
+
     steps, step_reasons = eligible_steps(
         policy,
         route,
@@ -136,7 +156,10 @@ def plan_route(
         risk.complex,
         features.session_floor_tier,
         features.tool_tiers,
+        start,
     )
+    if router is not None and embedder is None:
+        step_reasons.append("router: no encoder here => whole ladder")
     plan = RoutePlan(
         policy_version=policy.version,
         route=route,

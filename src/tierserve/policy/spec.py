@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from tierserve.config import StackConfig, TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
 from tierserve.policy.keys import KEY_HASH_PATTERN
+from tierserve.policy.start_router import StartRouterSpec
 from tierserve.validate.rules import SemanticRule
 
 __all__ = [
@@ -366,6 +367,11 @@ class RouteSpec(_Spec):
         default="accept_last",
         description="What happens when the last generate step still fails its gate.",
     )
+    start_router: StartRouterSpec | None = Field(
+        default=None,
+        description="Start the ladder at the cheapest tier a router trained on outcomes "
+        "predicts suffices (the cascade behind it unchanged); None: at its first step.",
+    )
 
 
 class CacheSpec(_Spec):
@@ -467,6 +473,12 @@ class Policy(_Spec):
                     f"`schemas` ({sorted(self.schemas)}); add it there or fix the name"
                 )
             self._check_ladder(route, known)
+            routed = set(route.start_router.tiers) if route.start_router else set()
+            if routed - known:
+                raise ValueError(
+                    f"route {route.name!r}: its start_router predicts unknown tiers "
+                    f"{sorted(routed - known)}; tiers are {self.tiers}"
+                )
             sensitive = TaskClass.POLICY_SENSITIVE in route.tasks
             if route.cacheable and sensitive and not self.cache.allow_policy_sensitive:
                 raise ValueError(

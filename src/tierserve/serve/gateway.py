@@ -135,17 +135,25 @@ class Gateway:
             engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
         shared = observe.database_url is not None
-        predictor = None
+        predictor = embedder = None
+        encoder = None
         if examples:
             from tierserve.signals.batched_predictor import BatchedPredictor
             from tierserve.signals.task_model import EmbeddingTaskClassifier
 
-            predictor = BatchedPredictor(EmbeddingTaskClassifier.train(list(examples)))
+            classifier = EmbeddingTaskClassifier.train(list(examples))
+            predictor, encoder = BatchedPredictor(classifier), classifier.encoder
+        if any(route.start_router for route in policy.routes):
+            from tierserve.signals.prompt_view import SentenceEmbedder
+            from tierserve.signals.task_model import sentence_encoder
+
+            embedder = SentenceEmbedder(encoder or sentence_encoder())
         self._service = ChatService(
             config,
             {name: HandleEngine(name, handle) for name, handle in tiers.items()},
             policy=policy,
             predictor=predictor,
+            embedder=embedder,
             review_queue=(
                 DatabaseReviewQueue(engine)
                 if shared

@@ -61,6 +61,11 @@ class EmbeddingTaskClassifier:
         self._encoder = encoder
         self._model = model
 
+    @property
+    def encoder(self) -> Any:
+        """The sentence encoder, for others in the process to share."""
+        return self._encoder
+
     @classmethod
     def train(
         cls, examples: Sequence[LabelledExample], encoder: Any | None = None

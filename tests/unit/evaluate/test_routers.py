@@ -3,14 +3,19 @@ shares before embedding (a few-shot prefix longer than the encoder's window used
 every prompt the same score), say how many prompts they truncated, and the router trained
 from outcomes predicts, per tier, whether that tier's answer suffices."""
 
+import json
 from pathlib import Path
 
 import pytest
 
+from tierserve.cli import main
 from tierserve.evaluate.importers import read_routellm_csv
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView, SufficiencyRouter
 from tierserve.evaluate.sweep import not_applicable, report, score_points
+from tierserve.policy.spec import TaskClass, load_policy
+from tierserve.policy.start_router import StartRouterSpec
+from tierserve.signals.prompt_view import SentenceEmbedder
 from tierserve.signals.task_model import sentence_encoder
 
 GSM8K = Path(__file__).resolve().parents[3] / "benchmarks/data/routellm/gsm8k_responses.csv"
@@ -106,3 +111,80 @@ def test_a_tier_that_always_or_never_suffices_is_a_constant(encoder: object) -> 
     found = router.suffices(["question number 3", "question number 4"])
     assert found["small"] == [0.0, 0.0]
     assert len(found["medium"]) == 2 and all(0.0 <= p <= 1.0 for p in found["medium"])
+
+
+def test_a_served_router_gives_the_probabilities_it_was_evaluated_with(
+    gsm8k: OutcomeSet, encoder: object
+) -> None:
+    """The gateway computes the exported weights over its own embedding of the prompt: the
+    probabilities must be the ones offline evaluation chose the start level with."""
+    named = dict(zip(gsm8k.tiers, ("small", "large"), strict=True))  # served tier names
+    rows = [
+        r.model_copy(update={"outcomes": {named[t]: o for t, o in r.outcomes.items()}})
+        for r in gsm8k.rows[:160]
+    ]
+    router = SufficiencyRouter.train(OutcomeSet.of(rows), "logistic", encoder)
+    served = StartRouterSpec.model_validate(router.served())
+    embedder = SentenceEmbedder(encoder)
+    prompts = [r.prompt for r in gsm8k.rows[200:206]]
+    offline = router.suffices(prompts)["small"]
+    assert len({round(p, 3) for p in offline}) > 1
+    for prompt, expected in zip(prompts, offline, strict=True):
+        vector = embedder.embed(prompt, served.prefix, served.suffix)
+        assert served.tiers["small"].probability(vector) == pytest.approx(expected, abs=1e-5)
+
+
+def mixed_outcomes(count: int = 80) -> OutcomeSet:
+    """Capital questions the small tier gets right, sums only medium does, and riddles only
+    large does; every tier is confident, so only a start router can save the wasted calls."""
+    kinds = [
+        ("What is the capital of country number {i}?", (1.0, 1.0, 1.0)),
+        ("Add {i} and {i} plus seventeen.", (0.0, 1.0, 1.0)),
+        ("Solve this riddle about a locked room, version {i}.", (0.0, 0.0, 1.0)),
+    ]
+    rows = []
+    for i in range(count):
+        text, quality = kinds[i % 3]
+        rows.append(
+            OutcomeRow(
+                id=f"r{i}",
+                prompt=text.format(i=i),
+                split="train" if i % 2 else "test",
+                outcomes={
+                    tier: TierOutcome(quality=q, cost=cost, signals={"conf_q10": 0.9})
+                    for tier, q, cost in zip(
+                        ("small", "medium", "large"), quality, (1, 2, 10), strict=True
+                    )
+                },
+            )
+        )
+    return OutcomeSet.of(rows)
+
+
+def test_calibrate_with_a_router_writes_a_policy_that_starts_where_it_should(
+    tmp_path: Path,
+) -> None:
+    outcomes = tmp_path / "outcomes.jsonl"
+    mixed_outcomes().write(outcomes)
+    policy = Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml"
+    route = next(r.name for r in load_policy(policy).routes if TaskClass.UNKNOWN in r.tasks)
+    out_policy, report_path = policy.with_name("test-router-calibrated.yaml"), tmp_path / "r.json"
+    try:
+        code = main(
+            ["eval", "calibrate", str(outcomes), "--router", "trained", "--objective",
+             "quality_share=1.0", "--policy", str(policy), "--route", route,
+             "--out-policy", str(out_policy), "--out", str(report_path)]
+        )  # fmt: skip
+        assert code == 0
+        report = json.loads(report_path.read_text())
+        test = report["test"]
+        assert test["calibrated_policy"]["quality"] == 1.0
+        # Started where each kind is first answered right: no call wasted on a cheaper tier.
+        assert test["calibrated_policy"]["cost"] == pytest.approx(test["oracle"]["cost"], rel=0.05)
+        assert test["calibrated_policy"]["cost"] < 0.5 * test["large_only"]["cost"]
+        written = load_policy(out_policy)
+        router = next(r.start_router for r in written.routes if r.name == route)
+        assert router is not None and router.min_probability == report["router"]["min_probability"]
+    finally:
+        out_policy.unlink(missing_ok=True)
+        out_policy.with_name(f"{out_policy.stem}.{route}-router.json").unlink(missing_ok=True)

@@ -1,0 +1,140 @@
+"""A route's start router: the ladder starts at the cheapest tier predicted to suffice.
+
+A router trained from outcomes (``tierserve eval calibrate --router trained``) writes, per tier
+below the top, a logistic model of P(that tier's answer is acceptable) over the prompt's
+sentence embedding. The policy names the file; on load its weights are inlined, so the policy
+travels to other processes as data. Planning asks the gateway's embedder for the prompt's
+vector and starts the ladder at the first tier whose probability reaches ``min_probability``
+(the top tier always qualifies); the confidence cascade behind it is unchanged.
+
+Pure data and arithmetic: the embedder (an encoder) is the gateway's, passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from tierserve.config import TierName
+
+__all__ = [
+    "PromptEmbedder",
+    "StartRouterSpec",
+    "TierSufficiency",
+    "first_sufficient",
+    "start_tier",
+]
+
+
+class PromptEmbedder(Protocol):
+    def embed(self, text: str, prefix: str, suffix: str) -> Sequence[float]:
+        """The normalised sentence embedding of ``text`` without the ``prefix`` and ``suffix``
+        its router's training prompts shared (as ``signals.prompt_view.PromptView`` cuts)."""
+
+
+class TierSufficiency(BaseModel):
+    """P(this tier's answer suffices) = sigmoid(weights . embedding + bias), or a constant
+    where the training outcomes had one label."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weights: list[float] = Field(default_factory=list)
+    bias: float = 0.0
+    constant: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    def probability(self, vector: Sequence[float]) -> float:
+        if self.constant is not None:
+            return self.constant
+        if len(vector) != len(self.weights):
+            raise ValueError(f"a {len(vector)}-dimension embedding for {len(self.weights)} weights")
+        z = sum(w * x for w, x in zip(self.weights, vector, strict=True)) + self.bias
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+class StartRouterSpec(BaseModel):
+    """Where a route's ladder starts, predicted from the prompt before any tier runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str | None = Field(
+        default=None,
+        description="The router's JSON (written by `tierserve eval calibrate --router`), "
+        "relative to the policy file; read and inlined on load.",
+    )
+    min_probability: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="A tier below the top starts the ladder when the router's probability "
+        "that its answer suffices is at least this.",
+    )
+    encoder: str = Field(
+        default="all-MiniLM-L6-v2", description="The sentence encoder the router was trained on."
+    )
+    prefix: str = Field(default="", description="Cut from prompts before embedding.")
+    suffix: str = Field(default="", description="Cut from prompts before embedding.")
+    tiers: dict[TierName, TierSufficiency] = Field(
+        default_factory=dict, description="Per tier below the top: its sufficiency model."
+    )
+    source: str | None = Field(default=None, description="Where the weights were read from.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not data.get("file") or data.get("tiers"):
+            return data
+        base = (info.context or {}).get("base_dir")
+        if base is None:
+            raise ValueError("start_router.file needs the policy's folder; use load_policy()")
+        path = Path(base) / data["file"]
+        try:
+            trained = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"start_router.file {str(path)!r}: {error}") from None
+        if not isinstance(trained, dict):
+            raise ValueError(f"start_router.file {str(path)!r} is not a router (a JSON object)")
+        wanted = ("encoder", "prefix", "suffix", "tiers")
+        return {**data, **{k: trained[k] for k in wanted if k in trained}, "source": str(path)}
+
+    @model_validator(mode="after")
+    def _has_tiers(self) -> StartRouterSpec:
+        if not self.tiers:
+            raise ValueError("a start_router needs a `file` or per-tier `tiers` models")
+        return self
+
+
+def first_sufficient(
+    ladder_tiers: Sequence[str], probability: Callable[[str], float | None], min_probability: float
+) -> tuple[str, str]:
+    """The tier a ladder starts at, and the reason code, e.g.
+    ``router: p(small)=0.31<0.50 => start medium``: the first tier whose probability of
+    sufficing reaches ``min_probability``. The last tier always qualifies, and so does a tier
+    without a model (``probability`` None). Serving and offline evaluation both decide here."""
+    seen: list[str] = []
+    for tier in ladder_tiers[:-1]:
+        p = probability(tier)
+        if p is None:
+            return tier, f"router: {','.join([*seen, f'no model for {tier}'])} => start {tier}"
+        if p >= min_probability:
+            seen.append(f"p({tier})={p:.2f}>={min_probability:.2f}")
+            return tier, f"router: {','.join(seen)} => start {tier}"
+        seen.append(f"p({tier})={p:.2f}<{min_probability:.2f}")
+    top = ladder_tiers[-1]
+    return top, f"router: {','.join(seen) or 'no model'} => start {top}"
+
+
+def start_tier(
+    router: StartRouterSpec, ladder_tiers: Sequence[str], vector: Sequence[float]
+) -> tuple[str, str]:
+    """Where ``router`` starts a ladder of ``ladder_tiers`` for a prompt embedded as ``vector``."""
+
+    def probability(tier: str) -> float | None:
+        model = router.tiers.get(tier)
+        return None if model is None else model.probability(vector)
+
+    return first_sufficient(ladder_tiers, probability, router.min_probability)
