@@ -205,12 +205,13 @@ def write_policy(
     policy_path: Path,
     out: Path,
     *,
-    route: str,
-    thresholds: Mapping[str, float],
-    signal: str | None,
     provenance: str,
+    route: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    signal: str | None = None,
     key: str = "min_confidence",
     start_router: Mapping[str, Any] | None = None,
+    suffix: str = "calibrated",
 ) -> str:
     """A copy of the policy with ``route``'s step thresholds (``key``) replaced, on ``signal``
     (which the new version names, so a stack measuring another signal refuses it; None: field
@@ -222,6 +223,25 @@ def write_policy(
     from tierserve.policy.spec import load_policy
 
     data = yaml.safe_load(policy_path.read_text())
+    if route is not None:
+        _retuned(data, policy_path, route, thresholds or {}, key, start_router)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    data["version"] = f"{data['version']}+{suffix}.{stamp}"
+    if signal is not None:
+        data["confidence_signal"] = signal
+    header = "".join(f"# {line}\n" for line in provenance.splitlines())
+    out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return load_policy(out).version
+
+
+def _retuned(
+    data: dict[str, Any],
+    policy_path: Path,
+    route: str,
+    thresholds: Mapping[str, float],
+    key: str,
+    start_router: Mapping[str, Any] | None,
+) -> None:
     spec = next((r for r in data["routes"] if r["name"] == route), None)
     if spec is None:
         raise ConfigError(f"policy {policy_path} has no route {route!r}")
@@ -239,10 +259,3 @@ def write_policy(
             step.pop(key, None)  # 0: the step has no such gate
         kept.append(step)
     steps[:] = kept
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
-    data["version"] = f"{data['version']}+calibrated.{stamp}"
-    if signal is not None:
-        data["confidence_signal"] = signal
-    header = "".join(f"# {line}\n" for line in provenance.splitlines())
-    out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return load_policy(out).version

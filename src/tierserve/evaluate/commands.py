@@ -134,6 +134,40 @@ def add_parser(sub: Any) -> None:
         "--outcomes", type=Path, help="outcome JSONL whose per-tier quality rates to expect"
     )
     replayed.add_argument("--out", type=Path)
+    replayed.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="ask the live tiers (--url) for the steps the candidate needs and the record lacks",
+    )
+    replayed.add_argument("--url", default="http://127.0.0.1:8000")
+    replayed.add_argument(
+        "--store",
+        type=Path,
+        help="regenerated answers, appended as they come (resumed); default: beside --out",
+    )
+    replayed.add_argument("--concurrency", type=int, default=4)
+    replayed.add_argument("--max-tokens", type=int, default=256)
+    replayed.add_argument(
+        "--accept-redacted",
+        action="store_true",
+        help="replay prompts logged with personal data redacted, as redacted",
+    )
+    replayed.add_argument(
+        "--labels",
+        choices=["gsm8k", "gpqa", "general"],
+        help="a task set whose answers check both policies' answers to its prompts",
+    )
+    replayed.add_argument(
+        "--outcomes-out",
+        type=Path,
+        help="with --labels: ask every tier, and write the labelled requests as outcome rows "
+        "(for `tierserve eval calibrate`)",
+    )
+    replayed.add_argument(
+        "--write-version",
+        type=Path,
+        help="write the candidate as a new policy version here, the replay in its header",
+    )
     replayed.set_defaults(handler=_replay)
 
     sweep = actions.add_parser("sweep", help="operating points, APGR, CPT, AIQ per router")
@@ -388,6 +422,8 @@ def _replay(args: argparse.Namespace) -> int:
     from tierserve.observe.record import DecisionRecord
     from tierserve.policy.spec import load_policy
 
+    if not args.log_export.is_file():
+        raise ConfigError(f"{args.log_export}: no such file", hint="tierserve log export --out")
     records = [
         DecisionRecord.model_validate_json(line)
         for line in args.log_export.read_text().splitlines()
@@ -397,12 +433,74 @@ def _replay(args: argparse.Namespace) -> int:
     if args.outcomes is not None:
         outcomes = OutcomeSet.read(args.outcomes)
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
-    result = replay(load_policy(args.policy), records, quality)
-    print(json.dumps({k: v for k, v in result.items() if k != "changed"}, indent=1))
+    policy = load_policy(args.policy)
+    if not args.regenerate:
+        if args.outcomes_out or args.labels:
+            raise ConfigError("--labels and --outcomes-out need --regenerate")
+        result = replay(policy, records, quality)
+    else:
+        result = _regenerated(args, policy, records, quality)
+    if args.write_version is not None:
+        result["policy_written"] = _replayed_version(args, result)
+    hidden = ("changed", "requests")
+    print(json.dumps({k: v for k, v in result.items() if k not in hidden}, indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def _regenerated(
+    args: argparse.Namespace, policy: Any, records: list[Any], quality: dict[str, float] | None
+) -> dict[str, Any]:
+    from tierserve.evaluate.regenerate import regenerated_replay
+    from tierserve.evaluate.replay import replay
+    from tierserve.evaluate.tasks import load_task_set
+
+    if args.outcomes_out and not args.labels:
+        raise ConfigError("--outcomes-out needs --labels", hint="name the task set, e.g. general")
+    store = args.store or (args.out or args.log_export).with_suffix(".regenerated.jsonl")
+    found = regenerated_replay(
+        policy,
+        records,
+        args.url,
+        store,
+        every_tier=args.outcomes_out is not None,
+        accept_redacted=args.accept_redacted,
+        max_tokens=args.max_tokens,
+        concurrency=args.concurrency,
+    )
+    result = replay(policy, records, quality, found.steps())
+    result["regenerated"] = {
+        "answers": len(found.answers),
+        "store": str(store),
+        "not_replayable": found.not_replayable,
+    }
+    if args.labels:
+        labels = {item.prompt: item for item in load_task_set(args.labels)}
+        prompts = {r.request_id: r.prompt for r in records}
+        result["scores"] = found.scores(result["requests"], prompts, labels)
+        if args.outcomes_out:
+            rows = found.outcome_rows(records, policy.tiers, labels)
+            OutcomeSet.of(rows, policy.tiers).write(args.outcomes_out)
+            result["outcomes_written"] = {"path": str(args.outcomes_out), "rows": len(rows)}
+    return result
+
+
+def _replayed_version(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, str]:
+    from tierserve.evaluate.calibrate import write_policy
+
+    scores = result.get("scores", {})
+    provenance = (
+        f"Written by `tierserve eval replay` from {args.log_export} ({result['replayed']} "
+        f"requests replayed, {result['unknown']} unknown).\nCost {result['cost_before']:.6g} -> "
+        f"{result['cost_after']:.6g}; quality {scores.get('quality_before')} -> "
+        f"{scores.get('quality_after')} over {scores.get('labelled_requests', 0)} labelled."
+    )
+    version = write_policy(
+        args.policy, args.write_version, provenance=provenance, suffix="replayed"
+    )
+    return {"path": str(args.write_version), "version": version}
 
 
 def _collect(args: argparse.Namespace) -> int:

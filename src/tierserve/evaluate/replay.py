@@ -40,7 +40,15 @@ from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
 from tierserve.policy.step import FailureKind, Outcome, Step
 
-__all__ = ["LadderReplay", "Replayed", "replay", "replay_ladder", "replay_one"]
+__all__ = [
+    "LadderReplay",
+    "Replayed",
+    "candidate_ladder",
+    "replay",
+    "replay_ladder",
+    "replay_one",
+    "routed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,10 @@ class Replayed:
     cost_after: float
     """Cost of the recorded steps the candidate walks (a lower bound when unknown)."""
     reason: str
+    calls_before: int = 0
+    calls_after: int = 0
+    latency_before: float = 0.0
+    latency_after: float = 0.0
 
 
 def _allowed(policy: Policy, record: DecisionRecord) -> tuple[str, ...]:
@@ -92,6 +104,8 @@ class LadderReplay:
     calls: int = 0
     """Tiers called on the walk: the upstream calls (a second opinion's included)."""
     uncertain_fields: tuple[str, ...] = ()
+    latency_s: float = 0.0
+    """Engine time of the steps walked, one after the other."""
     """The answer's (or the reviewer's draft's) fields still in doubt at the last step."""
 
 
@@ -99,7 +113,7 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
     """Walks ``ladder`` through the kernel over the recorded steps, as serving walked it."""
     by_tier = {s.tier: s for s in recorded if s.tier is not None}
     reasons: list[str] = []
-    cost, calls = 0.0, 0
+    cost, calls, latency = 0.0, 0, 0.0
     uncertain: tuple[str, ...] = ()
     move = start(ladder)
     while isinstance(move, Generate):
@@ -114,21 +128,23 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
                 f"{spec.tier}: contract, validators or field signals differ from the record"
             )
             return LadderReplay("unknown", tuple(reasons), cost, calls)
-        cost, calls = cost + seen.cost_usd, calls + 1
+        cost, calls, latency = cost + seen.cost_usd, calls + 1, latency + seen.latency_s
         verdict, move = decide(ladder, move.index, observation, move.doubted)
         reasons.append(verdict.reason)
         uncertain = verdict.uncertain_fields
     if isinstance(move, NoAnswer):
-        return LadderReplay("unavailable", tuple(reasons), cost, calls)
+        return LadderReplay("unavailable", tuple(reasons), cost, calls, latency_s=latency)
     if move.note is not None:
         reasons.append(move.note.reason)
     answered = str(move.outcome)
     if move.outcome is Outcome.ACCEPT and move.answer is not None:
         answered = str(ladder.steps[move.answer].tier)
-    return LadderReplay(answered, tuple(reasons), cost, calls, uncertain)
+    return LadderReplay(answered, tuple(reasons), cost, calls, uncertain, latency)
 
 
-def replay_one(policy: Policy, record: DecisionRecord) -> Replayed:
+def candidate_ladder(policy: Policy, record: DecisionRecord) -> tuple[str, Ladder]:
+    """The route and eligible ladder ``policy`` gives the logged request (its start router
+    aside: the record keeps no embedding of the prompt)."""
     route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk))
     steps, _ = eligible_steps(
         policy, route, _allowed(policy, record), record.complex_input, record.session_floor
@@ -138,35 +154,66 @@ def replay_one(policy: Policy, record: DecisionRecord) -> Replayed:
         on_exhausted=route.on_exhausted,
         review_accepted=route.review_required,
     )
-    walked = replay_ladder(ladder, record.steps)
+    return route.name, ladder
+
+
+def replay_one(
+    policy: Policy, record: DecisionRecord, regenerated: Sequence[Step] = ()
+) -> Replayed:
+    """``regenerated``: steps asked again on tiers the record never tried."""
+    route, ladder = candidate_ladder(policy, record)
+    tried = {s.tier for s in record.steps}
+    walked = replay_ladder(
+        ladder, [*record.steps, *(s for s in regenerated if s.tier not in tried)]
+    )
+    called = [s for s in record.steps if s.tier]
     return Replayed(
         record.request_id,
         record.route,
-        route.name,
+        route,
         record.answered_by,
         walked.answered,
         record.cost_usd,
         walked.cost,
         "; ".join(walked.reasons),
+        len(called),
+        walked.calls,
+        sum(s.latency_s for s in called),
+        walked.latency_s,
     )
+
+
+def _not_routed(record: DecisionRecord) -> str | None:
+    if record.cache == "hit":
+        return "cache_hit"
+    if record.outcome in (Outcome.DENIED, Outcome.CLIENT_CLOSED):
+        return str(record.outcome)  # refused before routing, or left mid-answer
+    if split_model(record.model_requested)[1] is not None:
+        return "pinned_tier"
+    return None
+
+
+def routed(record: DecisionRecord) -> bool:
+    """Whether the policy routed ``record`` (a replay walks only those)."""
+    return _not_routed(record) is None
 
 
 def replay(
     policy: Policy,
     records: Iterable[DecisionRecord],
     tier_quality: Mapping[str, float] | None = None,
+    regenerated: Mapping[str, Sequence[Step]] | None = None,
 ) -> dict[str, Any]:
+    """``regenerated``: per request id, steps asked again on the live tiers."""
     replayed: list[Replayed] = []
     skipped: Counter[str] = Counter()
     for record in records:
-        if record.cache == "hit":
-            skipped["cache_hit"] += 1
-        elif record.outcome in (Outcome.DENIED, Outcome.CLIENT_CLOSED):
-            skipped[str(record.outcome)] += 1  # refused before routing, or left mid-answer
-        elif split_model(record.model_requested)[1] is not None:
-            skipped["pinned_tier"] += 1
+        why = _not_routed(record)
+        if why is not None:
+            skipped[why] += 1
         else:
-            replayed.append(replay_one(policy, record))
+            extra = (regenerated or {}).get(record.request_id, ())
+            replayed.append(replay_one(policy, record, extra))
     known = [r for r in replayed if r.answered_after != "unknown"]
 
     def quality(answered: str) -> float:
@@ -187,7 +234,14 @@ def replay(
         "totals_over_known_requests": len(known),
         "cost_before": sum(r.cost_before for r in known),
         "cost_after": sum(r.cost_after for r in known),
+        "upstream_calls_before": sum(r.calls_before for r in known),
+        "upstream_calls_after": sum(r.calls_after for r in known),
+        "escalated_before": sum(r.calls_before > 1 for r in known),
+        "escalated_after": sum(r.calls_after > 1 for r in known),
+        "latency_s_before": sum(r.latency_before for r in known),
+        "latency_s_after": sum(r.latency_after for r in known),
         "changed": [asdict(r) for r in replayed if r.answered_before != r.answered_after][:50],
+        "requests": [asdict(r) for r in replayed],
     }
     if tier_quality is not None:
         scored = [r for r in known if "human_review" not in (r.answered_before, r.answered_after)]

@@ -80,3 +80,59 @@ async def test_a_request_cut_at_its_session_floor_replays_on_the_same_ladder(
     assert later.session_floor == "large" and [s.tier for s in later.steps] == ["large"]
     result = replay(SUPPORT, recorder.records)
     assert result["unknown"] == 0 and result["answer_source_changed"] == 0
+
+
+async def test_regenerated_steps_turn_unknown_into_a_judged_answer(tmp_path: Path) -> None:
+    """A replay that re-runs: the medium tier the record never tried, asked again, is judged
+    by the kernel as serving would; both answers are checked against their label."""
+    from tierserve.evaluate.regenerate import Regenerated, RegeneratedReplay
+    from tierserve.evaluate.tasks import TaskItem
+    from tierserve.policy.step import Outcome, Step
+    from tierserve.validate import ValidationResult
+
+    logged = await records(tmp_path, small_logprobs=(-0.01,))  # small accepted
+    candidate = with_faq_thresholds(0.999, 0.55)
+    medium = Step(
+        tier="medium",
+        outcome=Outcome.ACCEPT,
+        reason="pinned",
+        confidence=0.9,
+        cost_usd=0.002,
+        latency_s=1.5,
+        validations=(ValidationResult("non_empty", True),),
+    )
+    request_id = logged[0].request_id
+    found = RegeneratedReplay(
+        {
+            (request_id, "small"): Regenerated(request_id, "small", logged[0].steps[0], "wrong"),
+            (request_id, "medium"): Regenerated(request_id, "medium", medium, "Go to Settings."),
+        },
+        {"prompt not logged (log_prompts hash or omit)": 2},
+    )
+    result = replay(candidate, logged, None, found.steps())
+    assert result["unknown"] == 0 and result["transitions"] == {"small->medium": 1}
+    assert result["upstream_calls_before"] == 1 and result["upstream_calls_after"] == 2
+    assert result["escalated_after"] == 1
+    assert result["cost_after"] == logged[0].steps[0].cost_usd + 0.002
+    label = TaskItem("faq-1", FAQ, "Settings", "contains", "faq")
+    scores = found.scores(result["requests"], {request_id: FAQ}, {FAQ: label})
+    assert scores == {"labelled_requests": 1, "quality_before": 0.0, "quality_after": 1.0}
+    # Every tier answered and labelled: an outcome row to calibrate the next version on.
+    (row,) = found.outcome_rows(logged, ("small", "medium"), {FAQ: label})
+    assert row.outcomes["medium"].quality == 1.0 and row.outcomes["small"].quality == 0.0
+    assert found.outcome_rows(logged, ("small", "medium", "large"), {FAQ: label}) == []
+
+
+def test_only_logged_unstructured_prompts_are_replayable() -> None:
+    from tests.fakes import record
+    from tierserve.evaluate.regenerate import replayable
+
+    plain = record("r1").model_copy(update={"prompt": "What is 2 + 2?", "pii": []})
+    assert replayable(plain, accept_redacted=False) is None
+    hashed = plain.model_copy(update={"prompt": None})
+    assert "not logged" in str(replayable(hashed, accept_redacted=False))
+    redacted = plain.model_copy(update={"prompt": "mail [email]", "pii": ["email"]})
+    assert "redacted" in str(replayable(redacted, accept_redacted=False))
+    assert replayable(redacted, accept_redacted=True) is None
+    structured = plain.model_copy(update={"output_schema": "invoice"})
+    assert "structured" in str(replayable(structured, accept_redacted=True))

@@ -1,0 +1,117 @@
+"""General questions through the gateway: the served policy against each tier alone and the
+oracle, on the test split of the labelled mixed set (README "Offline router evaluation").
+
+Every test item of ``--outcomes`` (collected with ``tierserve eval collect general``, each tier
+pinned) is sent as an app sends it: unpinned (``model=tierserve``), uncached, at the same
+``max_tokens``; the answer is checked here with the set's checker. Per tier alone and for the
+oracle, the figures come from the pinned outcomes of the same items. Resumable: rows already in
+``--rows`` are kept.
+
+    python benchmarks/general_routed.py --outcomes benchmarks/results/outcomes_general.jsonl \\
+        --rows benchmarks/results/general_routed.jsonl --out benchmarks/results/general_routed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.sweep import oracle
+from tierserve.evaluate.tasks import check, load_task_set
+
+
+def routed(client: httpx.Client, item: Any, max_tokens: int) -> dict[str, Any]:
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "tierserve",
+            "messages": [{"role": "user", "content": item.prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+        },
+        headers={"Cache-Control": "no-cache"},
+    )
+    response.raise_for_status()
+    body = response.json()
+    meta = body["tierserve"]
+    answer = body["choices"][0]["message"]["content"] or ""
+    return {
+        "id": item.id,
+        "route": meta["route"],
+        "task": meta["task"],
+        "answered_by": meta["tier"],
+        "tiers_tried": meta["tiers_tried"],
+        "cost_usd": meta["cost_usd"],
+        "quality": check(item.checker, item.expected, answer),
+        "router": next((r for r in meta["plan"] if r.startswith("router:")), None),
+        "answer": answer[:120],
+    }
+
+
+def summary(rows: list[dict[str, Any]], test: OutcomeSet) -> dict[str, Any]:
+    n = len(rows)
+    large = test.tiers[-1]
+    served = {
+        "quality": sum(r["quality"] for r in rows) / n,
+        "cost": sum(r["cost_usd"] for r in rows) / n,
+        "upstream_calls_per_request": sum(len(r["tiers_tried"]) for r in rows) / n,
+        "answered_by": {t: c / n for t, c in Counter(r["answered_by"] for r in rows).items()},
+        "routes": dict(Counter(r["route"] for r in rows)),
+        "started_at": dict(Counter(r["tiers_tried"][0] for r in rows if r["tiers_tried"])),
+    }
+    baselines = {
+        f"{tier}_only": {"quality": test.quality(tier), "cost": test.cost(tier), "calls": 1.0}
+        for tier in test.tiers
+    }
+    best = oracle(test)
+    return {
+        "items": n,
+        "served_policy_through_gateway": served,
+        **baselines,
+        "oracle": {**best, "calls": 1.0},
+        "served_vs_large_only": {
+            "quality_delta": served["quality"] - test.quality(large),
+            "cost_ratio": served["cost"] / test.cost(large),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--outcomes", type=Path, required=True)
+    parser.add_argument("--rows", type=Path, required=True, help="per-item JSONL (resumed)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--max-tokens", type=int, default=24)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    test = OutcomeSet.read(args.outcomes).split("test")
+    wanted = {row.id for row in test.rows}
+    items = [item for item in load_task_set("general") if item.id in wanted]
+    done = {}
+    if args.rows.exists():
+        done = {json.loads(x)["id"]: json.loads(x) for x in args.rows.read_text().splitlines() if x}
+    todo = [item for item in items if item.id not in done]
+    with (
+        httpx.Client(base_url=args.url, timeout=900) as client,
+        ThreadPoolExecutor(args.concurrency) as pool,
+    ):
+        for row in pool.map(lambda item: routed(client, item, args.max_tokens), todo):
+            done[row["id"]] = row
+            with args.rows.open("a") as sink:
+                sink.write(json.dumps(row) + "\n")
+    rows = [done[item.id] for item in items]
+    result = summary(rows, OutcomeSet.of([r for r in test.rows if r.id in done], test.tiers))
+    print(json.dumps(result, indent=1))
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
