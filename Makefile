@@ -134,10 +134,11 @@ bench-serving-gpu: install
 CHART_FILES := helm/tierserve/files
 chart-files:
 	rm -rf $(CHART_FILES)/policy $(CHART_FILES)/observability
-	mkdir -p $(CHART_FILES)/policy/schemas $(CHART_FILES)/observability
+	mkdir -p $(CHART_FILES)/policy/schemas $(CHART_FILES)/policy/routers $(CHART_FILES)/observability
 	cp serve_configs/policies/support.yaml serve_configs/policies/support-examples.jsonl \
 		$(CHART_FILES)/policy/
 	cp serve_configs/policies/schemas/*.json $(CHART_FILES)/policy/schemas/
+	cp serve_configs/policies/routers/*.json $(CHART_FILES)/policy/routers/
 	cp deploy/observability/* $(CHART_FILES)/observability/
 
 clean-venv:

@@ -94,6 +94,56 @@ FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("What is the largest country by area?", ("Russia",)),
     ("What animal is known as the king of the jungle?", ("lion",)),
     ("What is frozen water called?", ("ice",)),
+    ("What is the capital of Sweden?", ("Stockholm",)),
+    ("What is the capital of Poland?", ("Warsaw",)),
+    ("What is the capital of Austria?", ("Vienna",)),
+    ("What is the capital of the Netherlands?", ("Amsterdam",)),
+    ("What is the capital of Belgium?", ("Brussels",)),
+    ("What is the capital of Switzerland?", ("Bern", "Berne")),
+    ("What is the capital of Denmark?", ("Copenhagen",)),
+    ("What is the capital of Finland?", ("Helsinki",)),
+    ("What is the capital of India?", ("New Delhi", "Delhi")),
+    ("What is the capital of Thailand?", ("Bangkok",)),
+    ("What is the capital of Peru?", ("Lima",)),
+    ("What is the capital of Chile?", ("Santiago",)),
+    ("What is the capital of Cuba?", ("Havana",)),
+    ("What is the capital of Hungary?", ("Budapest",)),
+    ("What is the capital of Czechia?", ("Prague",)),
+    ("Which planet has the most famous rings?", ("Saturn",)),
+    ("What is the closest star to Earth?", ("Sun", "the Sun")),
+    ("What is the natural satellite of Earth called?", ("Moon", "the Moon")),
+    ("What is the chemical symbol for oxygen?", ("O",)),
+    ("What is the chemical symbol for carbon?", ("C",)),
+    ("What is the chemical symbol for silver?", ("Ag",)),
+    ("What gas do humans need to breathe to live?", ("oxygen",)),
+    ("How many legs does a dog have?", ("4", "four")),
+    ("How many wheels does a bicycle have?", ("2", "two")),
+    ("How many days are there in a normal year?", ("365",)),
+    ("How many seconds are there in a minute?", ("60", "sixty")),
+    ("How many sides does a square have?", ("4", "four")),
+    ("How many sides does an octagon have?", ("8", "eight")),
+    ("How many meters are in a kilometer?", ("1000", "1,000")),
+    ("Which month comes after June?", ("July",)),
+    ("Which month comes before March?", ("February",)),
+    ("What is the last month of the year?", ("December",)),
+    ("Which day comes after Friday?", ("Saturday",)),
+    ("What color is the sky on a clear day?", ("blue",)),
+    ("What color are ripe bananas?", ("yellow",)),
+    ("What is the opposite of up?", ("down",)),
+    ("What is the opposite of big?", ("small", "little")),
+    ("What is the plural of child?", ("children",)),
+    ("What is the plural of foot?", ("feet",)),
+    ("Which animal gives us wool?", ("sheep",)),
+    ("Which bird is a symbol of peace?", ("dove",)),
+    ("What do caterpillars turn into?", ("butterfly", "butterflies", "moth")),
+    ("What is the largest desert in Africa?", ("Sahara",)),
+    ("What is the currency of the United States?", ("dollar",)),
+    ("What is the currency of the European Union?", ("euro",)),
+    ("What language is mainly spoken in France?", ("French",)),
+    ("What language is mainly spoken in Germany?", ("German",)),
+    ("Who wrote the novel 1984?", ("Orwell",)),
+    ("What is the boiling point of water in degrees Fahrenheit?", ("212",)),
+    ("What instrument has 88 keys?", ("piano",)),
 )
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -159,7 +209,12 @@ def _reasoning(rng: random.Random) -> tuple[str, str]:
     )
 
 
-def general_items(arithmetic: int = 55, reasoning: int = 55, seed: int = 7) -> list[TaskItem]:
+BATCHES = ((7, 55, 55), (8, 55, 55))
+"""(seed, arithmetic items, reasoning items): a later batch only adds items, so the ids of
+outcomes already collected keep their questions."""
+
+
+def general_items(batches: tuple[tuple[int, int, int], ...] = BATCHES) -> list[TaskItem]:
     """The labelled mixed set: every fact, then generated arithmetic and reasoning items."""
     items = [
         TaskItem(
@@ -167,17 +222,23 @@ def general_items(arithmetic: int = 55, reasoning: int = 55, seed: int = 7) -> l
         )
         for i, (q, a) in enumerate(FACTS)
     ]
-    rng = random.Random(seed)
     seen: set[str] = set()
-    for kind, count, make in (("math", arithmetic, _arithmetic), ("reason", reasoning, _reasoning)):
-        made = 0
-        while made < count:
-            question, answer = make(rng)
-            if question in seen:
-                continue
-            seen.add(question)
-            checker = "numeric" if answer.isdigit() else "contains"
-            prompt = ASK.format(question=question)
-            items.append(TaskItem(f"general-{kind}-{made:03d}", prompt, answer, checker, "unknown"))
-            made += 1
+    made = {"math": 0, "reason": 0}
+    for seed, arithmetic, reasoning in batches:
+        rng = random.Random(seed)
+        for kind, count, make in (
+            ("math", arithmetic, _arithmetic),
+            ("reason", reasoning, _reasoning),
+        ):
+            wanted = made[kind] + count
+            while made[kind] < wanted:
+                question, answer = make(rng)
+                if question in seen:
+                    continue
+                seen.add(question)
+                checker = "numeric" if answer.isdigit() else "contains"
+                item_id = f"general-{kind}-{made[kind]:03d}"
+                prompt = ASK.format(question=question)
+                items.append(TaskItem(item_id, prompt, answer, checker, "unknown"))
+                made[kind] += 1
     return items

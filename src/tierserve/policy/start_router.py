@@ -81,7 +81,6 @@ class StartRouterSpec(BaseModel):
     tiers: dict[TierName, TierSufficiency] = Field(
         default_factory=dict, description="Per tier below the top: its sufficiency model."
     )
-    source: str | None = Field(default=None, description="Where the weights were read from.")
 
     @model_validator(mode="before")
     @classmethod
@@ -99,7 +98,7 @@ class StartRouterSpec(BaseModel):
         if not isinstance(trained, dict):
             raise ValueError(f"start_router.file {str(path)!r} is not a router (a JSON object)")
         wanted = ("encoder", "prefix", "suffix", "tiers")
-        return {**data, **{k: trained[k] for k in wanted if k in trained}, "source": str(path)}
+        return {**data, **{k: trained[k] for k in wanted if k in trained}}
 
     @model_validator(mode="after")
     def _has_tiers(self) -> StartRouterSpec:

@@ -138,7 +138,8 @@ def test_a_cacheable_policy_sensitive_route_must_be_chosen_explicitly(tmp_path: 
     assert risky != text
     path = tmp_path / "policy.yaml"
     path.write_text(risky)
-    (tmp_path / "schemas").symlink_to(ROOT / "serve_configs/policies/schemas")
+    for files in ("schemas", "routers"):  # the policy's relative files
+        (tmp_path / files).symlink_to(ROOT / "serve_configs/policies" / files)
     with pytest.raises(ConfigError, match=r"set cache\.allow_policy_sensitive: true"):
         load_policy(path)
     path.write_text(risky.replace("cache: {", "cache: {allow_policy_sensitive: true, "))

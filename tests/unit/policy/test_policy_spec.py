@@ -20,7 +20,8 @@ def support_data() -> dict[str, Any]:
 
 
 def load(tmp_path: Path, data: dict[str, Any]) -> Policy:
-    shutil.copytree(SUPPORT.parent / "schemas", tmp_path / "schemas", dirs_exist_ok=True)
+    for files in ("schemas", "routers"):  # the policy's relative files
+        shutil.copytree(SUPPORT.parent / files, tmp_path / files, dirs_exist_ok=True)
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_policy(path)

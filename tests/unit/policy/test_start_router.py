@@ -61,7 +61,7 @@ def policy_with_router(tmp_path: Path, min_probability: float = 0.5) -> Path:
 def test_the_policy_inlines_the_router_file(tmp_path: Path) -> None:
     policy = load_policy(policy_with_router(tmp_path))
     router = next(r.start_router for r in policy.routes if r.start_router)
-    assert router.source == str(tmp_path / "router.json") and router.prefix == "Q: "
+    assert router.file == "router.json" and router.prefix == "Q: "
     assert router.tiers["small"].probability(EASY) == pytest.approx(0.982, abs=1e-3)
     # The policy travels as data: a copy rebuilt from its dump needs no file.
     assert StartRouterSpec.model_validate(router.model_dump()).tiers == router.tiers

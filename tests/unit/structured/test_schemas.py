@@ -46,6 +46,7 @@ def write_policy(tmp_path: Path, schemas: dict[str, Any]) -> Path:
     data = yaml.safe_load((POLICY_DIR / "support.yaml").read_text())
     data["schemas"] = schemas
     shutil.copytree(POLICY_DIR / "schemas", tmp_path / "schemas")
+    shutil.copytree(POLICY_DIR / "routers", tmp_path / "routers")
     (tmp_path / "support-examples.jsonl").write_text("")
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
