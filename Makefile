@@ -9,7 +9,7 @@ CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
 	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
-	bench-extraction-fields eval-routellm
+	bench-extraction-fields eval-routellm eval-general
 
 install: $(STAMP)
 
@@ -82,6 +82,15 @@ eval-routellm: install
 		--out build/outcomes_routellm_mtbench.jsonl
 	$(BIN)/tierserve eval sweep build/outcomes_routellm_mtbench.jsonl $(ROUTERS) \
 		--out $(RESULTS)/eval_routellm_mtbench.json --plot $(RESULTS)/eval_routellm_mtbench.png
+
+# The general route's evaluation from the committed outcomes (collected with
+# `tierserve eval collect general --max-tokens 24`, README "A general-purpose route").
+eval-general: install
+	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_general.jsonl $(ROUTERS) \
+		--signal conf_q10 --signal mean_logprob \
+		--out $(RESULTS)/eval_general.json --plot $(RESULTS)/eval_general.png
+	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_general.jsonl --signal conf_q10 \
+		--router trained --objective quality_share=0.95 --out $(RESULTS)/calibrate_general.json
 
 # Serving benchmark: direct vLLM vs the stack (pinned tier, cascade, small-/large-only), one run,
 # ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").

@@ -26,7 +26,7 @@ from tierserve.evaluate.tasks import TaskItem, check
 from tierserve.model_names import pinned_model, split_model
 from tierserve.policy.step import Step
 
-__all__ = ["collect", "served_tiers"]
+__all__ = ["ask_pinned", "collect", "served_tiers"]
 
 
 async def served_tiers(client: httpx.AsyncClient) -> tuple[str, list[str]]:
@@ -41,6 +41,31 @@ async def served_tiers(client: httpx.AsyncClient) -> tuple[str, list[str]]:
     names = [split_model(m["id"]) for m in models]
     cascade = next(base for base, tier in names if tier is None)
     return cascade, [tier for _, tier in names if tier is not None]
+
+
+async def ask_pinned(
+    client: httpx.AsyncClient, request: dict[str, Any], tier: str, about: str
+) -> tuple[dict[str, Any], Step, str]:
+    """One uncached answer from a pinned tier: the response, its step and its text. Errors
+    name the tier and ``about`` (what was asked) and say that finished work is kept."""
+    try:
+        response = await client.post(
+            "/v1/chat/completions", json=request, headers={"Cache-Control": "no-cache"}
+        )
+    except httpx.TransportError as error:
+        raise TierserveError(
+            f"lost the stack at {client.base_url} asking tier {tier!r} about {about}: "
+            f"{type(error).__name__}: {error}",
+            hint="check that the stack is up (/healthz) and rerun; finished work is kept",
+        ) from error
+    if response.status_code != 200:
+        raise TierserveError(
+            f"tier {tier!r} refused {about}: {response.status_code} {response.text[:300]}",
+            hint="check the stack (/healthz) and rerun; finished work is kept",
+        )
+    body: dict[str, Any] = response.json()
+    step = Step.model_validate(body["tierserve"]["steps"][0])
+    return body, step, body["choices"][0]["message"]["content"] or ""
 
 
 async def _ask(
@@ -58,25 +83,8 @@ async def _ask(
             "type": "json_schema",
             "json_schema": {"name": item.checker, "schema": item.json_schema},
         }
-    try:
-        response = await client.post(
-            "/v1/chat/completions", json=request, headers={"Cache-Control": "no-cache"}
-        )
-    except httpx.TransportError as error:
-        raise TierserveError(
-            f"lost the stack at {client.base_url} asking tier {tier!r} about {item.id}: "
-            f"{type(error).__name__}: {error}",
-            hint="check that the stack is up (/healthz) and rerun; finished rows are kept",
-        ) from error
-    if response.status_code != 200:
-        raise TierserveError(
-            f"tier {tier!r} refused {item.id}: {response.status_code} {response.text[:300]}",
-            hint="check the stack (/healthz) and rerun; finished rows are kept",
-        )
-    body: dict[str, Any] = response.json()
+    body, step, answer = await ask_pinned(client, request, tier, item.id)
     meta = body["tierserve"]
-    step = Step.model_validate(meta["steps"][0])
-    answer = body["choices"][0]["message"]["content"] or ""
     schema_checks = [v.passed for v in step.validations if v.name == "schema"]
     return TierOutcome(
         quality=check(item.checker, item.expected, answer),

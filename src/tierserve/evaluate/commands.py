@@ -434,12 +434,18 @@ def _replay(args: argparse.Namespace) -> int:
         outcomes = OutcomeSet.read(args.outcomes)
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
     policy = load_policy(args.policy)
+    embedder = None
+    if any(route.start_router for route in policy.routes):
+        from tierserve.signals.prompt_view import SentenceEmbedder
+        from tierserve.signals.task_model import sentence_encoder
+
+        embedder = SentenceEmbedder(sentence_encoder())
     if not args.regenerate:
         if args.outcomes_out or args.labels:
             raise ConfigError("--labels and --outcomes-out need --regenerate")
-        result = replay(policy, records, quality)
+        result = replay(policy, records, quality, embedder=embedder)
     else:
-        result = _regenerated(args, policy, records, quality)
+        result = _regenerated(args, policy, records, quality, embedder)
     if args.write_version is not None:
         result["policy_written"] = _replayed_version(args, result)
     hidden = ("changed", "requests")
@@ -451,7 +457,11 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _regenerated(
-    args: argparse.Namespace, policy: Any, records: list[Any], quality: dict[str, float] | None
+    args: argparse.Namespace,
+    policy: Any,
+    records: list[Any],
+    quality: dict[str, float] | None,
+    embedder: Any,
 ) -> dict[str, Any]:
     from tierserve.evaluate.regenerate import regenerated_replay
     from tierserve.evaluate.replay import replay
@@ -469,8 +479,9 @@ def _regenerated(
         accept_redacted=args.accept_redacted,
         max_tokens=args.max_tokens,
         concurrency=args.concurrency,
+        embedder=embedder,
     )
-    result = replay(policy, records, quality, found.steps())
+    result = replay(policy, records, quality, found.steps(), embedder)
     result["regenerated"] = {
         "answers": len(found.answers),
         "store": str(store),

@@ -178,17 +178,26 @@ def truth(value: Any) -> float:
     raise Unscored(f"{str(value)[:40]!r} is not True/False")
 
 
-def share(value: Any) -> float:
-    """A score cell that must be a number from 0 to 1."""
+def _number_cell(value: Any, low: float, high: float) -> float:
     if _blank(value):
         raise Unscored("blank or NaN")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise Unscored(f"{str(value)[:40]!r} is not a number") from None
-    if not 0.0 <= number <= 1.0:
-        raise Unscored(f"{number} is outside 0..1")
+    if not low <= number <= high:
+        raise Unscored(f"{number} is outside {low:g}..{high:g}")
     return number
+
+
+def share(value: Any) -> float:
+    """A score cell that must be a number from 0 to 1."""
+    return _number_cell(value, 0.0, 1.0)
+
+
+def cost_cell(value: Any) -> float:
+    """A cost cell: a number of at least 0."""
+    return _number_cell(value, 0.0, math.inf)
 
 
 def refuse_or_drop(path: Path, line: int, column: str, error: Unscored, drop: bool) -> None:
@@ -363,16 +372,3 @@ def _mean_costs(frame: Any, models: Sequence[str]) -> dict[str, float]:
         mean = pd.to_numeric(frame[f"{model}|total_cost"], errors="coerce").mean()
         means[model] = math.inf if math.isnan(mean) else float(mean)
     return means
-
-
-def cost_cell(value: Any) -> float:
-    """A cost cell: a number of at least 0."""
-    if _blank(value):
-        raise Unscored("blank or NaN")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise Unscored(f"{str(value)[:40]!r} is not a number") from None
-    if math.isnan(number) or number < 0:
-        raise Unscored(f"{number} is not a cost")
-    return number

@@ -26,13 +26,14 @@ from typing import Any
 import httpx
 
 from tierserve.errors import TierserveError
-from tierserve.evaluate.collect import served_tiers
+from tierserve.evaluate.collect import ask_pinned, served_tiers
 from tierserve.evaluate.importers import stable_split
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, TierOutcome
 from tierserve.evaluate.tasks import TaskItem, check
 from tierserve.model_names import pinned_model
 from tierserve.observe.record import DecisionRecord
 from tierserve.policy.spec import Policy
+from tierserve.policy.start_router import PromptEmbedder
 from tierserve.policy.step import Step
 from tierserve.validate import ValidationContext, run_validators
 
@@ -94,25 +95,7 @@ async def _ask(
         "max_tokens": max_tokens,
         "temperature": 0,
     }
-    try:
-        response = await client.post(
-            "/v1/chat/completions", json=body, headers={"Cache-Control": "no-cache"}
-        )
-    except httpx.TransportError as error:
-        raise TierserveError(
-            f"lost the stack at {client.base_url} regenerating {record.request_id} on {tier}: "
-            f"{type(error).__name__}",
-            hint="check /healthz and rerun: answers already stored are kept",
-        ) from error
-    if response.status_code != 200:
-        raise TierserveError(
-            f"tier {tier!r} refused {record.request_id}: {response.status_code} "
-            f"{response.text[:200]}",
-            hint="check the stack and rerun: answers already stored are kept",
-        )
-    reply = response.json()
-    answer = reply["choices"][0]["message"]["content"] or ""
-    step = Step.model_validate(reply["tierserve"]["steps"][0])
+    _, step, answer = await ask_pinned(client, body, tier, record.request_id)
     context = ValidationContext(
         input_text=record.prompt, input_pii=tuple(record.pii), forbidden_phrases=forbidden
     )
@@ -254,7 +237,7 @@ class RegeneratedReplay:
                 OutcomeRow(
                     id=record.request_id,
                     prompt=record.prompt,
-                    split=stable_split(item.id),
+                    split=stable_split(record.prompt),
                     labels=Labels(
                         task=record.task,
                         expected=item.expected,
@@ -277,6 +260,7 @@ def regenerated_replay(
     accept_redacted: bool = False,
     max_tokens: int = 256,
     concurrency: int = 4,
+    embedder: PromptEmbedder | None = None,
 ) -> RegeneratedReplay:
     """Asks again, for each replayable request, the tiers the candidate's ladder climbs and
     the tier that answered it (so both answers can be checked), or ``every_tier``."""
@@ -291,7 +275,7 @@ def regenerated_replay(
         if why is not None:
             refused[why] += 1
             continue
-        _, ladder = candidate_ladder(policy, record)
+        _, ladder = candidate_ladder(policy, record, embedder)
         wanted = list(policy.tiers) if every_tier else [s.tier for s in ladder.steps if s.tier]
         if record.answered_by in policy.tiers:
             wanted.append(record.answered_by)

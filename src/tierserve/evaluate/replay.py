@@ -38,6 +38,7 @@ from tierserve.policy.ladder import (
 )
 from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
+from tierserve.policy.start_router import PromptEmbedder, start_tier
 from tierserve.policy.step import FailureKind, Outcome, Step
 
 __all__ = [
@@ -142,12 +143,29 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
     return LadderReplay(answered, tuple(reasons), cost, calls, uncertain, latency)
 
 
-def candidate_ladder(policy: Policy, record: DecisionRecord) -> tuple[str, Ladder]:
-    """The route and eligible ladder ``policy`` gives the logged request (its start router
-    aside: the record keeps no embedding of the prompt)."""
+def candidate_ladder(
+    policy: Policy, record: DecisionRecord, embedder: PromptEmbedder | None = None
+) -> tuple[str, Ladder]:
+    """The route and eligible ladder ``policy`` gives the logged request. A route's start
+    router decides where it starts when the log kept the prompt and an ``embedder`` is given
+    (the gateway's rule, :func:`~tierserve.policy.start_router.start_tier`); else the whole
+    ladder is walked."""
     route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk))
+    router, text = route.start_router, record.prompt
+    start = None
+    if router is not None and embedder is not None and text is not None:
+
+        def start(tiers: list[str]) -> tuple[str, str]:
+            return start_tier(router, tiers, embedder.embed(text, router.prefix, router.suffix))
+
     steps, _ = eligible_steps(
-        policy, route, _allowed(policy, record), record.complex_input, record.session_floor
+        policy,
+        route,
+        _allowed(policy, record),
+        record.complex_input,
+        record.session_floor,
+        None,
+        start,
     )
     ladder = Ladder(
         steps=tuple(steps),
@@ -158,10 +176,13 @@ def candidate_ladder(policy: Policy, record: DecisionRecord) -> tuple[str, Ladde
 
 
 def replay_one(
-    policy: Policy, record: DecisionRecord, regenerated: Sequence[Step] = ()
+    policy: Policy,
+    record: DecisionRecord,
+    regenerated: Sequence[Step] = (),
+    embedder: PromptEmbedder | None = None,
 ) -> Replayed:
     """``regenerated``: steps asked again on tiers the record never tried."""
-    route, ladder = candidate_ladder(policy, record)
+    route, ladder = candidate_ladder(policy, record, embedder)
     tried = {s.tier for s in record.steps}
     walked = replay_ladder(
         ladder, [*record.steps, *(s for s in regenerated if s.tier not in tried)]
@@ -203,8 +224,10 @@ def replay(
     records: Iterable[DecisionRecord],
     tier_quality: Mapping[str, float] | None = None,
     regenerated: Mapping[str, Sequence[Step]] | None = None,
+    embedder: PromptEmbedder | None = None,
 ) -> dict[str, Any]:
-    """``regenerated``: per request id, steps asked again on the live tiers."""
+    """``regenerated``: per request id, steps asked again on the live tiers; ``embedder``:
+    for the candidate's start routers (see :func:`candidate_ladder`)."""
     replayed: list[Replayed] = []
     skipped: Counter[str] = Counter()
     for record in records:
@@ -213,7 +236,7 @@ def replay(
             skipped[why] += 1
         else:
             extra = (regenerated or {}).get(record.request_id, ())
-            replayed.append(replay_one(policy, record, extra))
+            replayed.append(replay_one(policy, record, extra, embedder))
     known = [r for r in replayed if r.answered_after != "unknown"]
 
     def quality(answered: str) -> float:
