@@ -11,7 +11,7 @@ tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [
 tierserve eval import routellm|routerbench|judged PATH --out OUTCOMES.jsonl
                       [--tiers A,B,C | --weak A --strong B] [--price MODEL=USD]
                       [--drop-unscored] [--questions question.jsonl]
-tierserve eval collect gsm8k|gpqa --out OUTCOMES.jsonl [--url URL] [--limit N]
+tierserve eval collect gsm8k|gpqa|general --out OUTCOMES.jsonl [--url URL] [--limit N]
                        [--max-tokens N] [--concurrency N]
 tierserve eval sweep OUTCOMES.jsonl [--routers random,length,embedding,trained,knn] [--signal NAME]
                      [--grid N] [--split test|all] [--out REPORT.json] [--plot PNG]
@@ -20,6 +20,8 @@ tierserve eval calibrate OUTCOMES.jsonl [--signal NAME] [--method isotonic|platt
                          [--out-policy FILE] [--out REPORT.json]
 tierserve bench [FILE] [--out DIR] [--concurrency 1,2,4,8,16] [--rate 1] [--direct-tier T]
 tierserve eval replay LOG_EXPORT.jsonl --policy FILE [--outcomes OUTCOMES.jsonl] [--out FILE]
+                      [--regenerate [--url URL] [--labels TASK_SET] [--outcomes-out FILE]]
+                      [--write-version FILE]
 """
 
 from __future__ import annotations

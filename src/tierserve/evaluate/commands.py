@@ -11,6 +11,8 @@ policy version, and replay the decision log under a candidate policy.
     tierserve eval fields benchmarks/results/extraction_fields_rows.jsonl \
         --policy serve_configs/policies/support.yaml --route extraction --max-silent-wrong 0.05
     tierserve eval replay decisions.jsonl --policy candidate.yaml --outcomes outcomes.jsonl
+    tierserve eval replay decisions.jsonl --policy candidate.yaml --regenerate --labels general \
+        --outcomes-out replayed.jsonl --write-version candidate-v2.yaml
 
 Cascades (sweep, calibrate) and replay decide through the serving ladder kernel
 (:mod:`tierserve.policy.ladder`), so they predict what the gateway does.
