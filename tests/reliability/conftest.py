@@ -76,6 +76,10 @@ def _write_config(directory: Path) -> Path:
             schema["json_schema_file"] = str(shipped.parent / schema["json_schema_file"])
     if "classifier_examples" in policy:
         policy["classifier_examples"] = str(shipped.parent / policy["classifier_examples"])
+    for route in policy["routes"]:
+        router = route.get("start_router") or {}
+        if "file" in router:
+            router["file"] = str(shipped.parent / router["file"])
     policy["version"] += "+reliability"
     policy["log_prompts"] = "hash"  # so the canary may appear nowhere (issue 19, test 7)
     for tenant in policy["tenants"]:
