@@ -38,6 +38,7 @@ __all__ = [
     "TierChoice",
     "Unscored",
     "chosen_tiers",
+    "priced_tiers",
     "read_routellm_csv",
     "read_routerbench",
     "read_table",
@@ -135,6 +136,22 @@ def chosen_tiers(
     )
 
 
+def priced_tiers(
+    path: Path, models: Sequence[str], choice: TierChoice, prices: Mapping[str, float] | None
+) -> tuple[tuple[str, ...], str, dict[str, float]]:
+    """The tiers of a file without costs, how they were chosen, and the prices (USD per
+    million tokens; RouteLLM's by default) every tier must have."""
+    known = dict(ROUTELLM_PRICES if prices is None else prices)
+    tiers, how = chosen_tiers(path, models, choice, {m: known.get(m, math.inf) for m in models})
+    missing = [m for m in tiers if m not in known]
+    if missing:
+        raise ConfigError(
+            f"{path}: no price for {missing[0]!r} (the file carries none)",
+            hint=f"pass --price '{missing[0]}=USD_PER_MILLION_TOKENS'",
+        )
+    return tiers, how, known
+
+
 def read_table(path: Path) -> Any:
     """A pandas frame of ``path`` (``.pkl``, ``.parquet`` or CSV), every read problem a
     ConfigError naming the file."""
@@ -223,14 +240,7 @@ def read_routellm_csv(
             f"{path}: not a RouteLLM responses CSV (columns {columns[:6]})",
             hint="expected prompt, <model>..., <model>_response...",
         )
-    prices = dict(ROUTELLM_PRICES if prices is None else prices)
-    tiers, how = chosen_tiers(path, models, choice, {m: prices.get(m, math.inf) for m in models})
-    missing = [m for m in tiers if m not in prices]
-    if missing:
-        raise ConfigError(
-            f"{path}: no price for {missing[0]!r} (the file has none)",
-            hint=f"pass --price '{missing[0]}=USD_PER_MILLION_TOKENS'",
-        )
+    tiers, how, prices = priced_tiers(path, models, choice, prices)
     rows, dropped = [], 0
     seen: dict[str, int] = {}
     for line, record in enumerate(frame.to_dict("records"), start=2):

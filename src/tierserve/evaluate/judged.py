@@ -26,11 +26,10 @@ from typing import Any
 from tierserve.errors import ConfigError
 from tierserve.evaluate.importers import (
     DROP_HINT,
-    ROUTELLM_PRICES,
     UNCHOSEN,
     Imported,
     TierChoice,
-    chosen_tiers,
+    priced_tiers,
     stable_split,
 )
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, OutcomeSet, TierOutcome
@@ -143,14 +142,7 @@ def read_judged(
             if text:
                 asked[question] = text
     models = sorted({m for by_model in scores.values() for m in by_model})
-    prices = dict(ROUTELLM_PRICES if prices is None else prices)
-    tiers, how = chosen_tiers(path, models, choice, {m: prices.get(m, math.inf) for m in models})
-    absent = [m for m in tiers if m not in prices]
-    if absent:
-        raise ConfigError(
-            f"{path}: no price for {absent[0]!r} (judgements carry none)",
-            hint=f"pass --price '{absent[0]}=USD_PER_MILLION_TOKENS'",
-        )
+    tiers, how, prices = priced_tiers(path, models, choice, prices)
     low, high = JUDGE_SCALE
     rows = []
     for question in sorted(scores, key=lambda q: (len(q), q)):
