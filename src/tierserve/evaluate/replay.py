@@ -38,7 +38,7 @@ from tierserve.policy.ladder import (
 )
 from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
-from tierserve.policy.start_router import PromptEmbedder, start_tier
+from tierserve.policy.start_router import PromptEmbedder, router_start
 from tierserve.policy.step import FailureKind, Outcome, Step
 
 __all__ = [
@@ -105,9 +105,9 @@ class LadderReplay:
     calls: int = 0
     """Tiers called on the walk: the upstream calls (a second opinion's included)."""
     uncertain_fields: tuple[str, ...] = ()
+    """The answer's (or the reviewer's draft's) fields still in doubt at the last step."""
     latency_s: float = 0.0
     """Engine time of the steps walked, one after the other."""
-    """The answer's (or the reviewer's draft's) fields still in doubt at the last step."""
 
 
 def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
@@ -122,13 +122,13 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
         seen = by_tier.get(str(spec.tier))
         if seen is None:
             reasons.append(f"{spec.tier} was never tried: needs a generation")
-            return LadderReplay("unknown", tuple(reasons), cost, calls)
+            return LadderReplay("unknown", tuple(reasons), cost, calls, latency_s=latency)
         observation = _observation(spec, seen)
         if observation is None:
             reasons.append(
                 f"{spec.tier}: contract, validators or field signals differ from the record"
             )
-            return LadderReplay("unknown", tuple(reasons), cost, calls)
+            return LadderReplay("unknown", tuple(reasons), cost, calls, latency_s=latency)
         cost, calls, latency = cost + seen.cost_usd, calls + 1, latency + seen.latency_s
         verdict, move = decide(ladder, move.index, observation, move.doubted)
         reasons.append(verdict.reason)
@@ -148,16 +148,9 @@ def candidate_ladder(
 ) -> tuple[str, Ladder]:
     """The route and eligible ladder ``policy`` gives the logged request. A route's start
     router decides where it starts when the log kept the prompt and an ``embedder`` is given
-    (the gateway's rule, :func:`~tierserve.policy.start_router.start_tier`); else the whole
+    (the gateway's rule, :func:`~tierserve.policy.start_router.router_start`); else the whole
     ladder is walked."""
     route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk))
-    router, text = route.start_router, record.prompt
-    start = None
-    if router is not None and embedder is not None and text is not None:
-
-        def start(tiers: list[str]) -> tuple[str, str]:
-            return start_tier(router, tiers, embedder.embed(text, router.prefix, router.suffix))
-
     steps, _ = eligible_steps(
         policy,
         route,
@@ -165,7 +158,7 @@ def candidate_ladder(
         record.complex_input,
         record.session_floor,
         None,
-        start,
+        router_start(route.start_router, embedder, record.prompt),
     )
     ladder = Ladder(
         steps=tuple(steps),

@@ -105,13 +105,8 @@ class SufficiencyRouter:
         cls, train: OutcomeSet, classifier: Classifier = "logistic", encoder: Any | None = None
     ) -> SufficiencyRouter:
         encoder = _encoder(encoder)
-        prompts = [r.prompt for r in train.rows]
-        view = PromptView.learn(prompts)
-        vectors = view.embed(encoder, prompts)
-        models: dict[str, Any] = {}
-        for tier in train.tiers[:-1]:
-            labels = np.array([acceptable(r.outcomes[tier].quality) for r in train.rows], int)
-            models[tier] = _fitted(classifier, vectors, labels)
+        view, vectors, labels = _sufficiency_data(train, encoder)
+        models = {tier: _fitted(classifier, vectors, y) for tier, y in labels.items()}
         return cls(tuple(train.tiers), encoder, models, view)
 
     def suffices(self, prompts: Sequence[str]) -> dict[str, list[float]]:
@@ -149,21 +144,32 @@ class SufficiencyRouter:
         }
 
 
+def _sufficiency_data(
+    train: OutcomeSet, encoder: Any
+) -> tuple[PromptView, np.ndarray, dict[str, np.ndarray]]:
+    """The view learnt from the train prompts, their embeddings, and per tier below the top
+    whether each row's answer there was acceptable (the label the routers learn)."""
+    prompts = [r.prompt for r in train.rows]
+    view = PromptView.learn(prompts)
+    labels = {
+        tier: np.array([acceptable(r.outcomes[tier].quality) for r in train.rows], int)
+        for tier in train.tiers[:-1]
+    }
+    return view, view.embed(encoder, prompts), labels
+
+
 def cross_fitted(
     train: OutcomeSet, encoder: Any | None = None, folds: int = 5
 ) -> dict[str, list[float]]:
     """Per tier below the top, each train row's P(suffices) from a logistic router fitted on
     the other folds: in-sample predictions would flatter whatever is chosen with them."""
-    encoder = _encoder(encoder)
-    prompts = [r.prompt for r in train.rows]
-    vectors = PromptView.learn(prompts).embed(encoder, prompts)
-    fold = np.arange(len(prompts)) % folds
+    _, vectors, labels = _sufficiency_data(train, _encoder(encoder))
+    fold = np.arange(len(vectors)) % folds
     found: dict[str, list[float]] = {}
-    for tier in train.tiers[:-1]:
-        labels = np.array([acceptable(r.outcomes[tier].quality) for r in train.rows], int)
-        predicted = np.zeros(len(prompts))
+    for tier, y in labels.items():
+        predicted = np.zeros(len(vectors))
         for k in range(folds):
-            model = _fitted("logistic", vectors[fold != k], labels[fold != k])
+            model = _fitted("logistic", vectors[fold != k], y[fold != k])
             held = vectors[fold == k]
             predicted[fold == k] = (
                 model if isinstance(model, float) else model.predict_proba(held)[:, 1]

@@ -14,7 +14,7 @@ from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
 from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
 from tierserve.policy.risk import RiskAssessment, assess_risk
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, RouteSpec, TaskClass
-from tierserve.policy.start_router import PromptEmbedder, start_tier
+from tierserve.policy.start_router import PromptEmbedder, router_start
 
 __all__ = ["RequestFeatures", "RoutePlan", "eligible_steps", "plan_route", "route_for"]
 
@@ -141,14 +141,7 @@ def plan_route(
         session_escalated=session_escalated or features.session_floor_tier is not None,
     )
     route = route_for(policy, task.task, risk.risk)
-    start = None
     router = route.start_router
-    if router is not None and embedder is not None:
-
-        def start(tiers: list[str]) -> tuple[str, str]:
-            vector = embedder.embed(features.text, router.prefix, router.suffix)
-            return start_tier(router, tiers, vector)
-
     steps, step_reasons = eligible_steps(
         policy,
         route,
@@ -156,7 +149,7 @@ def plan_route(
         risk.complex,
         features.session_floor_tier,
         features.tool_tiers,
-        start,
+        router_start(router, embedder, features.text),
     )
     if router is not None and embedder is None:
         step_reasons.append("router: no encoder here => whole ladder")

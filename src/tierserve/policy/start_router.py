@@ -27,6 +27,7 @@ __all__ = [
     "StartRouterSpec",
     "TierSufficiency",
     "first_sufficient",
+    "router_start",
     "start_tier",
 ]
 
@@ -137,3 +138,18 @@ def start_tier(
         return None if model is None else model.probability(vector)
 
     return first_sufficient(ladder_tiers, probability, router.min_probability)
+
+
+def router_start(
+    router: StartRouterSpec | None, embedder: PromptEmbedder | None, text: str | None
+) -> Callable[[list[str]], tuple[str, str]] | None:
+    """The start rule :func:`~tierserve.policy.plan.eligible_steps` applies to a prompt:
+    ``router`` over the prompt's embedding, computed only when a start is to be chosen. None
+    without a router, an encoder or the prompt text (the whole ladder is climbed)."""
+    if router is None or embedder is None or text is None:
+        return None
+
+    def start(tiers: list[str]) -> tuple[str, str]:
+        return start_tier(router, tiers, embedder.embed(text, router.prefix, router.suffix))
+
+    return start

@@ -90,7 +90,9 @@ class SentenceEmbedder:
 
     def __init__(self, encoder: Any) -> None:
         self._encoder = encoder
-        self._lock = threading.Lock()  # planning threads share one encoder
+        # One embedding at a time: concurrent forward passes would only take each other's
+        # cores (the task classifier batches its own for the same reason).
+        self._lock = threading.Lock()
 
     def embed(self, text: str, prefix: str, suffix: str) -> list[float]:
         with self._lock:
