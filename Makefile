@@ -83,14 +83,17 @@ eval-routellm: install
 	$(BIN)/tierserve eval sweep build/outcomes_routellm_mtbench.jsonl $(ROUTERS) \
 		--out $(RESULTS)/eval_routellm_mtbench.json --plot $(RESULTS)/eval_routellm_mtbench.png
 
-# The general route's evaluation from the committed outcomes (collected with
-# `tierserve eval collect general --max-tokens 24`, README "A general-purpose route").
+# The general routes' evaluation from the committed outcomes (collected with
+# `tierserve eval collect general --max-tokens 24`, README "A general-purpose policy"): the
+# routers, the single routed cascade, and a ladder per kind (what support.yaml serves).
 eval-general: install
 	$(BIN)/tierserve eval sweep $(RESULTS)/outcomes_general.jsonl $(ROUTERS) \
 		--signal conf_q10 --signal mean_logprob \
 		--out $(RESULTS)/eval_general.json --plot $(RESULTS)/eval_general.png
 	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_general.jsonl --signal conf_q10 \
 		--router trained --objective quality_share=0.95 --out $(RESULTS)/calibrate_general.json
+	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_general.jsonl --signal conf_q10 \
+		--by-kind --objective quality_share=1.0 --out $(RESULTS)/calibrate_general_by_kind.json
 
 # Serving benchmark: direct vLLM vs the stack (pinned tier, cascade, small-/large-only), one run,
 # ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").

@@ -27,11 +27,11 @@ from tierserve.evaluate.sweep import oracle
 from tierserve.evaluate.tasks import check, load_task_set
 
 
-def routed(client: httpx.Client, item: Any, max_tokens: int) -> dict[str, Any]:
+def routed(client: httpx.Client, item: Any, max_tokens: int, model: str) -> dict[str, Any]:
     response = client.post(
         "/v1/chat/completions",
         json={
-            "model": "tierserve",
+            "model": model,
             "messages": [{"role": "user", "content": item.prompt}],
             "max_tokens": max_tokens,
             "temperature": 0,
@@ -50,6 +50,7 @@ def routed(client: httpx.Client, item: Any, max_tokens: int) -> dict[str, Any]:
         "tiers_tried": meta["tiers_tried"],
         "cost_usd": meta["cost_usd"],
         "quality": check(item.checker, item.expected, answer),
+        "kind": next((r for r in meta["plan"] if r.startswith("kind")), None),
         "router": next((r for r in meta["plan"] if r.startswith("router:")), None),
         "answer": answer[:120],
     }
@@ -73,10 +74,10 @@ def summary(rows: list[dict[str, Any]], test: OutcomeSet) -> dict[str, Any]:
     best = oracle(test)
     return {
         "items": n,
-        "served_policy_through_gateway": served,
+        "through_gateway": served,
         **baselines,
         "oracle": {**best, "calls": 1.0},
-        "served_vs_large_only": {
+        "vs_large_only": {
             "quality_delta": served["quality"] - test.quality(large),
             "cost_ratio": served["cost"] / test.cost(large),
         },
@@ -91,6 +92,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--model",
+        default="tierserve",
+        help="tierserve (the served policy) or tierserve/<tier> to measure one tier alone",
+    )
     args = parser.parse_args()
     test = OutcomeSet.read(args.outcomes).split("test")
     wanted = {row.id for row in test.rows}
@@ -103,12 +109,13 @@ def main() -> None:
         httpx.Client(base_url=args.url, timeout=900) as client,
         ThreadPoolExecutor(args.concurrency) as pool,
     ):
-        for row in pool.map(lambda item: routed(client, item, args.max_tokens), todo):
+        for row in pool.map(lambda item: routed(client, item, args.max_tokens, args.model), todo):
             done[row["id"]] = row
             with args.rows.open("a") as sink:
                 sink.write(json.dumps(row) + "\n")
     rows = [done[item.id] for item in items]
     result = summary(rows, OutcomeSet.of([r for r in test.rows if r.id in done], test.tiers))
+    result["model"] = args.model
     print(json.dumps(result, indent=1))
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 

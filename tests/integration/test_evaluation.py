@@ -102,16 +102,21 @@ def test_the_closed_loop_replays_with_new_generations_and_writes_a_version(
     assert len(records) == len(items) and all(r.prompt for r in records)
     export = tmp_path / "decisions.jsonl"
     export.write_text("".join(r.model_dump_json() + "\n" for r in records))
-    # The candidate: the general route without its start router, the small tier trusted less.
+    # The candidate: one cascade for every general question (no kinds), the small tier first.
     assert stack_config.policy is not None
     folder = stack_config.policy.parent
     for files in ("schemas", "routers"):
         shutil.copytree(folder / files, tmp_path / files)
     data = yaml.safe_load(stack_config.policy.read_text())
     data["classifier_examples"] = str(folder / data["classifier_examples"])
+    data.pop("question_kinds")
+    data["routes"] = [r for r in data["routes"] if "kinds" not in r]
     general = next(r for r in data["routes"] if r["name"] == "general")
-    general.pop("start_router")
-    general["ladder"][0]["min_confidence"] = 0.9
+    general["ladder"] = [
+        {"tier": "small", "validators": ["non_empty"], "min_confidence": 0.9},
+        {"tier": "medium", "validators": ["non_empty"], "min_confidence": 0.5},
+        {"tier": "large", "validators": ["non_empty"]},
+    ]
     candidate = tmp_path / "candidate.yaml"
     candidate.write_text(yaml.safe_dump(data))
     out, rows, version = tmp_path / "replay.json", tmp_path / "rows.jsonl", tmp_path / "v2.yaml"

@@ -76,8 +76,9 @@ def _write_config(directory: Path) -> Path:
             schema["json_schema_file"] = str(shipped.parent / schema["json_schema_file"])
     if "classifier_examples" in policy:
         policy["classifier_examples"] = str(shipped.parent / policy["classifier_examples"])
-    for route in policy["routes"]:
-        router = route.get("start_router") or {}
+    routers = [policy.get("question_kinds") or {}]
+    routers += [route.get("start_router") or {} for route in policy["routes"]]
+    for router in routers:
         if "file" in router:
             router["file"] = str(shipped.parent / router["file"])
     policy["version"] += "+reliability"

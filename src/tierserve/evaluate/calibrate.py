@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -212,10 +212,12 @@ def write_policy(
     key: str = "min_confidence",
     start_router: Mapping[str, Any] | None = None,
     suffix: str = "calibrated",
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> str:
     """A copy of the policy with ``route``'s step thresholds (``key``) replaced, on ``signal``
     (which the new version names, so a stack measuring another signal refuses it; None: field
-    thresholds, which need no signal); returns its version.
+    thresholds, which need no signal); ``edit``: any other change to the policy's data;
+    returns its version.
 
     Written beside the original so its relative files (schemas, examples) still resolve; the
     new file is loaded and validated before this returns.
@@ -225,6 +227,8 @@ def write_policy(
     data = yaml.safe_load(policy_path.read_text())
     if route is not None:
         _retuned(data, policy_path, route, thresholds or {}, key, start_router)
+    if edit is not None:
+        edit(data)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     data["version"] = f"{data['version']}+{suffix}.{stamp}"
     if signal is not None:

@@ -124,6 +124,7 @@ async def _row(
             checker=item.checker,
             structured=item.json_schema is not None,
             source=run.source,
+            kind=item.kind,
         ),
         outcomes=outcomes,
     )

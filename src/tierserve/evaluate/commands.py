@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
-from tierserve.evaluate.calibrate import signal_grid
+from tierserve.evaluate.calibrate import Objective, signal_grid
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import (
     EmbeddingDifficultyRouter,
@@ -106,6 +106,18 @@ def add_parser(sub: Any) -> None:
         default="none",
         help="trained: also fit a start router (the ladder starts at the cheapest tier it "
         "predicts suffices) and its level together with the thresholds",
+    )
+    calibration.add_argument(
+        "--by-kind",
+        action="store_true",
+        help="a ladder per question kind (rows' labels.kind), chosen together, and the kind "
+        "classifier that picks it; the route's kinds become routes of their own",
+    )
+    calibration.add_argument(
+        "--kind-min-probability",
+        type=float,
+        default=0.5,
+        help="--by-kind: below this a request has no kind (the route itself serves it)",
     )
     calibration.add_argument("--policy", type=Path, help="policy file to write a version of")
     calibration.add_argument("--route", default="faq", help="the route whose ladder to retune")
@@ -200,7 +212,6 @@ def _calibrate(args: argparse.Namespace) -> int:
         calibrate,
         choose_thresholds,
         reliability,
-        write_policy,
     )
     from tierserve.evaluate.sweep import cascade_point, decision_report, oracle, run_cascade
 
@@ -213,6 +224,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     objective = Objective(**{kind: float(value)})
     outcomes = OutcomeSet.read(args.outcomes)
     train, test = outcomes.split("train"), outcomes.split("test")
+    if args.by_kind:
+        return _calibrate_by_kind(args, train, test, objective)
     fitted = calibrate(train, args.signal, args.method)
     grid = signal_grid(train, args.signal)
     router = starts = None
@@ -277,22 +290,70 @@ def _calibrate(args: argparse.Namespace) -> int:
             f"{result['test']['calibrated_policy']['quality']:.3f}, cost "
             f"{result['test']['calibrated_policy']['cost']:.6g}."
         )
-        result["policy"] = {
-            "path": str(out_policy),
-            "version": write_policy(
-                args.policy,
-                out_policy,
-                route=args.route,
-                thresholds=thresholds,
-                signal=args.signal,
-                provenance=provenance,
-                start_router=_router_file(router, out_policy, args.route, chosen),
-            ),
-        }
+        result["policy"] = _policy_version(
+            args,
+            out_policy,
+            provenance,
+            route=args.route,
+            thresholds=thresholds,
+            start_router=_router_file(router, out_policy, args.route, chosen),
+        )
     print(json.dumps(result, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    _write_report(args.out, result)
+    return 0
+
+
+def _policy_version(
+    args: argparse.Namespace, out_policy: Path, provenance: str, **changes: Any
+) -> dict[str, str]:
+    """Writes the calibrated version of ``args.policy`` (on ``args.signal``); its path and
+    version."""
+    from tierserve.evaluate.calibrate import write_policy
+
+    version = write_policy(
+        args.policy, out_policy, signal=args.signal, provenance=provenance, **changes
+    )
+    return {"path": str(out_policy), "version": version}
+
+
+def _write_report(out: Path | None, result: dict[str, Any]) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def _calibrate_by_kind(
+    args: argparse.Namespace, train: OutcomeSet, test: OutcomeSet, objective: Objective
+) -> int:
+    from tierserve.evaluate.kinds import KindClassifier, kind_routes, report
+    from tierserve.signals.task_model import sentence_encoder
+
+    if args.router != "none":
+        raise ConfigError("--by-kind chooses whole ladders per kind; drop --router")
+    classifier = KindClassifier.train(train.rows, sentence_encoder(), args.kind_min_probability)
+    grid = signal_grid(train, args.signal)
+    ladders, result = report(train, test, classifier, args.signal, objective, grid)
+    result["outcomes"] = str(args.outcomes)
+    if args.policy is not None:
+        out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-by-kind.yaml")
+        kinds_file = out_policy.with_name(f"{out_policy.stem}.{args.route}-kinds.json")
+        kinds_file.write_text(json.dumps(classifier.served()) + "\n")
+        figures = result["test"]["routed_by_kind"]
+        provenance = (
+            f"Written by `tierserve eval calibrate --by-kind` from {args.outcomes} "
+            f"({len(train.rows)} train rows), signal {args.signal}.\n"
+            f"Objective: {objective.describe()}. Test split: quality {figures['quality']:.3f}, "
+            f"cost {figures['cost']:.6g} ({figures['cost_vs_top_only']:.2f}x top tier only)."
+        )
+        result["policy"] = _policy_version(
+            args,
+            out_policy,
+            provenance,
+            suffix="by-kind",
+            edit=kind_routes(args.route, ladders, kinds_file.name, args.kind_min_probability),
+        )
+    print(json.dumps(result, indent=1))
+    _write_report(args.out, result)
     return 0
 
 
@@ -437,7 +498,7 @@ def _replay(args: argparse.Namespace) -> int:
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
     policy = load_policy(args.policy)
     embedder = None
-    if any(route.start_router for route in policy.routes):
+    if policy.embeds_prompts:
         from tierserve.signals.prompt_view import SentenceEmbedder
         from tierserve.signals.task_model import sentence_encoder
 
@@ -452,9 +513,7 @@ def _replay(args: argparse.Namespace) -> int:
         result["policy_written"] = _replayed_version(args, result)
     hidden = ("changed", "requests")
     print(json.dumps({k: v for k, v in result.items() if k not in hidden}, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    _write_report(args.out, result)
     return 0
 
 
@@ -658,9 +717,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 f"characters cut; {view['truncated']} of {view['of']} prompts truncated to the "
                 "encoder's window (their end kept)"
             )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    _write_report(args.out, result)
     if args.plot:
         from tierserve.evaluate.plots import plot_reports
 

@@ -218,7 +218,12 @@ def general_items(batches: tuple[tuple[int, int, int], ...] = BATCHES) -> list[T
     """The labelled mixed set: every fact, then generated arithmetic and reasoning items."""
     items = [
         TaskItem(
-            f"general-fact-{i:03d}", ASK.format(question=q), "|".join(a), "contains", "unknown"
+            f"general-fact-{i:03d}",
+            ASK.format(question=q),
+            "|".join(a),
+            "contains",
+            "unknown",
+            kind="fact",
         )
         for i, (q, a) in enumerate(FACTS)
     ]
@@ -239,6 +244,6 @@ def general_items(batches: tuple[tuple[int, int, int], ...] = BATCHES) -> list[T
                 checker = "numeric" if answer.isdigit() else "contains"
                 item_id = f"general-{kind}-{made[kind]:03d}"
                 prompt = ASK.format(question=question)
-                items.append(TaskItem(item_id, prompt, answer, checker, "unknown"))
+                items.append(TaskItem(item_id, prompt, answer, checker, "unknown", kind=kind))
                 made[kind] += 1
     return items

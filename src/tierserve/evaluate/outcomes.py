@@ -65,6 +65,11 @@ class Labels(BaseModel):
     checker: str | None = Field(default=None, description="How quality was judged.")
     structured: bool = Field(default=False, description="Structured output was required.")
     source: str | None = Field(default=None, description="Where the row comes from.")
+    kind: str | None = Field(
+        default=None,
+        description="The question's kind within its task class (short fact, arithmetic...): "
+        "what `tierserve eval calibrate --by-kind` learns to tell apart.",
+    )
 
 
 class OutcomeRow(BaseModel):

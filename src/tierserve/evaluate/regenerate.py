@@ -243,6 +243,7 @@ class RegeneratedReplay:
                         expected=item.expected,
                         checker=item.checker,
                         source="replay",
+                        kind=item.kind,
                     ),
                     outcomes=outcomes,
                 )

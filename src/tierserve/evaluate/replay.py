@@ -26,6 +26,7 @@ from typing import Any
 from tierserve.model_names import split_model
 from tierserve.observe.record import DecisionRecord
 from tierserve.policy.eligibility import allowed_tiers
+from tierserve.policy.kinds import logged_kind, question_kind
 from tierserve.policy.ladder import (
     Answer,
     Failure,
@@ -146,11 +147,14 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
 def candidate_ladder(
     policy: Policy, record: DecisionRecord, embedder: PromptEmbedder | None = None
 ) -> tuple[str, Ladder]:
-    """The route and eligible ladder ``policy`` gives the logged request. A route's start
-    router decides where it starts when the log kept the prompt and an ``embedder`` is given
-    (the gateway's rule, :func:`~tierserve.policy.start_router.router_start`); else the whole
-    ladder is walked."""
-    route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk))
+    """The route and eligible ladder ``policy`` gives the logged request. The request's question
+    kind and a route's start router are decided when the log kept the prompt and an
+    ``embedder`` is given (the gateway's rules); without the prompt the logged kind is kept and
+    the whole ladder is walked."""
+    kind, _ = question_kind(policy.question_kinds, record.task, embedder, record.prompt)
+    if kind is None and record.prompt is None:
+        kind = logged_kind(record.plan)  # hashed or omitted prompt: the gateway's own decision
+    route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk), kind)
     steps, _ = eligible_steps(
         policy,
         route,

@@ -45,6 +45,8 @@ class TaskItem:
     task: str
     json_schema: dict[str, Any] | None = None
     """The structured output the answer must take, sent as the request's response_format."""
+    kind: str | None = None
+    """The question's kind within its task class (the general set's fact, math, reason)."""
 
 
 def _data(*parts: str) -> str:

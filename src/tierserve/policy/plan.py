@@ -12,6 +12,7 @@ from typing import Literal
 
 from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
 from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
+from tierserve.policy.kinds import question_kind
 from tierserve.policy.risk import RiskAssessment, assess_risk
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, RouteSpec, TaskClass
 from tierserve.policy.start_router import PromptEmbedder, router_start
@@ -61,13 +62,22 @@ class RoutePlan:
         return f"task={self.task.task},risk={self.risk.risk} => {self.first_action}"
 
 
-def route_for(policy: Policy, task: TaskClass, risk: RiskLevel) -> RouteSpec:
-    """The first route serving ``task`` at ``risk`` (or at any risk)."""
-    for route in policy.routes:
-        if task in route.tasks and route.risk in (None, risk):
+def route_for(
+    policy: Policy, task: TaskClass, risk: RiskLevel, kind: str | None = None
+) -> RouteSpec:
+    """The first route serving ``task`` at ``risk`` (or at any risk) and of ``kind`` (routes
+    without ``kinds`` serve any kind)."""
+    serving = [
+        route
+        for route in policy.routes
+        if task in route.tasks and (route.kinds is None or kind in route.kinds)
+    ]
+    for route in serving:
+        if route.risk in (None, risk):
             return route
-    # Policy validation guarantees every task class has a route; a risk filter may not.
-    return next(route for route in policy.routes if task in route.tasks)
+    # Policy validation guarantees every task class has a route without kinds; a risk filter
+    # may not.
+    return serving[0]
 
 
 def eligible_steps(
@@ -128,8 +138,8 @@ def plan_route(
     session_escalated: bool = False,
     embedder: PromptEmbedder | None = None,
 ) -> RoutePlan:
-    """``embedder``: the gateway's sentence encoder, for routes with a start router (without
-    one such a route climbs its whole ladder, and the plan says so)."""
+    """``embedder``: the gateway's sentence encoder, for question kinds and start routers
+    (without one a request has no kind and a routed ladder is climbed whole; the plan says so)."""
     tenant = resolve_tenant(policy, features.api_key)
     scanned = f"{features.text}\n{features.other_text}" if features.other_text else features.text
     eligibility = check_eligibility(policy, tenant, scanned)
@@ -140,7 +150,8 @@ def plan_route(
         tenant,
         session_escalated=session_escalated or features.session_floor_tier is not None,
     )
-    route = route_for(policy, task.task, risk.risk)
+    kind, kind_reason = question_kind(policy.question_kinds, task.task, embedder, features.text)
+    route = route_for(policy, task.task, risk.risk, kind)
     router = route.start_router
     steps, step_reasons = eligible_steps(
         policy,
@@ -166,6 +177,7 @@ def plan_route(
         *eligibility.reasons,
         task.reason,
         risk.reason,
+        *([kind_reason] if kind_reason else []),
         f"route={route.name}",
         *step_reasons,
         plan.summary,

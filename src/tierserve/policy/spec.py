@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from tierserve.config import StackConfig, TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
 from tierserve.policy.keys import KEY_HASH_PATTERN
+from tierserve.policy.kinds import QuestionKindsSpec
 from tierserve.policy.start_router import StartRouterSpec
 from tierserve.validate.rules import SemanticRule
 
@@ -350,6 +351,12 @@ class RouteSpec(_Spec):
     name: str = Field(min_length=1)
     tasks: list[TaskClass] = Field(min_length=1, description="Task classes this route serves.")
     risk: RiskLevel | None = Field(default=None, description="Only this risk level; None: any.")
+    kinds: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Only requests of these question kinds (the policy's `question_kinds` "
+        "decides a request's kind); None: any kind, or none.",
+    )
     schema_name: str | None = Field(
         default=None,
         alias="schema",
@@ -421,6 +428,11 @@ class Policy(_Spec):
     classifier_min_probability: float = Field(
         default=0.6, ge=0.0, le=1.0, description="Below this, the learned classifier says unknown."
     )
+    question_kinds: QuestionKindsSpec | None = Field(
+        default=None,
+        description="A classifier giving requests of some task classes a question kind, which "
+        "routes can match on (`kinds`); None: no kinds.",
+    )
     risk: RiskRules = Field(default_factory=RiskRules)
     schemas: dict[str, SchemaSpec] = Field(
         default_factory=dict,
@@ -462,10 +474,14 @@ class Policy(_Spec):
             unknown = set(tenant.allowed_tiers or []) - known
             if unknown:
                 raise ValueError(f"tenant {tenant.id!r} allows unknown tiers {sorted(unknown)}")
-        covered = {task for route in self.routes for task in route.tasks}
-        missing = sorted(set(TaskClass) - covered)
+        covered = {task for route in self.routes if route.kinds is None for task in route.tasks}
+        missing = sorted(task.value for task in set(TaskClass) - covered)
         if missing:
-            raise ValueError(f"no route serves task classes {missing}; add them to a route")
+            raise ValueError(
+                f"no route without `kinds` serves task classes {missing}; add them to a route "
+                "(a request's kind may be unknown)"
+            )
+        self._check_kinds()
         for route in self.routes:
             if route.schema_name is not None and route.schema_name not in self.schemas:
                 raise ValueError(
@@ -486,6 +502,42 @@ class Policy(_Spec):
                     "remove `cacheable` or set cache.allow_policy_sensitive: true"
                 )
         return self
+
+    @property
+    def embeds_prompts(self) -> bool:
+        """Whether planning embeds prompts (question kinds or a start router): the gateway and
+        replay then need the sentence encoder."""
+        return self.question_kinds is not None or any(r.start_router for r in self.routes)
+
+    def _check_kinds(self) -> None:
+        kinds = self.question_kinds
+        for route in self.routes:
+            if route.kinds is None:
+                continue
+            if kinds is None:
+                raise ValueError(
+                    f"route {route.name!r} matches kinds {route.kinds} but the policy has no "
+                    "`question_kinds`; add it or drop the route's `kinds`"
+                )
+            unknown = sorted(set(route.kinds) - set(kinds.kinds))
+            if unknown:
+                raise ValueError(
+                    f"route {route.name!r} names kinds {unknown} that question_kinds does not "
+                    f"predict ({sorted(kinds.kinds)})"
+                )
+            outside = sorted(set(route.tasks) - set(kinds.tasks))
+            if outside:
+                raise ValueError(
+                    f"route {route.name!r} matches kinds on task classes {outside}, which "
+                    f"question_kinds never gives a kind (its tasks: {kinds.tasks})"
+                )
+        if kinds is not None:
+            unknown = sorted(set(kinds.tasks) - set(TaskClass))
+            if unknown:
+                raise ValueError(
+                    f"question_kinds.tasks names unknown task classes {unknown}; use "
+                    f"{[t.value for t in TaskClass]}"
+                )
 
     def _check_ladder(self, route: RouteSpec, known: set[str]) -> None:
         previous: LadderStepSpec | None = None

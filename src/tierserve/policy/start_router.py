@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
@@ -24,9 +24,11 @@ from tierserve.config import TierName
 
 __all__ = [
     "PromptEmbedder",
+    "PromptModelFile",
     "StartRouterSpec",
     "TierSufficiency",
     "first_sufficient",
+    "inline_file",
     "router_start",
     "start_tier",
 ]
@@ -57,16 +59,39 @@ class TierSufficiency(BaseModel):
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-class StartRouterSpec(BaseModel):
-    """Where a route's ladder starts, predicted from the prompt before any tier runs."""
+class PromptModelFile(BaseModel):
+    """A model over the prompt's sentence embedding that a policy names by file: its JSON
+    (written by `tierserve eval calibrate`) is read relative to the policy file and inlined on
+    load, so the policy travels to other processes as data."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     file: str | None = Field(
         default=None,
-        description="The router's JSON (written by `tierserve eval calibrate --router`), "
-        "relative to the policy file; read and inlined on load.",
+        description="The model's JSON (written by `tierserve eval calibrate`), relative to the "
+        "policy file; read and inlined on load.",
     )
+    encoder: str = Field(
+        default="all-MiniLM-L6-v2", description="The sentence encoder it was trained on."
+    )
+    prefix: str = Field(default="", description="Cut from prompts before embedding.")
+    suffix: str = Field(default="", description="Cut from prompts before embedding.")
+
+    policy_key: ClassVar[str]
+    """Where the policy holds it (for messages)."""
+    models_key: ClassVar[str]
+    """The file's key holding the models themselves."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
+        wanted = ("encoder", "prefix", "suffix", cls.models_key)
+        return inline_file(data, info, cls.policy_key, wanted)
+
+
+class StartRouterSpec(PromptModelFile):
+    """Where a route's ladder starts, predicted from the prompt before any tier runs."""
+
     min_probability: float = Field(
         default=0.5,
         ge=0.0,
@@ -74,38 +99,37 @@ class StartRouterSpec(BaseModel):
         description="A tier below the top starts the ladder when the router's probability "
         "that its answer suffices is at least this.",
     )
-    encoder: str = Field(
-        default="all-MiniLM-L6-v2", description="The sentence encoder the router was trained on."
-    )
-    prefix: str = Field(default="", description="Cut from prompts before embedding.")
-    suffix: str = Field(default="", description="Cut from prompts before embedding.")
     tiers: dict[TierName, TierSufficiency] = Field(
         default_factory=dict, description="Per tier below the top: its sufficiency model."
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or not data.get("file") or data.get("tiers"):
-            return data
-        base = (info.context or {}).get("base_dir")
-        if base is None:
-            raise ValueError("start_router.file needs the policy's folder; use load_policy()")
-        path = Path(base) / data["file"]
-        try:
-            trained = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"start_router.file {str(path)!r}: {error}") from None
-        if not isinstance(trained, dict):
-            raise ValueError(f"start_router.file {str(path)!r} is not a router (a JSON object)")
-        wanted = ("encoder", "prefix", "suffix", "tiers")
-        return {**data, **{k: trained[k] for k in wanted if k in trained}}
+    policy_key = "start_router"
+    models_key = "tiers"
 
     @model_validator(mode="after")
     def _has_tiers(self) -> StartRouterSpec:
         if not self.tiers:
             raise ValueError("a start_router needs a `file` or per-tier `tiers` models")
         return self
+
+
+def inline_file(data: Any, info: ValidationInfo, name: str, wanted: Sequence[str]) -> Any:
+    """``data`` with the ``wanted`` keys of the JSON its ``file`` names (relative to the policy's
+    folder) inlined, so the policy travels to other processes as data; unchanged when it has no
+    ``file`` or already holds the models (``wanted[-1]``)."""
+    if not isinstance(data, dict) or not data.get("file") or data.get(wanted[-1]):
+        return data
+    base = (info.context or {}).get("base_dir")
+    if base is None:
+        raise ValueError(f"{name}.file needs the policy's folder; use load_policy()")
+    path = Path(base) / data["file"]
+    try:
+        trained = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{name}.file {str(path)!r}: {error}") from None
+    if not isinstance(trained, dict):
+        raise ValueError(f"{name}.file {str(path)!r} is not a router (a JSON object)")
+    return {**data, **{k: trained[k] for k in wanted if k in trained}}
 
 
 def first_sufficient(

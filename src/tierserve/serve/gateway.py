@@ -143,7 +143,7 @@ class Gateway:
 
             classifier = EmbeddingTaskClassifier.train(list(examples))
             predictor, encoder = BatchedPredictor(classifier), classifier.encoder
-        if any(route.start_router for route in policy.routes):
+        if policy.embeds_prompts:
             from tierserve.signals.prompt_view import SentenceEmbedder
             from tierserve.signals.task_model import sentence_encoder
 

@@ -1,0 +1,194 @@
+"""Question kinds: a classifier gives general requests a kind (fact, math, reason), routes match
+on it with their own ladders, the plan says why, and a request of no clear kind (or a gateway
+without an encoder) takes the route without kinds."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fakes import ROOT
+from tierserve.errors import ConfigError
+from tierserve.policy.kinds import QuestionKindsSpec, question_kind
+from tierserve.policy.plan import RequestFeatures, plan_route, route_for
+from tierserve.policy.spec import RiskLevel, TaskClass, load_policy
+
+# Two axes: 'sum' prompts point along the first, 'capital' prompts along the second.
+KINDS = {
+    "prefix": "Q: ",
+    "suffix": "",
+    "kinds": {"math": {"weights": [5.0, 0.0], "bias": 0.0}, "fact": {"weights": [0.0, 5.0]}},
+}
+
+
+class AxisEmbedder:
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, str]] = []
+
+    def embed(self, text: str, prefix: str, suffix: str) -> list[float]:
+        self.asked.append((text, prefix, suffix))
+        if "sum" in text:
+            return [1.0, 0.0]
+        return [0.0, 1.0] if "capital" in text else [0.5, 0.5]
+
+
+def policy_data(**kinds: Any) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "serve_configs/policies/support.yaml").read_text())
+    policies = ROOT / "serve_configs/policies"
+    data["classifier_examples"] = str(policies / data["classifier_examples"])
+    for schema in data["schemas"].values():
+        if "json_schema_file" in schema:
+            schema["json_schema_file"] = str(policies / schema["json_schema_file"])
+    data["question_kinds"] = {"file": "kinds.json", "min_probability": 0.6, **kinds}
+    data["routes"] = [r for r in data["routes"] if "kinds" not in r]
+    at = next(i for i, r in enumerate(data["routes"]) if r["name"] == "general")
+    data["routes"][at:at] = [
+        {
+            "name": "general-math",
+            "tasks": ["unknown"],
+            "kinds": ["math"],
+            "ladder": [{"tier": "medium", "validators": ["non_empty"]}],
+        },
+        {
+            "name": "general-fact",
+            "tasks": ["unknown"],
+            "kinds": ["fact"],
+            "ladder": [{"tier": "small", "validators": ["non_empty"]}],
+        },
+    ]
+    return data
+
+
+def written(tmp_path: Path, data: dict[str, Any]) -> Path:
+    (tmp_path / "kinds.json").write_text(json.dumps(KINDS))
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_each_kind_takes_its_route_and_the_plan_says_why(tmp_path: Path) -> None:
+    policy = load_policy(written(tmp_path, policy_data()))
+    embedder = AxisEmbedder()
+    math = plan_route(policy, RequestFeatures("zorblat the sum of 3 and 4?"), embedder=embedder)
+    fact = plan_route(policy, RequestFeatures("zorblat capital of Peru?"), embedder=embedder)
+    assert (math.route.name, math.first_action) == ("general-math", "medium")
+    assert (fact.route.name, fact.first_action) == ("general-fact", "small")
+    assert "kind=math(p=0.99)" in math.reasons and "kind=fact(p=0.99)" in fact.reasons
+    assert embedder.asked[0] == ("zorblat the sum of 3 and 4?", "Q: ", "")
+
+
+def test_an_unclear_kind_and_a_missing_encoder_take_the_route_without_kinds(
+    tmp_path: Path,
+) -> None:
+    policy = load_policy(written(tmp_path, policy_data()))
+    unclear = plan_route(policy, RequestFeatures("zorblat glim?"), embedder=AxisEmbedder())
+    assert unclear.route.name == "general"
+    assert any(
+        r.startswith("kind: p(") and r.endswith(")=0.50<0.60 => none") for r in unclear.reasons
+    )
+    blind = plan_route(policy, RequestFeatures("zorblat the sum of 3 and 4?"))
+    assert blind.route.name == "general" and "kind: no encoder here => none" in blind.reasons
+
+
+def test_requests_of_other_task_classes_are_given_no_kind(tmp_path: Path) -> None:
+    policy = load_policy(written(tmp_path, policy_data()))
+    embedder = AxisEmbedder()
+    asked = RequestFeatures("Extract the sum of the invoice as JSON")
+    extraction = plan_route(policy, asked, embedder=embedder)
+    assert extraction.task.task == "extraction" and not extraction.route.kinds
+    assert embedder.asked == [] and not any(r.startswith("kind") for r in extraction.reasons)
+
+
+def test_route_for_matches_kinds_and_falls_back(tmp_path: Path) -> None:
+    policy = load_policy(written(tmp_path, policy_data()))
+    assert route_for(policy, TaskClass.UNKNOWN, RiskLevel.LOW, "math").name == "general-math"
+    assert route_for(policy, TaskClass.UNKNOWN, RiskLevel.LOW, None).name == "general"
+    assert route_for(policy, TaskClass.UNKNOWN, RiskLevel.LOW, "other").name == "general"
+
+
+def test_the_kinds_file_is_inlined_and_travels_as_data(tmp_path: Path) -> None:
+    spec = load_policy(written(tmp_path, policy_data())).question_kinds
+    assert spec is not None and sorted(spec.kinds) == ["fact", "math"] and spec.prefix == "Q: "
+    copy = QuestionKindsSpec.model_validate(spec.model_dump())
+    assert copy.decide([1.0, 0.0]) == ("math", "kind=math(p=0.99)")
+    assert question_kind(copy, "faq", AxisEmbedder(), "sum") == (None, None)
+    assert question_kind(copy, "unknown", AxisEmbedder(), None) == (None, "kind: no prompt => none")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("question_kinds"), "matches kinds .* but the policy has no"),
+        (lambda d: d["routes"][5]["kinds"].append("poetry"), "names kinds \\['poetry'\\]"),
+        (lambda d: d["question_kinds"].update(tasks=["faq"]), "never gives a kind"),
+        (lambda d: d["question_kinds"].update(tasks=["unknown", "chat"]), "unknown task classes"),
+        (
+            lambda d: [r.update(kinds=["fact"]) for r in d["routes"] if r["name"] == "general"],
+            "no route without `kinds` serves task classes \\['unknown'\\]",
+        ),
+    ],
+)
+def test_inconsistent_kinds_are_refused_with_the_fix(
+    tmp_path: Path, change: Any, message: str
+) -> None:
+    data = policy_data()
+    assert data["routes"][5]["name"] == "general-math"
+    change(data)
+    with pytest.raises(ConfigError, match=message):
+        load_policy(written(tmp_path, data))
+
+
+def test_a_missing_or_malformed_kinds_file_is_named(tmp_path: Path) -> None:
+    path = written(tmp_path, policy_data())
+    (tmp_path / "kinds.json").write_text(json.dumps({"kinds": {"math": {"weights": [1.0]}}}))
+    with pytest.raises(ConfigError, match="at least two `kinds`"):
+        load_policy(path)
+    (tmp_path / "kinds.json").unlink()
+    with pytest.raises(ConfigError, match=r"question_kinds.file .*kinds.json"):
+        load_policy(path)
+
+
+def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() -> None:
+    """The shipped classifier, over the real sentence encoder, on questions it never saw."""
+    from tierserve.signals.prompt_view import SentenceEmbedder
+    from tierserve.signals.task_model import sentence_encoder
+
+    policy = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    embedder = SentenceEmbedder(sentence_encoder())
+    ask = "Answer with the answer only, no explanation.\nQuestion: {}\nAnswer:"
+    expected = {
+        "What is 417 minus 38?": "general-math",
+        "What is the capital of Peru?": "general-fact",
+        "Which ocean is the largest?": "general-fact",
+        "Mia has 3 pens and buys 5 more. How many pens does Mia have?": "general-reason",
+        "If today is Friday, what day will it be in 2 days?": "general-reason",
+    }
+    found = {
+        question: plan_route(policy, RequestFeatures(ask.format(question)), embedder=embedder)
+        for question in expected
+    }
+    assert {q: p.route.name for q, p in found.items()} == expected
+    assert all(p.task.task == "unknown" for p in found.values())
+
+
+def test_replay_of_a_hashed_prompt_keeps_the_kind_the_gateway_logged(tmp_path: Path) -> None:
+    from tests.fakes import record
+    from tierserve.evaluate.replay import candidate_ladder
+    from tierserve.policy.kinds import logged_kind
+
+    policy = load_policy(written(tmp_path, policy_data()))
+    logged = record("r1", route="general-math").model_copy(
+        update={
+            "task": "unknown",
+            "prompt": None,
+            "plan": ["task=unknown(no rule matched)", "kind=math(p=0.97)", "route=general-math"],
+        }
+    )
+    assert logged_kind(logged.plan) == "math"
+    route, ladder = candidate_ladder(policy, logged, AxisEmbedder())
+    assert route == "general-math" and [s.tier for s in ladder.steps] == ["medium"]
+    # Without a logged kind there is nothing to go on: the route without kinds.
+    unkinded = logged.model_copy(update={"plan": ["task=unknown(no rule matched)"]})
+    assert candidate_ladder(policy, unkinded, AxisEmbedder())[0] == "general"
