@@ -28,6 +28,8 @@ from typing import Any
 
 from openai import OpenAI, PermissionDeniedError
 
+from tierserve.evaluate.fields import unmarked
+
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "extraction_fields" / "cases.jsonl"
 SCHEMAS = json.loads((HERE / "extraction_fields" / "schemas.json").read_text())
@@ -118,7 +120,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     delivered = [r for r in rows if r["outcome"] == "accept"]
     flagged = [r for r in rows if r["outcome"] != "accept" or r["uncertain_fields"]]
     wrong_silent = [
-        r for r in delivered if not all(r["correct"].values()) and not r["uncertain_fields"]
+        r
+        for r in delivered
+        if unmarked([k for k, right in r["correct"].items() if not right], r["uncertain_fields"])
     ]
     fields = sum(len(r["correct"]) for r in rows)
     return {

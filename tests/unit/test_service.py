@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import SUPPORT, ScriptedEngine, complete, request, support_service
+from tests.fakes import SUPPORT, ListRecorder, ScriptedEngine, complete, request, support_service
 from tierserve.api.protocol import CallerContext
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError, PermissionDeniedError
+from tierserve.policy.spec import Policy
 from tierserve.serve.http import sse
 
 CONFIG = parse_config(
@@ -151,7 +152,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
         "constrained": True,
         "validators": ["schema", "semantic"],
         "max_tokens": 512,
-        "min_field_confidence": 0.55,
+        "review_field_confidence": {"severity": 0.8, "incident_date": 0.6, "full_name": 0.6},
     }
     assert plan["schema"] == "ticket"
     assert plan["steps"][1]["constrained"] is True
@@ -206,6 +207,41 @@ async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     assert {"dates", "emails", "currencies", "source_numbers"} <= set(
         meta["steps"][0]["validators"]
     )
+
+
+async def test_replay_holds_a_logged_callers_schema_to_the_same_format_checks(
+    tmp_path: Path,
+) -> None:
+    """Medium's date fails a format check only a caller's own schema gets; replaying the record
+    under the policy that made it must escalate just as serving did."""
+    from tierserve.evaluate.replay import replay_one
+
+    recorder = ListRecorder()
+    chat, _, _ = support_service(
+        tmp_path, recorder=recorder, medium='{"date": "2026-05-04"}', large='{"date": "2026-05-03"}'
+    )
+    schema = {
+        "type": "object",
+        "properties": {"date": {"type": "string", "format": "date"}},
+        "required": ["date"],
+    }
+    body, _ = await complete(
+        chat,
+        request(
+            "Delivered on 3 May 2026",
+            response_format={"type": "json_schema", "json_schema": {"name": "d", "schema": schema}},
+        ),
+    )
+    assert body["tierserve"]["tiers_tried"] == ["medium", "large"]
+    assert body["tierserve"]["steps"][0]["failed_validators"] == ["dates"]
+    (logged,) = recorder.records
+    assert logged.output_schema is not None and logged.output_schema.startswith("own:")
+    # (Without field gates: the scripted engines report no field signals to judge.)
+    data = SUPPORT.model_dump(mode="json", by_alias=True)
+    for step in next(r for r in data["routes"] if r["name"] == "extraction")["ladder"]:
+        step.update(min_field_confidence=None, review_field_confidence={})
+    walked = replay_one(Policy.model_validate(data), logged).reason
+    assert walked.startswith("dates=fail(date: day not in the source) => escalate large")
 
 
 def test_json_schema_format_without_a_schema_is_refused() -> None:

@@ -16,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 
 from tierserve.api.protocol import ChatCompletionRequest
 from tierserve.errors import InvalidRequestError
-from tierserve.policy.compose import CALLERS_SCHEMA_INSTRUCTIONS, SchemaChoice
+from tierserve.policy.compose import CALLERS_SCHEMA_INSTRUCTIONS, OWN_SCHEMA_PREFIX, SchemaChoice
 from tierserve.policy.spec import Policy, RouteSpec
 from tierserve.structured import compile_check
 
@@ -68,7 +68,7 @@ def requested_schema(
             # Named by its content, not by the caller's name for it: records and headers
             # group one schema's requests without repeating what the caller wrote.
             digest = hashlib.sha256(json.dumps(own, sort_keys=True).encode()).hexdigest()
-            return _own(f"own:{digest[:12]}", own)
+            return _own(f"{OWN_SCHEMA_PREFIX}{digest[:12]}", own)
         registered = response_format.registered_name()
         if registered is not None:
             return _registered(policy, registered, "response_format.json_schema.name")

@@ -137,6 +137,13 @@ def add_parser(sub: Any) -> None:
         default=0.05,
         help="largest share of answers with a wrong field returned without a flag (train)",
     )
+    fields.add_argument(
+        "--prefer",
+        choices=["safest", "cheapest"],
+        default="safest",
+        help="among settings meeting the objective: the fewest silently wrong answers below "
+        "the strongest tier's cost (safest), or the least cost",
+    )
     fields.add_argument("--out-policy", type=Path, help="write the thresholds as a new version")
     fields.add_argument("--out", type=Path, help="JSON report")
     fields.set_defaults(handler=_fields)
@@ -373,6 +380,7 @@ def _fields(args: argparse.Namespace) -> int:
     from tierserve.evaluate.fields import (
         figures,
         read_field_cases,
+        review_edit,
         tier_alone,
         tune,
         with_agreement,
@@ -407,7 +415,8 @@ def _fields(args: argparse.Namespace) -> int:
     ladder_as_written = with_thresholds(
         ladder, [s.min_field_confidence or 0.0 for s in ladder.steps if s.tier]
     )
-    field_gates = tune(ladder, train, test, max_silent_wrong=target)
+    prefer = args.prefer
+    field_gates = tune(ladder, train, test, max_silent_wrong=target, prefer=prefer)
     if field_gates["thresholds"] is None:
         raise ConfigError(str(field_gates["note"]), hint="raise --max-silent-wrong")
     tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
@@ -416,16 +425,21 @@ def _fields(args: argparse.Namespace) -> int:
         "policy": policy.version,
         "route": route.name,
         "cases": {"train": len(train), "test": len(test)},
-        "objective": f"silent_wrong <= {target} and all_fields_right >= {tiers[-1]} alone, "
-        "cheapest (train split)",
+        "objective": f"silent_wrong <= {target} and all_fields_right >= {tiers[-1]} alone; "
+        + (
+            f"the fewest silent wrong below {tiers[-1]}'s cost"
+            if prefer == "safest"
+            else "cheapest"
+        )
+        + " (train split)",
         "field_gates": field_gates,
         # The same route with a second opinion on each later step, and gated on whole-answer
         # confidence instead, each tuned the same way, for comparison.
         "field_gates_with_agreement": tune(
-            with_agreement(ladder), train, test, max_silent_wrong=target
+            with_agreement(ladder), train, test, max_silent_wrong=target, prefer=prefer
         ),
         "whole_answer_gates": tune(
-            ladder, train, test, max_silent_wrong=target, gate="min_confidence"
+            ladder, train, test, max_silent_wrong=target, gate="min_confidence", prefer=prefer
         ),
         # The route's own field thresholds, as the policy file has them.
         "as_in_policy": {
@@ -447,7 +461,7 @@ def _fields(args: argparse.Namespace) -> int:
             f"route {route.name}.\nObjective: {result['objective']}. Test split: all fields "
             f"right {test_figures['all_fields_right']:.3f}, silent wrong "
             f"{test_figures['silent_wrong']:.3f}, cost per case "
-            f"{test_figures['cost_per_case']:.3g}."
+            f"{test_figures['cost_per_case']:.3g}; review thresholds {field_gates['review']}."
         )
         result["policy_written"] = {
             "path": str(args.out_policy),
@@ -459,6 +473,7 @@ def _fields(args: argparse.Namespace) -> int:
                 signal=None,
                 provenance=provenance,
                 key="min_field_confidence",
+                edit=review_edit(route.name, field_gates["review"]),
             ),
         }
     shown = json.dumps(_skips_named(result), indent=1)

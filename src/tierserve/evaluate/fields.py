@@ -9,15 +9,21 @@ to that tier alone (its field readings, validator results and cost, the decision
 
 A route's ladder is walked over those steps by :func:`~tierserve.evaluate.replay.replay_ladder`
 (the serving kernel), once per candidate setting of the steps' ``min_field_confidence``. The
-cheapest setting on the train split whose silent-wrong share is at most the target and whose
-all-fields-right share is at least the strongest tier's alone is chosen, then reported on the
-test split next to each tier alone.
+settings on the train split whose silent-wrong share is at most the target and whose
+all-fields-right share is at least the strongest tier's alone qualify; the one with the fewest
+silently wrong answers below the strongest tier's cost is chosen (``prefer="safest"``; or the
+cheapest), then reported on the test split next to each tier alone. A setting may add review
+thresholds (``review_field_confidence``): on the fields that were silently wrong on train in
+two cases or more (a pattern, not a one-off), the answering step flags them under a threshold
+instead of escalating, for judgements a stronger tier gets no more right; they are added one at
+a time, each the one leaving the fewest silent answers, then the fewest flags.
 
 Figures, per case: *all fields right* (an answer was returned and every field was right),
 *field accuracy* (right fields over all fields; no answer counts every field wrong),
-*silent wrong* (an answer with a wrong field returned without a flag: no uncertain field
-marked), *flagged* (sent to review, failed safely, or returned with uncertain fields marked),
-*escalated* (more than one tier called), and cost and upstream calls per case.
+*silent wrong* (an answer returned with a wrong field that is not among its uncertain fields:
+flagging another field does not count), *flagged* (sent to review, failed safely, or returned
+with uncertain fields marked), *escalated* (more than one tier called), and cost and upstream
+calls per case.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -40,14 +46,26 @@ from tierserve.policy.step import Step
 __all__ = [
     "FieldCase",
     "Gate",
+    "Prefer",
     "choose_field_thresholds",
     "figures",
     "read_field_cases",
+    "review_edit",
     "tier_alone",
     "tune",
+    "unmarked",
     "with_agreement",
+    "with_review",
     "with_thresholds",
 ]
+
+REVIEW_GRID = (0.6, 0.7, 0.8, 0.9)
+"""Review thresholds tried per (tier, field) when a setting keeps too many wrong fields silent."""
+REVIEWS_AT_MOST = 3
+"""Review thresholds added to one setting at the most: a few named fields, not every field."""
+REVIEW_MIN_CASES = 2
+"""A (tier, field) gets a review threshold only when it was silently wrong in this many train
+cases at least: a recurring error, not a one-off the threshold would be fitted to."""
 
 GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 """Field thresholds tried per step (0: the step has no field gate). Every step but the last
@@ -121,17 +139,53 @@ def with_thresholds(
     )
 
 
+Review = dict[str, dict[str, float]]
+"""Per tier, its steps' review_field_confidence."""
+
+
+def with_review(ladder: Ladder, review: Review) -> Ladder:
+    """``ladder`` with each generating step's review thresholds replaced by ``review``'s for
+    its tier (none where it names none)."""
+    steps = tuple(
+        s.model_copy(update={"review_field_confidence": dict(review.get(str(s.tier), {}))})
+        if s.action == "generate"
+        else s
+        for s in ladder.steps
+    )
+    return replace(ladder, steps=steps)
+
+
+def unmarked(wrong: Sequence[str], uncertain: Sequence[str]) -> tuple[str, ...]:
+    """The ``wrong`` fields (names of the answer's fields) that none of its ``uncertain``
+    fields marks (a field, or one under it): what a caller would take as right."""
+    return tuple(
+        name
+        for name in wrong
+        if not any(u == name or u.startswith((f"{name}.", f"{name}[")) for u in uncertain)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Scored:
     walked: LadderReplay
     delivered: bool
-    all_right: bool
+    wrong: tuple[str, ...]
+    """The returned answer's wrong fields (every field when nothing was returned)."""
     right_fields: int
     fields: int
 
     @property
+    def all_right(self) -> bool:
+        return self.delivered and not self.wrong
+
+    @property
     def flagged(self) -> bool:
         return not self.delivered or bool(self.walked.uncertain_fields)
+
+    @property
+    def silent(self) -> tuple[str, ...]:
+        """Wrong fields returned without being marked uncertain."""
+        return unmarked(self.wrong, self.walked.uncertain_fields) if self.delivered else ()
 
 
 def _eligible(ladder: Ladder, case: FieldCase) -> Ladder:
@@ -145,7 +199,7 @@ def _score(ladder: Ladder, case: FieldCase) -> _Scored:
     fields = max(len(c) for c in case.correct.values())
     eligible = _eligible(ladder, case)
     if not any(s.action == "generate" for s in eligible.steps):
-        return _Scored(LadderReplay("refused", (), 0.0), False, False, 0, fields)
+        return _Scored(LadderReplay("refused", (), 0.0), False, (), 0, fields)
     walked = replay_ladder(eligible, list(case.steps.values()))
     if walked.answered == "unknown":
         raise ConfigError(
@@ -154,9 +208,9 @@ def _score(ladder: Ladder, case: FieldCase) -> _Scored:
         )
     marks = case.correct.get(walked.answered)
     if marks is None:  # review, safe failure or no tier answered: nothing returned
-        return _Scored(walked, False, False, 0, fields)
-    right = sum(marks.values())
-    return _Scored(walked, True, right == len(marks), right, fields)
+        return _Scored(walked, False, (), 0, fields)
+    wrong = tuple(name for name, right in marks.items() if not right)
+    return _Scored(walked, True, wrong, len(marks) - len(wrong), fields)
 
 
 def figures(ladder: Ladder, cases: Sequence[FieldCase]) -> dict[str, Any]:
@@ -168,7 +222,7 @@ def figures(ladder: Ladder, cases: Sequence[FieldCase]) -> dict[str, Any]:
         "cases": n,
         "all_fields_right": sum(s.all_right for s in scored) / n,
         "field_accuracy": sum(s.right_fields for s in scored) / sum(s.fields for s in scored),
-        "silent_wrong": sum(s.delivered and not s.all_right and not s.flagged for s in scored) / n,
+        "silent_wrong": sum(bool(s.silent) for s in scored) / n,
         "flagged": sum(s.flagged for s in scored) / n,
         "escalated": sum(s.walked.calls > 1 for s in scored) / n,
         "cost_per_case": sum(s.walked.cost for s in scored) / n,
@@ -181,8 +235,16 @@ def tier_alone(ladder: Ladder, tier: str) -> Ladder:
     """One step on ``tier`` under the route's contract for it, without gates: what pinning the
     tier returns, judged by the same figures."""
     step = next(s for s in ladder.steps if s.tier == tier)
-    bare = step.model_copy(update={"min_field_confidence": None, "min_confidence": None})
+    bare = step.model_copy(
+        update={"min_field_confidence": None, "min_confidence": None, "review_field_confidence": {}}
+    )
     return Ladder(steps=(bare.model_copy(update={"validators": []}),))
+
+
+Prefer = Literal["safest", "cheapest"]
+"""What the thresholds are chosen for, among the settings meeting the objective on train:
+``safest``: the fewest silently wrong answers below the strongest tier's cost (then the fewest
+flags, then the least cost); ``cheapest``: the least cost (then the most right answers)."""
 
 
 def choose_field_thresholds(
@@ -192,38 +254,89 @@ def choose_field_thresholds(
     max_silent_wrong: float,
     grid: Sequence[float] = GRID,
     gate: Gate = "min_field_confidence",
+    reviews: bool = True,
+    prefer: Prefer = "safest",
 ) -> dict[str, Any]:
-    """The cheapest thresholds meeting the objective on ``train`` (ties: more right answers)."""
-    strongest = [s.tier for s in ladder.steps if s.tier is not None][-1]
-    floor = figures(tier_alone(ladder, str(strongest)), train)["all_fields_right"]
+    """The thresholds meeting the objective on ``train`` that ``prefer`` says are best;
+    ``reviews``: a setting may add review thresholds (see the module's doc)."""
+    strongest = str([s.tier for s in ladder.steps if s.tier is not None][-1])
+    alone = figures(tier_alone(ladder, strongest), train)
+    floor = alone["all_fields_right"]
     generating = sum(s.action == "generate" for s in ladder.steps)
-    best: tuple[tuple[float, ...], tuple[float, ...], dict[str, Any]] | None = None
+    best: tuple[tuple[float, ...], tuple[float, ...], dict[str, Any], Review] | None = None
     choices = [(*grid, SKIP)] * (generating - 1) + [tuple(grid)]
     for thresholds in itertools.product(*choices):
-        scored = figures(with_thresholds(ladder, thresholds, gate), train)
-        if scored["silent_wrong"] > max_silent_wrong or scored["all_fields_right"] < floor:
+        tuned = with_thresholds(ladder, thresholds, gate)
+        scored = figures(tuned, train)
+        if scored["all_fields_right"] < floor:
             continue
-        # Cheapest, then most right; among equals the fewest silent wrong, then fewest flags.
-        key = (
-            round(scored["cost_per_case"], 12),
-            -scored["all_fields_right"],
+        if prefer == "safest" and scored["cost_per_case"] >= alone["cost_per_case"]:
+            continue
+        review: Review = {}
+        if reviews and (prefer == "safest" or scored["silent_wrong"] > max_silent_wrong):
+            review, scored = _reviewed(
+                tuned, train, 0.0 if prefer == "safest" else max_silent_wrong
+            )
+        if scored["silent_wrong"] > max_silent_wrong:
+            continue
+        cost = round(scored["cost_per_case"], 12)
+        right, silent, flagged = (
+            scored["all_fields_right"],
             scored["silent_wrong"],
             scored["flagged"],
         )
+        key = (
+            (silent, flagged, cost, -right)
+            if prefer == "safest"
+            else (cost, -right, silent, flagged)
+        )
         if best is None or key < best[0]:
-            best = (key, thresholds, scored)
+            best = (key, thresholds, scored, review)
     if best is None:
         raise ConfigError(
             f"no {gate} thresholds reach silent wrong <= {max_silent_wrong} with all fields right "
-            f">= {floor:.3f} ({strongest} alone) on the train split",
+            f">= {floor:.3f} ({strongest} alone)"
+            + (f" below {strongest}'s cost" if prefer == "safest" else "")
+            + " on the train split",
             hint="raise --max-silent-wrong, or add a stronger step or a review step to the route",
         )
     tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
     return {
         "thresholds": dict(zip(tiers, best[1], strict=True)),
+        "review": best[3],
         "train": best[2],
         "train_all_fields_right_floor": floor,
     }
+
+
+def _reviewed(ladder: Ladder, train: Sequence[FieldCase], target: float) -> tuple[Review, Any]:
+    """Review thresholds on the fields ``ladder`` kept silently wrong on ``train``, added one
+    at a time (the fewest silent answers, then the fewest flags) until the silent-wrong share
+    is at most ``target`` or nothing more helps; the review and the figures it reaches."""
+    review: Review = {}
+    scored = figures(ladder, train)
+    for _ in range(REVIEWS_AT_MOST):
+        if scored["silent_wrong"] <= target:
+            break
+        silent = Counter(
+            (s.walked.answered, name)
+            for s in (_score(ladder, case) for case in train)
+            for name in s.silent
+        )
+        # A field silently wrong once is noise; one wrong again and again is a pattern.
+        recurring = sorted(pair for pair, count in silent.items() if count >= REVIEW_MIN_CASES)
+        best: tuple[tuple[float, float], Review, dict[str, Any]] | None = None
+        for (tier, name), threshold in itertools.product(recurring, REVIEW_GRID):
+            tried = {**review, tier: {**review.get(tier, {}), name: threshold}}
+            found = figures(with_review(ladder, tried), train)
+            key = (found["silent_wrong"], found["flagged"])
+            if best is None or key < best[0]:
+                best = (key, tried, found)
+        if best is None or best[0][0] >= scored["silent_wrong"]:
+            break
+        review, scored = best[1], best[2]
+        ladder = with_review(ladder, review)
+    return review, scored
 
 
 def with_agreement(ladder: Ladder) -> Ladder:
@@ -242,14 +355,38 @@ def tune(
     *,
     max_silent_wrong: float,
     gate: Gate = "min_field_confidence",
+    reviews: bool = True,
+    prefer: Prefer = "safest",
 ) -> dict[str, Any]:
     """Thresholds chosen on ``train`` and the figures they reach on ``test``; when no setting
     meets the objective, a note saying so instead of thresholds."""
     try:
         chosen = choose_field_thresholds(
-            ladder, train, max_silent_wrong=max_silent_wrong, gate=gate
+            ladder,
+            train,
+            max_silent_wrong=max_silent_wrong,
+            gate=gate,
+            reviews=reviews,
+            prefer=prefer,
         )
     except ConfigError as unreachable:
         return {"thresholds": None, "train": None, "test": None, "note": unreachable.message}
     tuned = with_thresholds(ladder, list(chosen["thresholds"].values()), gate)
+    tuned = with_review(tuned, chosen["review"])
     return {**chosen, "test": figures(tuned, test), "note": None}
+
+
+def review_edit(route: str, review: Review) -> Callable[[dict[str, Any]], None]:
+    """The policy edit that gives ``route``'s steps the chosen review thresholds (per tier;
+    a tier without any loses those it had)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        spec = next(r for r in data["routes"] if r["name"] == route)
+        for step in spec["ladder"]:
+            chosen = review.get(str(step.get("tier")), {})
+            if chosen:
+                step["review_field_confidence"] = {k: float(v) for k, v in chosen.items()}
+            else:
+                step.pop("review_field_confidence", None)
+
+    return edit

@@ -25,6 +25,7 @@ from typing import Any
 
 from tierserve.model_names import split_model
 from tierserve.observe.record import DecisionRecord
+from tierserve.policy.compose import held_as_logged
 from tierserve.policy.eligibility import allowed_tiers
 from tierserve.policy.kinds import logged_kind, question_kind
 from tierserve.policy.ladder import (
@@ -88,7 +89,8 @@ def _observation(spec: LadderStepSpec, seen: Step) -> Observation | None:
     if seen.confidence is None or any(name not in ran for name in spec.validators):
         return None
     not_json = any(v.name == "schema" and not v.passed for v in seen.validations)
-    if spec.min_field_confidence is not None and not seen.fields and not not_json:
+    per_field = spec.min_field_confidence is not None or spec.review_field_confidence
+    if per_field and not seen.fields and not not_json:
         return None  # a record without field signals cannot be judged per field
     return Answer(seen.confidence, tuple(ran[name] for name in spec.validators), seen.fields)
 
@@ -165,7 +167,7 @@ def candidate_ladder(
         router_start(route.start_router, embedder, record.prompt),
     )
     ladder = Ladder(
-        steps=tuple(steps),
+        steps=held_as_logged(steps, route.schema_name, record.output_schema),
         on_exhausted=route.on_exhausted,
         review_accepted=route.review_required,
     )

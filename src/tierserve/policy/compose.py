@@ -23,8 +23,10 @@ from tierserve.validate import SemanticRule, ValidationContext
 __all__ = [
     "CALLERS_SCHEMA_INSTRUCTIONS",
     "CALLER_SCHEMA_CHECKS",
+    "OWN_SCHEMA_PREFIX",
     "SchemaChoice",
     "compose_ladder",
+    "held_as_logged",
     "held_to_schema",
     "pinned_steps",
     "raised_floor",
@@ -52,6 +54,10 @@ CALLER_SCHEMA_CHECKS: tuple[ValidatorName, ...] = (
 )
 """A caller's own schema has no semantic rules: the format checks stand in for them on every
 step (a registered schema's route lists the checks it wants)."""
+
+
+OWN_SCHEMA_PREFIX = "own:"
+"""A caller's own schema is named by this and a digest of it (in responses and the log)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,20 @@ def held_to_schema(
     return tuple(
         step.model_copy(update={"constrained": True}) if step.action == "generate" else step
         for step in held
+    )
+
+
+def held_as_logged(
+    steps: Sequence[LadderStepSpec], route_schema: str | None, logged_schema: str | None
+) -> tuple[LadderStepSpec, ...]:
+    """``steps`` held to the schema a logged request named (its record's ``output_schema``), as
+    :func:`compose_ladder` held them: a caller's own gets the format checks, another registered
+    schema the schema checks; the route's own schema, or none, leaves the steps as they are."""
+    if logged_schema is None or logged_schema == route_schema:
+        return tuple(steps)
+    own = logged_schema.startswith(OWN_SCHEMA_PREFIX)
+    return held_to_schema(
+        steps, route_schema is not None, CALLER_SCHEMA_CHECKS if own else _SCHEMA_CHECKS
     )
 
 

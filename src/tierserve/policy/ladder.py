@@ -210,7 +210,18 @@ def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ..
         bar = f"{step.min_field_confidence:.2f}"
         shown = [f"{r.path}={r.confidence:.2f}" for r in low]
         field_code = f"fields<{bar}({_listed(shown)})" if low else f"fields>={bar}"
-    uncertain = _unique([f for v in failed for f in v.fields] + disputed + [r.path for r in low])
+    gated = {r.path for r in low}
+    review = [
+        r
+        for r in answer.fields
+        if r.path not in gated and r.confidence < step.review_threshold(field_pattern(r.path))
+    ]
+    review_code = ""
+    if review:
+        review_code = f"review({_listed([f'{r.path}={r.confidence:.2f}' for r in review])})"
+    uncertain = _unique(
+        [f for v in failed for f in v.fields] + disputed + [r.path for r in low + review]
+    )
     failing = [
         *(v.code for v in failed),
         *([agreement_code] if disputed else []),
@@ -228,7 +239,8 @@ def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ..
     else:
         kind = None
     if kind is None:
-        evidence = ",".join(c for c in (confidence_code, agreement_code, field_code) if c)
+        codes = (confidence_code, agreement_code, field_code, review_code)
+        evidence = ",".join(c for c in codes if c)
     else:
         evidence = ",".join(failing)
     passed_on = tuple(low) if kind is FailureKind.LOW_FIELD_CONFIDENCE else ()
@@ -251,7 +263,9 @@ def decide(
         judged = _judge(step, observation, doubted)
         why = judged.evidence
         if judged.failure is None:
-            verdict = Verdict(Outcome.ACCEPT, f"{why} => accept {step.tier}")
+            # Accepted, with the fields under their review threshold marked for a person.
+            reason = f"{why} => accept {step.tier}"
+            verdict = Verdict(Outcome.ACCEPT, reason, uncertain_fields=judged.uncertain)
             return verdict, _accepted(ladder, index)
         failure, failed = judged.failure, judged.failed_validators
         uncertain, passed_on = judged.uncertain, judged.doubted

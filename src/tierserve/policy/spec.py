@@ -310,6 +310,14 @@ class LadderStepSpec(_Spec):
         "('total', 'customer.email', 'line_items[].amount'); a name covers the fields under it. "
         "Empty: every field.",
     )
+    review_field_confidence: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description="For JSON answers: per field (a path without array positions; a name covers "
+        "the fields under it), a confidence under which an answer this step accepts is still "
+        "returned, with the field listed in uncertain_fields for a person to check, instead of "
+        "escalating. For fields a stronger tier gets no more right (a judgement such as a "
+        "ticket's severity): `tierserve eval fields` chooses them.",
+    )
     accept_on_agreement: bool = Field(
         default=False,
         description="When the step before escalated on uncertain fields, a second opinion: this "
@@ -329,6 +337,16 @@ class LadderStepSpec(_Spec):
                 "gated_fields"
             )
         return self
+
+    def review_threshold(self, pattern: str) -> float:
+        """The review_field_confidence that applies to the field at ``pattern`` (0: none); the
+        most specific name wins."""
+        named = [
+            name
+            for name in self.review_field_confidence
+            if pattern == name or pattern.startswith((f"{name}.", f"{name}["))
+        ]
+        return self.review_field_confidence[max(named, key=len)] if named else 0.0
 
     def gates_field(self, pattern: str) -> bool:
         """Whether min_field_confidence applies to the field at ``pattern`` (a path without

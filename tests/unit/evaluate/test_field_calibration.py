@@ -14,6 +14,7 @@ from tierserve.evaluate.fields import (
     figures,
     read_field_cases,
     tier_alone,
+    with_review,
     with_thresholds,
 )
 from tierserve.policy.ladder import Ladder
@@ -125,11 +126,10 @@ def test_the_command_writes_a_policy_version_with_the_field_thresholds(
         assert report["field_gates"]["test"]["silent_wrong"] == 0.0
         # The shipped route is medium then large: medium is wrong on one case in four.
         assert report["test_untuned"]["medium_only"]["silent_wrong"] == 0.25
-        # Whole-answer confidence (0.99 on every answer here) cannot tell the wrong ones: it
-        # meets the objective only by skipping to large, at large's cost.
+        # Whole-answer confidence (0.99 on every answer here) cannot tell the wrong ones: only
+        # skipping to large would meet the objective, which is not below large's cost.
         whole = report["whole_answer_gates"]
-        assert whole["thresholds"] == {"medium": "skip", "large": 0.0}
-        assert whole["test"]["cost_per_case"] > report["field_gates"]["test"]["cost_per_case"]
+        assert whole["thresholds"] is None and "below large's cost" in whole["note"]
         written = load_policy(out_policy)
         route = next(r for r in written.routes if r.name == "extraction")
         assert [s.min_field_confidence for s in route.ladder] == [
@@ -144,3 +144,76 @@ def test_a_broken_row_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
     path.write_text(json.dumps(rows(1, "train")[0]) + '\n{"id": 1}\n')
     with pytest.raises(ConfigError, match=r"rows.jsonl:2: not a field-outcome row"):
         read_field_cases(path)
+
+
+def judged_rows(n: int, split: str) -> list[dict]:
+    """A judgement field both tiers get wrong alike: on every other case medium and large both
+    answer the wrong severity, medium at confidence 0.7 (0.95 when right); the date is always
+    right. Escalating buys nothing there; marking it does."""
+
+    def recorded(tier: str, severity: float) -> dict:
+        data = step(tier, 0.99)
+        data["fields"].append({"path": "severity", "confidence": severity, "tokens": 1})
+        data["fields"][-1]["digest"] = "s"
+        return data
+
+    out = []
+    for index in range(n):
+        wrong = index % 2 == 0
+        for tier in ("medium", "large"):
+            out.append(
+                {
+                    "id": f"{split}-{index}",
+                    "split": split,
+                    "tier": tier,
+                    "step": recorded(tier, 0.7 if wrong else 0.95),
+                    "correct": {"date": True, "total": True, "severity": not wrong},
+                }
+            )
+    return out
+
+
+TWO_STEPS = Ladder(
+    steps=tuple(
+        LadderStepSpec(tier=t, constrained=True, validators=list(CHECKS))
+        for t in ("medium", "large")
+    ),
+)
+
+
+def test_a_recurring_judgement_error_is_marked_for_review_not_escalated(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in judged_rows(8, "train")))
+    train = read_field_cases(path)
+    ungated = figures(with_thresholds(TWO_STEPS, [0.0, 0.0]), train)
+    assert ungated["silent_wrong"] == 0.5
+    chosen = choose_field_thresholds(TWO_STEPS, train, max_silent_wrong=0.0)
+    # Medium's answer is kept (large is no better on severity) with the severity marked.
+    assert chosen["review"] == {"medium": {"severity": 0.8}}
+    assert chosen["train"]["silent_wrong"] == 0.0 and chosen["train"]["flagged"] == 0.5
+    assert chosen["train"]["calls_per_case"] == 1.0
+    tuned = with_review(with_thresholds(TWO_STEPS, list(chosen["thresholds"].values())), {})
+    assert figures(tuned, train)["silent_wrong"] > 0  # without the review, silent again
+    cheapest = choose_field_thresholds(TWO_STEPS, train, max_silent_wrong=0.0, prefer="cheapest")
+    assert cheapest["train"]["cost_per_case"] <= chosen["train"]["cost_per_case"]
+
+
+def test_marking_another_field_does_not_count_as_catching_a_wrong_one(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in judged_rows(4, "train")))
+    cases = read_field_cases(path)
+    # The total (always right) is under its gate on every answer: flagged, yet the wrong
+    # severity beside it was never marked.
+    marks_total = Ladder(
+        steps=(
+            LadderStepSpec(
+                tier="medium",
+                constrained=True,
+                validators=list(CHECKS),
+                min_field_confidence=0.999,
+                gated_fields=["total"],
+            ),
+        )
+    )
+    found = figures(marks_total, cases)
+    assert found["flagged"] == 1.0 and found["silent_wrong"] == 0.5

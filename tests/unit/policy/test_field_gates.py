@@ -177,6 +177,35 @@ async def test_the_last_step_marks_fields_still_in_doubt() -> None:
     assert result.steps[-1].reason.endswith("last step => accept")
 
 
+async def test_a_review_threshold_marks_the_field_and_keeps_the_answer() -> None:
+    engines = {
+        "small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE)),
+        "medium": ScriptedEngine("medium", tokens=tokens(SURE, SURE)),
+    }
+    review = {"date": 0.8, "total": 0.5}
+    result = await scripted_runner(engines).run(
+        ladder(
+            LadderStepSpec(tier="small", review_field_confidence=review),
+            LadderStepSpec(tier="medium"),
+        ),
+        REQUEST,
+    )
+    assert result.answered_by == "small" and engines["medium"].requests == []
+    assert result.steps[0].reason.endswith(",review(date=0.20) => accept small")
+    assert result.steps[0].uncertain_fields == ("date",)  # total (0.99) is above its own
+
+
+def test_the_most_specific_review_threshold_applies() -> None:
+    step = LadderStepSpec(
+        tier="small", review_field_confidence={"line_items": 0.5, "line_items[].amount": 0.9}
+    )
+    assert step.review_threshold("line_items[].amount") == 0.9
+    assert step.review_threshold("line_items[].sku") == 0.5
+    assert step.review_threshold("total") == 0.0
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        LadderStepSpec(tier="small", review_field_confidence={"total": 1.5})
+
+
 def second_opinion() -> Ladder:
     return ladder(
         LadderStepSpec(tier="small", min_field_confidence=0.8),

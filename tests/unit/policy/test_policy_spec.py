@@ -39,7 +39,9 @@ def test_support_policy_loads_and_reads_as_intended() -> None:
     assert sensitive.ladder[0].tier == "large" and sensitive.ladder[-1].action == "human_review"
     extraction = next(r for r in policy.routes if r.name == "extraction")
     assert extraction.ladder[0].tier == "medium" and extraction.ladder[0].constrained
-    assert extraction.ladder[0].min_field_confidence == 0.55
+    # Medium's judgement of a severity is marked for review, not escalated (large is no better).
+    assert extraction.ladder[0].review_threshold("severity") == 0.8
+    assert extraction.ladder[1].min_field_confidence == 0.7
     assert extraction.ladder[1].tier == "large" and extraction.ladder[1].constrained
 
 
