@@ -19,6 +19,8 @@ tierserve eval calibrate OUTCOMES.jsonl [--signal NAME] [--method isotonic|platt
                          [--objective quality_share=S|max_cost=C] [--policy FILE --route R]
                          [--router trained | --by-kind [--kind-min-probability P]]
                          [--out-policy FILE] [--out REPORT.json]
+tierserve eval fields FIELD_ROWS.jsonl --policy FILE [--route R] [--max-silent-wrong S]
+                      [--prefer safest|cheapest] [--out-policy FILE] [--out REPORT.json]
 tierserve bench [FILE] [--out DIR] [--concurrency 1,2,4,8,16] [--rate 1] [--direct-tier T]
 tierserve eval replay LOG_EXPORT.jsonl --policy FILE [--outcomes OUTCOMES.jsonl] [--out FILE]
                       [--regenerate [--url URL] [--labels TASK_SET] [--outcomes-out FILE]]

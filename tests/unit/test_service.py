@@ -1,10 +1,11 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fakes import SUPPORT, ListRecorder, ScriptedEngine, complete, request, support_service
-from tierserve.api.protocol import CallerContext
+from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError, PermissionDeniedError
@@ -170,23 +171,23 @@ async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
         await complete(chat, request("hi", metadata={"task": "poetry"}))
 
 
+def one_field_schema(name: str, field: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {name: field}, "required": [name]}
+
+
+def with_schema(text: str, schema: dict[str, Any]) -> ChatCompletionRequest:
+    """A request whose caller sends its own schema in response_format."""
+    own = {"name": "own", "schema": schema}
+    return request(text, response_format={"type": "json_schema", "json_schema": own})
+
+
 async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     tmp_path: Path,
 ) -> None:
     chat, engines, _ = support_service(tmp_path, medium="not json", large='{"answer": "42"}')
     # (the extraction route starts on medium: see support.yaml)
-    schema = {
-        "type": "object",
-        "properties": {"answer": {"type": "string"}},
-        "required": ["answer"],
-    }
-    body, _ = await complete(
-        chat,
-        request(
-            "How do I reset my password?",
-            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
-        ),
-    )
+    schema = one_field_schema("answer", {"type": "string"})
+    body, _ = await complete(chat, with_schema("How do I reset my password?", schema))
     meta = body["tierserve"]
     # A caller's schema is an extraction request whatever its wording: the cheap-first ladder.
     assert meta["task"] == "extraction" and meta["route"] == "extraction"
@@ -220,18 +221,8 @@ async def test_replay_holds_a_logged_callers_schema_to_the_same_format_checks(
     chat, _, _ = support_service(
         tmp_path, recorder=recorder, medium='{"date": "2026-05-04"}', large='{"date": "2026-05-03"}'
     )
-    schema = {
-        "type": "object",
-        "properties": {"date": {"type": "string", "format": "date"}},
-        "required": ["date"],
-    }
-    body, _ = await complete(
-        chat,
-        request(
-            "Delivered on 3 May 2026",
-            response_format={"type": "json_schema", "json_schema": {"name": "d", "schema": schema}},
-        ),
-    )
+    schema = one_field_schema("date", {"type": "string", "format": "date"})
+    body, _ = await complete(chat, with_schema("Delivered on 3 May 2026", schema))
     assert body["tierserve"]["tiers_tried"] == ["medium", "large"]
     assert body["tierserve"]["steps"][0]["failed_validators"] == ["dates"]
     (logged,) = recorder.records
