@@ -107,16 +107,21 @@ class KindClassifier:
         return found
 
     def served(self) -> dict[str, Any]:
-        """The classifier as a policy's ``question_kinds`` file holds it."""
+        """The classifier as a policy's ``question_kinds`` file holds it: one linear score per
+        kind, whose softmax is the model's probabilities."""
+        coef, intercept = np.asarray(self.model.coef_), np.asarray(self.model.intercept_)
+        if len(self.model.classes_) == 2:
+            # Two kinds: scikit-learn keeps one score, the second kind's log-odds; the first
+            # kind's score is then 0 (softmax of (0, z) is the sigmoid of z).
+            coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+            intercept = np.array([0.0, intercept[0]])
         return {
             "encoder": "all-MiniLM-L6-v2",
             "prefix": self.view.prefix,
             "suffix": self.view.suffix,
             "kinds": {
                 str(kind): {"weights": [float(w) for w in weights], "bias": float(bias)}
-                for kind, weights, bias in zip(
-                    self.model.classes_, self.model.coef_, self.model.intercept_, strict=True
-                )
+                for kind, weights, bias in zip(self.model.classes_, coef, intercept, strict=True)
             },
         }
 

@@ -141,3 +141,41 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
     assert plan.route.name == "general-math"
     assert any(r.startswith("kind=math(p=") for r in plan.reasons)
     capsys.readouterr()
+
+
+class AxisEncoder:
+    """'sum' prompts along one axis, the rest along the other (what a sentence encoder does
+    for two clearly different kinds)."""
+
+    def encode(self, texts: list[str], normalize_embeddings: bool = True) -> list[list[float]]:
+        return [[1.0, 0.1] if "sum" in t else [0.1, 1.0] for t in texts]
+
+
+@pytest.mark.parametrize("kinds", [("math", "fact"), ("math", "fact", "reason")])
+def test_the_served_classifier_gives_the_probabilities_the_trained_one_does(
+    kinds: tuple[str, ...],
+) -> None:
+    from tierserve.evaluate.kinds import KindClassifier
+    from tierserve.policy.kinds import QuestionKindsSpec
+
+    texts = {"math": "the sum of {}", "fact": "capital {}", "reason": "who is older {}"}
+    rows = [
+        OutcomeRow(
+            id=f"{kind}-{i}",
+            prompt=texts[kind].format(i),
+            labels=Labels(kind=kind),
+            outcomes={"small": TierOutcome(quality=1.0, cost=1.0)},
+        )
+        for kind in kinds
+        for i in range(6)
+    ]
+    classifier = KindClassifier.train(rows, AxisEncoder(), min_probability=0.5)
+    served = QuestionKindsSpec.model_validate(classifier.served())
+    assert sorted(served.kinds) == sorted(kinds)
+    for prompt in ("the sum of 9", "capital 9"):
+        vector = AxisEncoder().encode([prompt])[0]
+        expected = classifier.model.predict_proba([vector])[0]
+        found = served.probabilities(vector)
+        for kind, p in zip(classifier.model.classes_, expected, strict=True):
+            assert found[str(kind)] == pytest.approx(p, abs=1e-9)
+    assert served.decide(AxisEncoder().encode(["the sum of 9"])[0])[0] == "math"
