@@ -75,6 +75,15 @@ def _policy(args: argparse.Namespace) -> int:
             f"schema {name!r} ({spec.source}): Outlines can constrain it "
             f"(regex {regex_chars} chars), {len(spec.rules)} semantic rules"
         )
+    kinds = policy.question_kinds
+    if kinds is not None:
+        routes = {
+            k: [r.name for r in policy.routes if r.kinds and k in r.kinds] for k in kinds.kinds
+        }
+        print(
+            f"question kinds for tasks {kinds.tasks} (p >= {kinds.min_probability:g}): "
+            + ", ".join(f"{k} -> {','.join(names) or 'no route'}" for k, names in routes.items())
+        )
     if policy.classifier_examples is None:
         print("no classifier_examples: tasks come from hints and rules only")
         return 0

@@ -192,3 +192,13 @@ def test_replay_of_a_hashed_prompt_keeps_the_kind_the_gateway_logged(tmp_path: P
     # Without a logged kind there is nothing to go on: the route without kinds.
     unkinded = logged.model_copy(update={"plan": ["task=unknown(no rule matched)"]})
     assert candidate_ladder(policy, unkinded, AxisEmbedder())[0] == "general"
+
+
+def test_policy_check_says_which_route_serves_each_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    from tierserve.cli import main
+
+    assert main(["policy", "check", str(ROOT / "serve_configs/policies/support.yaml")]) == 0
+    assert (
+        "question kinds for tasks ['unknown'] (p >= 0.5): fact -> general-fact, "
+        "math -> general-math, reason -> general-reason"
+    ) in capsys.readouterr().out
