@@ -42,6 +42,7 @@ from tierserve.evaluate.replay import LadderReplay, replay_ladder
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import Step
+from tierserve.signals.fields import covers
 
 __all__ = [
     "FieldCase",
@@ -158,11 +159,7 @@ def with_review(ladder: Ladder, review: Review) -> Ladder:
 def unmarked(wrong: Sequence[str], uncertain: Sequence[str]) -> tuple[str, ...]:
     """The ``wrong`` fields (names of the answer's fields) that none of its ``uncertain``
     fields marks (a field, or one under it): what a caller would take as right."""
-    return tuple(
-        name
-        for name in wrong
-        if not any(u == name or u.startswith((f"{name}.", f"{name}[")) for u in uncertain)
-    )
+    return tuple(name for name in wrong if not any(covers(name, u) for u in uncertain))
 
 
 @dataclass(frozen=True, slots=True)

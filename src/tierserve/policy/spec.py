@@ -27,6 +27,7 @@ from tierserve.errors import ConfigError
 from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
 from tierserve.policy.start_router import StartRouterSpec
+from tierserve.signals.fields import covers
 from tierserve.validate.rules import SemanticRule
 
 __all__ = [
@@ -341,11 +342,7 @@ class LadderStepSpec(_Spec):
     def review_threshold(self, pattern: str) -> float:
         """The review_field_confidence that applies to the field at ``pattern`` (0: none); the
         most specific name wins."""
-        named = [
-            name
-            for name in self.review_field_confidence
-            if pattern == name or pattern.startswith((f"{name}.", f"{name}["))
-        ]
+        named = [name for name in self.review_field_confidence if covers(name, pattern)]
         return self.review_field_confidence[max(named, key=len)] if named else 0.0
 
     def gates_field(self, pattern: str) -> bool:
@@ -353,10 +350,7 @@ class LadderStepSpec(_Spec):
         array positions)."""
         if self.min_field_confidence is None:
             return False
-        return not self.gated_fields or any(
-            pattern == name or pattern.startswith((f"{name}.", f"{name}["))
-            for name in self.gated_fields
-        )
+        return not self.gated_fields or any(covers(name, pattern) for name in self.gated_fields)
 
 
 class RouteSpec(_Spec):

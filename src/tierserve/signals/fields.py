@@ -23,7 +23,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from json.scanner import NUMBER_RE
 from typing import Any
 
-__all__ = ["FieldReading", "field_pattern", "json_leaves", "read_fields"]
+__all__ = ["FieldReading", "covers", "field_pattern", "json_leaves", "read_fields"]
 
 _WHITESPACE = " \t\n\r"
 _LITERALS = {"true": True, "false": False, "null": None}
@@ -189,3 +189,9 @@ def field_pattern(path: str) -> str:
         elif depth == 0:
             out.append(char)
     return "".join(out)
+
+
+def covers(name: str, path: str) -> bool:
+    """Whether a field ``name`` a policy or a label gives covers the field at ``path``: the
+    field itself or one under it (``line_items`` covers ``line_items[].amount``)."""
+    return path == name or path.startswith((f"{name}.", f"{name}["))
