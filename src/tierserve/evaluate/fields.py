@@ -211,7 +211,10 @@ def _score(ladder: Ladder, case: FieldCase) -> _Scored:
 
 
 def figures(ladder: Ladder, cases: Sequence[FieldCase]) -> dict[str, Any]:
-    scored = [_score(ladder, case) for case in cases]
+    return _summary([_score(ladder, case) for case in cases])
+
+
+def _summary(scored: Sequence[_Scored]) -> dict[str, Any]:
     n = len(scored)
     if n == 0:
         raise ConfigError("no cases in this split", hint="check the rows' split names")
@@ -311,28 +314,26 @@ def _reviewed(ladder: Ladder, train: Sequence[FieldCase], target: float) -> tupl
     at a time (the fewest silent answers, then the fewest flags) until the silent-wrong share
     is at most ``target`` or nothing more helps; the review and the figures it reaches."""
     review: Review = {}
-    scored = figures(ladder, train)
+    cases = [_score(ladder, case) for case in train]
+    scored = _summary(cases)
     for _ in range(REVIEWS_AT_MOST):
         if scored["silent_wrong"] <= target:
             break
-        silent = Counter(
-            (s.walked.answered, name)
-            for s in (_score(ladder, case) for case in train)
-            for name in s.silent
-        )
+        silent = Counter((s.walked.answered, name) for s in cases for name in s.silent)
         # A field silently wrong once is noise; one wrong again and again is a pattern.
         recurring = sorted(pair for pair, count in silent.items() if count >= REVIEW_MIN_CASES)
-        best: tuple[tuple[float, float], Review, dict[str, Any]] | None = None
+        best: tuple[tuple[float, float], Review, list[_Scored], dict[str, Any]] | None = None
         for (tier, name), threshold in itertools.product(recurring, REVIEW_GRID):
             tried = {**review, tier: {**review.get(tier, {}), name: threshold}}
-            found = figures(with_review(ladder, tried), train)
+            reviewed = with_review(ladder, tried)
+            found_cases = [_score(reviewed, case) for case in train]
+            found = _summary(found_cases)
             key = (found["silent_wrong"], found["flagged"])
             if best is None or key < best[0]:
-                best = (key, tried, found)
+                best = (key, tried, found_cases, found)
         if best is None or best[0][0] >= scored["silent_wrong"]:
             break
-        review, scored = best[1], best[2]
-        ladder = with_review(ladder, review)
+        review, cases, scored = best[1], best[2], best[3]
     return review, scored
 
 
