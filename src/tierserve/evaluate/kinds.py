@@ -174,8 +174,12 @@ class _Point:
 def _frontier(outcomes: OutcomeSet, signal: str, ladders: Sequence[KindLadder]) -> list[_Point]:
     """The ladders no other beats on both total quality and total cost over ``outcomes``."""
     points = []
+    seen: dict[tuple[str, ...], OutcomeSet] = {}  # one view per shape, not one per threshold
     for ladder in ladders:
-        choices = walk(outcomes, signal, ladder)
+        if ladder.tiers not in seen:
+            seen[ladder.tiers] = _on(outcomes, ladder.tiers)
+        view = seen[ladder.tiers]
+        choices = run_cascade(view, signal, ladder.thresholds)
         points.append(_Point(sum(c.quality for c in choices), sum(c.cost for c in choices), ladder))
     points.sort(key=lambda p: (p.cost, -p.quality, len(p.ladder.tiers)))
     kept: list[_Point] = []
