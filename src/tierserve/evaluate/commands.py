@@ -220,7 +220,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         choose_thresholds,
         reliability,
     )
-    from tierserve.evaluate.sweep import cascade_point, decision_report, oracle, run_cascade
+    from tierserve.evaluate.sweep import baselines, cascade_point, decision_report, run_cascade
 
     kind, _, value = args.objective.partition("=")
     if kind not in ("quality_share", "max_cost") or not value:
@@ -269,11 +269,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 "answered_by": shares,
                 **decision_report(test, choices),
             },
-            **{
-                f"{tier}_only": {"quality": test.quality(tier), "cost": test.cost(tier)}
-                for tier in test.tiers
-            },
-            "oracle": oracle(test),
+            **baselines(test),
             # Random routing with the same mix of answering tiers as the calibrated policy.
             "random_same_mix": {
                 "quality": sum(shares[t] * test.quality(t) for t in test.tiers),

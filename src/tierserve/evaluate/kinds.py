@@ -33,7 +33,7 @@ import numpy as np
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
-from tierserve.evaluate.sweep import CascadeChoice, oracle, run_cascade
+from tierserve.evaluate.sweep import CascadeChoice, baselines, run_cascade
 from tierserve.signals.prompt_view import PromptView
 
 __all__ = ["KindClassifier", "KindLadder", "choose_kind_ladders", "kind_ladder_choices"]
@@ -298,11 +298,7 @@ def report(
         "train": routed(train, train_kinds, signal, ladders),
         "test": {
             "routed_by_kind": routed_test,
-            **{
-                f"{tier}_only": {"quality": test.quality(tier), "cost": test.cost(tier)}
-                for tier in test.tiers
-            },
-            "oracle": oracle(test),
+            **baselines(test),
         },
     }
     return ladders, result

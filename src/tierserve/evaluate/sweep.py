@@ -33,6 +33,7 @@ from tierserve.policy.spec import LadderStepSpec
 
 __all__ = [
     "CascadeChoice",
+    "baselines",
     "best_per_call_share",
     "cascade_ladder",
     "cascade_point",
@@ -162,6 +163,15 @@ def oracle(outcomes: OutcomeSet) -> dict[str, float]:
         tier = next(t for t in outcomes.tiers if row.outcomes[t].quality == best)
         quality, cost = quality + best, cost + row.outcomes[tier].cost
     return {"quality": quality / len(outcomes.rows), "cost": cost / len(outcomes.rows)}
+
+
+def baselines(outcomes: OutcomeSet) -> dict[str, dict[str, float]]:
+    """What a router is compared with: each tier alone (``small_only``...) and the oracle."""
+    alone = {
+        f"{tier}_only": {"quality": outcomes.quality(tier), "cost": outcomes.cost(tier)}
+        for tier in outcomes.tiers
+    }
+    return {**alone, "oracle": oracle(outcomes)}
 
 
 def cascade_point(
