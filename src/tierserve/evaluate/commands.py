@@ -508,12 +508,9 @@ def _replay(args: argparse.Namespace) -> int:
         outcomes = OutcomeSet.read(args.outcomes)
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
     policy = load_policy(args.policy)
-    embedder = None
-    if policy.embeds_prompts:
-        from tierserve.signals.prompt_view import SentenceEmbedder
-        from tierserve.signals.task_model import sentence_encoder
+    from tierserve.signals.prompt_view import embedder_for
 
-        embedder = SentenceEmbedder(sentence_encoder())
+    embedder = embedder_for(policy)
     if not args.regenerate:
         if args.outcomes_out or args.labels:
             raise ConfigError("--labels and --outcomes-out need --regenerate")

@@ -34,6 +34,7 @@ from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
 from tierserve.evaluate.sweep import CascadeChoice, baselines, run_cascade
+from tierserve.policy.start_router import ENCODER
 from tierserve.signals.prompt_view import PromptView
 
 __all__ = ["KindClassifier", "KindLadder", "choose_kind_ladders", "kind_ladder_choices"]
@@ -116,7 +117,7 @@ class KindClassifier:
             coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
             intercept = np.array([0.0, intercept[0]])
         return {
-            "encoder": "all-MiniLM-L6-v2",
+            "encoder": ENCODER,
             "prefix": self.view.prefix,
             "suffix": self.view.suffix,
             "kinds": {

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
-from tierserve.policy.start_router import first_sufficient
+from tierserve.policy.start_router import ENCODER, first_sufficient
 from tierserve.signals.prompt_view import PromptView
 
 __all__ = [
@@ -137,7 +137,7 @@ class SufficiencyRouter:
             else:
                 raise ValueError(f"a {type(model).__name__} router cannot be served; use logistic")
         return {
-            "encoder": "all-MiniLM-L6-v2",
+            "encoder": ENCODER,
             "prefix": self.view.prefix,
             "suffix": self.view.suffix,
             "tiers": tiers,

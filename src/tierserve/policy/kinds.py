@@ -54,6 +54,9 @@ class QuestionKindsSpec(PromptModelFile):
     policy_key = "question_kinds"
     models_key = "kinds"
 
+    def weight_lengths(self) -> set[int]:
+        return {len(model.weights) for model in self.kinds.values()}
+
     @model_validator(mode="after")
     def _two_kinds(self) -> QuestionKindsSpec:
         if len(self.kinds) < 2:

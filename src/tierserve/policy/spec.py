@@ -521,6 +521,23 @@ class Policy(_Spec):
         replay then need the sentence encoder."""
         return self.question_kinds is not None or any(r.start_router for r in self.routes)
 
+    def check_embedding(self, dimensions: int) -> None:
+        """Refuse to serve this policy with an encoder whose embeddings its question kinds or
+        start routers were not trained on (every request would fail, not the start)."""
+        models = [("question_kinds", self.question_kinds)] + [
+            (f"route {r.name!r} start_router", r.start_router) for r in self.routes
+        ]
+        for where, model in models:
+            if model is None:
+                continue
+            wrong = sorted(model.weight_lengths() - {dimensions})
+            if wrong:
+                raise ConfigError(
+                    f"policy {self.version!r}: {where} has weights of length {wrong} but the "
+                    f"{model.encoder} embedding has {dimensions} dimensions",
+                    hint="retrain it with `tierserve eval calibrate` on this encoder",
+                )
+
     def _check_kinds(self) -> None:
         kinds = self.question_kinds
         for route in self.routes:

@@ -16,13 +16,14 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from tierserve.config import TierName
 
 __all__ = [
+    "ENCODER",
     "PromptEmbedder",
     "PromptModelFile",
     "StartRouterSpec",
@@ -32,6 +33,10 @@ __all__ = [
     "router_start",
     "start_tier",
 ]
+
+
+ENCODER: Literal["all-MiniLM-L6-v2"] = "all-MiniLM-L6-v2"
+"""The sentence encoder prompts are embedded with (the task classifier's, packaged on PyPI)."""
 
 
 class PromptEmbedder(Protocol):
@@ -71,8 +76,10 @@ class PromptModelFile(BaseModel):
         description="The model's JSON (written by `tierserve eval calibrate`), relative to the "
         "policy file; read and inlined on load.",
     )
-    encoder: str = Field(
-        default="all-MiniLM-L6-v2", description="The sentence encoder it was trained on."
+    encoder: Literal["all-MiniLM-L6-v2"] = Field(
+        default=ENCODER,
+        description="The sentence encoder it was trained on: the gateway's own, the only one it "
+        "embeds prompts with.",
     )
     prefix: str = Field(default="", description="Cut from prompts before embedding.")
     suffix: str = Field(default="", description="Cut from prompts before embedding.")
@@ -87,6 +94,10 @@ class PromptModelFile(BaseModel):
     def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
         wanted = ("encoder", "prefix", "suffix", cls.models_key)
         return inline_file(data, info, cls.policy_key, wanted)
+
+    def weight_lengths(self) -> set[int]:
+        """The lengths of its models' weights: each must be the encoder's dimension."""
+        raise NotImplementedError
 
 
 class StartRouterSpec(PromptModelFile):
@@ -105,6 +116,9 @@ class StartRouterSpec(PromptModelFile):
 
     policy_key = "start_router"
     models_key = "tiers"
+
+    def weight_lengths(self) -> set[int]:
+        return {len(m.weights) for m in self.tiers.values() if m.constant is None}
 
     @model_validator(mode="after")
     def _has_tiers(self) -> StartRouterSpec:

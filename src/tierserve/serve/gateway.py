@@ -135,7 +135,7 @@ class Gateway:
             engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
         shared = observe.database_url is not None
-        predictor = embedder = None
+        predictor = None
         encoder = None
         if examples:
             from tierserve.signals.batched_predictor import BatchedPredictor
@@ -143,11 +143,9 @@ class Gateway:
 
             classifier = EmbeddingTaskClassifier.train(list(examples))
             predictor, encoder = BatchedPredictor(classifier), classifier.encoder
-        if policy.embeds_prompts:
-            from tierserve.signals.prompt_view import SentenceEmbedder
-            from tierserve.signals.task_model import sentence_encoder
+        from tierserve.signals.prompt_view import embedder_for
 
-            embedder = SentenceEmbedder(encoder or sentence_encoder())
+        embedder = embedder_for(policy, encoder)
         self._service = ChatService(
             config,
             {name: HandleEngine(name, handle) for name, handle in tiers.items()},

@@ -12,11 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["PromptView", "SentenceEmbedder"]
+if TYPE_CHECKING:
+    from tierserve.policy.spec import Policy
+
+__all__ = ["PromptView", "SentenceEmbedder", "embedder_for"]
 
 
 def _shared_start(texts: Sequence[str]) -> str:
@@ -94,7 +97,25 @@ class SentenceEmbedder:
         # cores (the task classifier batches its own for the same reason).
         self._lock = threading.Lock()
 
+    @property
+    def dimensions(self) -> int:
+        # sentence-transformers 6 renamed the method; 3 to 5 have the old name only.
+        size = getattr(self._encoder, "get_embedding_dimension", None)
+        return int((size or self._encoder.get_sentence_embedding_dimension)())
+
     def embed(self, text: str, prefix: str, suffix: str) -> list[float]:
         with self._lock:
             vector = PromptView(prefix, suffix).embed(self._encoder, [text])[0]
         return [float(x) for x in vector]
+
+
+def embedder_for(policy: Policy, encoder: Any | None = None) -> SentenceEmbedder | None:
+    """The prompt embedder ``policy``'s question kinds and start routers need (None when it has
+    neither), over ``encoder`` (default: a new one), checked against their weights."""
+    if not policy.embeds_prompts:
+        return None
+    from tierserve.signals.task_model import sentence_encoder
+
+    embedder = SentenceEmbedder(encoder or sentence_encoder())
+    policy.check_embedding(embedder.dimensions)
+    return embedder

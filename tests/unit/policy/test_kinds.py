@@ -152,11 +152,11 @@ def test_a_missing_or_malformed_kinds_file_is_named(tmp_path: Path) -> None:
 
 def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() -> None:
     """The shipped classifier, over the real sentence encoder, on questions it never saw."""
-    from tierserve.signals.prompt_view import SentenceEmbedder
-    from tierserve.signals.task_model import sentence_encoder
+    from tierserve.signals.prompt_view import embedder_for
 
     policy = load_policy(ROOT / "serve_configs/policies/support.yaml")
-    embedder = SentenceEmbedder(sentence_encoder())
+    embedder = embedder_for(policy)  # the shipped weights fit the encoder
+    assert embedder is not None
     ask = "Answer with the answer only, no explanation.\nQuestion: {}\nAnswer:"
     expected = {
         "What is 417 minus 38?": "general-math",
@@ -202,3 +202,28 @@ def test_policy_check_says_which_route_serves_each_kind(capsys: pytest.CaptureFi
         "question kinds for tasks ['unknown'] (p >= 0.5): fact -> general-fact, "
         "math -> general-math, reason -> general-reason"
     ) in capsys.readouterr().out
+
+
+class EncoderOf384:
+    def get_embedding_dimension(self) -> int:
+        return 384
+
+
+def test_weights_that_do_not_fit_the_encoder_are_refused_before_serving(tmp_path: Path) -> None:
+    from tierserve.signals.prompt_view import embedder_for
+
+    policy = load_policy(written(tmp_path, policy_data()))  # two-dimension weights
+    policy.check_embedding(2)
+    with pytest.raises(
+        ConfigError,
+        match=r"question_kinds has weights of length \[2\] but the "
+        r"all-MiniLM-L6-v2 embedding has 384 dimensions",
+    ):
+        embedder_for(policy, EncoderOf384())
+
+
+def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:
+    path = written(tmp_path, policy_data())
+    (tmp_path / "kinds.json").write_text(json.dumps({**KINDS, "encoder": "bge-small-en"}))
+    with pytest.raises(ConfigError, match=r"question_kinds.encoder.*all-MiniLM-L6-v2"):
+        load_policy(path)
