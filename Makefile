@@ -9,7 +9,7 @@ CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
 	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
-	bench-extraction-fields eval-routellm eval-general
+	bench-extraction-fields eval-routellm eval-general docs config-reference
 
 install: $(STAMP)
 
@@ -40,15 +40,23 @@ serve: models
 	$(BIN)/tierserve serve $(CONFIG) --demo
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-test: system-deps models-all lint
+test: system-deps models-all lint docs
 	$(BIN)/pytest -ra
+
+# The manual (docs/, MkDocs): fails on a broken link or anchor. The configuration page's field
+# reference is generated from the pydantic models (`make config-reference`; a test checks it).
+docs: install
+	$(BIN)/mkdocs build --strict --quiet
+
+config-reference: install
+	$(BIN)/python scripts/config_reference.py
 
 # The README's evaluation of the embedded tiers, recomputed from the committed outcome files
 # (collected with `tierserve eval collect`, see README "Offline router evaluation").

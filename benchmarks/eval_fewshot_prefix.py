@@ -1,4 +1,4 @@
-"""The embedding router on prompts that share a long few-shot prefix (README "Offline router
+"""The embedding router on prompts that share a long few-shot prefix (docs/evaluation.md "Offline router
 evaluation"): RouteLLM's GSM8K with the same 8 worked examples before every question, the
 router embedding each prompt whole (the encoder keeps its first 256 tokens: the shared
 examples) against the router embedding the part that differs.

@@ -1,5 +1,5 @@
 """Five sample requests through a running stack with the support policy: the route chosen and
-its reason codes, as a Markdown table (README) and JSON (benchmarks/results/).
+its reason codes, as a Markdown table (docs) and JSON (benchmarks/results/).
 
     python benchmarks/route_examples.py --url http://127.0.0.1:8000
 """

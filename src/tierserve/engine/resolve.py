@@ -38,7 +38,7 @@ def _dtype(quantization: str, host: HostCapability, configured: str) -> str:
         return configured
     if host.accelerator == "cuda":
         return "float16" if quantization == "gptq" else "bfloat16"
-    # On CPU, full precision stays float32: bf16 gave wrong answers there (see README).
+    # On CPU, full precision stays float32: bf16 gave wrong answers there (see docs/models.md).
     return "float32" if quantization == "none" else "bfloat16"
 
 

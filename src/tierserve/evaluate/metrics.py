@@ -1,4 +1,4 @@
-"""Router metrics exactly as the field defines them (``docs/METRICS.md``).
+"""Router metrics exactly as the field defines them (``docs/metrics.md``).
 
 A router is evaluated through its operating points: one per threshold, each with the fraction
 of requests sent to the strong (top) tier, the mean quality and the mean cost. Pure numpy.

@@ -278,7 +278,7 @@ def report(
     *,
     scores: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Every metric of METRICS.md that the operating points determine.
+    """Every metric of docs/metrics.md that the operating points determine.
 
     APGR and CPT read quality against strong calls from ``calls_curve`` (default: the points
     themselves, as for a one-threshold router); AIQ and cost to parity use every point. Where
@@ -309,7 +309,7 @@ def report(
 
 
 def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> dict[str, Any]:
-    """The routing-decision metrics of METRICS.md for one cascade over ``outcomes``.
+    """The routing-decision metrics of docs/metrics.md for one cascade over ``outcomes``.
 
     An answer is acceptable as :func:`~tierserve.evaluate.outcomes.acceptable` says.
     Escalation precision: of the requests escalated past the first tier, the share whose first

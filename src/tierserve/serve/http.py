@@ -69,7 +69,7 @@ _ANSWERING = _documented(400, 401, 403, 404, 413, 429, 503, 504)
 _UNKNOWN_PARAMETER = (
     "unknown parameter, refused rather than ignored (tierserve serves OpenAI's chat-completions "
     "parameters and vLLM's top_k, min_p, repetition_penalty, min_tokens and ignore_eos; the "
-    "README's parameter table lists each)"
+    "docs/api.md's parameter table lists each)"
 )
 
 
