@@ -1,5 +1,5 @@
-"""The embedding router on prompts that share a long few-shot prefix (docs/evaluation.md "Offline router
-evaluation"): RouteLLM's GSM8K with the same 8 worked examples before every question, the
+"""The embedding router on prompts that share a long few-shot prefix (docs/evaluation.md):
+RouteLLM's GSM8K with the same 8 worked examples before every question, the
 router embedding each prompt whole (the encoder keeps its first 256 tokens: the shared
 examples) against the router embedding the part that differs.
 
@@ -18,7 +18,7 @@ from tierserve.evaluate.importers import read_routellm_csv
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView
 from tierserve.evaluate.sweep import report, score_points
-from tierserve.signals.task_model import sentence_encoder
+from tierserve.prompt_models.encoder import sentence_encoder
 
 GSM8K = Path(__file__).resolve().parent / "data/routellm/gsm8k_responses.csv"
 SHOTS = 8

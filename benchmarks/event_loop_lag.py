@@ -23,7 +23,7 @@ from typing import Any
 
 from tierserve.policy.plan import RequestFeatures, plan_route
 from tierserve.policy.spec import load_policy
-from tierserve.signals.task_model import EmbeddingTaskClassifier, load_examples
+from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier, load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [

@@ -1,5 +1,5 @@
 """General questions through the gateway: the served policy against each tier alone and the
-oracle, on the test split of the labelled mixed set (docs/evaluation.md "Offline router evaluation").
+oracle, on the test split of the labelled mixed set (docs/evaluation.md).
 
 Every test item of ``--outcomes`` (collected with ``tierserve eval collect general``, each tier
 pinned) is sent as an app sends it: unpinned (``model=tierserve``), uncached, at the same

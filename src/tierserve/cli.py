@@ -92,7 +92,7 @@ def _policy(args: argparse.Namespace) -> int:
 
     policy = load_policy(args.file)
     print(f"{args.file}: policy {policy.version} is valid ({len(policy.routes)} routes)")
-    for name, regex_chars in check_schemas(policy).items():
+    for name, regex_chars in check_schemas(policy.schemas).items():
         spec = policy.schemas[name]
         print(
             f"schema {name!r} ({spec.source}): Outlines can constrain it "
@@ -110,7 +110,7 @@ def _policy(args: argparse.Namespace) -> int:
     if policy.classifier_examples is None:
         print("no classifier_examples: tasks come from hints and rules only")
         return 0
-    from tierserve.signals.task_model import holdout_accuracy, load_examples
+    from tierserve.prompt_models.task_classifier import holdout_accuracy, load_examples
 
     examples = load_examples(Path(args.file).parent / policy.classifier_examples)
     reports = [holdout_accuracy(examples, seed=seed) for seed in range(args.seeds)]

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tierserve.policy.spec import TaskClass
-from tierserve.signals.batched_predictor import BatchedPredictor
+from tierserve.prompt_models.batched_predictor import BatchedPredictor
 
 
 class SlowEncoder:

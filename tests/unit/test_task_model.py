@@ -5,7 +5,11 @@ from pathlib import Path
 import pytest
 
 from tierserve.policy.spec import TaskClass
-from tierserve.signals.task_model import EmbeddingTaskClassifier, holdout_accuracy, load_examples
+from tierserve.prompt_models.task_classifier import (
+    EmbeddingTaskClassifier,
+    holdout_accuracy,
+    load_examples,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "serve_configs/policies/support-examples.jsonl"
 

@@ -170,7 +170,8 @@ def _cell(value: Any, digits: int = 1) -> str:
 
 
 def markdown_tables(report: Mapping[str, Any]) -> str:
-    """The benchmark README's tables: side by side per target and load, then overhead, then quality."""
+    """The benchmark README's tables: side by side per target and load, then overhead, then
+    quality."""
     lines = [
         "| target | load | req/s | out tok/s | mean TTFT ms | p99 TTFT ms | mean TPOT ms "
         "| p99 ITL ms | mean E2E ms | goodput req/s |",

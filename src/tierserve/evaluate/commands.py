@@ -329,7 +329,7 @@ def _calibrate_by_kind(
     args: argparse.Namespace, train: OutcomeSet, test: OutcomeSet, objective: Objective
 ) -> int:
     from tierserve.evaluate.kinds import KindClassifier, kind_routes, report
-    from tierserve.signals.task_model import sentence_encoder
+    from tierserve.prompt_models.encoder import sentence_encoder
 
     if args.router != "none":
         raise ConfigError("--by-kind chooses whole ladders per kind; drop --router")
@@ -508,7 +508,7 @@ def _replay(args: argparse.Namespace) -> int:
         outcomes = OutcomeSet.read(args.outcomes)
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
     policy = load_policy(args.policy)
-    from tierserve.signals.prompt_view import embedder_for
+    from tierserve.prompt_models.encoder import embedder_for
 
     embedder = embedder_for(policy)
     if not args.regenerate:

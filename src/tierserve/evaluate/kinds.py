@@ -35,7 +35,7 @@ from tierserve.evaluate.calibrate import Objective
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
 from tierserve.evaluate.sweep import CascadeChoice, baselines, run_cascade
 from tierserve.policy.start_router import ENCODER
-from tierserve.signals.prompt_view import PromptView
+from tierserve.prompt_models.encoder import PromptView
 
 __all__ = ["KindClassifier", "KindLadder", "choose_kind_ladders", "kind_ladder_choices"]
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
 from tierserve.policy.start_router import ENCODER, first_sufficient
-from tierserve.signals.prompt_view import PromptView
+from tierserve.prompt_models.encoder import PromptView
 
 __all__ = [
     "EmbeddingDifficultyRouter",
@@ -51,7 +51,7 @@ def length_scores(outcomes: OutcomeSet) -> list[float]:
 
 
 def _encoder(encoder: Any | None) -> Any:
-    from tierserve.signals.task_model import sentence_encoder
+    from tierserve.prompt_models.encoder import sentence_encoder
 
     return encoder or sentence_encoder()
 

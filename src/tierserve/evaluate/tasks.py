@@ -7,6 +7,12 @@
   ``{"answer": "<letter>"}`` under :data:`CHOICE_SCHEMA`; right when the letter is the correct
   one. Structured output, because small instruction models asked for "the letter only" start
   explaining instead and never name one within a short answer.
+* ``general``: mixed everyday questions a support desk also gets, with checkable answers, as
+  data (``task_sets/general.jsonl``, one :class:`TaskItem` a line): well-known facts (checker
+  ``contains``: ``a|b`` accepted forms, then ``!x|y`` words it must not name, such as the
+  other person of "who is older"), and arithmetic and short reasoning generated once from a
+  fixed seed, so their answers were computed, not written. Every prompt asks for the answer
+  alone, so a small model's reply is not buried in an explanation it runs out of tokens for.
 """
 
 from __future__ import annotations
@@ -101,9 +107,8 @@ def _gpqa() -> list[TaskItem]:
 
 
 def _general() -> list[TaskItem]:
-    from tierserve.evaluate.general import general_items
-
-    return general_items()
+    text = resources.files("tierserve.evaluate").joinpath("task_sets", "general.jsonl")
+    return [TaskItem(**json.loads(line)) for line in text.read_text().splitlines() if line]
 
 
 TASK_SETS = {"gsm8k": _gsm8k, "gpqa": _gpqa, "general": _general}

@@ -1,8 +1,8 @@
 """Layer 2, task classification: an explicit hint, then keyword rules, then a learned classifier.
 
-The learned classifier is a protocol here (it lives in :mod:`tierserve.signals.task_model`,
-which needs an embedding model); a calibrated probability under the policy's minimum gives
-``unknown`` rather than a guess.
+The learned classifier is a protocol here (it lives in
+:mod:`tierserve.prompt_models.task_classifier`, which needs an embedding model); a calibrated
+probability under the policy's minimum gives ``unknown`` rather than a guess.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from ray.serve import Application, Deployment
 from tierserve.config import StackConfig, parse_config
 from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy, load_policy
+from tierserve.prompt_models.task_classifier import LabelledExample, load_examples
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
-from tierserve.signals.task_model import LabelledExample, load_examples
 from tierserve.structured.registry import check_schemas
 
 __all__ = ["build_app", "build_gateway_app"]
@@ -61,7 +61,7 @@ def _policy(config: StackConfig) -> tuple[Policy, list[LabelledExample]]:
         return cascade_policy(config), []
     policy = load_policy(config.policy)
     policy.check_stack(config)
-    check_schemas(policy)
+    check_schemas(policy.schemas)
     examples = []
     if policy.classifier_examples is not None:
         examples = load_examples(config.policy.parent / policy.classifier_examples)

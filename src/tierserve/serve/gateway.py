@@ -28,10 +28,10 @@ from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import Policy
+from tierserve.prompt_models.task_classifier import LabelledExample
 from tierserve.review import DatabaseReviewQueue, JsonlReviewQueue
 from tierserve.serve.http import build_http_app
 from tierserve.serve.quota_actor import SharedQuota
-from tierserve.signals.task_model import LabelledExample
 
 __all__ = ["Gateway", "HandleEngine"]
 
@@ -138,12 +138,12 @@ class Gateway:
         predictor = None
         encoder = None
         if examples:
-            from tierserve.signals.batched_predictor import BatchedPredictor
-            from tierserve.signals.task_model import EmbeddingTaskClassifier
+            from tierserve.prompt_models.batched_predictor import BatchedPredictor
+            from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
 
             classifier = EmbeddingTaskClassifier.train(list(examples))
             predictor, encoder = BatchedPredictor(classifier), classifier.encoder
-        from tierserve.signals.prompt_view import embedder_for
+        from tierserve.prompt_models.encoder import embedder_for
 
         embedder = embedder_for(policy, encoder)
         self._service = ChatService(

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 from tierserve.errors import ConfigError
-from tierserve.policy.spec import Policy
 from tierserve.structured.outlines_adapter import compile_check
 
-__all__ = ["check_schemas"]
+__all__ = ["NamedSchema", "check_schemas"]
 
 
-def check_schemas(policy: Policy) -> dict[str, int]:
-    """Every named schema must be one Outlines can constrain decoding to.
+class NamedSchema(Protocol):
+    """A schema a policy names (its ``SchemaSpec``): the JSON schema and where it came from."""
 
-    Returns the length of each schema's regex (a rough measure of its compile cost).
+    @property
+    def schema_(self) -> dict[str, Any]: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+def check_schemas(schemas: Mapping[str, NamedSchema]) -> dict[str, int]:
+    """Every named schema (a policy's ``schemas``) must be one Outlines can constrain decoding
+    to. Returns the length of each schema's regex (a rough measure of its compile cost).
     """
     sizes = {}
-    for name, spec in policy.schemas.items():
+    for name, spec in schemas.items():
         try:
             sizes[name] = len(compile_check(spec.schema_))
         except ValueError as error:

@@ -105,8 +105,7 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
 ) -> None:
     """On the shipped general outcomes: the written version loads, has a route per kind, and a
     plan over the real encoder sends an arithmetic question to the arithmetic ladder."""
-    from tierserve.signals.prompt_view import SentenceEmbedder
-    from tierserve.signals.task_model import sentence_encoder
+    from tierserve.prompt_models.encoder import SentenceEmbedder, sentence_encoder
 
     policies = ROOT / "serve_configs/policies"
     for name in ("schemas", "routers", "support-examples.jsonl", "support.yaml"):

@@ -96,6 +96,22 @@ def test_eval_sweep_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert (sweep[-1]["grid_position"], sweep[-1]["quality"]) == (1.0, 1.0)
 
 
+def test_a_plot_without_matplotlib_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row(i, (float(i % 2), 0.9 if i % 2 else 0.1)) for i in range(40)]
+    path = tmp_path / "outcomes.jsonl"
+    OutcomeSet.of([r.model_copy(update={"split": "test"}) for r in rows]).write(path)
+    # As in an install without the eval extra: importing matplotlib fails.
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    code = main(
+        ["eval", "sweep", str(path), "--routers", "random", "--out", str(tmp_path / "r.json"),
+         "--plot", str(tmp_path / "p.png")]
+    )  # fmt: skip
+    assert code == 2
+    assert "pip install 'tierserve[eval]'" in capsys.readouterr().err
+
+
 def test_decision_metrics_of_a_cascade() -> None:
     from tierserve.evaluate.sweep import decision_report
 

@@ -15,8 +15,7 @@ from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView, Su
 from tierserve.evaluate.sweep import not_applicable, report, score_points
 from tierserve.policy.spec import TaskClass, load_policy
 from tierserve.policy.start_router import StartRouterSpec
-from tierserve.signals.prompt_view import SentenceEmbedder
-from tierserve.signals.task_model import sentence_encoder
+from tierserve.prompt_models.encoder import SentenceEmbedder, sentence_encoder
 
 GSM8K = Path(__file__).resolve().parents[3] / "benchmarks/data/routellm/gsm8k_responses.csv"
 

@@ -152,7 +152,7 @@ def test_a_missing_or_malformed_kinds_file_is_named(tmp_path: Path) -> None:
 
 def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() -> None:
     """The shipped classifier, over the real sentence encoder, on questions it never saw."""
-    from tierserve.signals.prompt_view import embedder_for
+    from tierserve.prompt_models.encoder import embedder_for
 
     policy = load_policy(ROOT / "serve_configs/policies/support.yaml")
     embedder = embedder_for(policy)  # the shipped weights fit the encoder
@@ -210,7 +210,7 @@ class EncoderOf384:
 
 
 def test_weights_that_do_not_fit_the_encoder_are_refused_before_serving(tmp_path: Path) -> None:
-    from tierserve.signals.prompt_view import embedder_for
+    from tierserve.prompt_models.encoder import embedder_for
 
     policy = load_policy(written(tmp_path, policy_data()))  # two-dimension weights
     policy.check_embedding(2)

@@ -145,8 +145,8 @@ def test_a_schema_outlines_cannot_express_is_a_config_error() -> None:
         }
     )
     with pytest.raises(ConfigError, match=r"schema 'ticket'.*Outlines cannot constrain"):
-        check_schemas(bad)
-    assert set(check_schemas(SUPPORT)) == {"ticket", "invoice"}
+        check_schemas(bad.schemas)
+    assert set(check_schemas(SUPPORT.schemas)) == {"ticket", "invoice"}
 
 
 # -- selecting a schema --------------------------------------------------------------------

