@@ -89,11 +89,7 @@ class RequestTrace:
             request_id=self.request_id,
             time=self.arrived,
             tenant=self.plan.eligibility.tenant.id,
-            route=self.plan.route.name,
-            task=str(self.plan.task.task),
-            risk=str(self.plan.risk.risk),
-            complex_input=self.plan.risk.complex,
-            session_floor=self.plan.session_floor,
+            **plan_facts(self.plan),
             policy_version=self.plan.policy_version,
             model_requested=self.model,
             stream=self.stream,
@@ -170,6 +166,12 @@ class RequestTrace:
                 "complex": plan.risk.complex,
                 "factors": list(plan.risk.factors),
             },
+            "kind": (
+                None
+                if plan.kind is None
+                else {"kind": plan.kind.kind, "probability": plan.kind.probability}
+            ),
+            "skipped_tiers": list(plan.skipped_tiers),
             "route": plan.route.name,
             "schema": self.ladder.schema_name,
             "steps": [step.model_dump(exclude_defaults=True) for step in self.ladder.steps],
@@ -177,6 +179,22 @@ class RequestTrace:
             "reasons": list(plan.reasons),
             "summary": plan.summary,
         }
+
+
+def plan_facts(plan: RoutePlan) -> dict[str, Any]:
+    """The decision record's fields that say what the plan decided, typed."""
+    return {
+        "route": plan.route.name,
+        "task": str(plan.task.task),
+        "task_source": plan.task.source,
+        "task_probability": plan.task.probability,
+        "kind": plan.kind.kind if plan.kind else None,
+        "kind_probability": plan.kind.probability if plan.kind else None,
+        "skipped_tiers": list(plan.skipped_tiers),
+        "risk": str(plan.risk.risk),
+        "complex_input": plan.risk.complex,
+        "session_floor": plan.session_floor,
+    }
 
 
 def denied_record(
@@ -201,9 +219,7 @@ def denied_record(
         request_id=request_id,
         time=arrived,
         tenant=tenant,
-        route=plan.route.name if plan else "-",
-        task=str(plan.task.task) if plan else "-",
-        risk=str(plan.risk.risk) if plan else "-",
+        **(plan_facts(plan) if plan else {"route": "-", "task": "-", "risk": "-"}),
         policy_version=policy.version,
         model_requested=model,
         stream=stream,

@@ -26,7 +26,6 @@ __all__ = [
     "overhead_breakdown",
     "percentile",
     "routing_time",
-    "task_source",
 ]
 
 FIELD_KEYS = (
@@ -111,19 +110,6 @@ def overhead_breakdown(
     }
 
 
-def task_source(record: DecisionRecord) -> str:
-    """How the plan found the task class: ``hint``, ``rule``, ``classifier`` or ``fallback``
-    (the embedding classifier is most of the routing decision's time when it runs)."""
-    reason = next((r for r in record.plan if r.startswith("task=")), "")
-    if "(hint)" in reason:
-        return "hint"
-    if "(rule:" in reason:
-        return "rule"
-    if "(p=" in reason or "(classifier" in reason:
-        return "classifier"
-    return "fallback"
-
-
 def routing_time(records: Iterable[DecisionRecord]) -> dict[str, Any]:
     """Routing-decision time p50/p99 in ms, over all records and per task source."""
     by_source: dict[str, list[float]] = {}
@@ -131,7 +117,7 @@ def routing_time(records: Iterable[DecisionRecord]) -> dict[str, Any]:
     for record in records:
         ms = record.latency.policy_s * 1000
         every.append(ms)
-        by_source.setdefault(task_source(record), []).append(ms)
+        by_source.setdefault(record.task_source or "none", []).append(ms)
 
     def summary(values: list[float]) -> dict[str, Any]:
         p50, p99 = percentile(values, 50), percentile(values, 99)

@@ -27,7 +27,7 @@ from tierserve.model_names import split_model
 from tierserve.observe.record import DecisionRecord
 from tierserve.policy.compose import held_as_logged
 from tierserve.policy.eligibility import allowed_tiers
-from tierserve.policy.kinds import logged_kind, question_kind
+from tierserve.policy.kinds import question_kind
 from tierserve.policy.ladder import (
     Answer,
     Failure,
@@ -153,11 +153,12 @@ def candidate_ladder(
     kind and a route's start router are decided when the log kept the prompt and an
     ``embedder`` is given (the gateway's rules); without the prompt the logged kind is kept and
     the whole ladder is walked."""
-    kind, _ = question_kind(policy.question_kinds, record.task, embedder, record.prompt)
+    decided = question_kind(policy.question_kinds, record.task, embedder, record.prompt)
+    kind = decided.kind if decided else None
     if kind is None and record.prompt is None:
-        kind = logged_kind(record.plan)  # hashed or omitted prompt: the gateway's own decision
+        kind = record.kind  # hashed or omitted prompt: the gateway's own decision
     route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk), kind)
-    steps, _ = eligible_steps(
+    steps, _, _ = eligible_steps(
         policy,
         route,
         _allowed(policy, record),

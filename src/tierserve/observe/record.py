@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierserve.config import TierConfig
+from tierserve.observe.legacy_records import RECORD_VERSION, upgraded
 from tierserve.pii import redact_pii
 from tierserve.policy.spec import PromptLogging
 from tierserve.policy.step import Outcome, Step, doubted_fields
@@ -71,11 +72,35 @@ class DecisionRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    record_version: int = Field(
+        default=RECORD_VERSION,
+        description="The record's format; older records are upgraded when read "
+        "(observe/legacy_records.py).",
+    )
     request_id: str
     time: float = Field(description="Unix time the request arrived.")
     tenant: str
     route: str
     task: str
+    task_source: Literal["hint", "rule", "classifier", "fallback"] | None = Field(
+        default=None,
+        description="How the task class was found: the caller's hint, a keyword rule, the "
+        "classifier, or none of them (unknown). None: no plan was made (a denied request).",
+    )
+    task_probability: float | None = Field(
+        default=None, description="The classifier's probability, when it decided."
+    )
+    kind: str | None = Field(
+        default=None, description="The question kind the plan gave the request, if any."
+    )
+    kind_probability: float | None = Field(
+        default=None, description="The kind classifier's probability, when it ran."
+    )
+    skipped_tiers: list[str] = Field(
+        default_factory=list,
+        description="Tiers of the route this request did not climb (eligibility, tools, the "
+        "session floor, a start router, complexity).",
+    )
     risk: str
     complex_input: bool = Field(default=False, description="The risk layer judged it complex.")
     session_floor: str | None = Field(
@@ -85,7 +110,10 @@ class DecisionRecord(BaseModel):
     model_requested: str
     stream: bool
     output_schema: str | None = None
-    plan: list[str] = Field(description="The plan's reason codes.")
+    plan: list[str] = Field(
+        description="The plan's reason codes, rendered from the decision the typed fields "
+        "above record (nothing reads them back)."
+    )
     models: dict[str, str] = Field(description="Model version of each tier tried.")
     steps: list[Step]
     outcome: Outcome = Field(description="accept, human_review or safe_failure.")
@@ -108,6 +136,11 @@ class DecisionRecord(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency: StageLatency
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: object) -> object:
+        return upgraded(data)
 
     @property
     def first_pass(self) -> bool:

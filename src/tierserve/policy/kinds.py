@@ -15,12 +15,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierserve.policy.start_router import PromptEmbedder, PromptModelFile
 
-__all__ = ["KindModel", "QuestionKindsSpec", "logged_kind", "question_kind"]
+__all__ = ["KindDecision", "KindModel", "QuestionKindsSpec", "question_kind"]
+
+
+@dataclass(frozen=True, slots=True)
+class KindDecision:
+    """What the question-kind layer decided for one request."""
+
+    kind: str | None
+    """None: unsure, or nothing to classify with (the reason says which)."""
+    probability: float | None
+    """The most likely kind's probability, when the classifier ran."""
+    reason: str
 
 
 class KindModel(BaseModel):
@@ -84,14 +96,17 @@ class QuestionKindsSpec(PromptModelFile):
         total = sum(exps.values())
         return {kind: value / total for kind, value in exps.items()}
 
-    def decide(self, vector: Sequence[float]) -> tuple[str | None, str]:
-        """The kind (None when unsure) and its reason code, e.g. ``kind=math(p=0.97)``."""
+    def decide(self, vector: Sequence[float]) -> KindDecision:
+        """The kind (None when unsure) with its probability and reason code, e.g.
+        ``kind=math(p=0.97)``."""
         probabilities = self.probabilities(vector)
         kind = max(probabilities, key=lambda k: probabilities[k])
         p = probabilities[kind]
         if p < self.min_probability:
-            return None, f"kind: p({kind})={p:.2f}<{self.min_probability:.2f} => none"
-        return kind, f"kind={kind}(p={p:.2f})"
+            return KindDecision(
+                None, p, f"kind: p({kind})={p:.2f}<{self.min_probability:.2f} => none"
+            )
+        return KindDecision(kind, p, f"kind={kind}(p={p:.2f})")
 
 
 def question_kind(
@@ -99,22 +114,13 @@ def question_kind(
     task: str,
     embedder: PromptEmbedder | None,
     text: str | None,
-) -> tuple[str | None, str | None]:
-    """The request's kind and the reason code (None: the policy does not ask for one). Without
-    an encoder or the prompt's text there is no kind, and the reason says so. Serving and
-    replay both decide here."""
+) -> KindDecision | None:
+    """The request's kind (None: the policy does not ask for one). Without an encoder or the
+    prompt's text the decision has no kind, and its reason says so. Serving and replay both
+    decide here."""
     if spec is None or task not in spec.tasks:
-        return None, None
+        return None
     if embedder is None or text is None:
         why = "no encoder here" if embedder is None else "no prompt"
-        return None, f"kind: {why} => none"
+        return KindDecision(None, None, f"kind: {why} => none")
     return spec.decide(embedder.embed(text, spec.prefix, spec.suffix))
-
-
-def logged_kind(plan: Sequence[str]) -> str | None:
-    """The kind a logged plan's reason codes gave the request (``kind=math(p=0.97)``), if any:
-    what replay uses when the log kept no prompt to classify again."""
-    for reason in plan:
-        if reason.startswith("kind=") and "(" in reason:
-            return reason[len("kind=") : reason.index("(")]
-    return None

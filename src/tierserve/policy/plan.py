@@ -12,7 +12,7 @@ from typing import Literal
 
 from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
 from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
-from tierserve.policy.kinds import question_kind
+from tierserve.policy.kinds import KindDecision, question_kind
 from tierserve.policy.risk import RiskAssessment, assess_risk
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, RouteSpec, TaskClass
 from tierserve.policy.start_router import PromptEmbedder, router_start
@@ -50,6 +50,11 @@ class RoutePlan:
     reasons: tuple[str, ...] = field(default=())
     session_floor: str | None = None
     """The session's floor the eligible ladder was cut at, if any."""
+    kind: KindDecision | None = None
+    """The question kind, when the policy asks for one of this task class."""
+    skipped_tiers: tuple[str, ...] = ()
+    """Tiers of the route's ladder this request does not climb (eligibility, tools, the
+    session floor, a start router, complexity), cheapest first."""
 
     @property
     def first_action(self) -> str:
@@ -88,11 +93,13 @@ def eligible_steps(
     floor: str | None = None,
     tool_tiers: tuple[str, ...] | None = None,
     start: Callable[[list[str]], tuple[str, str]] | None = None,
-) -> tuple[list[LadderStepSpec], list[str]]:
-    """The route's ladder without the tiers this request may not use, and why. ``start``:
-    given the tiers left, the tier to start at and its reason code (a start router)."""
+) -> tuple[list[LadderStepSpec], list[str], tuple[str, ...]]:
+    """The route's ladder without the tiers this request may not use, why, and the tiers
+    skipped. ``start``: given the tiers left, the tier to start at and its reason code (a
+    start router)."""
     reasons: list[str] = []
     steps = list(route.ladder)
+    skipped: set[str] = set()
 
     def drop(keep: set[str], why: str) -> None:
         nonlocal steps
@@ -102,6 +109,7 @@ def eligible_steps(
         )
         if removed:
             steps = [s for s in steps if s.tier is None or s.tier in keep]
+            skipped.update(removed)
             reasons.append(f"{why} => skip {','.join(removed)}")
 
     drop(set(allowed), "eligibility")
@@ -127,7 +135,7 @@ def eligible_steps(
             terminal = [LadderStepSpec(action=action)]
             reasons.append(f"no eligible tier => {action}")
         steps = terminal
-    return steps, reasons
+    return steps, reasons, tuple(sorted(skipped, key=policy.tiers.index))
 
 
 def plan_route(
@@ -150,10 +158,10 @@ def plan_route(
         tenant,
         session_escalated=session_escalated or features.session_floor_tier is not None,
     )
-    kind, kind_reason = question_kind(policy.question_kinds, task.task, embedder, features.text)
-    route = route_for(policy, task.task, risk.risk, kind)
+    kind = question_kind(policy.question_kinds, task.task, embedder, features.text)
+    route = route_for(policy, task.task, risk.risk, kind.kind if kind else None)
     router = route.start_router
-    steps, step_reasons = eligible_steps(
+    steps, step_reasons, skipped = eligible_steps(
         policy,
         route,
         eligibility.allowed_tiers,
@@ -172,12 +180,14 @@ def plan_route(
         risk=risk,
         steps=tuple(steps),
         session_floor=features.session_floor_tier,
+        kind=kind,
+        skipped_tiers=skipped,
     )
     reasons = (
         *eligibility.reasons,
         task.reason,
         risk.reason,
-        *([kind_reason] if kind_reason else []),
+        *([kind.reason] if kind else []),
         f"route={route.name}",
         *step_reasons,
         plan.summary,

@@ -177,4 +177,4 @@ def test_the_served_classifier_gives_the_probabilities_the_trained_one_does(
         found = served.probabilities(vector)
         for kind, p in zip(classifier.model.classes_, expected, strict=True):
             assert found[str(kind)] == pytest.approx(p, abs=1e-9)
-    assert served.decide(AxisEncoder().encode(["the sum of 9"])[0])[0] == "math"
+    assert served.decide(AxisEncoder().encode(["the sum of 9"])[0]).kind == "math"

@@ -55,6 +55,10 @@ async def test_every_request_leaves_one_record_with_its_steps_and_cost(tmp_path:
     assert record.latency.inference_s == pytest.approx(0.04)  # the engines' own 0.02 s each
     assert record.latency.total_s > record.latency.policy_s > 0
     assert record.prompt == FAQ and len(record.prompt_sha256) == 64
+    # How the plan decided, as typed fields beside the rendered reason codes.
+    assert (record.task, record.task_source, record.task_probability) == ("faq", "classifier", 0.9)
+    assert record.kind is None and record.skipped_tiers == []
+    assert "task=faq(p=0.90)" in record.plan
 
 
 APP_KEY = CallerContext(api_key="sk-app-1")  # a key the policy does not know: its own scope

@@ -90,7 +90,7 @@ def test_a_session_floor_only_rises(floor: str | None, tried: list[str]) -> None
 def test_a_session_floor_never_lowers_a_ladder(
     route: RouteSpec, allowed: list[str], complex_input: bool, floor: str
 ) -> None:
-    steps, _ = eligible_steps(SUPPORT, route, tuple(allowed), complex_input, floor)
+    steps, _, _ = eligible_steps(SUPPORT, route, tuple(allowed), complex_input, floor)
     tiers = [s.tier for s in steps if s.tier is not None]
     assert all(TIERS.index(t) >= TIERS.index(floor) for t in tiers)
     assert climbs(tiers)

@@ -11,7 +11,7 @@ import yaml
 
 from tests.fakes import ROOT
 from tierserve.errors import ConfigError
-from tierserve.policy.kinds import QuestionKindsSpec, question_kind
+from tierserve.policy.kinds import KindDecision, QuestionKindsSpec, question_kind
 from tierserve.policy.plan import RequestFeatures, plan_route, route_for
 from tierserve.policy.spec import RiskLevel, TaskClass, load_policy
 
@@ -112,9 +112,13 @@ def test_the_kinds_file_is_inlined_and_travels_as_data(tmp_path: Path) -> None:
     spec = load_policy(written(tmp_path, policy_data())).question_kinds
     assert spec is not None and sorted(spec.kinds) == ["fact", "math"] and spec.prefix == "Q: "
     copy = QuestionKindsSpec.model_validate(spec.model_dump())
-    assert copy.decide([1.0, 0.0]) == ("math", "kind=math(p=0.99)")
-    assert question_kind(copy, "faq", AxisEmbedder(), "sum") == (None, None)
-    assert question_kind(copy, "unknown", AxisEmbedder(), None) == (None, "kind: no prompt => none")
+    decided = copy.decide([1.0, 0.0])
+    assert (decided.kind, decided.reason) == ("math", "kind=math(p=0.99)")
+    assert decided.probability == pytest.approx(0.99, abs=0.005)
+    assert question_kind(copy, "faq", AxisEmbedder(), "sum") is None
+    assert question_kind(copy, "unknown", AxisEmbedder(), None) == KindDecision(
+        None, None, "kind: no prompt => none"
+    )
 
 
 @pytest.mark.parametrize(
@@ -176,22 +180,53 @@ def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() 
 def test_replay_of_a_hashed_prompt_keeps_the_kind_the_gateway_logged(tmp_path: Path) -> None:
     from tests.fakes import record
     from tierserve.evaluate.replay import candidate_ladder
-    from tierserve.policy.kinds import logged_kind
 
     policy = load_policy(written(tmp_path, policy_data()))
     logged = record("r1", route="general-math").model_copy(
-        update={
-            "task": "unknown",
-            "prompt": None,
-            "plan": ["task=unknown(no rule matched)", "kind=math(p=0.97)", "route=general-math"],
-        }
+        update={"task": "unknown", "prompt": None, "kind": "math", "kind_probability": 0.97}
     )
-    assert logged_kind(logged.plan) == "math"
     route, ladder = candidate_ladder(policy, logged, AxisEmbedder())
     assert route == "general-math" and [s.tier for s in ladder.steps] == ["medium"]
     # Without a logged kind there is nothing to go on: the route without kinds.
-    unkinded = logged.model_copy(update={"plan": ["task=unknown(no rule matched)"]})
+    unkinded = logged.model_copy(update={"kind": None})
     assert candidate_ladder(policy, unkinded, AxisEmbedder())[0] == "general"
+
+
+def test_a_record_logged_before_kinds_were_typed_replays_to_the_same_route(
+    tmp_path: Path,
+) -> None:
+    """Version-1 records kept the kind only in the plan's reason codes; reading one upgrades
+    it (observe/legacy_records.py), so a log kept across the change replays the same."""
+    from tests.fakes import record
+    from tierserve.evaluate.replay import candidate_ladder
+    from tierserve.observe.record import DecisionRecord
+
+    policy = load_policy(written(tmp_path, policy_data()))
+    current = record("r1", route="general-math").model_copy(
+        update={
+            "task": "unknown",
+            "prompt": None,
+            "task_source": "fallback",
+            "kind": "math",
+            "kind_probability": 0.97,
+            "skipped_tiers": ["small"],
+            "plan": [
+                "task=unknown(no rule matched)",
+                "kind=math(p=0.97)",
+                "route=general-math",
+                "eligibility => skip small",
+            ],
+        }
+    )
+    as_written = current.model_dump(mode="json")
+    for field in ("record_version", "task_source", "task_probability", "kind"):
+        del as_written[field]
+    del as_written["kind_probability"], as_written["skipped_tiers"]
+    upgraded = DecisionRecord.model_validate_json(json.dumps(as_written))
+    assert upgraded == current
+    assert candidate_ladder(policy, upgraded, AxisEmbedder()) == candidate_ladder(
+        policy, current, AxisEmbedder()
+    )
 
 
 def test_policy_check_says_which_route_serves_each_kind(capsys: pytest.CaptureFixture[str]) -> None:
