@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tierserve.policy.plan import RequestFeatures, plan_route
+from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import load_policy
 from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier, load_examples
 
@@ -86,7 +86,7 @@ async def _run() -> dict[str, Any]:
 
     def timed_plan(prompt: str) -> float:
         started = time.perf_counter()
-        plan_route(policy, RequestFeatures(text=prompt), predictor)
+        plan_route(policy, RequestFacts(text=prompt), predictor)
         return (time.perf_counter() - started) * 1000
 
     async def on_loop(prompt: str) -> float:

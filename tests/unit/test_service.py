@@ -9,6 +9,7 @@ from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError, PermissionDeniedError
+from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy
 from tierserve.serve.http import sse
 
@@ -31,7 +32,7 @@ def service(
         "small": ScriptedEngine("small", text="small answer", logprobs=small_logprobs),
         "large": ScriptedEngine("large", text="large answer here", logprobs=(-0.01, -0.02)),
     }
-    return ChatService(CONFIG, engines), engines
+    return ChatService(CONFIG, engines, policy=cascade_policy(CONFIG)), engines
 
 
 async def test_response_carries_metadata_in_body_and_headers() -> None:

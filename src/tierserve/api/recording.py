@@ -1,7 +1,9 @@
-"""After the ladder: the decision record of a request, and the response cache around the ladder.
+"""A request's trace and what is built from it: its decision record (the plan's typed facts
+beside its rendered reason codes), its review item, and the response-cache lookups around the
+ladder.
 
-:class:`ChatService` calls these; the gateway supplies the :class:`Recorder` (the durable
-decision log plus the metrics), unit tests an in-memory one.
+The gateway supplies the :class:`Recorder` (the durable decision log plus the metrics), unit
+tests an in-memory one.
 """
 
 from __future__ import annotations

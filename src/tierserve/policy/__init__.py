@@ -6,7 +6,7 @@ step), which the serving runner, replay and the offline sweeps all walk.
 """
 
 from tierserve.policy.ladder import Ladder, decide, start
-from tierserve.policy.plan import RequestFeatures, RoutePlan, plan_route
+from tierserve.policy.plan import RequestFacts, RoutePlan, plan_route
 from tierserve.policy.runner import LadderResult, LadderRunner
 from tierserve.policy.spec import Policy, TaskClass, load_policy
 from tierserve.policy.step import FailureKind, Outcome, Step
@@ -18,7 +18,7 @@ __all__ = [
     "LadderRunner",
     "Outcome",
     "Policy",
-    "RequestFeatures",
+    "RequestFacts",
     "RoutePlan",
     "Step",
     "TaskClass",

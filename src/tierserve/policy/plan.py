@@ -1,6 +1,6 @@
 """Layer 4, the plan: the route, its eligible ladder and the reason codes that chose them.
 
-``plan_route`` is a pure function of the policy and the request's features; the gateway's
+``plan_route`` is a pure function of the policy and the request's facts; the gateway's
 ``POST /v1/route/explain`` returns its result without generating anything.
 """
 
@@ -14,18 +14,28 @@ from tierserve.policy.classify import TaskDecision, TaskPredictor, classify_task
 from tierserve.policy.eligibility import Eligibility, check_eligibility, resolve_tenant
 from tierserve.policy.kinds import KindDecision, question_kind
 from tierserve.policy.risk import RiskAssessment, assess_risk
-from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, RouteSpec, TaskClass
+from tierserve.policy.spec import (
+    LadderStepSpec,
+    Policy,
+    RiskLevel,
+    RouteSpec,
+    TaskClass,
+    TenantSpec,
+)
 from tierserve.policy.start_router import PromptEmbedder, router_start
 
-__all__ = ["RequestFeatures", "RoutePlan", "eligible_steps", "plan_route", "route_for"]
+__all__ = ["RequestFacts", "RoutePlan", "eligible_steps", "plan_route", "route_for"]
 
 
 @dataclass(frozen=True, slots=True)
-class RequestFeatures:
-    """What the planner may look at: no engine output, nothing from the network."""
+class RequestFacts:
+    """What the planner may look at, read from the request once: no engine output, nothing
+    from the network."""
 
     text: str
     """The user messages: what is classified and assessed for risk."""
+    tenant: TenantSpec | None = None
+    """The caller's tenant, as admission found it; None: found here from ``api_key``."""
     api_key: str | None = None
     task_hint: str | None = None
     session_floor_tier: str | None = None
@@ -140,7 +150,7 @@ def eligible_steps(
 
 def plan_route(
     policy: Policy,
-    features: RequestFeatures,
+    facts: RequestFacts,
     predictor: TaskPredictor | None = None,
     *,
     session_escalated: bool = False,
@@ -148,17 +158,17 @@ def plan_route(
 ) -> RoutePlan:
     """``embedder``: the gateway's sentence encoder, for question kinds and start routers
     (without one a request has no kind and a routed ladder is climbed whole; the plan says so)."""
-    tenant = resolve_tenant(policy, features.api_key)
-    scanned = f"{features.text}\n{features.other_text}" if features.other_text else features.text
+    tenant = facts.tenant or resolve_tenant(policy, facts.api_key)
+    scanned = f"{facts.text}\n{facts.other_text}" if facts.other_text else facts.text
     eligibility = check_eligibility(policy, tenant, scanned)
-    task = classify_task(policy, features.text, features.task_hint, predictor)
+    task = classify_task(policy, facts.text, facts.task_hint, predictor)
     risk = assess_risk(
         policy.risk,
-        features.text,
+        facts.text,
         tenant,
-        session_escalated=session_escalated or features.session_floor_tier is not None,
+        session_escalated=session_escalated or facts.session_floor_tier is not None,
     )
-    kind = question_kind(policy.question_kinds, task.task, embedder, features.text)
+    kind = question_kind(policy.question_kinds, task.task, embedder, facts.text)
     route = route_for(policy, task.task, risk.risk, kind.kind if kind else None)
     router = route.start_router
     steps, step_reasons, skipped = eligible_steps(
@@ -166,9 +176,9 @@ def plan_route(
         route,
         eligibility.allowed_tiers,
         risk.complex,
-        features.session_floor_tier,
-        features.tool_tiers,
-        router_start(router, embedder, features.text),
+        facts.session_floor_tier,
+        facts.tool_tiers,
+        router_start(router, embedder, facts.text),
     )
     if router is not None and embedder is None:
         step_reasons.append("router: no encoder here => whole ladder")
@@ -179,7 +189,7 @@ def plan_route(
         task=task,
         risk=risk,
         steps=tuple(steps),
-        session_floor=features.session_floor_tier,
+        session_floor=facts.session_floor_tier,
         kind=kind,
         skipped_tiers=skipped,
     )

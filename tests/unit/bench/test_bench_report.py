@@ -66,20 +66,18 @@ def test_decision_summary_counts_shares_escalations_calls_and_routing_time() -> 
     assert decision_summary([]) == {"records": 0}
 
 
-def planned(request_id: str, task_reason: str, policy_ms: float) -> Any:
+def planned(request_id: str, task_source: str, policy_ms: float) -> Any:
     latency = StageLatency(policy_s=policy_ms / 1000, inference_s=0.5, validation_s=0.0, total_s=1)
-    return record(request_id).model_copy(
-        update={"plan": ["tenant=public(standard)", task_reason, "route=faq"], "latency": latency}
-    )
+    return record(request_id).model_copy(update={"task_source": task_source, "latency": latency})
 
 
 def test_routing_time_is_split_by_how_the_task_was_found() -> None:
     records = [
-        planned("a", "task=faq(hint)", 0.2),
-        planned("b", "task=faq(rule:'refund')", 0.4),
-        planned("c", "task=unknown(classifier unknown p=0.55<0.60)", 30.0),
-        planned("d", "task=drafting(p=0.91)", 20.0),
-        planned("e", "task=unknown(no rule matched)", 0.3),
+        planned("a", "hint", 0.2),
+        planned("b", "rule", 0.4),
+        planned("c", "classifier", 30.0),
+        planned("d", "classifier", 20.0),
+        planned("e", "fallback", 0.3),
     ]
     timing = routing_time(records)
     assert timing["records"] == 5 and timing["p50"] == pytest.approx(0.4)

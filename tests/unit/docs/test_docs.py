@@ -53,3 +53,14 @@ def test_relative_links_point_at_files_that_exist(page: Path) -> None:
         if "://" in target:
             continue
         assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_architecture_page_names_every_module() -> None:
+    page = (DOCS / "architecture.md").read_text()
+    source = ROOT / "src" / "tierserve"
+    missing = [
+        str(path.relative_to(source))
+        for path in sorted(source.rglob("*.py"))
+        if path.name != "__init__.py" and f"`{path.relative_to(source)}`" not in page
+    ]
+    assert not missing, f"docs/architecture.md does not name {missing}"

@@ -20,7 +20,7 @@ from tierserve.evaluate.kinds import (
     routed,
 )
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, OutcomeSet, TierOutcome
-from tierserve.policy.plan import RequestFeatures, plan_route
+from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import load_policy
 
 TIERS = ("small", "medium", "large")
@@ -136,7 +136,7 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
     assert "kinds" not in yaml.safe_load(out.read_text())["routes"][names.index("general")]
     embedder = SentenceEmbedder(sentence_encoder())
     asked = "Answer with the answer only, no explanation.\nQuestion: What is 64 + 19?\nAnswer:"
-    plan = plan_route(policy, RequestFeatures(asked), embedder=embedder)
+    plan = plan_route(policy, RequestFacts(asked), embedder=embedder)
     assert plan.route.name == "general-math"
     assert any(r.startswith("kind=math(p=") for r in plan.reasons)
     capsys.readouterr()

@@ -13,7 +13,7 @@ from tierserve.policy.compose import (
     raised_floor,
     task_hint,
 )
-from tierserve.policy.plan import RequestFeatures, RoutePlan, eligible_steps, plan_route
+from tierserve.policy.plan import RequestFacts, RoutePlan, eligible_steps, plan_route
 from tierserve.policy.spec import RouteSpec, TaskClass, mentions
 from tierserve.validate import ValidationContext
 
@@ -32,7 +32,7 @@ TICKET = SchemaChoice("ticket", SUPPORT.schemas["ticket"].schema_)
 plans = st.builds(
     lambda text, key, task, floor: plan_route(
         SUPPORT,
-        RequestFeatures(text=text, api_key=key, task_hint=task, session_floor_tier=floor),
+        RequestFacts(text=text, api_key=key, task_hint=task, session_floor_tier=floor),
     ),
     st.sampled_from(TEXTS),
     st.sampled_from(KEYS),
@@ -153,7 +153,7 @@ def test_wording_does_not_change_the_route_of_a_schema_request(words: list[str],
     stated phrases (a refund, a lawyer) move it to the high-risk extraction ladder."""
     text = " ".join(words)
     requested = OWN if own else TICKET
-    plan = plan_route(SUPPORT, RequestFeatures(text=text, task_hint=task_hint(None, requested)))
+    plan = plan_route(SUPPORT, RequestFacts(text=text, task_hint=task_hint(None, requested)))
     assert plan.task.task is TaskClass.EXTRACTION
     risky = [p for p in SUPPORT.risk.high_risk_phrases if mentions(text, p)]
     assert plan.route.name == ("extraction-high-risk" if risky else "extraction")

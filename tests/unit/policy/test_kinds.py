@@ -12,7 +12,7 @@ import yaml
 from tests.fakes import ROOT
 from tierserve.errors import ConfigError
 from tierserve.policy.kinds import KindDecision, QuestionKindsSpec, question_kind
-from tierserve.policy.plan import RequestFeatures, plan_route, route_for
+from tierserve.policy.plan import RequestFacts, plan_route, route_for
 from tierserve.policy.spec import RiskLevel, TaskClass, load_policy
 
 # Two axes: 'sum' prompts point along the first, 'capital' prompts along the second.
@@ -71,8 +71,8 @@ def written(tmp_path: Path, data: dict[str, Any]) -> Path:
 def test_each_kind_takes_its_route_and_the_plan_says_why(tmp_path: Path) -> None:
     policy = load_policy(written(tmp_path, policy_data()))
     embedder = AxisEmbedder()
-    math = plan_route(policy, RequestFeatures("zorblat the sum of 3 and 4?"), embedder=embedder)
-    fact = plan_route(policy, RequestFeatures("zorblat capital of Peru?"), embedder=embedder)
+    math = plan_route(policy, RequestFacts("zorblat the sum of 3 and 4?"), embedder=embedder)
+    fact = plan_route(policy, RequestFacts("zorblat capital of Peru?"), embedder=embedder)
     assert (math.route.name, math.first_action) == ("general-math", "medium")
     assert (fact.route.name, fact.first_action) == ("general-fact", "small")
     assert "kind=math(p=0.99)" in math.reasons and "kind=fact(p=0.99)" in fact.reasons
@@ -83,19 +83,19 @@ def test_an_unclear_kind_and_a_missing_encoder_take_the_route_without_kinds(
     tmp_path: Path,
 ) -> None:
     policy = load_policy(written(tmp_path, policy_data()))
-    unclear = plan_route(policy, RequestFeatures("zorblat glim?"), embedder=AxisEmbedder())
+    unclear = plan_route(policy, RequestFacts("zorblat glim?"), embedder=AxisEmbedder())
     assert unclear.route.name == "general"
     assert any(
         r.startswith("kind: p(") and r.endswith(")=0.50<0.60 => none") for r in unclear.reasons
     )
-    blind = plan_route(policy, RequestFeatures("zorblat the sum of 3 and 4?"))
+    blind = plan_route(policy, RequestFacts("zorblat the sum of 3 and 4?"))
     assert blind.route.name == "general" and "kind: no encoder here => none" in blind.reasons
 
 
 def test_requests_of_other_task_classes_are_given_no_kind(tmp_path: Path) -> None:
     policy = load_policy(written(tmp_path, policy_data()))
     embedder = AxisEmbedder()
-    asked = RequestFeatures("Extract the sum of the invoice as JSON")
+    asked = RequestFacts("Extract the sum of the invoice as JSON")
     extraction = plan_route(policy, asked, embedder=embedder)
     assert extraction.task.task == "extraction" and not extraction.route.kinds
     assert embedder.asked == [] and not any(r.startswith("kind") for r in extraction.reasons)
@@ -170,7 +170,7 @@ def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() 
         "If today is Friday, what day will it be in 2 days?": "general-reason",
     }
     found = {
-        question: plan_route(policy, RequestFeatures(ask.format(question)), embedder=embedder)
+        question: plan_route(policy, RequestFacts(ask.format(question)), embedder=embedder)
         for question in expected
     }
     assert {q: p.route.name for q, p in found.items()} == expected

@@ -6,7 +6,7 @@ from tierserve.errors import InvalidRequestError
 from tierserve.pii import detect_pii
 from tierserve.policy.classify import classify_task
 from tierserve.policy.eligibility import check_eligibility, resolve_tenant
-from tierserve.policy.plan import RequestFeatures, plan_route
+from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import TaskClass, load_policy
 
 POLICY = load_policy(Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml")
@@ -69,7 +69,7 @@ def test_rule_then_classifier_then_unknown() -> None:
 def test_regulated_tenant_never_plans_the_small_tier() -> None:
     faq = FixedPredictor(TaskClass.FAQ, 0.95)
     plan = plan_route(
-        POLICY, RequestFeatures("How do I reset my password?", api_key="sk-northbank-demo"), faq
+        POLICY, RequestFacts("How do I reset my password?", api_key="sk-northbank-demo"), faq
     )
     assert all(step.tier != "small" for step in plan.steps)
     assert plan.summary == "task=faq,risk=high => medium"
@@ -77,7 +77,7 @@ def test_regulated_tenant_never_plans_the_small_tier() -> None:
 
 def test_everyday_faq_starts_small_and_says_why() -> None:
     plan = plan_route(
-        POLICY, RequestFeatures("How do I reset my password?"), FixedPredictor(TaskClass.FAQ, 0.95)
+        POLICY, RequestFacts("How do I reset my password?"), FixedPredictor(TaskClass.FAQ, 0.95)
     )
     assert plan.route.name == "faq"
     assert [s.tier for s in plan.steps] == ["small", "medium", "large"]
@@ -85,7 +85,7 @@ def test_everyday_faq_starts_small_and_says_why() -> None:
 
 
 def test_policy_sensitive_drafting_goes_to_large_then_human_review() -> None:
-    plan = plan_route(POLICY, RequestFeatures("Draft a reply offering a refund"))
+    plan = plan_route(POLICY, RequestFacts("Draft a reply offering a refund"))
     assert plan.route.name == "policy-sensitive"
     assert [s.tier or s.action for s in plan.steps] == ["large", "human_review"]
 
@@ -93,12 +93,12 @@ def test_policy_sensitive_drafting_goes_to_large_then_human_review() -> None:
 def test_session_floor_keeps_the_escalated_tier() -> None:
     faq = FixedPredictor(TaskClass.FAQ, 0.95)
     plan = plan_route(
-        POLICY, RequestFeatures("How do I reset my password?", session_floor_tier="medium"), faq
+        POLICY, RequestFacts("How do I reset my password?", session_floor_tier="medium"), faq
     )
     assert plan.steps[0].tier == "medium"
     assert "session_escalated" in plan.risk.factors
     plan = plan_route(
-        POLICY, RequestFeatures("How do I reset my password?", session_floor_tier="large"), faq
+        POLICY, RequestFacts("How do I reset my password?", session_floor_tier="large"), faq
     )
     assert [s.tier for s in plan.steps] == ["large"]
     assert "session_floor=large => skip medium" in plan.reasons
@@ -108,7 +108,7 @@ def test_no_eligible_tier_ends_in_the_routes_terminal_action() -> None:
     data = POLICY.model_dump()
     data["tenants"].append({"id": "tiny", "api_keys": ["sk-tiny"], "allowed_tiers": ["small"]})
     policy = type(POLICY).model_validate(data)
-    plan = plan_route(policy, RequestFeatures("Draft a reply offering a refund", api_key="sk-tiny"))
+    plan = plan_route(policy, RequestFacts("Draft a reply offering a refund", api_key="sk-tiny"))
     assert [s.action for s in plan.steps] == ["human_review"]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierserve.policy.plan import RequestFeatures, plan_route
+from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import Policy, TaskClass, changes_contract, load_policy
 
 BASE = load_policy(Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml")
@@ -74,7 +74,7 @@ def with_tenant(tenant: dict[str, object]) -> Policy:
 
 def plan_for(tenant: dict[str, object], request: dict[str, object]):  # type: ignore[no-untyped-def]
     policy = with_tenant(tenant)
-    features = RequestFeatures(
+    features = RequestFacts(
         text=str(request["text"]),
         api_key="sk-random" if request["known_key"] else None,
         task_hint=request["hint"],  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from tierserve.errors import ConfigError
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.routers import start_indexes
 from tierserve.evaluate.sweep import run_cascade
-from tierserve.policy.plan import RequestFeatures, plan_route
+from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import load_policy
 from tierserve.policy.start_router import StartRouterSpec, TierSufficiency, first_sufficient
 
@@ -80,11 +80,11 @@ def test_a_missing_router_file_is_named(tmp_path: Path) -> None:
 def test_the_plan_starts_where_the_router_says_and_says_why(tmp_path: Path) -> None:
     policy = load_policy(policy_with_router(tmp_path))
     embedder = TwoWordEmbedder()
-    easy = plan_route(policy, RequestFeatures("zorblat easy glim?"), embedder=embedder)
+    easy = plan_route(policy, RequestFacts("zorblat easy glim?"), embedder=embedder)
     assert easy.route.start_router is not None
     assert [s.tier for s in easy.steps] == ["small", "medium", "large"]
     assert "router: p(small)=0.98>=0.50 => start small" in easy.reasons
-    hard = plan_route(policy, RequestFeatures("zorblat hard glim?"), embedder=embedder)
+    hard = plan_route(policy, RequestFacts("zorblat hard glim?"), embedder=embedder)
     assert [s.tier for s in hard.steps] == ["medium", "large"]
     assert "router: p(small)=0.02<0.50,p(medium)=0.50>=0.50 => start medium" in hard.reasons
     assert "router => skip small" in hard.reasons
@@ -93,7 +93,7 @@ def test_the_plan_starts_where_the_router_says_and_says_why(tmp_path: Path) -> N
 
 def test_without_an_encoder_the_whole_ladder_is_climbed_and_said(tmp_path: Path) -> None:
     policy = load_policy(policy_with_router(tmp_path))
-    plan = plan_route(policy, RequestFeatures("zorblat hard glim?"))
+    plan = plan_route(policy, RequestFacts("zorblat hard glim?"))
     assert [s.tier for s in plan.steps] == ["small", "medium", "large"]
     assert "router: no encoder here => whole ladder" in plan.reasons
 
@@ -103,7 +103,7 @@ def test_a_tier_the_router_cannot_use_is_not_predicted(tmp_path: Path) -> None:
     # PII keeps the small tier away: the router chooses among the tiers left.
     plan = plan_route(
         policy,
-        RequestFeatures("zorblat easy, mail me at jo@example.com"),
+        RequestFacts("zorblat easy, mail me at jo@example.com"),
         embedder=TwoWordEmbedder(),
     )
     assert [s.tier for s in plan.steps] == ["medium", "large"]
