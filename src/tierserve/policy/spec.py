@@ -20,7 +20,14 @@ from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from tierserve.config import StackConfig, TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
@@ -28,6 +35,7 @@ from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
 from tierserve.policy.start_router import StartRouterSpec
 from tierserve.signals.fields import covers
+from tierserve.validate.checks import CHECKS
 from tierserve.validate.rules import SemanticRule
 
 __all__ = [
@@ -68,19 +76,17 @@ class RiskLevel(StrEnum):
 
 Compliance = Literal["standard", "regulated"]
 Importance = Literal["standard", "high"]
-ValidatorName = Literal[
-    "non_empty",
-    "schema",
-    "required_fields",
-    "semantic",
-    "grounding",
-    "safety",
-    "tool_args",
-    "dates",
-    "emails",
-    "currencies",
-    "source_numbers",
-]
+
+
+def _known_validator(name: str) -> str:
+    if name not in CHECKS:
+        raise ValueError(f"unknown validator {name!r}: use one of {sorted(CHECKS)}")
+    return name
+
+
+ValidatorName = Annotated[str, AfterValidator(_known_validator)]
+"""A validator's name, as the validator registry (``validate.checks.CHECKS``) knows it: the
+registry is the one list of names."""
 
 
 class _Spec(BaseModel):

@@ -126,3 +126,15 @@ def test_api_keys_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 def loaded_support_data() -> dict[str, Any]:
     """The shipped policy as data, its schema files read in."""
     return load_policy(SUPPORT).model_dump(mode="json", by_alias=True)
+
+
+def test_the_validator_registry_is_the_one_list_of_validator_names() -> None:
+    from tierserve.policy.spec import LadderStepSpec
+    from tierserve.validate.checks import CHECKS
+
+    step = LadderStepSpec(tier="small", validators=sorted(CHECKS))
+    assert step.validators == sorted(CHECKS)
+    with pytest.raises(
+        ValueError, match=r"unknown validator 'nonempty': use one of \['currencies'"
+    ):
+        LadderStepSpec(tier="small", validators=["nonempty"])
