@@ -27,7 +27,7 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
 
 def scan_seconds(text: str) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # the best of several: another process's burst is not the scan's cost
         started = time.perf_counter()
         detect_pii(text)
         redact_pii(text)
