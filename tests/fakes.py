@@ -20,7 +20,7 @@ from tierserve.engine.types import (
     TokenLogprob,
     ToolCall,
 )
-from tierserve.observe.record import DecisionRecord, StageLatency
+from tierserve.observe.decision_record import DecisionRecord, StageLatency
 from tierserve.policy.runner import LadderRunner, TerminalMessages
 from tierserve.policy.spec import TaskClass, load_policy
 from tierserve.policy.step import Outcome, Step

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from tierserve.api.admission import admit
 from tierserve.api.convert import generation_request, user_text, validation_context
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
-from tierserve.api.recording import RequestTrace, denied_record
 from tierserve.api.schema_choice import decoding_override, requested_schema, route_schema
 from tierserve.api.sessions import SessionStore
+from tierserve.api.trace import RequestTrace, denied_record
 from tierserve.config import StackConfig
 from tierserve.engine.types import GenerationRequest
 from tierserve.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
 from tierserve.model_names import pinned_tier
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.compose import compose_ladder, task_hint
 from tierserve.policy.eligibility import caller_scope, default_tenant, key_owner

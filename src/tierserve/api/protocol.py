@@ -22,7 +22,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tierserve.engine.types import TokenLogprob, ToolCall
 from tierserve.errors import TierserveError
-from tierserve.observe.record import CacheStatus, DecisionRecord
+from tierserve.observe.decision_record import CacheStatus, DecisionRecord
 from tierserve.policy.step import Outcome, Step
 
 __all__ = [

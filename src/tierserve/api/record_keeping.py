@@ -11,10 +11,13 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from tierserve.api.preparation import Prepared
-from tierserve.api.recording import Recorder, review_item
 from tierserve.api.sessions import SessionStore
+from tierserve.api.trace import review_item
 from tierserve.errors import DecisionLogError
-from tierserve.observe.record import CacheStatus, DecisionRecord, TierPrice, kept_record
+from tierserve.observe.decision_record import CacheStatus, DecisionRecord
+from tierserve.observe.pricing import TierPrice
+from tierserve.observe.privacy import kept_record
+from tierserve.observe.recorder import Recorder
 from tierserve.policy.compose import raised_floor
 from tierserve.policy.runner import AnswerStarted, LadderResult
 from tierserve.policy.spec import Policy

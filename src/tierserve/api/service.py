@@ -28,7 +28,7 @@ from tierserve.api.protocol import (
     Usage,
 )
 from tierserve.api.record_keeping import RecordKeeper
-from tierserve.api.recording import Recorder, cached_answer, look_up, store
+from tierserve.api.response_cache import cached_answer, look_up, store
 from tierserve.api.sessions import InMemorySessions, SessionStore
 from tierserve.api.streaming import answer_chunks, prepend
 from tierserve.cache import ResponseCache
@@ -36,7 +36,9 @@ from tierserve.config import StackConfig
 from tierserve.engine.types import Engine, ToolCall
 from tierserve.limits import AdmissionLimits
 from tierserve.model_names import served_models
-from tierserve.observe.record import DecisionRecord, TierPrice
+from tierserve.observe.decision_record import DecisionRecord
+from tierserve.observe.pricing import TierPrice
+from tierserve.observe.recorder import Recorder
 from tierserve.policy.breaker import CircuitBreakers
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.runner import AnswerStarted, LadderResult, LadderRunner, TerminalMessages

@@ -17,7 +17,7 @@ from tierserve.api.protocol import (
     TierserveMetadata,
     Usage,
 )
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.runner import AnswerStarted, LadderFinished, LadderResult, TextDelta
 from tierserve.policy.step import Outcome, Step
 

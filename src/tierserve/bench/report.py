@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 
 __all__ = [
     "FIELD_KEYS",

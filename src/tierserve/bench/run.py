@@ -47,7 +47,7 @@ from tierserve.config import read_serve_config
 from tierserve.engine.resolve import resolve_tier
 from tierserve.hardware import detect_host
 from tierserve.observe.decision_log import DecisionLog, LogQuery
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 
 __all__ = ["BenchOptions", "run_benchmark"]
 

@@ -493,7 +493,7 @@ def _skips_named(value: Any) -> Any:
 
 def _replay(args: argparse.Namespace) -> int:
     from tierserve.evaluate.replay import replay
-    from tierserve.observe.record import DecisionRecord
+    from tierserve.observe.decision_record import DecisionRecord
     from tierserve.policy.spec import load_policy
 
     if not args.log_export.is_file():

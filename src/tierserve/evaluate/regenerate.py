@@ -31,7 +31,7 @@ from tierserve.evaluate.importers import stable_split
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, TierOutcome
 from tierserve.evaluate.tasks import TaskItem, check
 from tierserve.model_names import pinned_model
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.spec import Policy
 from tierserve.policy.start_router import PromptEmbedder
 from tierserve.policy.step import Step

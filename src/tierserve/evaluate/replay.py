@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tierserve.model_names import split_model
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.compose import held_as_logged
 from tierserve.policy.eligibility import allowed_tiers
 from tierserve.policy.kinds import question_kind

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, Select, delete, insert, select
 
 from tierserve.errors import InvalidRequestError
 from tierserve.observe.database import decisions, open_engine, where
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 
 __all__ = ["DecisionLog", "LogQuery", "parse_when"]
 

@@ -1,7 +1,7 @@
 """Every Prometheus metric tierserve exports, defined here and nowhere else.
 
 Names follow ``tierserve_<noun>_<unit>``, counters end in ``_total``. All request metrics are
-derived from the :class:`~tierserve.observe.record.DecisionRecord` written to the decision
+derived from the :class:`~tierserve.observe.decision_record.DecisionRecord` written to the decision
 log, so the scrape and the log cannot disagree.
 
 Several gateway replicas: prometheus-client's multiprocess mode. Each replica process writes
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 
 __all__ = [
     "CACHE_LOOKUPS",

@@ -1,16 +1,23 @@
-"""The gateway's :class:`~tierserve.api.recording.Recorder`: the decision log, then the metrics."""
+"""Where decision records go: the :class:`Recorder` protocol, and the gateway's durable one
+(the decision log, then the metrics). Unit tests use an in-memory recorder."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 from tierserve.errors import DecisionLogError
 from tierserve.observe.decision_log import DecisionLog
+from tierserve.observe.decision_record import DecisionRecord
 from tierserve.observe.metrics import TierserveMetrics
-from tierserve.observe.record import DecisionRecord
 
-__all__ = ["DurableRecorder"]
+__all__ = ["DurableRecorder", "Recorder"]
+
+
+class Recorder(Protocol):
+    async def record(self, record: DecisionRecord) -> None:
+        """Persist ``record``; raises DecisionLogError when it could not be written."""
 
 
 class DurableRecorder:

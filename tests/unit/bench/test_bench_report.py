@@ -18,7 +18,7 @@ from tierserve.bench.report import (
     percentile,
     routing_time,
 )
-from tierserve.observe.record import StageLatency
+from tierserve.observe.decision_record import StageLatency
 from tierserve.policy.step import Outcome, Step
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from tests.fakes import FAQ, SUPPORT, ListRecorder, complete, request, support_service
 from tierserve.api.protocol import CallerContext
 from tierserve.evaluate.replay import replay
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.spec import Policy
 
 

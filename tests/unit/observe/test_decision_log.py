@@ -12,7 +12,7 @@ from tests.fakes import record
 from tierserve.cli import main
 from tierserve.errors import InvalidRequestError
 from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
-from tierserve.observe.record import DecisionRecord
+from tierserve.observe.decision_record import DecisionRecord
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -23,7 +23,7 @@ from tests.fakes import (
 from tierserve.api.service import ChatService
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.evaluate.replay import replay_ladder
-from tierserve.observe.record import kept_steps
+from tierserve.observe.privacy import kept_steps
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.spec import LadderStepSpec, Policy
 from tierserve.policy.step import FailureKind, Outcome, Step

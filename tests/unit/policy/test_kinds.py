@@ -199,7 +199,7 @@ def test_a_record_logged_before_kinds_were_typed_replays_to_the_same_route(
     it (observe/legacy_records.py), so a log kept across the change replays the same."""
     from tests.fakes import record
     from tierserve.evaluate.replay import candidate_ladder
-    from tierserve.observe.record import DecisionRecord
+    from tierserve.observe.decision_record import DecisionRecord
 
     policy = load_policy(written(tmp_path, policy_data()))
     current = record("r1", route="general-math").model_copy(

@@ -1,53 +1,26 @@
-"""A request's trace and what is built from it: its decision record (the plan's typed facts
-beside its rendered reason codes), its review item, and the response-cache lookups around the
-ladder.
-
-The gateway supplies the :class:`Recorder` (the durable decision log plus the metrics), unit
-tests an in-memory one.
-"""
+"""A request's trace, and what is built from it: its decision record (the plan's typed facts
+beside its rendered reason codes), the record of a refused request, its review item."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from tierserve.api.protocol import ChatCompletionRequest, tierserve_headers
-from tierserve.cache import CachedAnswer, ResponseCache, cache_key
+from tierserve.api.protocol import tierserve_headers
+from tierserve.cache import CachedAnswer
 from tierserve.engine.types import ChatMessage
-from tierserve.observe.record import (
-    CacheStatus,
-    DecisionRecord,
-    StageLatency,
-    TierPrice,
-    end_user_digest,
-    kept_steps,
-    logged_prompt,
-    priced,
-    totals,
-)
+from tierserve.observe.decision_record import CacheStatus, DecisionRecord, StageLatency
+from tierserve.observe.pricing import TierPrice, priced, totals
+from tierserve.observe.privacy import end_user_digest, kept_steps, logged_prompt
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.plan import RoutePlan
 from tierserve.policy.runner import LadderResult
 from tierserve.policy.spec import Policy, PromptLogging
 from tierserve.policy.step import Outcome, Step, doubted_fields
 
-__all__ = [
-    "CacheLookup",
-    "Recorder",
-    "RequestTrace",
-    "cached_answer",
-    "denied_record",
-    "look_up",
-    "review_item",
-    "store",
-]
-
-
-class Recorder(Protocol):
-    async def record(self, record: DecisionRecord) -> None:
-        """Persist ``record``; raises DecisionLogError when it could not be written."""
+__all__ = ["RequestTrace", "denied_record", "plan_facts", "review_item"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,90 +243,3 @@ def review_item(
         "draft_tier": None if draft is None else draft.tier,
         "uncertain_fields": list(doubted_fields(steps)),
     }
-
-
-def cached_answer(result: LadderResult, record: DecisionRecord) -> CachedAnswer | None:
-    """What the cache keeps of an accepted answer (nothing of any other outcome)."""
-    if result.outcome is not Outcome.ACCEPT or result.generation is None:
-        return None
-    return CachedAnswer(
-        text=result.text,
-        finish_reason=result.finish_reason,
-        tier=result.generation.tier,
-        request_id=record.request_id,
-        confidence=result.confidence,
-        models=record.models,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CacheLookup:
-    status: CacheStatus
-    key: str | None = None
-    answer: CachedAnswer | None = None
-
-
-def _no_cache(cache_control: str | None) -> bool:
-    directives = {d.strip().lower() for d in (cache_control or "").split(",")}
-    return bool(directives & {"no-cache", "no-store"})
-
-
-def look_up(
-    cache: ResponseCache | None,
-    trace: RequestTrace,
-    request: ChatCompletionRequest,
-    cache_control: str | None,
-    scope: str | None,
-) -> CacheLookup:
-    """``scope``: whose answers may be shared (see ``policy.eligibility.caller_scope``);
-    an anonymous caller's (None) are neither looked up nor stored."""
-    route = trace.plan.route
-    if cache is None or not route.cacheable:
-        return CacheLookup("off")
-    fresh_only = request.logprobs or request.tools
-    if trace.stream or _no_cache(cache_control) or scope is None or fresh_only:
-        # Cached answers keep no log-probabilities and no tool calls: those are always fresh.
-        return CacheLookup("bypass")
-    key = cache_key(
-        policy_version=trace.plan.policy_version,
-        tenant=scope,
-        route=route.name,
-        tiers=[step.tier or step.action for step in trace.ladder.steps],
-        schema=trace.ladder.schema_name,
-        model=request.model,
-        messages=[(m.role, m.text()) for m in request.messages],
-        sampling={
-            **request.model_dump(
-                include={
-                    "max_tokens",
-                    "max_completion_tokens",
-                    "temperature",
-                    "top_p",
-                    "stop",
-                    "seed",
-                    "ignore_eos",
-                    "response_format",
-                    "frequency_penalty",
-                    "presence_penalty",
-                    "logit_bias",
-                    "top_k",
-                    "min_p",
-                    "repetition_penalty",
-                    "min_tokens",
-                }
-            ),
-            "decoding": (request.metadata or {}).get("decoding"),
-        },
-    )
-    answer = cache.get(key)
-    return CacheLookup("hit" if answer else "miss", key, answer)
-
-
-def store(cache: ResponseCache | None, lookup: CacheLookup, answer: CachedAnswer | None) -> None:
-    if (
-        cache is not None
-        and answer is not None
-        and lookup.status == "miss"
-        and lookup.key is not None
-    ):
-        cache.put(lookup.key, answer)
