@@ -31,12 +31,10 @@ from tierserve.policy.kinds import question_kind
 from tierserve.policy.ladder import (
     Answer,
     Failure,
-    Generate,
     Ladder,
+    LadderWalk,
     NoAnswer,
     Observation,
-    decide,
-    start,
 )
 from tierserve.policy.plan import eligible_steps, route_for
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
@@ -119,8 +117,8 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
     reasons: list[str] = []
     cost, calls, latency = 0.0, 0, 0.0
     uncertain: tuple[str, ...] = ()
-    move = start(ladder)
-    while isinstance(move, Generate):
+    walk = LadderWalk(ladder)
+    while (move := walk.next_step) is not None:
         spec = ladder.steps[move.index]
         seen = by_tier.get(str(spec.tier))
         if seen is None:
@@ -133,16 +131,17 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
             )
             return LadderReplay("unknown", tuple(reasons), cost, calls, latency_s=latency)
         cost, calls, latency = cost + seen.cost_usd, calls + 1, latency + seen.latency_s
-        verdict, move = decide(ladder, move.index, observation, move.doubted)
+        verdict = walk.observe(observation)
         reasons.append(verdict.reason)
         uncertain = verdict.uncertain_fields
-    if isinstance(move, NoAnswer):
+    end = walk.end
+    if isinstance(end, NoAnswer):
         return LadderReplay("unavailable", tuple(reasons), cost, calls, latency_s=latency)
-    if move.note is not None:
-        reasons.append(move.note.reason)
-    answered = str(move.outcome)
-    if move.outcome is Outcome.ACCEPT and move.answer is not None:
-        answered = str(ladder.steps[move.answer].tier)
+    if end.note is not None:
+        reasons.append(end.note.reason)
+    answered = str(end.outcome)
+    if end.outcome is Outcome.ACCEPT and end.answer is not None:
+        answered = str(ladder.steps[end.answer].tier)
     return LadderReplay(answered, tuple(reasons), cost, calls, uncertain, latency)
 
 

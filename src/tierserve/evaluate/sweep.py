@@ -28,7 +28,7 @@ from tierserve.evaluate.metrics import (
     upper_hull,
 )
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
-from tierserve.policy.ladder import Answer, Finish, Generate, Ladder, decide, start
+from tierserve.policy.ladder import Answer, Finish, Ladder, LadderWalk
 from tierserve.policy.spec import LadderStepSpec
 
 __all__ = [
@@ -127,22 +127,21 @@ def run_cascade(
         tried: list[str] = []
         reasons: list[str] = []
         cost = latency = 0.0
-        move = start(ladder)
-        while isinstance(move, Generate):
+        walk = LadderWalk(ladder)
+        while (move := walk.next_step) is not None:
             tier = outcomes.tiers[first + move.index]
             outcome = row.outcomes[tier]
             tried.append(tier)
             cost += outcome.cost
             latency += outcome.latency_s or 0.0
-            verdict, move = decide(
-                ladder, move.index, Answer(outcome.signals.get(signal, float("-inf")))
-            )
+            verdict = walk.observe(Answer(outcome.signals.get(signal, float("-inf"))))
             reasons.append(verdict.reason)
-        assert isinstance(move, Finish) and move.answer is not None
-        answer = row.outcomes[outcomes.tiers[first + move.answer]]
+        end = walk.end
+        assert isinstance(end, Finish) and end.answer is not None
+        answer = row.outcomes[outcomes.tiers[first + end.answer]]
         choices.append(
             CascadeChoice(
-                outcomes.tiers[first + move.answer],
+                outcomes.tiers[first + end.answer],
                 tuple(tried),
                 answer.quality,
                 cost,

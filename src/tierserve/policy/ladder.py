@@ -2,8 +2,10 @@
 
 Serving (:mod:`tierserve.policy.runner`), counterfactual replay
 (:mod:`tierserve.evaluate.replay`) and the offline sweeps and calibration
-(:mod:`tierserve.evaluate.sweep`) all walk a ladder through :func:`start` and :func:`decide`,
-so an offline evaluation reaches the decisions the gateway would, with the same reason codes.
+(:mod:`tierserve.evaluate.sweep`) all walk a ladder with one :class:`LadderWalk` (over
+:func:`start` and :func:`decide`): each supplies what a step observed (a live generation, a
+logged step, an outcome row), so an offline evaluation reaches the decisions the gateway
+would, with the same reason codes.
 
 Given a step and what it observed (an :class:`Answer`: confidence and validator results, or a
 :class:`Failure`: timeout, error, context too long), :func:`decide` returns the step's
@@ -28,6 +30,7 @@ __all__ = [
     "Finish",
     "Generate",
     "Ladder",
+    "LadderWalk",
     "Move",
     "NoAnswer",
     "Observation",
@@ -290,3 +293,35 @@ def decide(
     draft = index if outcome is Outcome.HUMAN_REVIEW and isinstance(observation, Answer) else None
     verdict = Verdict(outcome, f"{why} => {then}", failure, failed, uncertain)
     return verdict, Finish(outcome, draft)
+
+
+class LadderWalk:
+    """One walk up a ladder: where it stands, and each step's verdict so far. The walker asks
+    :attr:`next_step` for the step to observe and hands the observation to :meth:`observe`;
+    the kernel decides what comes next."""
+
+    def __init__(self, ladder: Ladder) -> None:
+        self.ladder = ladder
+        self.move: Move = start(ladder)
+        self.verdicts: list[Verdict] = []
+
+    @property
+    def next_step(self) -> Generate | None:
+        """The step to call next; None once the walk has ended."""
+        return self.move if isinstance(self.move, Generate) else None
+
+    def observe(self, observation: Observation) -> Verdict:
+        """The verdict on the current step given ``observation``; the walk moves on."""
+        move = self.move
+        if not isinstance(move, Generate):
+            raise RuntimeError(f"the walk has ended ({move}): nothing to observe")
+        verdict, self.move = decide(self.ladder, move.index, observation, move.doubted)
+        self.verdicts.append(verdict)
+        return verdict
+
+    @property
+    def end(self) -> Finish | NoAnswer:
+        move = self.move
+        if isinstance(move, Generate):
+            raise RuntimeError("the walk has not ended: a step is still to be observed")
+        return move

@@ -2,7 +2,7 @@
 
 The loop takes its tiers as :class:`~tierserve.engine.Engine` objects (Serve handles in the
 gateway, scripted engines in unit tests); what happens after each step is decided by
-:func:`tierserve.policy.ladder.decide`, the same kernel replay and the sweeps use.
+:class:`tierserve.policy.ladder.LadderWalk`, the same walk replay and the sweeps take.
 
 Streaming: the gate needs a whole answer, so a step is streamed token by token only when its
 gate cannot reject it (:func:`~tierserve.policy.ladder.gate_cannot_reject`). Every other step
@@ -40,14 +40,11 @@ from tierserve.policy.ladder import (
     Answer,
     Failure,
     Finish,
-    Generate,
     Ladder,
-    Move,
+    LadderWalk,
     NoAnswer,
     Verdict,
-    decide,
     gate_cannot_reject,
-    start,
 )
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome, Step
@@ -266,22 +263,19 @@ class LadderRunner:
 
     # -- one step -------------------------------------------------------------------------
 
-    def _judge(
-        self,
-        ladder: Ladder,
-        index: int,
-        generation: Generation,
-        doubted: tuple[FieldReading, ...] = (),
-    ) -> tuple[Step, Move]:
-        spec = ladder.steps[index]
+    def _judge(self, walk: LadderWalk, generation: Generation) -> Step:
+        """The current step's answer observed: the walk moves on; the step as recorded."""
+        ladder, move = walk.ladder, walk.next_step
+        assert move is not None
+        spec, doubted = ladder.steps[move.index], move.doubted
         started = time.monotonic()
         confidence = quantile_confidence(generation.token_logprobs, self._quantile)
         validations = run_validators(spec.validators, output_of(generation), ladder.validation)
         fields: tuple[FieldReading, ...] = ()
         if ladder.json_schema is not None:
             fields = read_fields(generation.text, generation.token_logprobs, generation.token_spans)
-        verdict, move = decide(ladder, index, Answer(confidence, validations, fields), doubted)
-        step = step_of(
+        verdict = walk.observe(Answer(confidence, validations, fields))
+        return step_of(
             spec,
             verdict,
             confidence=confidence,
@@ -296,16 +290,19 @@ class LadderRunner:
             fields=fields,
             second_opinion=bool(doubted) and spec.accept_on_agreement,
         )
-        return step, move
 
     def _failed(
-        self, ladder: Ladder, index: int, error: Exception, started: float, timeout_code: str
-    ) -> tuple[Step, Move]:
-        spec = ladder.steps[index]
+        self, walk: LadderWalk, error: Exception, started: float, timeout_code: str
+    ) -> Step:
+        """The current step's tier gave no answer: the walk moves on (or, with nothing left to
+        try, the request fails with a retryable error); the step as recorded."""
+        move = walk.next_step
+        assert move is not None
+        spec = walk.ladder.steps[move.index]
         assert spec.tier is not None
         failure = _failure(error, timeout_code)
-        verdict, move = decide(ladder, index, failure)
-        if isinstance(move, NoAnswer):
+        verdict = walk.observe(failure)
+        if isinstance(walk.move, NoAnswer):
             if isinstance(error, ContextLengthError):
                 raise error  # no tier left with room for it: a 400 naming the limit
             # No answer to accept and nothing left to try: retryable, never a fake answer; a
@@ -317,20 +314,20 @@ class LadderRunner:
                 hint="retry later; check /healthz",
                 detail=f"{failure.detail}: {_inside(error)}"[:500],
             ) from error
-        step = step_of(
+        return step_of(
             spec,
             verdict,
             latency_s=time.monotonic() - started,
             error=_inside(error)[:500],
             failure_code=failure.detail,
         )
-        return step, move
 
     async def _attempt(
-        self, ladder: Ladder, move: Generate, request: GenerationRequest, deadline: float
-    ) -> tuple[Step, Move, Generation | None]:
-        index = move.index
-        spec = ladder.steps[index]
+        self, walk: LadderWalk, request: GenerationRequest, deadline: float
+    ) -> tuple[Step, Generation | None]:
+        ladder, move = walk.ladder, walk.next_step
+        assert move is not None
+        spec = ladder.steps[move.index]
         assert spec.tier is not None
         started = time.monotonic()
         budget, timeout_code = self._budget(deadline)
@@ -346,9 +343,9 @@ class LadderRunner:
             self._tier_answered(spec.tier, error)
             if not _escalates(error):
                 raise
-            return *self._failed(ladder, index, error, started, timeout_code), None
+            return self._failed(walk, error, started, timeout_code), None
         self._tier_answered(spec.tier, None)
-        return *self._judge(ladder, index, generation, move.doubted), generation
+        return self._judge(walk, generation), generation
 
     # -- the ladder -----------------------------------------------------------------------
 
@@ -367,22 +364,23 @@ class LadderRunner:
         steps: list[Step] = []
         answers: dict[int, Generation] = {}
         deadline = self._deadline()
-        move = start(ladder)
-        while isinstance(move, Generate):
+        walk = LadderWalk(ladder)
+        while (move := walk.next_step) is not None:
             index = move.index
             if live and gate_cannot_reject(ladder, index):
-                async for event in self._stream_step(ladder, index, request, steps, deadline):
+                async for event in self._stream_step(walk, request, steps, deadline):
                     yield event
                 return
-            step, move, generation = await self._attempt(ladder, move, request, deadline)
+            step, generation = await self._attempt(walk, request, deadline)
             steps.append(step)
             if generation is not None:
                 answers[index] = generation
-        assert isinstance(move, Finish)  # NoAnswer raises in _failed
-        if move.note is not None:
-            steps.append(step_of(None, move.note))
-        generation = None if move.answer is None else answers[move.answer]
-        async for event in self._finish(move.outcome, generation, steps):
+        end = walk.end
+        assert isinstance(end, Finish)  # NoAnswer raises in _failed
+        if end.note is not None:
+            steps.append(step_of(None, end.note))
+        generation = None if end.answer is None else answers[end.answer]
+        async for event in self._finish(end.outcome, generation, steps):
             yield event
 
     def _terminal(self, outcome: Outcome) -> str:
@@ -405,13 +403,15 @@ class LadderRunner:
 
     async def _stream_step(
         self,
-        ladder: Ladder,
-        index: int,
+        walk: LadderWalk,
         request: GenerationRequest,
         steps: list[Step],
         deadline: float,
     ) -> AsyncIterator[RunnerEvent]:
-        spec = ladder.steps[index]
+        """The last step, streamed live: its gate cannot reject the answer."""
+        ladder, move = walk.ladder, walk.next_step
+        assert move is not None
+        spec = ladder.steps[move.index]
         assert spec.tier is not None
         yield AnswerStarted(answered_by=spec.tier, steps_before=tuple(steps))
         final: Generation | None = None
@@ -422,7 +422,7 @@ class LadderRunner:
         try:
             self._closed(spec.tier)
         except CircuitOpenError as error:
-            self._failed(ladder, index, error, started, timeout_code)  # the last step: raises
+            self._failed(walk, error, started, timeout_code)  # the last step: raises
         chunks = aiter(engine.stream(self._request_for(ladder, spec, request)))
         try:
             # A deadline per chunk, not ``asyncio.timeout``: this generator is started in the
@@ -444,13 +444,13 @@ class LadderRunner:
             self._tier_answered(spec.tier, error)
             if not _escalates(error):
                 raise
-            self._failed(ladder, index, error, started, timeout_code)  # the last step: raises
+            self._failed(walk, error, started, timeout_code)  # the last step: raises
         finally:
             await _close(chunks)
         self._tier_answered(spec.tier, None)
         if final is None:
             raise TierUnavailableError(spec.tier, "stream ended without a final generation")
-        step, move = self._judge(ladder, index, final)
-        assert isinstance(move, Finish) and move.outcome is Outcome.ACCEPT
+        step = self._judge(walk, final)
+        assert isinstance(walk.move, Finish) and walk.move.outcome is Outcome.ACCEPT
         steps.append(step)
         yield LadderFinished(LadderResult(Outcome.ACCEPT, final.text, final, tuple(steps)))
