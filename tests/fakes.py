@@ -5,10 +5,14 @@ services over them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
@@ -21,10 +25,12 @@ from tierserve.engine.types import (
     ToolCall,
 )
 from tierserve.observe.decision_record import DecisionRecord, StageLatency
+from tierserve.observe.metrics import TierserveMetrics
 from tierserve.policy.runner import LadderRunner, TerminalMessages
 from tierserve.policy.spec import TaskClass, load_policy
 from tierserve.policy.step import Outcome, Step
 from tierserve.review import JsonlReviewQueue
+from tierserve.serve.http import build_http_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
@@ -258,3 +264,33 @@ def record(
         prompt="hello [email]",
         latency=StageLatency(policy_s=0.001, inference_s=0.5, validation_s=0.01, total_s=0.52),
     )
+
+
+def http_app(
+    chat: ChatService,
+    *,
+    tiers: Iterable[str] = (),
+    down: str | None = None,
+    metrics: TierserveMetrics | None = None,
+) -> FastAPI:
+    """The gateway's HTTP app over ``chat``: ``tiers`` report healthy, except ``down``, which
+    reports a timeout; metrics in a registry of their own unless given."""
+    names = tuple(tiers)
+
+    async def statuses() -> dict[str, dict[str, Any] | str]:
+        return {t: ("unavailable: Timeout" if t == down else {"name": t}) for t in names}
+
+    return build_http_app(
+        chat, statuses=statuses, metrics=metrics or TierserveMetrics(CollectorRegistry())
+    )
+
+
+def http_client(
+    chat: ChatService,
+    *,
+    tiers: Iterable[str] = (),
+    down: str | None = None,
+    metrics: TierserveMetrics | None = None,
+) -> TestClient:
+    """:func:`http_app` behind a test client: real HTTP framing, no server."""
+    return TestClient(http_app(chat, tiers=tiers, down=down, metrics=metrics))

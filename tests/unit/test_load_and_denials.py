@@ -3,11 +3,8 @@ left, and explain that does not tell valid keys from unknown ones."""
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
 from tests.fakes import (
     FAQ,
@@ -17,6 +14,7 @@ from tests.fakes import (
     ListRecorder,
     ScriptedEngine,
     complete,
+    http_client,
     request,
     support_service,
 )
@@ -24,11 +22,9 @@ from tierserve.api.protocol import CallerContext
 from tierserve.api.service import ChatService
 from tierserve.config import StackConfig
 from tierserve.errors import PermissionDeniedError, RateLimitError, TierUnavailableError
-from tierserve.observe.metrics import TierserveMetrics
 from tierserve.policy.spec import Policy, RateLimitSpec
 from tierserve.policy.step import Outcome
 from tierserve.quota import LocalQuota
-from tierserve.serve.http import build_http_app
 
 INTERNAL = CallerContext(api_key="sk-internal-demo")
 NORTHBANK = CallerContext(api_key="sk-northbank-demo")
@@ -90,11 +86,7 @@ async def test_tokens_used_are_charged_and_end_in_a_429_once_spent() -> None:
 def test_a_429_carries_retry_after_and_openai_s_error_code() -> None:
     chat, _, _ = service(limited(RateLimitSpec(requests_per_minute=1)))
 
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {}
-
-    app = build_http_app(chat, statuses=statuses, metrics=TierserveMetrics(CollectorRegistry()))
-    client = TestClient(app)
+    client = http_client(chat)
     body = {"model": "tierserve", "messages": [{"role": "user", "content": FAQ}]}
     auth = {"authorization": "Bearer sk-internal-demo"}
     assert client.post("/v1/chat/completions", json=body, headers=auth).status_code == 200

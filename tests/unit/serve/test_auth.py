@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import FAQ, SUPPORT, THREE, FaqPredictor, ListRecorder, ScriptedEngine
+from tests.fakes import FAQ, SUPPORT, THREE, FaqPredictor, ListRecorder, ScriptedEngine, http_client
 from tierserve.api.service import ChatService
 from tierserve.cli import main
 from tierserve.observe.database import open_engine
@@ -19,7 +19,6 @@ from tierserve.policy.eligibility import key_owner
 from tierserve.policy.keys import hash_key, key_matches, new_key
 from tierserve.policy.spec import AuthSpec, Policy
 from tierserve.policy.step import Outcome
-from tierserve.serve.http import build_http_app
 
 HASHED_KEY = new_key()
 BODY = {"model": "tierserve", "messages": [{"role": "user", "content": FAQ}], "user": "u-42"}
@@ -41,12 +40,7 @@ def client(policy: Policy, recorder: Any = None) -> tuple[TestClient, ListRecord
     chat = ChatService(
         THREE, engines, policy=policy, predictor=FaqPredictor(), recorder=recorder or listed
     )
-
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {"small": {}, "medium": {}, "large": {}}
-
-    metrics = TierserveMetrics(CollectorRegistry())
-    return TestClient(build_http_app(chat, statuses=statuses, metrics=metrics)), listed
+    return http_client(chat, tiers=engines), listed
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -11,24 +11,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
 from tests.bad_inputs import BAD_BODIES, CHAT, canary_requests, json_schema
-from tests.fakes import THREE, support_service
-from tierserve.observe.metrics import TierserveMetrics
-from tierserve.serve.http import build_http_app
+from tests.fakes import THREE, http_client, support_service
 
 JSON = {"content-type": "application/json"}
 
 
 def gateway(tmp_path: Path) -> tuple[TestClient, dict[str, Any]]:
     chat, engines, _ = support_service(tmp_path, config=THREE)
-
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {t: {"name": t} for t in engines}
-
-    app = build_http_app(chat, statuses=statuses, metrics=TierserveMetrics(CollectorRegistry()))
-    return TestClient(app), engines
+    return http_client(chat, tiers=engines), engines
 
 
 @pytest.mark.parametrize("case", sorted(BAD_BODIES))
@@ -70,10 +62,7 @@ def test_a_caller_schema_key_outside_latin_1_never_breaks_the_headers(tmp_path: 
     chat, engines, _ = support_service(tmp_path, small="{}", medium="{}", large="{}")
     schema = {"type": "object", "properties": {"名前": {"type": "integer"}}, "required": ["名前"]}
 
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {t: {"name": t} for t in engines}
-
-    client = TestClient(build_http_app(chat, statuses=statuses))
+    client = http_client(chat, tiers=engines)
     response = client.post(
         "/v1/chat/completions", json={**CHAT, "response_format": json_schema(schema)}
     )

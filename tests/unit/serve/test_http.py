@@ -3,18 +3,16 @@ SSE framing and the stream's commit promise. (The real stack is tested in tests/
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import FAQ, ListRecorder, support_service
+from tests.fakes import FAQ, ListRecorder, http_client, support_service
 from tierserve.errors import ContextLengthError
 from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.observe.recorder import DurableRecorder
-from tierserve.serve.http import build_http_app
 
 CHAT = {"model": "tierserve", "messages": [{"role": "user", "content": FAQ}]}
 
@@ -24,12 +22,8 @@ def app_client(
 ) -> tuple[TestClient, TierserveMetrics]:
     chat, _, _ = support_service(tmp_path, recorder=recorder)  # type: ignore[arg-type]
     metrics = TierserveMetrics(CollectorRegistry())
-
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {t: ("unavailable: Timeout" if t == down else {"name": t}) for t in chat_tiers}
-
-    chat_tiers = ["small", "medium", "large"]
-    return TestClient(build_http_app(chat, statuses=statuses, metrics=metrics)), metrics
+    tiers = ("small", "medium", "large")
+    return http_client(chat, tiers=tiers, down=down, metrics=metrics), metrics
 
 
 def frames(text: str) -> list[str]:
@@ -149,10 +143,7 @@ def test_a_streamed_request_too_long_for_every_tier_is_a_400_before_any_byte(
     for name, engine in engines.items():
         engine.error = ContextLengthError(name, 3000, 128, 2048)
 
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {}
-
-    client = TestClient(build_http_app(chat, statuses=statuses))
+    client = http_client(chat)
     body = {**CHAT, "model": "tierserve/large", "stream": True}
     response = client.post("/v1/chat/completions", json=body)
     assert response.status_code == 400

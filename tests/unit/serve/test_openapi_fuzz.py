@@ -6,21 +6,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from prometheus_client import CollectorRegistry
 
-from tests.fakes import THREE, support_service
+from tests.fakes import THREE, http_app, support_service
 from tests.openapi_fuzz import OPERATIONS, fuzz
-from tierserve.observe.metrics import TierserveMetrics
-from tierserve.serve.http import build_http_app
 
 
 def gateway_app(tmp_path: Path) -> Any:
     chat, engines, _ = support_service(tmp_path, config=THREE)
-
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {t: {"name": t} for t in engines}
-
-    return build_http_app(chat, statuses=statuses, metrics=TierserveMetrics(CollectorRegistry()))
+    return http_app(chat, tiers=engines)
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)

@@ -8,24 +8,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
-from tests.fakes import FAQ, support_service
+from tests.fakes import FAQ, http_client, support_service
 from tierserve.engine.types import GenerationRequest
-from tierserve.observe.metrics import TierserveMetrics
-from tierserve.serve.http import build_http_app
 
 CHAT: dict[str, Any] = {"model": "tierserve", "messages": [{"role": "user", "content": FAQ}]}
 
 
 def gateway(tmp_path: Path) -> tuple[TestClient, dict[str, Any]]:
     chat, engines, _ = support_service(tmp_path, small="Paris is the capital")
-
-    async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {"small": {"name": "small"}, "medium": {}, "large": {}}
-
-    metrics = TierserveMetrics(CollectorRegistry())
-    return TestClient(build_http_app(chat, statuses=statuses, metrics=metrics)), engines
+    return http_client(chat, tiers=engines), engines
 
 
 def test_sampling_parameters_reach_the_tier(tmp_path: Path) -> None:

@@ -10,13 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import SUPPORT, ListRecorder, ScriptedEngine, three_tiers
+from tests.fakes import SUPPORT, ListRecorder, ScriptedEngine, http_client, three_tiers
 from tests.fakes import WEATHER_TOOL as WEATHER
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.engine.types import ToolCall
 from tierserve.observe.metrics import TierserveMetrics
-from tierserve.serve.http import build_http_app
 from tierserve.validate import ProposedCall, ToolContract
 from tierserve.validate.tool_args import check_tool_args
 
@@ -61,8 +60,7 @@ def gateway(
     metrics = TierserveMetrics(registry)
     recording = Recording(metrics)
     chat = ChatService(CALLING, engines, policy=SUPPORT, recorder=recording)
-    app = build_http_app(chat, statuses=_no_statuses, metrics=metrics)
-    return TestClient(app), engines, recording.records, registry
+    return http_client(chat, metrics=metrics), engines, recording.records, registry
 
 
 def test_a_valid_call_from_the_small_tier_comes_back_in_openai_s_shape() -> None:
@@ -185,16 +183,12 @@ def test_tiers_without_a_tool_parser_are_skipped_with_a_reason(tmp_path: Path) -
     only_large.tiers[2] = only_large.tiers[2].model_copy(update={"tool_call_parser": "hermes"})
     engines = {n: ScriptedEngine(n, text="", calls=(GOOD,)) for n in ("small", "medium", "large")}
     chat = ChatService(only_large, engines, policy=SUPPORT)
-    client = TestClient(build_http_app(chat, statuses=_no_statuses))
+    client = http_client(chat)
     answer = client.post("/v1/chat/completions", json=ASK).json()
     assert answer["tierserve"]["tiers_tried"] == ["large"]
     assert "tools => skip small,medium" in answer["tierserve"]["plan"]
     pinned = client.post("/v1/chat/completions", json={**ASK, "model": "tierserve/small"})
     assert pinned.status_code == 400 and pinned.json()["error"]["param"] == "tools"
-
-
-async def _no_statuses() -> dict[str, dict[str, Any] | str]:
-    return {}
 
 
 @pytest.mark.parametrize(
