@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierserve.observe.legacy_records import RECORD_VERSION, upgraded
+from tierserve.policy.classify import TaskSource
 from tierserve.policy.step import Outcome, Step, doubted_fields
 
 __all__ = ["CacheStatus", "DecisionRecord", "StageLatency"]
@@ -45,7 +46,7 @@ class DecisionRecord(BaseModel):
     tenant: str
     route: str
     task: str
-    task_source: Literal["hint", "rule", "classifier", "fallback"] | None = Field(
+    task_source: TaskSource | None = Field(
         default=None,
         description="How the task class was found: the caller's hint, a keyword rule, the "
         "classifier, or none of them (unknown). None: no plan was made (a denied request).",

@@ -13,7 +13,11 @@ from typing import Literal, Protocol
 from tierserve.errors import InvalidRequestError
 from tierserve.policy.spec import Policy, TaskClass, mentions
 
-__all__ = ["TaskDecision", "TaskPredictor", "classify_task"]
+__all__ = ["TaskDecision", "TaskPredictor", "TaskSource", "classify_task"]
+
+TaskSource = Literal["hint", "rule", "classifier", "fallback"]
+"""How the task class was found: the caller's hint, a keyword rule, the classifier, or none
+of them (unknown)."""
 
 
 class TaskPredictor(Protocol):
@@ -25,7 +29,7 @@ class TaskPredictor(Protocol):
 @dataclass(frozen=True, slots=True)
 class TaskDecision:
     task: TaskClass
-    source: Literal["hint", "rule", "classifier", "fallback"]
+    source: TaskSource
     probability: float | None
     reason: str
 
