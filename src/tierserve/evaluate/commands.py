@@ -499,7 +499,7 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.log_export.is_file():
         raise ConfigError(f"{args.log_export}: no such file", hint="tierserve log export --out")
     records = [
-        DecisionRecord.model_validate_json(line)
+        DecisionRecord.stored(line)
         for line in args.log_export.read_text().splitlines()
         if line.strip()
     ]

@@ -149,7 +149,7 @@ class DecisionLog:
         with self._engine.connect() as connection:
             rows = connection.execute((query or LogQuery()).statement()).scalars().all()
         for raw in rows:
-            yield DecisionRecord.model_validate_json(raw)
+            yield DecisionRecord.stored(raw)
 
     def export_jsonl(self, out: TextIO, query: LogQuery | None = None) -> int:
         """Writes the matching records as JSON lines (the offline evaluator's input)."""

@@ -7,9 +7,10 @@ agree. How a record is priced is :mod:`tierserve.observe.pricing`; what the log 
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from tierserve.observe.legacy_records import RECORD_VERSION, upgraded
 from tierserve.policy.classify import TaskSource
@@ -38,8 +39,8 @@ class DecisionRecord(BaseModel):
 
     record_version: int = Field(
         default=RECORD_VERSION,
-        description="The record's format; older records are upgraded when read "
-        "(observe/legacy_records.py).",
+        description="The record's format; older stored records are upgraded when read "
+        "(DecisionRecord.stored, observe/legacy_records.py).",
     )
     request_id: str
     time: float = Field(description="Unix time the request arrived.")
@@ -101,10 +102,12 @@ class DecisionRecord(BaseModel):
     cost_usd: float = 0.0
     latency: StageLatency
 
-    @model_validator(mode="before")
     @classmethod
-    def _upgrade(cls, data: object) -> object:
-        return upgraded(data)
+    def stored(cls, raw: str | bytes) -> DecisionRecord:
+        """A record as the decision log or an export stored it (JSON), upgraded first when it
+        was written in an older format. Records built in code are never upgraded: their plan
+        facts are typed from the start."""
+        return cls.model_validate(upgraded(json.loads(raw)))
 
     @property
     def first_pass(self) -> bool:

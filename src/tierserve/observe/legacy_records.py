@@ -1,5 +1,6 @@
 """Decision records written before the plan's facts were typed (record version 1, before
-2026-12-06) are upgraded when read, so a log kept across the change still replays.
+2026-12-06) are upgraded when read back (``DecisionRecord.stored``), so a log kept across the
+change still replays.
 
 Version 1 kept how the task was found and the question kind only in the plan's reason codes
 (``task=faq(p=0.91)``, ``kind=math(p=0.97)``); this is the one place that reads them, and only

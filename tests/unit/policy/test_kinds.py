@@ -222,7 +222,7 @@ def test_a_record_logged_before_kinds_were_typed_replays_to_the_same_route(
     for field in ("record_version", "task_source", "task_probability", "kind"):
         del as_written[field]
     del as_written["kind_probability"], as_written["skipped_tiers"]
-    upgraded = DecisionRecord.model_validate_json(json.dumps(as_written))
+    upgraded = DecisionRecord.stored(json.dumps(as_written))
     assert upgraded == current
     assert candidate_ladder(policy, upgraded, AxisEmbedder()) == candidate_ladder(
         policy, current, AxisEmbedder()
@@ -262,3 +262,17 @@ def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "kinds.json").write_text(json.dumps({**KINDS, "encoder": "bge-small-en"}))
     with pytest.raises(ConfigError, match=r"question_kinds.encoder.*all-MiniLM-L6-v2"):
         load_policy(path)
+
+
+def test_a_record_built_in_code_keeps_its_typed_facts() -> None:
+    """Only stored records of the old format are read from their reason codes: a new record's
+    probability is the classifier's own, not the two digits its reason code prints."""
+    from tests.fakes import record
+    from tierserve.observe.decision_record import DecisionRecord
+
+    fields = record("r1").model_dump()
+    del fields["record_version"]
+    fields.update(kind="math", kind_probability=0.8792, plan=["kind=math(p=0.88)"])
+    built = DecisionRecord(**fields)
+    assert built.kind_probability == 0.8792
+    assert DecisionRecord.stored(built.model_dump_json()) == built
