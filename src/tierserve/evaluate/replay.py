@@ -114,35 +114,34 @@ class LadderReplay:
 def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
     """Walks ``ladder`` through the kernel over the recorded steps, as serving walked it."""
     by_tier = {s.tier: s for s in recorded if s.tier is not None}
-    reasons: list[str] = []
     cost, calls, latency = 0.0, 0, 0.0
-    uncertain: tuple[str, ...] = ()
     walk = LadderWalk(ladder)
+
+    def reasons(*then: str) -> tuple[str, ...]:
+        """The kernel's reason code at each step walked, then why the walk ended."""
+        return (*(verdict.reason for verdict in walk.verdicts), *then)
+
     while (move := walk.next_step) is not None:
         spec = ladder.steps[move.index]
         seen = by_tier.get(str(spec.tier))
         if seen is None:
-            reasons.append(f"{spec.tier} was never tried: needs a generation")
-            return LadderReplay("unknown", tuple(reasons), cost, calls, latency_s=latency)
+            why = f"{spec.tier} was never tried: needs a generation"
+            return LadderReplay("unknown", reasons(why), cost, calls, latency_s=latency)
         observation = _observation(spec, seen)
         if observation is None:
-            reasons.append(
-                f"{spec.tier}: contract, validators or field signals differ from the record"
-            )
-            return LadderReplay("unknown", tuple(reasons), cost, calls, latency_s=latency)
+            why = f"{spec.tier}: contract, validators or field signals differ from the record"
+            return LadderReplay("unknown", reasons(why), cost, calls, latency_s=latency)
         cost, calls, latency = cost + seen.cost_usd, calls + 1, latency + seen.latency_s
-        verdict = walk.observe(observation)
-        reasons.append(verdict.reason)
-        uncertain = verdict.uncertain_fields
+        walk.observe(observation)
     end = walk.end
     if isinstance(end, NoAnswer):
-        return LadderReplay("unavailable", tuple(reasons), cost, calls, latency_s=latency)
-    if end.note is not None:
-        reasons.append(end.note.reason)
+        return LadderReplay("unavailable", reasons(), cost, calls, latency_s=latency)
     answered = str(end.outcome)
     if end.outcome is Outcome.ACCEPT and end.answer is not None:
         answered = str(ladder.steps[end.answer].tier)
-    return LadderReplay(answered, tuple(reasons), cost, calls, uncertain, latency)
+    uncertain = walk.verdicts[-1].uncertain_fields if walk.verdicts else ()
+    note = (end.note.reason,) if end.note is not None else ()
+    return LadderReplay(answered, reasons(*note), cost, calls, uncertain, latency)
 
 
 def candidate_ladder(

@@ -125,7 +125,6 @@ def run_cascade(
             ladders[first] = cascade_ladder(outcomes.tiers[first:], thresholds[first:])
         ladder = ladders[first]
         tried: list[str] = []
-        reasons: list[str] = []
         cost = latency = 0.0
         walk = LadderWalk(ladder)
         while (move := walk.next_step) is not None:
@@ -134,8 +133,7 @@ def run_cascade(
             tried.append(tier)
             cost += outcome.cost
             latency += outcome.latency_s or 0.0
-            verdict = walk.observe(Answer(outcome.signals.get(signal, float("-inf"))))
-            reasons.append(verdict.reason)
+            walk.observe(Answer(outcome.signals.get(signal, float("-inf"))))
         end = walk.end
         assert isinstance(end, Finish) and end.answer is not None
         answer = row.outcomes[outcomes.tiers[first + end.answer]]
@@ -147,7 +145,7 @@ def run_cascade(
                 cost,
                 latency,
                 answer.valid_schema,
-                tuple(reasons),
+                tuple(verdict.reason for verdict in walk.verdicts),
             )
         )
     return choices
