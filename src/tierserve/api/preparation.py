@@ -89,6 +89,7 @@ class RequestPreparation:
         session_id = caller.session_id or (request.metadata or {}).get("session_id")
         admit(request, session_id, self._config.gateway.limits)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        text, end_user = user_text(request), request.end_user()
 
         async def denied(denial: str, plan: RoutePlan | None = None, tenant_id: str = "-") -> None:
             if answering:
@@ -101,8 +102,8 @@ class RequestPreparation:
                         tenant=tenant_id,
                         model=request.model,
                         stream=request.stream,
-                        user_text=user_text(request),
-                        end_user=request.end_user(),
+                        user_text=text,
+                        end_user=end_user,
                         denial=denial,
                         plan=plan,
                     )
@@ -130,7 +131,7 @@ class RequestPreparation:
             session_id = f"{scope or 'anonymous'}/{session_id}"
         requested = requested_schema(request, self._policy, caller.schema_hint)
         facts = RequestFacts(
-            text=user_text(request),
+            text=text,
             other_text="\n".join(m.text() for m in request.messages if m.role != "user"),
             tenant=tenant,
             task_hint=task_hint(
@@ -166,8 +167,8 @@ class RequestPreparation:
             ladder=ladder,
             model=request.model,
             stream=request.stream,
-            user_text=facts.text,
-            end_user=request.end_user(),
+            user_text=text,
+            end_user=end_user,
         )
         return Prepared(trace, generation, session_id, scope, tenant)
 
