@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tierserve.policy.ladder import Answer, Ladder, Verdict, decide
+from tierserve.policy.reason import ConfidenceCheck, Reason
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome
 from tierserve.signals.confidence import quantile_confidence
@@ -79,7 +80,8 @@ def test_gate_reason_never_prints_equal_numbers_for_a_strict_comparison() -> Non
 
 def test_step_without_threshold_accepts_a_valid_answer() -> None:
     verdict = gate("large", 0.01, None, (ValidationResult("schema", True),), "medium")
-    assert verdict == Verdict(Outcome.ACCEPT, "conf=0.01 => accept large")
+    assert (verdict.outcome, verdict.reason) == (Outcome.ACCEPT, "conf=0.01 => accept large")
+    assert verdict.why == Reason((ConfidenceCheck(0.01),), "accept large")
 
 
 def test_validator_failure_escalates_even_when_confident() -> None:
@@ -98,9 +100,8 @@ def test_both_failures_are_named() -> None:
 
 def test_exhausted_route_accepting_its_last_answer_says_so() -> None:
     verdict = gate("large", 0.2, 0.5, (), "accept_last")
-    assert verdict == Verdict(
-        Outcome.ACCEPT, "conf=0.20<0.50, last step => accept", FailureKind.LOW_CONFIDENCE
-    )
+    assert verdict.outcome is Outcome.ACCEPT and verdict.failure is FailureKind.LOW_CONFIDENCE
+    assert verdict.reason == "conf=0.20<0.50, last step => accept"
 
 
 def test_signals_for_offline_study_include_quantiles_mean_and_sum() -> None:

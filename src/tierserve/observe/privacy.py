@@ -6,12 +6,12 @@ their detail, a caller schema's field names become digests)."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
 from tierserve.observe.decision_record import DecisionRecord
 from tierserve.pii import redact_pii
+from tierserve.policy.reason import Disclosure
 from tierserve.policy.spec import PromptLogging
 from tierserve.policy.step import Step
 from tierserve.validate import ValidationResult
@@ -35,60 +35,45 @@ def logged_prompt(text: str, mode: PromptLogging) -> tuple[str, str | None]:
     return digest, None
 
 
-_POSITION = re.compile(r"(\[\d+\])")
-_GROUP = re.compile(r"\(([^()]*)\)")
+def _digest(key: str) -> str:
+    return f"#{hashlib.sha256(key.encode()).hexdigest()[:8]}" if key else key
 
 
 def _pseudonym(path: str) -> str:
     """``customer.name`` -> ``#1b2c3d4e.#5f6a7b8c``: each key by a digest, array positions
     kept, so the same field of two requests still compares equal."""
-    out = []
-    for piece in _POSITION.split(path):
-        if _POSITION.fullmatch(piece):
-            out.append(piece)
-            continue
-        keys = piece.split(".")
-        out.append(
-            ".".join(f"#{hashlib.sha256(k.encode()).hexdigest()[:8]}" if k else k for k in keys)
-        )
-    return "".join(out)
+    out: list[str] = []
+    key: list[str] = []
+    in_position = False
+    for char in path:
+        if in_position:
+            out.append(char)
+            in_position = char != "]"
+        elif char in ".[":
+            out += [_digest("".join(key)), char]
+            key, in_position = [], char == "["
+        else:
+            key.append(char)
+    return "".join([*out, _digest("".join(key))])
 
 
 def _private_step(step: Step, callers_schema: bool) -> Step:
-    names = {
-        path: _pseudonym(path) if callers_schema else path
-        for path in (
-            *(r.path for r in step.fields),
-            *step.uncertain_fields,
-            *(f for v in step.validations for f in v.fields),
+    named = _pseudonym if callers_schema else (lambda path: path)
+    # A failed check's detail can quote the answer, and the answer the prompt.
+    disclosure = Disclosure(field_name=named, failed_detail=False)
+    validations = tuple(
+        ValidationResult(
+            v.name, v.passed, v.detail if v.passed else "", tuple(named(f) for f in v.fields)
         )
-    }
-    reason = step.reason
-    validations = []
-    for result in step.validations:
-        # A failed check's detail can quote the answer, and the answer the prompt.
-        kept = ValidationResult(
-            result.name,
-            result.passed,
-            "" if not result.passed else result.detail,
-            tuple(names[f] for f in result.fields),
-        )
-        reason = reason.replace(result.code, kept.code)
-        validations.append(kept)
-
-    def listed(group: re.Match[str]) -> str:
-        items = []
-        for item in group.group(1).split(","):
-            path, equals, value = item.partition("=")
-            items.append(f"{names.get(path, path)}{equals}{value}")
-        return f"({','.join(items)})"
-
+        for v in step.validations
+    )
     return step.model_copy(
         update={
-            "reason": _GROUP.sub(listed, reason) if callers_schema else reason,
-            "validations": tuple(validations),
-            "fields": tuple(replace(r, path=names[r.path]) for r in step.fields),
-            "uncertain_fields": tuple(names[f] for f in step.uncertain_fields),
+            "reason": step.disclosed(disclosure),
+            "why": None,
+            "validations": validations,
+            "fields": tuple(replace(r, path=named(r.path)) for r in step.fields),
+            "uncertain_fields": tuple(named(f) for f in step.uncertain_fields),
         }
     )
 

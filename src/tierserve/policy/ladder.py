@@ -19,6 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tierserve.policy.reason import (
+    Agreement,
+    Cause,
+    ConfidenceCheck,
+    Evidence,
+    FieldCheck,
+    Reason,
+    ReviewMarks,
+    TierFailed,
+    ValidatorCheck,
+)
 from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome
 from tierserve.signals.fields import FieldReading, field_pattern
@@ -85,12 +96,17 @@ Observation = Answer | Failure
 @dataclass(frozen=True, slots=True)
 class Verdict:
     outcome: Outcome
-    reason: str
+    why: Reason
     failure: FailureKind | None = None
     failed_validators: tuple[str, ...] = ()
     uncertain_fields: tuple[str, ...] = ()
     """Fields of the answer in doubt (under the field threshold, named by a failed validator,
     or disputed by a second opinion)."""
+
+    @property
+    def reason(self) -> str:
+        """The reason code, as the caller sees it."""
+        return self.why.render()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +143,7 @@ def start(ladder: Ladder) -> Move:
     if first.action == "generate":
         return Generate(0)
     outcome = Outcome(first.action)
-    return Finish(outcome, None, Verdict(outcome, f"ladder => {first.action}"))
+    return Finish(outcome, None, Verdict(outcome, Reason((Cause("ladder"),), first.action)))
 
 
 def gate_cannot_reject(ladder: Ladder, index: int) -> bool:
@@ -144,35 +160,17 @@ def gate_cannot_reject(ladder: Ladder, index: int) -> bool:
     )
 
 
-def _pair(value: float, threshold: float) -> tuple[str, str]:
-    """Format both numbers so that their printed order matches their real order."""
-    for digits in (2, 4, 6):
-        shown = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
-        if shown[0] != shown[1] or value == threshold:
-            return shown
-    return f"{value!r}", f"{threshold!r}"
-
-
 def _accepted(ladder: Ladder, index: int) -> Finish:
     if ladder.review_accepted:
-        note = Verdict(Outcome.HUMAN_REVIEW, "route requires review => human_review")
+        why = Reason((Cause("route requires review"),), "human_review")
+        note = Verdict(Outcome.HUMAN_REVIEW, why)
         return Finish(Outcome.HUMAN_REVIEW, index, note)
     return Finish(Outcome.ACCEPT, index)
 
 
-_LISTED = 4
-"""Fields named in a reason code; more are counted (the step record has them all)."""
-
-
-def _listed(items: list[str]) -> str:
-    more = f",+{len(items) - _LISTED}" if len(items) > _LISTED else ""
-    return ",".join(items[:_LISTED]) + more
-
-
 @dataclass(frozen=True, slots=True)
 class _Judgement:
-    evidence: str
-    """The evidence part of the reason code."""
+    evidence: tuple[Evidence, ...]
     failure: FailureKind | None
     failed_validators: tuple[str, ...]
     uncertain: tuple[str, ...]
@@ -187,12 +185,7 @@ def _unique(paths: list[str]) -> tuple[str, ...]:
 def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ...]) -> _Judgement:
     wanted = set(step.validators)
     failed = [v for v in answer.validations if not v.passed and v.name in wanted]
-    if step.min_confidence is None:
-        confidence_code, confident = f"conf={answer.confidence:.2f}", True
-    else:
-        value, bar = _pair(answer.confidence, step.min_confidence)
-        confident = answer.confidence >= step.min_confidence
-        confidence_code = f"conf={value}{'>=' if confident else '<'}{bar}"
+    confidence = ConfidenceCheck(answer.confidence, step.min_confidence)
     low = [
         r
         for r in answer.fields
@@ -200,54 +193,56 @@ def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ..
         and r.confidence < (step.min_field_confidence or 0.0)
     ]
     disputed: list[str] = []
-    agreement_code = ""
+    agreement: Agreement | None = None
     if doubted and step.accept_on_agreement:
         mine = {r.path: r.digest for r in answer.fields}
         disputed = [d.path for d in doubted if mine.get(d.path) != d.digest]
         agreed = {d.path for d in doubted} - set(disputed)
         low = [r for r in low if r.path not in agreed]
-        state = "fail" if disputed else "ok"
-        agreement_code = f"agree={state}({_listed(disputed or sorted(agreed))})"
-    field_code = ""
+        agreement = Agreement(tuple(disputed), tuple(sorted(agreed)))
+    field_check: FieldCheck | None = None
     if step.min_field_confidence is not None:
-        bar = f"{step.min_field_confidence:.2f}"
-        shown = [f"{r.path}={r.confidence:.2f}" for r in low]
-        field_code = f"fields<{bar}({_listed(shown)})" if low else f"fields>={bar}"
+        field_check = FieldCheck(
+            step.min_field_confidence, tuple((r.path, r.confidence) for r in low)
+        )
     gated = {r.path for r in low}
     review = [
         r
         for r in answer.fields
         if r.path not in gated and r.confidence < step.review_threshold(field_pattern(r.path))
     ]
-    review_code = ""
-    if review:
-        review_code = f"review({_listed([f'{r.path}={r.confidence:.2f}' for r in review])})"
+    marks = ReviewMarks(tuple((r.path, r.confidence) for r in review)) if review else None
     uncertain = _unique(
         [f for v in failed for f in v.fields] + disputed + [r.path for r in low + review]
     )
-    failing = [
-        *(v.code for v in failed),
-        *([agreement_code] if disputed else []),
-        *([field_code] if low else []),
-        *([] if confident else [confidence_code]),
-    ]
     if failed:
         kind: FailureKind | None = FailureKind.VALIDATOR
     elif disputed:
         kind = FailureKind.DISAGREEMENT
     elif low:
         kind = FailureKind.LOW_FIELD_CONFIDENCE
-    elif not confident:
+    elif not confidence.passed:
         kind = FailureKind.LOW_CONFIDENCE
     else:
         kind = None
+    evidence: tuple[Evidence | None, ...]
     if kind is None:
-        codes = (confidence_code, agreement_code, field_code, review_code)
-        evidence = ",".join(c for c in codes if c)
+        evidence = (confidence, agreement, field_check, marks)
     else:
-        evidence = ",".join(failing)
+        evidence = (
+            *(ValidatorCheck(v) for v in failed),
+            agreement if disputed else None,
+            field_check if low else None,
+            None if confidence.passed else confidence,
+        )
     passed_on = tuple(low) if kind is FailureKind.LOW_FIELD_CONFIDENCE else ()
-    return _Judgement(evidence, kind, tuple(v.name for v in failed), uncertain, passed_on)
+    return _Judgement(
+        tuple(item for item in evidence if item is not None),
+        kind,
+        tuple(v.name for v in failed),
+        uncertain,
+        passed_on,
+    )
 
 
 def decide(
@@ -260,38 +255,39 @@ def decide(
     failed: tuple[str, ...] = ()
     uncertain: tuple[str, ...] = ()
     passed_on: tuple[FieldReading, ...] = ()
+    evidence: tuple[Evidence, ...]
     if isinstance(observation, Failure):
-        why, failure = observation.detail, observation.kind
+        evidence, failure = (TierFailed(observation.detail),), observation.kind
     else:
         judged = _judge(step, observation, doubted)
-        why = judged.evidence
+        evidence = judged.evidence
         if judged.failure is None:
             # Accepted, with the fields under their review threshold marked for a person.
-            reason = f"{why} => accept {step.tier}"
-            verdict = Verdict(Outcome.ACCEPT, reason, uncertain_fields=judged.uncertain)
+            why = Reason(evidence, f"accept {step.tier}")
+            verdict = Verdict(Outcome.ACCEPT, why, uncertain_fields=judged.uncertain)
             return verdict, _accepted(ladder, index)
         failure, failed = judged.failure, judged.failed_validators
         uncertain, passed_on = judged.uncertain, judged.doubted
     if index + 1 < len(ladder.steps):
         following = ladder.steps[index + 1]
         if following.action == "generate":
-            reason = f"{why} => escalate {following.tier}"
-            verdict = Verdict(Outcome.ESCALATE, reason, failure, failed, uncertain)
+            why = Reason(evidence, f"escalate {following.tier}")
+            verdict = Verdict(Outcome.ESCALATE, why, failure, failed, uncertain)
             return verdict, Generate(index + 1, passed_on)
         then: Exhausted = following.action
     else:
         then = ladder.on_exhausted
     if then == "accept_last":
         if isinstance(observation, Failure):
-            verdict = Verdict(Outcome.SAFE_FAILURE, f"{why}, last step => no answer", failure)
-            return verdict, NoAnswer(observation.kind)
-        reason = f"{why}, last step => accept"
-        verdict = Verdict(Outcome.ACCEPT, reason, failure, failed, uncertain)
+            why = Reason(evidence, "no answer", last_step=True)
+            return Verdict(Outcome.SAFE_FAILURE, why, failure), NoAnswer(observation.kind)
+        why = Reason(evidence, "accept", last_step=True)
+        verdict = Verdict(Outcome.ACCEPT, why, failure, failed, uncertain)
         return verdict, _accepted(ladder, index)
     outcome = Outcome(then)
     # A human reviewer gets the answer that fell short as a draft; a safe failure drops it.
     draft = index if outcome is Outcome.HUMAN_REVIEW and isinstance(observation, Answer) else None
-    verdict = Verdict(outcome, f"{why} => {then}", failure, failed, uncertain)
+    verdict = Verdict(outcome, Reason(evidence, then), failure, failed, uncertain)
     return verdict, Finish(outcome, draft)
 
 

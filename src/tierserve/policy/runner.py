@@ -155,6 +155,7 @@ def step_of(spec: LadderStepSpec | None, verdict: Verdict, **measured: Any) -> S
         tier=contract.pop("tier", None),
         outcome=verdict.outcome,
         reason=verdict.reason,
+        why=verdict.why,
         failure=verdict.failure,
         failed_validators=verdict.failed_validators,
         uncertain_fields=verdict.uncertain_fields,

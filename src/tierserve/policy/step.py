@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
+from tierserve.policy.reason import Disclosure, Reason
 from tierserve.signals.fields import FieldReading
 from tierserve.validate import ValidationResult
 
@@ -54,6 +55,13 @@ class Step(BaseModel):
     tier: str | None = Field(description="The tier called; None for a terminal action.")
     outcome: Outcome = Field(description="accept, escalate, human_review or safe_failure.")
     reason: str = Field(description="The reason code, e.g. 'conf=0.19<0.40 => escalate medium'.")
+    why: SkipValidation[Reason | None] = Field(
+        default=None,
+        exclude=True,
+        description="The verdict's evidence, which ``reason`` renders; kept in memory only, so "
+        "that a record keeping less of the caller's text renders it again (see "
+        ":meth:`disclosed`). Steps read back from the log have only ``reason``.",
+    )
     failure: FailureKind | None = Field(
         default=None, description="Why the answer was not accepted; None when it was."
     )
@@ -108,6 +116,11 @@ class Step(BaseModel):
         description="When the tier gave no answer: the code the verdict was reached on, e.g. "
         "'timeout>300s', 'error=RuntimeError' or 'context>2048'.",
     )
+
+    def disclosed(self, disclosure: Disclosure) -> str:
+        """The reason code as ``disclosure`` allows; a step read back from the log has only
+        its rendered code, already as the log allowed it."""
+        return self.why.render(disclosure) if self.why is not None else self.reason
 
     @property
     def escalation_reason(self) -> str | None:

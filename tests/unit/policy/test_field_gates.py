@@ -24,11 +24,12 @@ from tierserve.api.service import ChatService
 from tierserve.engine.types import ChatMessage, GenerationRequest
 from tierserve.evaluate.replay import replay_ladder
 from tierserve.observe.privacy import kept_steps
-from tierserve.policy.ladder import Ladder
+from tierserve.policy.ladder import Answer, Ladder, decide
+from tierserve.policy.runner import step_of
 from tierserve.policy.spec import LadderStepSpec, Policy
-from tierserve.policy.step import FailureKind, Outcome, Step
+from tierserve.policy.step import FailureKind, Outcome
 from tierserve.review import JsonlReviewQueue
-from tierserve.signals.fields import field_pattern, json_leaves, read_fields
+from tierserve.signals.fields import FieldReading, field_pattern, json_leaves, read_fields
 from tierserve.validate import ValidationContext, ValidationResult
 
 SURE, UNSURE = -0.01, -1.6  # probabilities 0.99 and 0.20
@@ -369,16 +370,31 @@ def test_hashed_records_keep_no_failed_checks_detail() -> None:
     """A failed check's detail can quote the answer (and the answer the prompt): where prompts
     are kept hashed only its name, its verdict and the fields it names stay."""
     quoting = ValidationResult("schema", False, "total: 'canary0f3e' is not a number", ("total",))
-    step = Step(
-        tier="small",
-        outcome=Outcome.ESCALATE,
-        reason=f"{quoting.code},conf=0.90 => escalate medium",
-        validations=(quoting, ValidationResult("grounding", True, "support=0.90")),
+    climb = Ladder(
+        (
+            LadderStepSpec(tier="small", validators=["schema"], min_field_confidence=0.5),
+            LadderStepSpec(tier="medium"),
+        )
+    )
+    answer = Answer(
+        0.9,
+        (quoting, ValidationResult("grounding", True, "support=0.90")),
+        (FieldReading("total", 0.3, 2, "d1"), FieldReading("vendor", 0.9, 2, "d2")),
+    )
+    verdict, _ = decide(climb, 0, answer)
+    step = step_of(climb.steps[0], verdict, validations=answer.validations, fields=answer.fields)
+    assert step.reason == (
+        "schema=fail(total: 'canary0f3e' is not a number),fields<0.50(total=0.30)"
+        " => escalate medium"
     )
     (registered,) = kept_steps([step], "hash", callers_schema=False)
-    assert registered.reason == "schema=fail,conf=0.90 => escalate medium"
+    assert registered.reason == "schema=fail,fields<0.50(total=0.30) => escalate medium"
     assert [v.code for v in registered.validations] == ["schema=fail", "grounding=ok(support=0.90)"]
     assert registered.validations[0].fields == ("total",)
     (own,) = kept_steps([step], "omit", callers_schema=True)
-    assert own.validations[0].fields[0].startswith("#")
+    digest = own.validations[0].fields[0]
+    assert digest.startswith("#") and own.fields[0].path == digest
+    assert own.reason == f"schema=fail,fields<0.50({digest}=0.30) => escalate medium"
+    assert own.uncertain_fields == (digest,)
+    assert "total" not in own.model_dump_json() and "canary" not in own.model_dump_json()
     assert kept_steps([step], "redact", callers_schema=True) == [step]
