@@ -25,9 +25,10 @@ from typing import Any
 
 from tierserve.model_names import split_model
 from tierserve.observe.decision_record import DecisionRecord
+from tierserve.policy.classify import TaskDecision
 from tierserve.policy.compose import held_as_logged
-from tierserve.policy.eligibility import allowed_tiers
-from tierserve.policy.kinds import question_kind
+from tierserve.policy.eligibility import logged_eligibility
+from tierserve.policy.kinds import KindDecision, question_kind
 from tierserve.policy.ladder import (
     Answer,
     Failure,
@@ -36,9 +37,10 @@ from tierserve.policy.ladder import (
     NoAnswer,
     Observation,
 )
-from tierserve.policy.plan import eligible_steps, route_for
+from tierserve.policy.plan import Assessment, plan_assessed
+from tierserve.policy.risk import RiskAssessment
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
-from tierserve.policy.start_router import PromptEmbedder, router_start
+from tierserve.policy.start_router import PromptEmbedder
 from tierserve.policy.step import FailureKind, Outcome, Step
 
 __all__ = [
@@ -68,11 +70,6 @@ class Replayed:
     calls_after: int = 0
     latency_before: float = 0.0
     latency_after: float = 0.0
-
-
-def _allowed(policy: Policy, record: DecisionRecord) -> tuple[str, ...]:
-    tenant = next((t for t in policy.tenants if t.id == record.tenant), None)
-    return allowed_tiers(policy, tenant, tuple(record.pii))[0]
 
 
 def _observation(spec: LadderStepSpec, seen: Step) -> Observation | None:
@@ -144,33 +141,49 @@ def replay_ladder(ladder: Ladder, recorded: Sequence[Step]) -> LadderReplay:
     return LadderReplay(answered, reasons(*note), cost, calls, uncertain, latency)
 
 
+def _assessed(
+    policy: Policy, record: DecisionRecord, embedder: PromptEmbedder | None
+) -> Assessment:
+    """The logged request as the planner read it: its tenant, personal data, task, risk and
+    complexity as logged; its question kind decided again when the log kept the prompt and an
+    ``embedder`` is given, else as logged."""
+    task = TaskClass(record.task)
+    kind = question_kind(policy.question_kinds, task, embedder, record.prompt)
+    if (kind is None or kind.kind is None) and record.prompt is None:
+        kind = KindDecision(record.kind, record.kind_probability, f"kind={record.kind}(logged)")
+    return Assessment(
+        logged_eligibility(policy, record.tenant, tuple(record.pii)),
+        TaskDecision(
+            task,
+            record.task_source or "fallback",
+            record.task_probability,
+            f"task={record.task}(logged)",
+        ),
+        RiskAssessment(RiskLevel(record.risk), record.complex_input, ()),
+        kind,
+    )
+
+
 def candidate_ladder(
     policy: Policy, record: DecisionRecord, embedder: PromptEmbedder | None = None
 ) -> tuple[str, Ladder]:
-    """The route and eligible ladder ``policy`` gives the logged request. The request's question
-    kind and a route's start router are decided when the log kept the prompt and an
-    ``embedder`` is given (the gateway's rules); without the prompt the logged kind is kept and
-    the whole ladder is walked."""
-    decided = question_kind(policy.question_kinds, record.task, embedder, record.prompt)
-    kind = decided.kind if decided else None
-    if kind is None and record.prompt is None:
-        kind = record.kind  # hashed or omitted prompt: the gateway's own decision
-    route = route_for(policy, TaskClass(record.task), RiskLevel(record.risk), kind)
-    steps, _, _ = eligible_steps(
+    """The route and eligible ladder ``policy`` gives the logged request, planned as serving
+    plans (:func:`~tierserve.policy.plan.plan_assessed`). A route's start router is applied
+    when the log kept the prompt and an ``embedder`` is given; without the prompt the whole
+    ladder is walked."""
+    plan = plan_assessed(
         policy,
-        route,
-        _allowed(policy, record),
-        record.complex_input,
-        record.session_floor,
-        None,
-        router_start(route.start_router, embedder, record.prompt),
+        _assessed(policy, record, embedder),
+        record.prompt,
+        embedder=embedder,
+        session_floor=record.session_floor,
     )
     ladder = Ladder(
-        steps=held_as_logged(steps, route.schema_name, record.output_schema),
-        on_exhausted=route.on_exhausted,
-        review_accepted=route.review_required,
+        steps=held_as_logged(plan.steps, plan.route.schema_name, record.output_schema),
+        on_exhausted=plan.route.on_exhausted,
+        review_accepted=plan.route.review_required,
     )
-    return route.name, ladder
+    return plan.route.name, ladder
 
 
 def replay_one(

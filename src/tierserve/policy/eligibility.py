@@ -85,3 +85,12 @@ def check_eligibility(policy: Policy, tenant: TenantSpec, text: str) -> Eligibil
     pii = detect_pii(text)
     allowed, reasons = allowed_tiers(policy, tenant, pii)
     return Eligibility(tenant=tenant, pii=pii, allowed_tiers=allowed, reasons=reasons)
+
+
+def logged_eligibility(policy: Policy, tenant_id: str, pii: tuple[str, ...]) -> Eligibility:
+    """What a logged request may use under ``policy``: its tenant's tiers (a tenant the policy
+    no longer has, any tier) for the personal data it held."""
+    tenant = next((t for t in policy.tenants if t.id == tenant_id), None)
+    allowed, reasons = allowed_tiers(policy, tenant, pii)
+    kept = tenant or TenantSpec(id=tenant_id)
+    return Eligibility(tenant=kept, pii=pii, allowed_tiers=allowed, reasons=reasons)

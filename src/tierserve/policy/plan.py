@@ -24,7 +24,16 @@ from tierserve.policy.spec import (
 )
 from tierserve.policy.start_router import PromptEmbedder, router_start
 
-__all__ = ["RequestFacts", "RoutePlan", "eligible_steps", "plan_route", "route_for"]
+__all__ = [
+    "Assessment",
+    "RequestFacts",
+    "RoutePlan",
+    "assess_request",
+    "eligible_steps",
+    "plan_assessed",
+    "plan_route",
+    "route_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +157,27 @@ def eligible_steps(
     return steps, reasons, tuple(sorted(skipped, key=policy.tiers.index))
 
 
-def plan_route(
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the planner reads from a request before it picks a route: where it may be served,
+    its task, its risk and its question kind. Serving reads it from the request
+    (:func:`assess_request`); replay rebuilds it from the decision record, and both plan with
+    :func:`plan_assessed`."""
+
+    eligibility: Eligibility
+    task: TaskDecision
+    risk: RiskAssessment
+    kind: KindDecision | None = None
+
+
+def assess_request(
     policy: Policy,
     facts: RequestFacts,
     predictor: TaskPredictor | None = None,
     *,
     session_escalated: bool = False,
     embedder: PromptEmbedder | None = None,
-) -> RoutePlan:
-    """``embedder``: the gateway's sentence encoder, for question kinds and start routers
-    (without one a request has no kind and a routed ladder is climbed whole; the plan says so)."""
+) -> Assessment:
     tenant = facts.tenant or resolve_tenant(policy, facts.api_key)
     scanned = f"{facts.text}\n{facts.other_text}" if facts.other_text else facts.text
     eligibility = check_eligibility(policy, tenant, scanned)
@@ -169,37 +189,75 @@ def plan_route(
         session_escalated=session_escalated or facts.session_floor_tier is not None,
     )
     kind = question_kind(policy.question_kinds, task.task, embedder, facts.text)
-    route = route_for(policy, task.task, risk.risk, kind.kind if kind else None)
+    return Assessment(eligibility, task, risk, kind)
+
+
+def plan_assessed(
+    policy: Policy,
+    assessed: Assessment,
+    prompt: str | None,
+    *,
+    embedder: PromptEmbedder | None = None,
+    session_floor: str | None = None,
+    tool_tiers: tuple[str, ...] | None = None,
+) -> RoutePlan:
+    """The route and eligible ladder for an assessed request. ``prompt``: the user text a start
+    router reads (None where the log kept no prompt: the ladder is climbed whole)."""
+    kind = assessed.kind
+    route = route_for(policy, assessed.task.task, assessed.risk.risk, kind.kind if kind else None)
     router = route.start_router
     steps, step_reasons, skipped = eligible_steps(
         policy,
         route,
-        eligibility.allowed_tiers,
-        risk.complex,
-        facts.session_floor_tier,
-        facts.tool_tiers,
-        router_start(router, embedder, facts.text),
+        assessed.eligibility.allowed_tiers,
+        assessed.risk.complex,
+        session_floor,
+        tool_tiers,
+        router_start(router, embedder, prompt),
     )
     if router is not None and embedder is None:
         step_reasons.append("router: no encoder here => whole ladder")
     plan = RoutePlan(
         policy_version=policy.version,
         route=route,
-        eligibility=eligibility,
-        task=task,
-        risk=risk,
+        eligibility=assessed.eligibility,
+        task=assessed.task,
+        risk=assessed.risk,
         steps=tuple(steps),
-        session_floor=facts.session_floor_tier,
+        session_floor=session_floor,
         kind=kind,
         skipped_tiers=skipped,
     )
     reasons = (
-        *eligibility.reasons,
-        task.reason,
-        risk.reason,
+        *assessed.eligibility.reasons,
+        assessed.task.reason,
+        assessed.risk.reason,
         *([kind.reason] if kind else []),
         f"route={route.name}",
         *step_reasons,
         plan.summary,
     )
     return replace(plan, reasons=reasons)
+
+
+def plan_route(
+    policy: Policy,
+    facts: RequestFacts,
+    predictor: TaskPredictor | None = None,
+    *,
+    session_escalated: bool = False,
+    embedder: PromptEmbedder | None = None,
+) -> RoutePlan:
+    """``embedder``: the gateway's sentence encoder, for question kinds and start routers
+    (without one a request has no kind and a routed ladder is climbed whole; the plan says so)."""
+    assessed = assess_request(
+        policy, facts, predictor, session_escalated=session_escalated, embedder=embedder
+    )
+    return plan_assessed(
+        policy,
+        assessed,
+        facts.text,
+        embedder=embedder,
+        session_floor=facts.session_floor_tier,
+        tool_tiers=facts.tool_tiers,
+    )

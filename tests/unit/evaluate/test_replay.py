@@ -136,3 +136,30 @@ def test_only_logged_unstructured_prompts_are_replayable() -> None:
     assert replayable(redacted, accept_redacted=True) is None
     structured = plain.model_copy(update={"output_schema": "invoice"})
     assert "structured" in str(replayable(structured, accept_redacted=True))
+
+
+async def test_replay_plans_each_logged_request_as_serving_planned_it(tmp_path: Path) -> None:
+    """Serving and replay plan through the same function: under the policy that served them,
+    every logged request gets its logged route, and its ladder leaves out exactly the tiers the
+    plan skipped (a regulated tenant's, personal data's, the complexity cut's)."""
+    from tierserve.evaluate.replay import candidate_ladder
+
+    recorder = ListRecorder()
+    chat, _, _ = support_service(tmp_path, recorder=recorder)
+    asked = [
+        (FAQ, None),
+        (FAQ, "sk-northbank-demo"),
+        ("My card is 4111 1111 1111 1111, how do I change my email address?", None),
+        ("Please ask for a refund of my last order", "sk-internal-demo"),
+        ("Extract the name as JSON from this email: Hi, I am Ana Lopez.", None),
+    ]
+    for text, key in asked:
+        await complete(chat, request(text), CallerContext(api_key=key))
+    assert len(recorder.records) == len(asked)
+    assert any(r.skipped_tiers for r in recorder.records)
+    for logged in recorder.records:
+        route, ladder = candidate_ladder(SUPPORT, logged)
+        climbed = [s.tier for s in ladder.steps if s.tier is not None]
+        assert route == logged.route
+        assert not set(climbed) & set(logged.skipped_tiers)
+        assert {s.tier for s in logged.steps if s.tier} <= set(climbed)
