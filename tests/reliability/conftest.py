@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fakes import policy_data
 from tests.stack import running_stack
 from tierserve.config import StackConfig, read_serve_config
 
@@ -70,17 +71,7 @@ def _write_config(directory: Path) -> Path:
     serve = yaml.safe_load(BASE_CONFIG.read_text())
     args = serve["applications"][0]["args"]
     shipped = ROOT / args["policy"]
-    policy = yaml.safe_load(shipped.read_text())
-    for schema in policy.get("schemas", {}).values():  # relative to the shipped policy
-        if "json_schema_file" in schema:
-            schema["json_schema_file"] = str(shipped.parent / schema["json_schema_file"])
-    if "classifier_examples" in policy:
-        policy["classifier_examples"] = str(shipped.parent / policy["classifier_examples"])
-    routers = [policy.get("question_kinds") or {}]
-    routers += [route.get("start_router") or {} for route in policy["routes"]]
-    for router in routers:
-        if "file" in router:
-            router["file"] = str(shipped.parent / router["file"])
+    policy = policy_data(shipped)
     policy["version"] += "+reliability"
     policy["log_prompts"] = "hash"  # so the canary may appear nowhere (issue 19, test 7)
     for tenant in policy["tenants"]:

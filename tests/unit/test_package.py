@@ -47,7 +47,30 @@ OFFLINE_OR_TEST_ONLY = {
     "pytest",
     "hypothesis",
     "schemathesis",
+    "scikit_learn",
 }
+
+
+def test_only_the_offline_toolkit_fits_models() -> None:
+    """Prompt models are trained offline and shipped as weights: scikit-learn is imported by
+    `tierserve.evaluate` only (sentence-transformers still brings it in, as its own dependency)."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).parents[2] / "src" / "tierserve"
+    fitting = []
+    for path in source.rglob("*.py"):
+        if path.relative_to(source).parts[0] == "evaluate":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            where = path.relative_to(source)
+            fitting += [f"{where}: {name}" for name in names if name.startswith("sklearn")]
+    assert not fitting
 
 
 def test_serving_needs_no_offline_or_test_package() -> None:

@@ -33,7 +33,8 @@ from tierserve.config import StackConfig, TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
 from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
-from tierserve.policy.start_router import StartRouterSpec
+from tierserve.policy.start_router import PromptModelFile, StartRouterSpec
+from tierserve.policy.task_model import TaskClassifierSpec
 from tierserve.signals.fields import covers
 from tierserve.validate.checks import CHECKS
 from tierserve.validate.rules import SemanticRule
@@ -440,8 +441,15 @@ class Policy(_Spec):
     task_rules: list[TaskRule] = Field(default_factory=list)
     classifier_examples: str | None = Field(
         default=None,
-        description="JSONL of labelled requests ({text, task}) for the learned classifier, "
-        "relative to the policy file. None: rules and hints only.",
+        description="JSONL of labelled requests ({text, task}), relative to the policy file: "
+        "what `tierserve eval task-classifier` trains `task_classifier` on (serving reads the "
+        "trained weights, not these).",
+    )
+    task_classifier: TaskClassifierSpec | None = Field(
+        default=None,
+        description="The learned task classifier: a `file` of weights written by `tierserve "
+        "eval task-classifier` (relative to the policy file, inlined on load). None: tasks "
+        "come from hints and rules only.",
     )
     classifier_min_probability: float = Field(
         default=0.6, ge=0.0, le=1.0, description="Below this, the learned classifier says unknown."
@@ -500,6 +508,7 @@ class Policy(_Spec):
                 "(a request's kind may be unknown)"
             )
         self._check_kinds()
+        self._check_task_classifier()
         for route in self.routes:
             if route.schema_name is not None and route.schema_name not in self.schemas:
                 raise ValueError(
@@ -523,16 +532,21 @@ class Policy(_Spec):
 
     @property
     def embeds_prompts(self) -> bool:
-        """Whether planning embeds prompts (question kinds or a start router): the gateway and
-        replay then need the sentence encoder."""
-        return self.question_kinds is not None or any(r.start_router for r in self.routes)
+        """Whether planning embeds prompts (the task classifier, question kinds or a start
+        router): the gateway and replay then need the sentence encoder."""
+        return (
+            self.task_classifier is not None
+            or self.question_kinds is not None
+            or any(r.start_router for r in self.routes)
+        )
 
     def check_embedding(self, dimensions: int) -> None:
         """Refuse to serve this policy with an encoder whose embeddings its question kinds or
         start routers were not trained on (every request would fail, not the start)."""
-        models = [("question_kinds", self.question_kinds)] + [
-            (f"route {r.name!r} start_router", r.start_router) for r in self.routes
-        ]
+        models: list[tuple[str, PromptModelFile | None]] = [
+            ("task_classifier", self.task_classifier),
+            ("question_kinds", self.question_kinds),
+        ] + [(f"route {r.name!r} start_router", r.start_router) for r in self.routes]
         for where, model in models:
             if model is None:
                 continue
@@ -541,7 +555,23 @@ class Policy(_Spec):
                 raise ConfigError(
                     f"policy {self.version!r}: {where} has weights of length {wrong} but the "
                     f"{model.encoder} embedding has {dimensions} dimensions",
-                    hint="retrain it with `tierserve eval calibrate` on this encoder",
+                    hint="retrain it on this encoder (`tierserve eval calibrate`, or `tierserve "
+                    "eval task-classifier` for the task classifier)",
+                )
+
+    def _check_task_classifier(self) -> None:
+        if self.classifier_examples is not None and self.task_classifier is None:
+            raise ValueError(
+                f"classifier_examples {self.classifier_examples!r} are training data; serving "
+                "reads the trained weights. Run `tierserve eval task-classifier <this policy>` "
+                "and set `task_classifier: {file: <the file it writes>}`"
+            )
+        if self.task_classifier is not None:
+            unknown = sorted(set(self.task_classifier.classes) - {t.value for t in TaskClass})
+            if unknown:
+                raise ValueError(
+                    f"task_classifier predicts unknown task classes {unknown}; use "
+                    f"{[t.value for t in TaskClass]}"
                 )
 
     def _check_kinds(self) -> None:

@@ -89,10 +89,13 @@ class PromptModelFile(BaseModel):
     models_key: ClassVar[str]
     """The file's key holding the models themselves."""
 
+    extra_keys: ClassVar[tuple[str, ...]] = ()
+    """More keys of the file to inline."""
+
     @model_validator(mode="before")
     @classmethod
     def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
-        wanted = ("encoder", "prefix", "suffix", cls.models_key)
+        wanted = ("encoder", "prefix", "suffix", *cls.extra_keys, cls.models_key)
         return inline_file(data, info, cls.policy_key, wanted)
 
     def weight_lengths(self) -> set[int]:

@@ -15,7 +15,6 @@ from ray.serve import Application, Deployment
 from tierserve.config import StackConfig, parse_config
 from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy, load_policy
-from tierserve.prompt_models.task_classifier import LabelledExample, load_examples
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
 from tierserve.structured.registry import check_schemas
@@ -27,7 +26,7 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
     """The tiers and the gateway, each deployed with its typed options (``tiers[].deployment``,
     ``gateway.deployment``); the gateway gets the config and policy as typed objects."""
     config = args if isinstance(args, StackConfig) else parse_config(args, source="app args")
-    policy, examples = _policy(config)
+    policy = _policy(config)
     warm_schemas = [s.schema_ for s in policy.schemas.values()]
     tiers = {
         tier.name: serve.deployment(
@@ -35,7 +34,7 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
         )(ModelServer).bind(tier, str(config.model_cache_dir), warm_schemas)
         for tier in config.tiers
     }
-    application: Application = _gateway(config).bind(config, tiers, policy, examples)
+    application: Application = _gateway(config).bind(config, tiers, policy)
     return application
 
 
@@ -45,27 +44,24 @@ def build_gateway_app(args: dict[str, Any]) -> Application:
     with its own state or policy version, without loading the models again."""
     config = parse_config(args.get("stack"), source="gateway app args")
     tiers_app = str(args.get("tiers_app", "tierserve"))
-    policy, examples = _policy(config)
+    policy = _policy(config)
     handles = {
         tier.name: serve.get_deployment_handle(f"tier-{tier.name}", app_name=tiers_app)
         for tier in config.tiers
     }
-    application: Application = _gateway(config).bind(config, handles, policy, examples)
+    application: Application = _gateway(config).bind(config, handles, policy)
     return application
 
 
-def _policy(config: StackConfig) -> tuple[Policy, list[LabelledExample]]:
+def _policy(config: StackConfig) -> Policy:
     """The stack's policy, checked against it (loaded here, on the driver, where its files
-    are), and the classifier's labelled examples."""
+    are; the prompt models' weights travel inlined in it)."""
     if config.policy is None:
-        return cascade_policy(config), []
+        return cascade_policy(config)
     policy = load_policy(config.policy)
     policy.check_stack(config)
     check_schemas(policy.schemas)
-    examples = []
-    if policy.classifier_examples is not None:
-        examples = load_examples(config.policy.parent / policy.classifier_examples)
-    return policy, examples
+    return policy
 
 
 def _gateway(config: StackConfig) -> Deployment:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +28,6 @@ from tierserve.observe.decision_log import DecisionLog
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import Policy
-from tierserve.prompt_models.task_classifier import LabelledExample
 from tierserve.review import DatabaseReviewQueue, JsonlReviewQueue
 from tierserve.serve.http import build_http_app
 from tierserve.serve.quota_actor import SharedQuota
@@ -112,7 +111,6 @@ class Gateway:
         config: StackConfig,
         tiers: dict[str, DeploymentHandle[Any]],
         policy: Policy,
-        examples: Sequence[LabelledExample] = (),
     ) -> None:
         self._tiers = tiers
         self._last_status: dict[str, dict[str, Any]] = {}
@@ -135,16 +133,17 @@ class Gateway:
             engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
         shared = observe.database_url is not None
+        from tierserve.prompt_models.encoder import embedder_for, sentence_encoder
+
+        # One encoder for every prompt model: the task classifier, question kinds, start routers.
+        encoder = sentence_encoder() if policy.embeds_prompts else None
         predictor = None
-        encoder = None
-        if examples:
+        if policy.task_classifier is not None:
             from tierserve.prompt_models.batched_predictor import BatchedPredictor
             from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
 
-            classifier = EmbeddingTaskClassifier.train(list(examples))
-            predictor, encoder = BatchedPredictor(classifier), classifier.encoder
-        from tierserve.prompt_models.encoder import embedder_for
-
+            classifier = EmbeddingTaskClassifier(encoder, policy.task_classifier)
+            predictor = BatchedPredictor(classifier)
         embedder = embedder_for(policy, encoder)
         self._service = ChatService(
             config,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.fakes import ROOT
+from tests.fakes import policy_data as shipped_policy_data
 from tierserve.errors import ConfigError
 from tierserve.policy.kinds import KindDecision, QuestionKindsSpec, question_kind
 from tierserve.policy.plan import RequestFacts, plan_route, route_for
@@ -35,12 +36,7 @@ class AxisEmbedder:
 
 
 def policy_data(**kinds: Any) -> dict[str, Any]:
-    data = yaml.safe_load((ROOT / "serve_configs/policies/support.yaml").read_text())
-    policies = ROOT / "serve_configs/policies"
-    data["classifier_examples"] = str(policies / data["classifier_examples"])
-    for schema in data["schemas"].values():
-        if "json_schema_file" in schema:
-            schema["json_schema_file"] = str(policies / schema["json_schema_file"])
+    data = shipped_policy_data()
     data["question_kinds"] = {"file": "kinds.json", "min_probability": 0.6, **kinds}
     data["routes"] = [r for r in data["routes"] if "kinds" not in r]
     at = next(i for i, r in enumerate(data["routes"]) if r["name"] == "general")
@@ -247,8 +243,10 @@ class EncoderOf384:
 def test_weights_that_do_not_fit_the_encoder_are_refused_before_serving(tmp_path: Path) -> None:
     from tierserve.prompt_models.encoder import embedder_for
 
-    policy = load_policy(written(tmp_path, policy_data()))  # two-dimension weights
-    policy.check_embedding(2)
+    # Two-dimension kind weights beside the shipped task classifier's 384.
+    policy = load_policy(written(tmp_path, policy_data()))
+    with pytest.raises(ConfigError, match=r"task_classifier has weights of length \[384\]"):
+        policy.check_embedding(2)
     with pytest.raises(
         ConfigError,
         match=r"question_kinds has weights of length \[2\] but the "

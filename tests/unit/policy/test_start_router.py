@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fakes import ROOT
+from tests.fakes import policy_data as shipped_policy_data
 from tierserve.errors import ConfigError
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.routers import start_indexes
@@ -39,7 +39,7 @@ class TwoWordEmbedder:
 
 
 def policy_with_router(tmp_path: Path, min_probability: float = 0.5) -> Path:
-    data = yaml.safe_load((ROOT / "serve_configs/policies/support.yaml").read_text())
+    data = shipped_policy_data()
     # Without the question kinds: every general request climbs the one routed ladder.
     data.pop("question_kinds")
     data["routes"] = [r for r in data["routes"] if "kinds" not in r]
@@ -50,11 +50,6 @@ def policy_with_router(tmp_path: Path, min_probability: float = 0.5) -> Path:
         {"tier": "large", "validators": ["non_empty"]},
     ]
     general["start_router"] = {"file": "router.json", "min_probability": min_probability}
-    policies = ROOT / "serve_configs/policies"
-    data["classifier_examples"] = str(policies / data["classifier_examples"])
-    for schema in data["schemas"].values():
-        if "json_schema_file" in schema:
-            schema["json_schema_file"] = str(policies / schema["json_schema_file"])
     (tmp_path / "router.json").write_text(json.dumps(ROUTER))
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -1,0 +1,209 @@
+"""``tierserve eval calibrate``: calibrate a confidence signal, choose a route's thresholds
+(optionally with a start router, or a ladder per question kind), write a policy version."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from tierserve.errors import ConfigError
+from tierserve.evaluate.calibrate import Objective, signal_grid
+from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.routers import SufficiencyRouter
+
+__all__ = ["register", "run"]
+
+
+def register(actions: Any) -> None:
+    calibration = actions.add_parser(
+        "calibrate", help="calibrate a signal, choose thresholds, write a policy version"
+    )
+    calibration.add_argument("outcomes", type=Path)
+    calibration.add_argument(
+        "--signal",
+        default="conf_q10",
+        help="the signal the gateway gates on: conf_q<100 x cascade.confidence_quantile>",
+    )
+    calibration.add_argument("--method", choices=["isotonic", "platt"], default="isotonic")
+    calibration.add_argument(
+        "--objective", default="quality_share=0.95", help="quality_share=S or max_cost=C"
+    )
+    calibration.add_argument(
+        "--router",
+        choices=["none", "trained"],
+        default="none",
+        help="trained: also fit a start router (the ladder starts at the cheapest tier it "
+        "predicts suffices) and its level together with the thresholds",
+    )
+    calibration.add_argument(
+        "--by-kind",
+        action="store_true",
+        help="a ladder per question kind (rows' labels.kind), chosen together, and the kind "
+        "classifier that picks it; the route's kinds become routes of their own",
+    )
+    calibration.add_argument(
+        "--kind-min-probability",
+        type=float,
+        default=0.5,
+        help="--by-kind: below this a request has no kind (the route itself serves it)",
+    )
+    calibration.add_argument("--policy", type=Path, help="policy file to write a version of")
+    calibration.add_argument("--route", default="faq", help="the route whose ladder to retune")
+    calibration.add_argument("--out-policy", type=Path)
+    calibration.add_argument("--out", type=Path, help="JSON report")
+    calibration.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.calibrate import (
+        Objective,
+        calibrate,
+        choose_thresholds,
+        reliability,
+    )
+    from tierserve.evaluate.sweep import baselines, cascade_point, decision_report, run_cascade
+
+    kind, _, value = args.objective.partition("=")
+    if kind not in ("quality_share", "max_cost") or not value:
+        raise ConfigError(
+            f"cannot read objective {args.objective!r}",
+            hint="use quality_share=0.95 or max_cost=0.0001",
+        )
+    objective = Objective(**{kind: float(value)})
+    outcomes = OutcomeSet.read(args.outcomes)
+    train, test = outcomes.split("train"), outcomes.split("test")
+    if args.by_kind:
+        return _calibrate_by_kind(args, train, test, objective)
+    fitted = calibrate(train, args.signal, args.method)
+    grid = signal_grid(train, args.signal)
+    router = starts = None
+    if args.router == "trained":
+        from tierserve.evaluate.calibrate import choose_with_router
+        from tierserve.evaluate.routers import SufficiencyRouter, cross_fitted, start_indexes
+
+        chosen = choose_with_router(train, args.signal, objective, grid, cross_fitted(train))
+        router = SufficiencyRouter.train(train, "logistic")
+        suffices = router.suffices([row.prompt for row in test.rows])
+        starts = start_indexes(test.tiers, suffices, chosen["min_probability"])
+    else:
+        chosen = choose_thresholds(train, args.signal, objective, grid)
+    thresholds = chosen["thresholds"]
+    choices = run_cascade(test, args.signal, list(thresholds.values()), starts)
+    calibrated = cascade_point(test, list(thresholds.values()), choices)
+    shares = {t: sum(c.answered_by == t for c in choices) / len(choices) for t in test.tiers}
+    result: dict[str, Any] = {
+        "outcomes": str(args.outcomes),
+        "signal": args.signal,
+        "method": args.method,
+        "objective": objective.describe(),
+        "thresholds": thresholds,
+        "accept_probability": {
+            tier: float(fitted[tier].probability([t])[0]) if t != float("inf") else None
+            for tier, t in thresholds.items()
+        },
+        "reliability_test": {tier: reliability(test, c) for tier, c in fitted.items()},
+        "train": {"quality": chosen["train_quality"], "cost": chosen["train_cost"]},
+        "test": {
+            "calibrated_policy": {
+                "quality": calibrated.quality,
+                "cost": calibrated.cost,
+                "answered_by": shares,
+                **decision_report(test, choices),
+            },
+            **baselines(test),
+            # Random routing with the same mix of answering tiers as the calibrated policy.
+            "random_same_mix": {
+                "quality": sum(shares[t] * test.quality(t) for t in test.tiers),
+                "cost": sum(shares[t] * test.cost(t) for t in test.tiers),
+            },
+        },
+    }
+    if router is not None and starts is not None:
+        result["router"] = {
+            "kind": "trained (logistic, per-tier sufficiency)",
+            "min_probability": chosen["min_probability"],
+            "started_at_test": {t: starts.count(i) / len(starts) for i, t in enumerate(test.tiers)},
+            "prompt_view": router.view.describe(),
+        }
+    if args.policy is not None:
+        out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-calibrated.yaml")
+        provenance = (
+            f"Written by `tierserve eval calibrate` from {args.outcomes} ({len(train.rows)} "
+            f"train rows), signal {args.signal}, {args.method} calibration.\n"
+            f"Objective: {objective.describe()}. Test split: quality "
+            f"{result['test']['calibrated_policy']['quality']:.3f}, cost "
+            f"{result['test']['calibrated_policy']['cost']:.6g}."
+        )
+        result["policy"] = _policy_version(
+            args,
+            out_policy,
+            provenance,
+            route=args.route,
+            thresholds=thresholds,
+            start_router=_router_file(router, out_policy, args.route, chosen),
+        )
+    print(json.dumps(result, indent=1))
+    write_report(args.out, result)
+    return 0
+
+
+def _calibrate_by_kind(
+    args: argparse.Namespace, train: OutcomeSet, test: OutcomeSet, objective: Objective
+) -> int:
+    from tierserve.evaluate.kinds import KindClassifier, kind_routes, report
+    from tierserve.prompt_models.encoder import sentence_encoder
+
+    if args.router != "none":
+        raise ConfigError("--by-kind chooses whole ladders per kind; drop --router")
+    classifier = KindClassifier.train(train.rows, sentence_encoder(), args.kind_min_probability)
+    grid = signal_grid(train, args.signal)
+    ladders, result = report(train, test, classifier, args.signal, objective, grid)
+    result["outcomes"] = str(args.outcomes)
+    if args.policy is not None:
+        out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-by-kind.yaml")
+        kinds_file = out_policy.with_name(f"{out_policy.stem}.{args.route}-kinds.json")
+        kinds_file.write_text(json.dumps(classifier.served()) + "\n")
+        figures = result["test"]["routed_by_kind"]
+        provenance = (
+            f"Written by `tierserve eval calibrate --by-kind` from {args.outcomes} "
+            f"({len(train.rows)} train rows), signal {args.signal}.\n"
+            f"Objective: {objective.describe()}. Test split: quality {figures['quality']:.3f}, "
+            f"cost {figures['cost']:.6g} ({figures['cost_vs_top_only']:.2f}x top tier only)."
+        )
+        result["policy"] = _policy_version(
+            args,
+            out_policy,
+            provenance,
+            suffix="by-kind",
+            edit=kind_routes(args.route, ladders, kinds_file.name, args.kind_min_probability),
+        )
+    print(json.dumps(result, indent=1))
+    write_report(args.out, result)
+    return 0
+
+
+def _router_file(
+    router: SufficiencyRouter | None, out_policy: Path, route: str, chosen: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Writes ``router`` beside the policy version; the route's ``start_router`` entry."""
+    if router is None:
+        return None
+    path = out_policy.with_name(f"{out_policy.stem}.{route}-router.json")
+    path.write_text(json.dumps(router.served()) + "\n")
+    return {"file": path.name, "min_probability": chosen["min_probability"]}
+
+
+def _policy_version(
+    args: argparse.Namespace, out_policy: Path, provenance: str, **changes: Any
+) -> dict[str, str]:
+    """Writes the calibrated version of ``args.policy`` (on ``args.signal``); its path and
+    version."""
+    from tierserve.evaluate.calibrate import write_policy
+
+    version = write_policy(
+        args.policy, out_policy, signal=args.signal, provenance=provenance, **changes
+    )
+    return {"path": str(out_policy), "version": version}

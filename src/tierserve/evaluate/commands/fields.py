@@ -1,0 +1,157 @@
+"""``tierserve eval fields``: field thresholds of an extraction route from labelled extractions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from tierserve.errors import ConfigError
+
+__all__ = ["register", "run"]
+
+
+def register(actions: Any) -> None:
+    fields = actions.add_parser(
+        "fields", help="field thresholds of an extraction route from labelled extractions"
+    )
+    fields.add_argument("rows", type=Path, help="field-outcome JSONL (the extraction bench's)")
+    fields.add_argument("--policy", type=Path, required=True, help="policy holding the route")
+    fields.add_argument("--route", default="extraction")
+    fields.add_argument(
+        "--max-silent-wrong",
+        type=float,
+        default=0.05,
+        help="largest share of answers with a wrong field returned without a flag (train)",
+    )
+    fields.add_argument(
+        "--prefer",
+        choices=["safest", "cheapest"],
+        default="safest",
+        help="among settings meeting the objective: the fewest silently wrong answers below "
+        "the strongest tier's cost (safest), or the least cost",
+    )
+    fields.add_argument("--out-policy", type=Path, help="write the thresholds as a new version")
+    fields.add_argument("--out", type=Path, help="JSON report")
+    fields.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.calibrate import write_policy
+    from tierserve.evaluate.fields import (
+        figures,
+        read_field_cases,
+        review_edit,
+        tier_alone,
+        tune,
+        with_agreement,
+        with_thresholds,
+    )
+    from tierserve.policy.compose import CALLER_SCHEMA_CHECKS, held_to_schema
+    from tierserve.policy.ladder import Ladder
+    from tierserve.policy.spec import load_policy
+
+    if not 0.0 <= args.max_silent_wrong <= 1.0:
+        raise ConfigError(
+            f"--max-silent-wrong {args.max_silent_wrong} is not a share",
+            hint="give a number from 0 to 1, e.g. 0.05",
+        )
+    policy = load_policy(args.policy)
+    route = next((r for r in policy.routes if r.name == args.route), None)
+    if route is None:
+        raise ConfigError(
+            f"policy {args.policy} has no route {args.route!r}",
+            hint=f"use one of {[r.name for r in policy.routes]}",
+        )
+    # The route as a caller's schema climbs it (the format checks on every step).
+    ladder = Ladder(
+        steps=held_to_schema(route.ladder, route.schema_name is not None, CALLER_SCHEMA_CHECKS),
+        on_exhausted=route.on_exhausted,
+        review_accepted=route.review_required,
+    )
+    cases = read_field_cases(args.rows)
+    train = [c for c in cases if c.split == "train"]
+    test = [c for c in cases if c.split == "test"]
+    target = args.max_silent_wrong
+    ladder_as_written = with_thresholds(
+        ladder, [s.min_field_confidence or 0.0 for s in ladder.steps if s.tier]
+    )
+    prefer = args.prefer
+    field_gates = tune(ladder, train, test, max_silent_wrong=target, prefer=prefer)
+    if field_gates["thresholds"] is None:
+        raise ConfigError(str(field_gates["note"]), hint="raise --max-silent-wrong")
+    tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
+    result: dict[str, Any] = {
+        "rows": str(args.rows),
+        "policy": policy.version,
+        "route": route.name,
+        "cases": {"train": len(train), "test": len(test)},
+        "objective": f"silent_wrong <= {target} and all_fields_right >= {tiers[-1]} alone; "
+        + (
+            f"the fewest silent wrong below {tiers[-1]}'s cost"
+            if prefer == "safest"
+            else "cheapest"
+        )
+        + " (train split)",
+        "field_gates": field_gates,
+        # The same route with a second opinion on each later step, and gated on whole-answer
+        # confidence instead, each tuned the same way, for comparison.
+        "field_gates_with_agreement": tune(
+            with_agreement(ladder), train, test, max_silent_wrong=target, prefer=prefer
+        ),
+        "whole_answer_gates": tune(
+            ladder, train, test, max_silent_wrong=target, gate="min_confidence", prefer=prefer
+        ),
+        # The route's own field thresholds, as the policy file has them.
+        "as_in_policy": {
+            "thresholds": {
+                str(s.tier): s.min_field_confidence or 0.0 for s in ladder.steps if s.tier
+            },
+            "train": figures(ladder_as_written, train),
+            "test": figures(ladder_as_written, test),
+        },
+        "test_untuned": {
+            "ungated_ladder": figures(with_thresholds(ladder, [0.0] * len(tiers)), test),
+            **{f"{tier}_only": figures(tier_alone(ladder, tier), test) for tier in tiers},
+        },
+    }
+    if args.out_policy is not None:
+        test_figures = field_gates["test"]
+        provenance = (
+            f"Written by `tierserve eval fields` from {args.rows} ({len(train)} train cases), "
+            f"route {route.name}.\nObjective: {result['objective']}. Test split: all fields "
+            f"right {test_figures['all_fields_right']:.3f}, silent wrong "
+            f"{test_figures['silent_wrong']:.3f}, cost per case "
+            f"{test_figures['cost_per_case']:.3g}; review thresholds {field_gates['review']}."
+        )
+        result["policy_written"] = {
+            "path": str(args.out_policy),
+            "version": write_policy(
+                args.policy,
+                args.out_policy,
+                route=route.name,
+                thresholds=field_gates["thresholds"],
+                signal=None,
+                provenance=provenance,
+                key="min_field_confidence",
+                edit=review_edit(route.name, field_gates["review"]),
+            ),
+        }
+    shown = json.dumps(_skips_named(result), indent=1)
+    print(shown)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(shown + "\n")
+    return 0
+
+
+def _skips_named(value: Any) -> Any:
+    """A skipped step's threshold (infinite) as "skip": JSON has no infinity."""
+    if isinstance(value, dict):
+        return {k: _skips_named(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_skips_named(v) for v in value]
+    if isinstance(value, float) and value == float("inf"):
+        return "skip"
+    return value

@@ -1,0 +1,152 @@
+"""``tierserve eval replay``: the decision log under a candidate policy, optionally asking the
+live tiers for the steps the log lacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from tierserve.errors import ConfigError
+from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.outcomes import OutcomeSet
+
+__all__ = ["register", "run"]
+
+
+def register(actions: Any) -> None:
+    replayed = actions.add_parser("replay", help="the decision log under a candidate policy")
+    replayed.add_argument("log_export", type=Path, help="JSONL from `tierserve log export`")
+    replayed.add_argument("--policy", type=Path, required=True, help="the candidate policy")
+    replayed.add_argument(
+        "--outcomes", type=Path, help="outcome JSONL whose per-tier quality rates to expect"
+    )
+    replayed.add_argument("--out", type=Path)
+    replayed.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="ask the live tiers (--url) for the steps the candidate needs and the record lacks",
+    )
+    replayed.add_argument("--url", default="http://127.0.0.1:8000")
+    replayed.add_argument(
+        "--store",
+        type=Path,
+        help="regenerated answers, appended as they come (resumed); default: beside --out",
+    )
+    replayed.add_argument("--concurrency", type=int, default=4)
+    replayed.add_argument("--max-tokens", type=int, default=256)
+    replayed.add_argument(
+        "--accept-redacted",
+        action="store_true",
+        help="replay prompts logged with personal data redacted, as redacted",
+    )
+    replayed.add_argument(
+        "--labels",
+        choices=["gsm8k", "gpqa", "general"],
+        help="a task set whose answers check both policies' answers to its prompts",
+    )
+    replayed.add_argument(
+        "--outcomes-out",
+        type=Path,
+        help="with --labels: ask every tier, and write the labelled requests as outcome rows "
+        "(for `tierserve eval calibrate`)",
+    )
+    replayed.add_argument(
+        "--write-version",
+        type=Path,
+        help="write the candidate as a new policy version here, the replay in its header",
+    )
+    replayed.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.replay import replay
+    from tierserve.observe.decision_record import DecisionRecord
+    from tierserve.policy.spec import load_policy
+
+    if not args.log_export.is_file():
+        raise ConfigError(f"{args.log_export}: no such file", hint="tierserve log export --out")
+    records = [
+        DecisionRecord.stored(line)
+        for line in args.log_export.read_text().splitlines()
+        if line.strip()
+    ]
+    quality = None
+    if args.outcomes is not None:
+        outcomes = OutcomeSet.read(args.outcomes)
+        quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
+    policy = load_policy(args.policy)
+    from tierserve.prompt_models.encoder import embedder_for
+
+    embedder = embedder_for(policy)
+    if not args.regenerate:
+        if args.outcomes_out or args.labels:
+            raise ConfigError("--labels and --outcomes-out need --regenerate")
+        result = replay(policy, records, quality, embedder=embedder)
+    else:
+        result = _regenerated(args, policy, records, quality, embedder)
+    if args.write_version is not None:
+        result["policy_written"] = _replayed_version(args, result)
+    hidden = ("changed", "requests")
+    print(json.dumps({k: v for k, v in result.items() if k not in hidden}, indent=1))
+    write_report(args.out, result)
+    return 0
+
+
+def _regenerated(
+    args: argparse.Namespace,
+    policy: Any,
+    records: list[Any],
+    quality: dict[str, float] | None,
+    embedder: Any,
+) -> dict[str, Any]:
+    from tierserve.evaluate.regenerate import regenerated_replay
+    from tierserve.evaluate.replay import replay
+    from tierserve.evaluate.tasks import load_task_set
+
+    if args.outcomes_out and not args.labels:
+        raise ConfigError("--outcomes-out needs --labels", hint="name the task set, e.g. general")
+    store = args.store or (args.out or args.log_export).with_suffix(".regenerated.jsonl")
+    found = regenerated_replay(
+        policy,
+        records,
+        args.url,
+        store,
+        every_tier=args.outcomes_out is not None,
+        accept_redacted=args.accept_redacted,
+        max_tokens=args.max_tokens,
+        concurrency=args.concurrency,
+        embedder=embedder,
+    )
+    result = replay(policy, records, quality, found.steps(), embedder)
+    result["regenerated"] = {
+        "answers": len(found.answers),
+        "store": str(store),
+        "not_replayable": found.not_replayable,
+    }
+    if args.labels:
+        labels = {item.prompt: item for item in load_task_set(args.labels)}
+        prompts = {r.request_id: r.prompt for r in records}
+        result["scores"] = found.scores(result["requests"], prompts, labels)
+        if args.outcomes_out:
+            rows = found.outcome_rows(records, policy.tiers, labels)
+            OutcomeSet.of(rows, policy.tiers).write(args.outcomes_out)
+            result["outcomes_written"] = {"path": str(args.outcomes_out), "rows": len(rows)}
+    return result
+
+
+def _replayed_version(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, str]:
+    from tierserve.evaluate.calibrate import write_policy
+
+    scores = result.get("scores", {})
+    provenance = (
+        f"Written by `tierserve eval replay` from {args.log_export} ({result['replayed']} "
+        f"requests replayed, {result['unknown']} unknown).\nCost {result['cost_before']:.6g} -> "
+        f"{result['cost_after']:.6g}; quality {scores.get('quality_before')} -> "
+        f"{scores.get('quality_after')} over {scores.get('labelled_requests', 0)} labelled."
+    )
+    version = write_policy(
+        args.policy, args.write_version, provenance=provenance, suffix="replayed"
+    )
+    return {"path": str(args.write_version), "version": version}
