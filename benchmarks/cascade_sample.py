@@ -35,7 +35,7 @@ def run(client: OpenAI, model: str, question: str, task: str | None) -> dict[str
     meta = (completion.model_extra or {})["tierserve"]
     return {
         "text": completion.choices[0].message.content,
-        "tier": meta["tier"],
+        "tier": meta["tier"] or meta["outcome"],
         "tiers_tried": meta["tiers_tried"],
         "reasons": meta["reasons"],
         "confidence": meta["confidence"],
@@ -71,7 +71,7 @@ def main() -> None:
                 for t in tiers
             )
         )
-    share = Counter(r["tierserve"]["tier"] for r in results)
+    share = Counter(r["tierserve"]["tier"] or r["tierserve"]["outcome"] for r in results)
     summary = {
         "questions": len(results),
         "cascade_share": {t: share.get(t, 0) / len(results) for t in tiers},

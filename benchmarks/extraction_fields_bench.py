@@ -103,7 +103,7 @@ def routed_row(client: OpenAI, case: dict[str, Any]) -> dict[str, Any]:
         "route": meta["route"],
         "task": meta["task"],
         "outcome": meta["outcome"],
-        "tier": meta["tier"],
+        "tier": meta["tier"] or meta["outcome"],
         "tiers_tried": meta["tiers_tried"],
         "reasons": meta["reasons"],
         "uncertain_fields": meta.get("uncertain_fields", []),

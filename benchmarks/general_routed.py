@@ -46,7 +46,7 @@ def routed(client: httpx.Client, item: Any, max_tokens: int, model: str) -> dict
         "id": item.id,
         "route": meta["route"],
         "task": meta["task"],
-        "answered_by": meta["tier"],
+        "answered_by": meta["tier"] or meta["outcome"],
         "tiers_tried": meta["tiers_tried"],
         "cost_usd": meta["cost_usd"],
         "quality": check(item.checker, item.expected, answer),

@@ -217,12 +217,12 @@ class FaqPredictor:
         return TaskClass.FAQ, 0.9
 
 
-def request(text: str = "hi", **fields: object) -> ChatCompletionRequest:
+def chat_request(text: str = "hi", **fields: object) -> ChatCompletionRequest:
     body = {"model": "tierserve", "messages": [{"role": "user", "content": text}], **fields}
     return ChatCompletionRequest.model_validate(body)
 
 
-async def complete(
+async def completion_json(
     chat: ChatService, body: ChatCompletionRequest, caller: CallerContext | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The JSON body and the headers the gateway would send."""
@@ -236,11 +236,13 @@ def support_service(
     config: StackConfig = THREE,
     recorder: ListRecorder | None = None,
     small_logprobs: tuple[float, ...] = (-0.01,),
-    **texts: str,
+    answers: Mapping[str, str] | None = None,
 ) -> tuple[ChatService, dict[str, ScriptedEngine], JsonlReviewQueue]:
-    """The support policy over three scripted tiers, every task classified as faq."""
+    """The support policy over three scripted tiers, every task classified as faq. ``answers``:
+    what a tier says (default: '<tier> answer')."""
+    said = answers or {}
     engines = {
-        name: ScriptedEngine(name, text=texts.get(name, f"{name} answer"), logprobs=(-0.01,))
+        name: ScriptedEngine(name, text=said.get(name, f"{name} answer"), logprobs=(-0.01,))
         for name in ("small", "medium", "large")
     }
     engines["small"].logprobs = small_logprobs
@@ -256,7 +258,7 @@ def support_service(
     return chat, engines, queue
 
 
-def record(
+def decision_record(
     request_id: str,
     *,
     time: float = 1_000_000.0,
@@ -281,7 +283,7 @@ def record(
         models={"small": "m/small"},
         steps=[Step(tier="small", outcome=verdict, reason=reason, cost_usd=0.001)],
         outcome=verdict,
-        answered_by="small" if verdict is Outcome.ACCEPT else outcome,
+        answered_by="small" if verdict is Outcome.ACCEPT else None,
         first_tier="small",
         cheapest_tier="small",
         confidence=0.9,

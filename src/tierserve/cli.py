@@ -204,7 +204,7 @@ def _log(args: argparse.Namespace) -> int:
         reasons = " | ".join(step.reason for step in record.steps) or f"cache {record.cache}"
         print(
             f"{when_text} {record.request_id} tenant={record.tenant} route={record.route} "
-            f"{record.outcome} by {record.answered_by} cost=${record.cost_usd:.6f} {reasons}"
+            f"{record.outcome} by {record.answer_source} cost=${record.cost_usd:.6f} {reasons}"
         )
     return 0
 

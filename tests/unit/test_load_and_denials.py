@@ -13,9 +13,9 @@ from tests.fakes import (
     FaqPredictor,
     ListRecorder,
     ScriptedEngine,
-    complete,
+    chat_request,
+    completion_json,
     http_client,
-    request,
     support_service,
 )
 from tierserve.api.protocol import CallerContext
@@ -61,11 +61,13 @@ def service(
 async def test_a_tenant_over_its_request_limit_is_refused_and_the_refusal_recorded() -> None:
     chat, engines, recorder = service(limited(RateLimitSpec(requests_per_minute=2)))
     for n in range(2):
-        await complete(chat, request(f"{FAQ} ({n})"), INTERNAL)  # distinct: no cache hits
+        await completion_json(
+            chat, chat_request(f"{FAQ} ({n})"), INTERNAL
+        )  # distinct: no cache hits
     with pytest.raises(RateLimitError, match="limit of 2 requests per minute") as caught:
-        await complete(chat, request(FAQ), INTERNAL)
+        await completion_json(chat, chat_request(FAQ), INTERNAL)
     assert caught.value.http_status == 429 and caught.value.retry_after_s >= 1
-    await complete(chat, request(FAQ))  # the public tenant has no limit
+    await completion_json(chat, chat_request(FAQ))  # the public tenant has no limit
     denied = [r for r in recorder.records if r.outcome is Outcome.DENIED]
     assert len(recorder.records) == 4 and len(denied) == 1
     assert denied[0].tenant == "internal" and denied[0].plan == ["rate_limit=requests>2/min"]
@@ -76,10 +78,12 @@ async def test_a_tenant_over_its_request_limit_is_refused_and_the_refusal_record
 async def test_tokens_used_are_charged_and_end_in_a_429_once_spent() -> None:
     # Each scripted answer costs 7 prompt + 1 completion tokens.
     chat, _, recorder = service(limited(RateLimitSpec(tokens_per_minute=10)))
-    await complete(chat, request(FAQ), INTERNAL)
-    await complete(chat, request(FAQ + "?"), INTERNAL)  # 8 of 10 used before it: admitted
+    await completion_json(chat, chat_request(FAQ), INTERNAL)
+    await completion_json(
+        chat, chat_request(FAQ + "?"), INTERNAL
+    )  # 8 of 10 used before it: admitted
     with pytest.raises(RateLimitError, match="10 tokens per minute"):
-        await complete(chat, request(FAQ + "??"), INTERNAL)
+        await completion_json(chat, chat_request(FAQ + "??"), INTERNAL)
     assert recorder.records[-1].plan == ["rate_limit=tokens>10/min"]
 
 
@@ -102,7 +106,7 @@ async def test_a_403_is_recorded_with_the_plan_that_refused_it(tmp_path: Path) -
     recorder = ListRecorder()
     chat, engines, _ = support_service(tmp_path, recorder=recorder)
     with pytest.raises(PermissionDeniedError):
-        await complete(chat, request("hi", model="tierserve/small"), NORTHBANK)
+        await completion_json(chat, chat_request("hi", model="tierserve/small"), NORTHBANK)
     (record,) = recorder.records
     assert record.outcome is Outcome.DENIED and record.tenant == "northbank"
     assert record.plan[-1] == "denied=permission" and record.route != "-"
@@ -118,7 +122,7 @@ async def test_a_tier_that_keeps_failing_is_skipped_with_a_reason_instead_of_cal
     down = TierUnavailableError("small", "the tier's replica failed while generating")
     chat, engines, recorder = service(config=breaking(2), small=down)
     for _ in range(3):
-        body, _ = await complete(chat, request(FAQ))
+        body, _ = await completion_json(chat, chat_request(FAQ))
         assert body["tierserve"]["tier"] == "medium"
     assert len(engines["small"].requests) == 2  # the third request skipped it
     first, _, third = recorder.records
@@ -133,7 +137,7 @@ async def test_a_caller_s_bad_request_never_trips_the_breaker() -> None:
     chat, engines, _ = service(config=breaking(1), small=InvalidRequestError("bad stop"))
     for _ in range(2):
         with pytest.raises(InvalidRequestError):
-            await complete(chat, request(FAQ))
+            await completion_json(chat, chat_request(FAQ))
     assert len(engines["small"].requests) == 2
 
 
@@ -142,7 +146,7 @@ async def test_a_stream_the_client_leaves_is_recorded_with_what_it_was_sent() ->
     engines["small"].text = "one two three four five six"
     engines["small"].delay_s = 0.05
     # Pinned to one tier, whose gate cannot reject: the answer streams as it is generated.
-    reply = await chat.stream(request(FAQ, stream=True, model="tierserve/small"))
+    reply = await chat.stream(chat_request(FAQ, stream=True, model="tierserve/small"))
     chunks = reply.chunks
     first = await anext(chunks)  # noqa: F841 - the first words reached the client
     second = await anext(chunks)  # noqa: F841
@@ -158,7 +162,7 @@ async def test_a_stream_the_client_leaves_is_recorded_with_what_it_was_sent() ->
 
 async def test_explain_answers_alike_for_a_valid_key_an_unknown_key_and_none() -> None:
     chat, _, _ = service()
-    body = request(FAQ)
+    body = chat_request(FAQ)
     answers = [
         await chat.explain(body, CallerContext(api_key=key))
         for key in ("sk-northbank-demo", "sk-guessed", None)

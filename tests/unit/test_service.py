@@ -4,7 +4,14 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import SUPPORT, ListRecorder, ScriptedEngine, complete, request, support_service
+from tests.fakes import (
+    SUPPORT,
+    ListRecorder,
+    ScriptedEngine,
+    chat_request,
+    completion_json,
+    support_service,
+)
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
@@ -37,7 +44,7 @@ def service(
 
 async def test_response_carries_metadata_in_body_and_headers() -> None:
     chat, _ = service(small_logprobs=(-3.0,))
-    body, headers = await complete(chat, request())
+    body, headers = await completion_json(chat, chat_request())
     meta = body["tierserve"]
     assert body["choices"][0]["message"]["content"] == "large answer here"
     assert meta["tier"] == "large" and meta["tiers_tried"] == ["small", "large"]
@@ -52,7 +59,7 @@ async def test_response_carries_metadata_in_body_and_headers() -> None:
 
 async def test_pinned_tier_skips_the_cascade() -> None:
     chat, engines = service(small_logprobs=(-3.0,))
-    body, _ = await complete(chat, request(model="tierserve/small"))
+    body, _ = await completion_json(chat, chat_request(model="tierserve/small"))
     assert body["tierserve"]["tiers_tried"] == ["small"]
     assert engines["large"].requests == []
 
@@ -60,26 +67,26 @@ async def test_pinned_tier_skips_the_cascade() -> None:
 async def test_unknown_model_lists_the_served_ones() -> None:
     chat, _ = service()
     with pytest.raises(InvalidRequestError, match="tierserve/large") as caught:
-        await complete(chat, request(model="gpt-4"))
+        await completion_json(chat, chat_request(model="gpt-4"))
     assert caught.value.param == "model"
 
 
 async def test_max_tokens_over_limit_is_refused() -> None:
     chat, _ = service()
     with pytest.raises(InvalidRequestError, match="at most 64"):
-        await complete(chat, request(max_tokens=65))
+        await completion_json(chat, chat_request(max_tokens=65))
 
 
 async def test_defaults_fill_max_tokens_and_greedy_temperature() -> None:
     chat, engines = service()
-    await complete(chat, request())
+    await completion_json(chat, chat_request())
     sent = engines["small"].requests[0]
     assert sent.max_tokens == 32 and sent.temperature == 0.0
 
 
 async def test_stream_is_openai_sse_with_metadata_last() -> None:
     chat, _ = service(small_logprobs=(-3.0,))
-    reply = await chat.stream(request(stream=True, stream_options={"include_usage": True}))
+    reply = await chat.stream(chat_request(stream=True, stream_options={"include_usage": True}))
     assert reply.headers["x-tierserve-tier"] == "large"
     frames = [frame async for frame in sse(reply.chunks)]
     assert frames[-1] == "data: [DONE]\n\n"
@@ -94,22 +101,24 @@ async def test_stream_is_openai_sse_with_metadata_last() -> None:
 
 def test_n_greater_than_one_is_refused_with_reason() -> None:
     with pytest.raises(ValueError, match="only n=1"):
-        request(n=2)
+        chat_request(n=2)
 
 
 async def test_regulated_tenant_is_never_served_by_small(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
-    body, _ = await complete(chat, request("How do I reset my password?"), NORTHBANK)
+    body, _ = await completion_json(chat, chat_request("How do I reset my password?"), NORTHBANK)
     meta = body["tierserve"]
     assert meta["tenant"] == "northbank" and "small" not in meta["tiers_tried"]
     assert engines["small"].requests == []
     with pytest.raises(PermissionDeniedError, match="may not use tier 'small'"):
-        await complete(chat, request("hi", model="tierserve/small"), NORTHBANK)
+        await completion_json(chat, chat_request("hi", model="tierserve/small"), NORTHBANK)
 
 
 async def test_policy_sensitive_request_ends_in_human_review(tmp_path: Path) -> None:
-    chat, _, queue = support_service(tmp_path, large="")  # an empty answer fails non_empty
-    body, headers = await complete(chat, request("Draft a reply promising a refund"))
+    chat, _, queue = support_service(
+        tmp_path, answers={"large": ""}
+    )  # an empty answer fails non_empty
+    body, headers = await completion_json(chat, chat_request("Draft a reply promising a refund"))
     meta = body["tierserve"]
     assert meta["route"] == "policy-sensitive" and meta["outcome"] == "human_review"
     assert headers["x-tierserve-outcome"] == "human_review"
@@ -122,10 +131,10 @@ async def test_session_keeps_the_tier_it_escalated_to(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
     engines["small"].logprobs = (-3.0,)
     session = CallerContext(session_id="s-1")
-    first, _ = await complete(chat, request("How do I reset my password?"), session)
+    first, _ = await completion_json(chat, chat_request("How do I reset my password?"), session)
     assert first["tierserve"]["tiers_tried"] == ["small", "medium"]
     engines["small"].logprobs = (-0.01,)
-    second, _ = await complete(chat, request("And my username?"), session)
+    second, _ = await completion_json(chat, chat_request("And my username?"), session)
     assert "small" not in second["tierserve"]["tiers_tried"]
     assert any(r.startswith("risk=high(session_escalated") for r in second["tierserve"]["plan"])
 
@@ -134,19 +143,20 @@ async def test_a_session_id_is_scoped_to_the_caller_that_set_it(tmp_path: Path) 
     chat, engines, _ = support_service(tmp_path)
     engines["small"].logprobs = (-3.0,)
     escalated = CallerContext(api_key="sk-app-1", session_id="s-1")
-    await complete(chat, request("How do I reset my password?"), escalated)
+    await completion_json(chat, chat_request("How do I reset my password?"), escalated)
     engines["small"].logprobs = (-0.01,)
     same_id = CallerContext(api_key="sk-app-2", session_id="s-1")
-    other, _ = await complete(chat, request("And my username?"), same_id)
+    other, _ = await completion_json(chat, chat_request("And my username?"), same_id)
     assert other["tierserve"]["tiers_tried"] == ["small"]
-    again, _ = await complete(chat, request("And my username?"), escalated)
+    again, _ = await completion_json(chat, chat_request("And my username?"), escalated)
     assert "small" not in again["tierserve"]["tiers_tried"]
 
 
 async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> None:
     chat, engines, _ = support_service(tmp_path)
     plan = await chat.explain(
-        request("Please extract the fields from this email: C-9 was billed twice"), CallerContext()
+        chat_request("Please extract the fields from this email: C-9 was billed twice"),
+        CallerContext(),
     )
     assert plan["route"] == "extraction" and plan["summary"] == "task=extraction,risk=low => medium"
     assert plan["steps"][0] == {
@@ -159,7 +169,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
     assert plan["schema"] == "ticket"
     assert plan["steps"][1]["constrained"] is True
     with_email = await chat.explain(
-        request("Extract the fields from this email from ann@example.com"), CallerContext()
+        chat_request("Extract the fields from this email from ann@example.com"), CallerContext()
     )
     assert with_email["steps"][0]["tier"] == "medium"
     assert "pii=email => tiers medium,large" in with_email["reasons"]
@@ -169,7 +179,7 @@ async def test_explain_returns_the_plan_without_generating(tmp_path: Path) -> No
 async def test_bad_task_hint_is_a_400(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match="task hint is not a task class"):
-        await complete(chat, request("hi", metadata={"task": "poetry"}))
+        await completion_json(chat, chat_request("hi", metadata={"task": "poetry"}))
 
 
 def one_field_schema(name: str, field: dict[str, Any]) -> dict[str, Any]:
@@ -179,16 +189,18 @@ def one_field_schema(name: str, field: dict[str, Any]) -> dict[str, Any]:
 def with_schema(text: str, schema: dict[str, Any]) -> ChatCompletionRequest:
     """A request whose caller sends its own schema in response_format."""
     own = {"name": "own", "schema": schema}
-    return request(text, response_format={"type": "json_schema", "json_schema": own})
+    return chat_request(text, response_format={"type": "json_schema", "json_schema": own})
 
 
 async def test_requested_json_schema_is_extraction_and_checked_on_every_step(
     tmp_path: Path,
 ) -> None:
-    chat, engines, _ = support_service(tmp_path, medium="not json", large='{"answer": "42"}')
+    chat, engines, _ = support_service(
+        tmp_path, answers={"medium": "not json", "large": '{"answer": "42"}'}
+    )
     # (the extraction route starts on medium: see support.yaml)
     schema = one_field_schema("answer", {"type": "string"})
-    body, _ = await complete(chat, with_schema("How do I reset my password?", schema))
+    body, _ = await completion_json(chat, with_schema("How do I reset my password?", schema))
     meta = body["tierserve"]
     # A caller's schema is an extraction request whatever its wording: the cheap-first ladder.
     assert meta["task"] == "extraction" and meta["route"] == "extraction"
@@ -220,10 +232,12 @@ async def test_replay_holds_a_logged_callers_schema_to_the_same_format_checks(
 
     recorder = ListRecorder()
     chat, _, _ = support_service(
-        tmp_path, recorder=recorder, medium='{"date": "2026-05-04"}', large='{"date": "2026-05-03"}'
+        tmp_path,
+        recorder=recorder,
+        answers={"medium": '{"date": "2026-05-04"}', "large": '{"date": "2026-05-03"}'},
     )
     schema = one_field_schema("date", {"type": "string", "format": "date"})
-    body, _ = await complete(chat, with_schema("Delivered on 3 May 2026", schema))
+    body, _ = await completion_json(chat, with_schema("Delivered on 3 May 2026", schema))
     assert body["tierserve"]["tiers_tried"] == ["medium", "large"]
     assert body["tierserve"]["steps"][0]["failed_validators"] == ["dates"]
     (logged,) = recorder.records
@@ -238,12 +252,12 @@ async def test_replay_holds_a_logged_callers_schema_to_the_same_format_checks(
 
 def test_json_schema_format_without_a_schema_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a json_schema"):
-        request(response_format={"type": "json_schema"})
+        chat_request(response_format={"type": "json_schema"})
 
 
 async def test_ignore_eos_reaches_the_engine_for_fixed_length_benchmarks() -> None:
     chat, engines = service()
-    await complete(chat, request(ignore_eos=True))
+    await completion_json(chat, chat_request(ignore_eos=True))
     assert engines["small"].requests[0].ignore_eos is True
 
 
@@ -256,6 +270,6 @@ async def test_personal_data_in_any_message_keeps_the_small_tier_out(
         {"role": role, "content": "Customer record: jane.doe@example.com, card on file."},
         {"role": "user", "content": "How do I reset my password?"},
     ]
-    body, _ = await complete(chat, request(messages=messages))
+    body, _ = await completion_json(chat, chat_request(messages=messages))
     assert engines["small"].requests == []
     assert "pii=email => tiers medium,large" in body["tierserve"]["plan"]

@@ -465,8 +465,8 @@ class TierserveMetadata(BaseModel):
     plan: list[str]
     """Reason codes of the plan: eligibility, task, risk, route, skipped tiers, summary."""
     outcome: Outcome
-    tier: str
-    """The tier that answered, or the outcome when no tier's answer was accepted."""
+    tier: str | None
+    """The tier whose answer is returned; null when none is (``outcome`` says why)."""
     tiers_tried: list[str]
     reasons: list[str]
     """One reason code per step."""
@@ -533,7 +533,7 @@ def tierserve_headers(
     request_id: str,
     policy_version: str,
     route: str,
-    tier: str,
+    tier: str | None,
     tiers_tried: Sequence[str],
     reasons: Sequence[str],
     outcome: str | None = None,
@@ -547,10 +547,11 @@ def tierserve_headers(
         "x-tierserve-request-id": request_id,
         "x-tierserve-policy-version": policy_version,
         "x-tierserve-route": route,
-        "x-tierserve-tier": tier,
         "x-tierserve-tiers-tried": ",".join(tiers_tried),
         "x-tierserve-reasons": "; ".join(reasons),
     }
+    if tier is not None:  # none when no tier's answer is returned: the outcome says why
+        headers["x-tierserve-tier"] = tier
     if outcome is not None:
         headers["x-tierserve-outcome"] = outcome
     if confidence is not None:

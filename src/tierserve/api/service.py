@@ -189,7 +189,7 @@ class ChatService:
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
         first = await anext(events)
-        headers = trace.stream_headers(started.answered_by, started.steps_before)
+        headers = trace.stream_headers(started)
 
         async def conclude(result: LadderResult) -> DecisionRecord:
             cache = look_up(self._cache, trace, request, None, None).status

@@ -79,7 +79,7 @@ def client_closed_step(
 ) -> Step | None:
     """The step of the tier whose answer was streaming when the client left (None when the
     answer was a terminal outcome's message)."""
-    if started.answered_by in {str(o) for o in Outcome}:
+    if started.answered_by is None:
         return None
     return Step(
         tier=started.answered_by,

@@ -16,7 +16,7 @@ from tierserve.observe.pricing import TierPrice, priced, totals
 from tierserve.observe.privacy import end_user_digest, kept_steps, logged_prompt
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.plan import RoutePlan
-from tierserve.policy.runner import LadderResult
+from tierserve.policy.runner import AnswerStarted, LadderResult
 from tierserve.policy.spec import Policy, PromptLogging
 from tierserve.policy.step import Outcome, Step, doubted_fields
 
@@ -48,7 +48,7 @@ class RequestTrace:
         *,
         steps: Sequence[Step],
         outcome: Outcome,
-        answered_by: str,
+        answered_by: str | None,
         confidence: float,
         cache: CacheStatus,
         cached_from: str | None = None,
@@ -109,18 +109,20 @@ class RequestTrace:
             models=cached.models,
         )
 
-    def stream_headers(self, answered_by: str, steps_before: Sequence[Step]) -> dict[str, str]:
-        """A stream's headers, sent once the answering tier (or outcome) is known."""
-        tried = [s.tier for s in steps_before if s.tier]
-        if answered_by in self.plan.eligibility.allowed_tiers:
-            tried.append(answered_by)
+    def stream_headers(self, started: AnswerStarted) -> dict[str, str]:
+        """A stream's headers, sent once the answering tier (or the terminal outcome) is
+        known."""
+        tried = [s.tier for s in started.steps_before if s.tier]
+        if started.answered_by is not None:
+            tried.append(started.answered_by)
         return tierserve_headers(
             request_id=self.request_id,
             policy_version=self.plan.policy_version,
             route=self.plan.route.name,
-            tier=answered_by,
+            tier=started.answered_by,
             tiers_tried=tried,
-            reasons=[step.reason for step in steps_before],
+            reasons=[step.reason for step in started.steps_before],
+            outcome=started.outcome,
         )
 
     def explanation(self) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def denied_record(
         models={},
         steps=[],
         outcome=Outcome.DENIED,
-        answered_by=str(Outcome.DENIED),
+        answered_by=None,
         first_tier=None,
         cheapest_tier=policy.tiers[0],
         confidence=0.0,

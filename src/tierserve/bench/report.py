@@ -67,7 +67,7 @@ def decision_summary(records: Iterable[DecisionRecord]) -> dict[str, Any]:
     records = list(records)
     if not records:
         return {"records": 0}
-    shares = Counter(r.answered_by for r in records)
+    shares = Counter(r.answer_source for r in records)
     calls = [sum(1 for s in r.steps if s.tier is not None) for r in records]
     policy_ms = [r.latency.policy_s * 1000 for r in records]
 

@@ -203,7 +203,7 @@ def replay_one(
         record.request_id,
         record.route,
         route,
-        record.answered_by,
+        record.answer_source,
         walked.answered,
         record.cost_usd,
         walked.cost,

@@ -113,7 +113,8 @@ class DecisionLog:
                     tenant=record.tenant,
                     route=record.route,
                     outcome=str(record.outcome),
-                    answered_by=record.answered_by,
+                    # A column to filter on, as the existing tables have it (the record keeps None).
+                    answered_by=record.answer_source,
                     policy_version=record.policy_version,
                     reasons=reasons,
                     record=record.model_dump_json(),

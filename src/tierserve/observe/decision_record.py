@@ -82,7 +82,11 @@ class DecisionRecord(BaseModel):
     models: dict[str, str] = Field(description="Model version of each tier tried.")
     steps: list[Step]
     outcome: Outcome = Field(description="accept, human_review or safe_failure.")
-    answered_by: str = Field(description="The answering tier, or the outcome.")
+    answered_by: str | None = Field(
+        default=None,
+        description="The tier whose answer was returned; None when none was (the outcome says "
+        "why: human review, safe failure, denied).",
+    )
     first_tier: str | None = Field(description="The route's first tier (for first-pass rates).")
     cheapest_tier: str = Field(description="The policy's cheapest tier (for containment).")
     confidence: float
@@ -108,6 +112,12 @@ class DecisionRecord(BaseModel):
         was written in an older format. Records built in code are never upgraded: their plan
         facts are typed from the start."""
         return cls.model_validate(upgraded(json.loads(raw)))
+
+    @property
+    def answer_source(self) -> str:
+        """The answering tier, else the outcome: how reports and metric labels name where a
+        request's answer came from."""
+        return self.answered_by or str(self.outcome)
 
     @property
     def first_pass(self) -> bool:

@@ -182,7 +182,7 @@ class TierserveMetrics:
 
     def observe(self, record: DecisionRecord) -> None:
         route = record.route
-        self.requests.labels(route, record.answered_by, record.outcome, record.cache).inc()
+        self.requests.labels(route, record.answer_source, record.outcome, record.cache).inc()
         self.request_latency.labels(route).observe(record.latency.total_s)
         self.stage_latency.labels("policy", "").observe(record.latency.policy_s)
         self.stage_latency.labels("total", "").observe(record.latency.total_s)

@@ -80,8 +80,9 @@ class LadderResult:
         return self.generation if self.outcome is Outcome.ACCEPT else None
 
     @property
-    def answered_by(self) -> str:
-        return self.accepted.tier if self.accepted is not None else str(self.outcome)
+    def answered_by(self) -> str | None:
+        """The tier whose answer is returned; None for a terminal message."""
+        return self.accepted.tier if self.accepted is not None else None
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
@@ -105,10 +106,13 @@ class LadderResult:
 
 @dataclass(frozen=True, slots=True)
 class AnswerStarted:
-    """The answer's source is known (a tier or a terminal outcome); earlier steps are final."""
+    """The answer's source is known (a tier, or None: a terminal outcome's message); earlier
+    steps are final."""
 
-    answered_by: str
+    answered_by: str | None
     steps_before: tuple[Step, ...]
+    outcome: Outcome | None = None
+    """A terminal outcome's, known before its message is sent; None while a tier answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,11 +397,16 @@ class LadderRunner:
         self, outcome: Outcome, generation: Generation | None, steps: list[Step]
     ) -> AsyncIterator[RunnerEvent]:
         if outcome is Outcome.ACCEPT and generation is not None:
-            text, source, tokens = generation.text, generation.tier, generation.completion_tokens
-            logprobs = generation.logprobs
+            source: str | None = generation.tier
+            text, tokens, logprobs = (
+                generation.text,
+                generation.completion_tokens,
+                generation.logprobs,
+            )
         else:
-            text, source, tokens, logprobs = self._terminal(outcome), str(outcome), 0, ()
-        yield AnswerStarted(answered_by=source, steps_before=tuple(steps[:-1]))
+            text, source, tokens, logprobs = self._terminal(outcome), None, 0, ()
+        terminal = None if source is not None else outcome
+        yield AnswerStarted(answered_by=source, steps_before=tuple(steps[:-1]), outcome=terminal)
         if text:
             yield TextDelta(text, tokens, logprobs)
         yield LadderFinished(LadderResult(outcome, text, generation, tuple(steps)))

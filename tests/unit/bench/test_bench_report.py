@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import record
+from tests.fakes import decision_record
 from tierserve.bench.plots import plot_report
 from tierserve.bench.report import (
     decision_summary,
@@ -48,7 +48,7 @@ def test_percentile_interpolates_like_numpy() -> None:
 
 
 def escalated(request_id: str) -> Any:
-    first = record(request_id, reason="conf=0.20<0.40 => escalate", outcome="accept")
+    first = decision_record(request_id, reason="conf=0.20<0.40 => escalate", outcome="accept")
     step = first.steps[0]
     low = step.model_copy(update={"outcome": Outcome.ESCALATE})
     high = Step(tier="large", outcome=Outcome.ACCEPT, reason="accept large", cost_usd=0.5)
@@ -56,7 +56,7 @@ def escalated(request_id: str) -> Any:
 
 
 def test_decision_summary_counts_shares_escalations_calls_and_routing_time() -> None:
-    plain = record("r1").model_copy(update={"cost_usd": 0.25})
+    plain = decision_record("r1").model_copy(update={"cost_usd": 0.25})
     summary = decision_summary([plain, escalated("r2")])
     assert summary["tier_shares"] == {"large": 0.5, "small": 0.5}
     assert summary["escalation_rate"] == 0.5
@@ -68,7 +68,9 @@ def test_decision_summary_counts_shares_escalations_calls_and_routing_time() -> 
 
 def planned(request_id: str, task_source: str, policy_ms: float) -> Any:
     latency = StageLatency(policy_s=policy_ms / 1000, inference_s=0.5, validation_s=0.0, total_s=1)
-    return record(request_id).model_copy(update={"task_source": task_source, "latency": latency})
+    return decision_record(request_id).model_copy(
+        update={"task_source": task_source, "latency": latency}
+    )
 
 
 def test_routing_time_is_split_by_how_the_task_was_found() -> None:
@@ -113,7 +115,7 @@ def sample_report() -> dict[str, Any]:
                 "quality": 0.85,
                 "request_throughput": 0.5,
                 "mean_ttft_ms": 900.0,
-                "decisions": decision_summary([record("r1")]),
+                "decisions": decision_summary([decision_record("r1")]),
             },
         ],
         "machine": {"cpu": "test cpu", "host": "cpu (AVX2)"},

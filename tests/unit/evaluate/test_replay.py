@@ -3,7 +3,7 @@ engines) under candidate policies."""
 
 from pathlib import Path
 
-from tests.fakes import FAQ, SUPPORT, ListRecorder, complete, request, support_service
+from tests.fakes import FAQ, SUPPORT, ListRecorder, chat_request, completion_json, support_service
 from tierserve.api.protocol import CallerContext
 from tierserve.evaluate.replay import replay
 from tierserve.observe.decision_record import DecisionRecord
@@ -22,7 +22,7 @@ def with_faq_thresholds(small: float, medium: float) -> Policy:
 async def records(tmp_path: Path, small_logprobs: tuple[float, ...]) -> list[DecisionRecord]:
     recorder = ListRecorder()
     chat, _, _ = support_service(tmp_path, recorder=recorder, small_logprobs=small_logprobs)
-    await complete(chat, request(FAQ))
+    await completion_json(chat, chat_request(FAQ))
     return recorder.records
 
 
@@ -60,9 +60,9 @@ async def test_cache_hits_and_pinned_requests_are_counted_not_replayed(tmp_path:
     recorder = ListRecorder()
     chat, _, _ = support_service(tmp_path, recorder=recorder)
     keyed = CallerContext(api_key="sk-app-1")
-    await complete(chat, request(FAQ), keyed)
-    await complete(chat, request(FAQ), keyed)  # a cache hit
-    await complete(chat, request(FAQ, model="tierserve/large"))
+    await completion_json(chat, chat_request(FAQ), keyed)
+    await completion_json(chat, chat_request(FAQ), keyed)  # a cache hit
+    await completion_json(chat, chat_request(FAQ, model="tierserve/large"))
     result = replay(SUPPORT, recorder.records)
     assert result["skipped"] == {"cache_hit": 1, "pinned_tier": 1} and result["replayed"] == 1
 
@@ -74,8 +74,8 @@ async def test_a_request_cut_at_its_session_floor_replays_on_the_same_ladder(
     chat, engines, _ = support_service(tmp_path, recorder=recorder, small_logprobs=(-3.0,))
     engines["medium"].logprobs = (-3.0,)  # medium unsure too: the session's floor is large
     session = CallerContext(session_id="s-1")
-    await complete(chat, request(FAQ), session)
-    await complete(chat, request("And my username?"), session)
+    await completion_json(chat, chat_request(FAQ), session)
+    await completion_json(chat, chat_request("And my username?"), session)
     later = recorder.records[1]
     assert later.session_floor == "large" and [s.tier for s in later.steps] == ["large"]
     result = replay(SUPPORT, recorder.records)
@@ -124,10 +124,10 @@ async def test_regenerated_steps_turn_unknown_into_a_judged_answer(tmp_path: Pat
 
 
 def test_only_logged_unstructured_prompts_are_replayable() -> None:
-    from tests.fakes import record
+    from tests.fakes import decision_record
     from tierserve.evaluate.regenerate import replayable
 
-    plain = record("r1").model_copy(update={"prompt": "What is 2 + 2?", "pii": []})
+    plain = decision_record("r1").model_copy(update={"prompt": "What is 2 + 2?", "pii": []})
     assert replayable(plain, accept_redacted=False) is None
     hashed = plain.model_copy(update={"prompt": None})
     assert "not logged" in str(replayable(hashed, accept_redacted=False))
@@ -154,7 +154,7 @@ async def test_replay_plans_each_logged_request_as_serving_planned_it(tmp_path: 
         ("Extract the name as JSON from this email: Hi, I am Ana Lopez.", None),
     ]
     for text, key in asked:
-        await complete(chat, request(text), CallerContext(api_key=key))
+        await completion_json(chat, chat_request(text), CallerContext(api_key=key))
     assert len(recorder.records) == len(asked)
     assert any(r.skipped_tiers for r in recorder.records)
     for logged in recorder.records:

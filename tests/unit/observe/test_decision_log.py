@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import record
+from tests.fakes import decision_record
 from tierserve.cli import main
 from tierserve.errors import InvalidRequestError
 from tierserve.observe.decision_log import DecisionLog, LogQuery, parse_when
@@ -26,7 +26,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
 
 def test_appended_records_round_trip_in_order(target: Path | str) -> None:
     log = DecisionLog(target)
-    records = [record(f"r{i}", time=1_000_000.0 + i) for i in range(3)]
+    records = [decision_record(f"r{i}", time=1_000_000.0 + i) for i in range(3)]
     for item in records:
         log.append(item)
     log.close()
@@ -36,7 +36,7 @@ def test_appended_records_round_trip_in_order(target: Path | str) -> None:
 
 def test_the_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     log = DecisionLog(tmp_path / "d.sqlite")
-    log.append(record("r1"))
+    log.append(decision_record("r1"))
     with sqlite3.connect(tmp_path / "d.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert (tmp_path / "d.sqlite-wal").exists()
@@ -44,7 +44,7 @@ def test_the_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
 
 def _append_then_die(target: Path | str) -> None:
     log = DecisionLog(target)
-    log.append(record("before-kill"))
+    log.append(decision_record("before-kill"))
     import os
     import signal
 
@@ -62,9 +62,11 @@ def test_a_record_survives_its_writer_being_killed(target: Path | str) -> None:
 
 def test_filters_by_tenant_route_outcome_reason_and_time(target: Path | str) -> None:
     log = DecisionLog(target)
-    log.append(record("a", tenant="northbank", route="faq-high-risk", time=100.0))
-    log.append(record("b", outcome="safe_failure", reason="semantic=fail(x) => safe_failure"))
-    log.append(record("c", time=2_000_000.0))
+    log.append(decision_record("a", tenant="northbank", route="faq-high-risk", time=100.0))
+    log.append(
+        decision_record("b", outcome="safe_failure", reason="semantic=fail(x) => safe_failure")
+    )
+    log.append(decision_record("c", time=2_000_000.0))
 
     def ids(**filters: object) -> list[str]:
         return [r.request_id for r in log.query(LogQuery(**filters))]  # type: ignore[arg-type]
@@ -83,7 +85,7 @@ def test_filters_by_tenant_route_outcome_reason_and_time(target: Path | str) -> 
 def test_retention_deletes_by_age_and_by_count(target: Path | str) -> None:
     log = DecisionLog(target, retention_days=1.0, max_records=2)
     for i, when in enumerate([0.0, 90_000.0, 100_000.0, 110_000.0]):
-        log.append(record(f"r{i}", time=when))
+        log.append(decision_record(f"r{i}", time=when))
     deleted = log.prune(now=100_000.0)  # a day before is 13_600: r0 is too old
     assert deleted == 2  # r0 by age, then r1 to keep two records
     assert [r.request_id for r in log.query()] == ["r2", "r3"]
@@ -91,8 +93,8 @@ def test_retention_deletes_by_age_and_by_count(target: Path | str) -> None:
 
 def test_export_writes_one_json_record_per_line(target: Path | str) -> None:
     log = DecisionLog(target)
-    log.append(record("a"))
-    log.append(record("b", tenant="northbank"))
+    log.append(decision_record("a"))
+    log.append(decision_record("b", tenant="northbank"))
     out = io.StringIO()
     assert log.export_jsonl(out, LogQuery(tenant="northbank")) == 1
     (line,) = out.getvalue().splitlines()
@@ -104,8 +106,8 @@ def test_cli_shows_and_exports(
 ) -> None:
     db = target
     log = DecisionLog(db)
-    log.append(record("a", reason="conf=0.10<0.40 => escalate medium"))
-    log.append(record("b"))
+    log.append(decision_record("a", reason="conf=0.10<0.40 => escalate medium"))
+    log.append(decision_record("b"))
     assert main(["log", "show", "--db", str(db), "--reason", "escalate"]) == 0
     shown = capsys.readouterr().out.splitlines()
     assert len(shown) == 1 and " a tenant=public route=faq accept by small " in shown[0]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import record
+from tests.fakes import decision_record
 from tierserve.cache import CachedAnswer, ResponseCache, cache_key
 from tierserve.observe import metrics as names
 from tierserve.observe.metrics import METRIC_NAMES, TierserveMetrics
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def escalated_twice() -> object:
-    return record("r").model_copy(
+    return decision_record("r").model_copy(
         update={
             "steps": [
                 Step(
@@ -45,7 +45,7 @@ def escalated_twice() -> object:
                 ),
             ],
             "outcome": "safe_failure",
-            "answered_by": "safe_failure",
+            "answered_by": None,
             "cost_usd": 0.005,
         }
     )
@@ -54,7 +54,7 @@ def escalated_twice() -> object:
 def test_a_record_updates_every_counter_it_touches() -> None:
     registry = CollectorRegistry()
     metrics = TierserveMetrics(registry)
-    metrics.observe(record("ok"))  # accepted by small at the first step
+    metrics.observe(decision_record("ok"))  # accepted by small at the first step
     metrics.observe(escalated_twice())  # type: ignore[arg-type]
 
     def value(name: str, **labels: str) -> float | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fakes import record
+from tests.fakes import decision_record
 from tierserve.observe import metrics as names
 from tierserve.observe.metrics import scrape
 
@@ -21,7 +21,7 @@ def _replica(requests: int) -> None:
 
     metrics = TierserveMetrics(REGISTRY)
     for index in range(requests):
-        metrics.observe(record(f"r{index}"))
+        metrics.observe(decision_record(f"r{index}"))
 
 
 def test_scrape_sums_every_replica_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

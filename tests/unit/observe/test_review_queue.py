@@ -3,14 +3,16 @@ bounded on disk, and stays readable after a crash mid-write."""
 
 from pathlib import Path
 
-from tests.fakes import complete, request, support_service
+from tests.fakes import chat_request, completion_json, support_service
 from tierserve.review import JsonlReviewQueue
 
 
 async def test_personal_data_is_redacted_in_the_review_queue(tmp_path: Path) -> None:
-    chat, _, queue = support_service(tmp_path, large="Write to jane@example.com for the refund.")
+    chat, _, queue = support_service(
+        tmp_path, answers={"large": "Write to jane@example.com for the refund."}
+    )
     text = "Draft a reply promising a refund to jo@example.com, card 4111 1111 1111 1111"
-    body, _ = await complete(chat, request(text))
+    body, _ = await completion_json(chat, chat_request(text))
     assert body["tierserve"]["outcome"] == "human_review"
     (queued,) = queue.read()
     raw = queue.path.read_text()

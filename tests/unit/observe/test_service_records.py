@@ -9,8 +9,8 @@ from tests.fakes import (
     FAQ,
     ListRecorder,
     ScriptedEngine,
-    complete,
-    request,
+    chat_request,
+    completion_json,
     support_service,
     three_tiers,
 )
@@ -34,9 +34,11 @@ def support(
         config=PRICED,
         recorder=recorder,  # type: ignore[arg-type]
         small_logprobs=small_logprobs,
-        small="Go to Settings.",
-        medium="medium answer",
-        large="Open Settings, then Email.",
+        answers={
+            "small": "Go to Settings.",
+            "medium": "medium answer",
+            "large": "Open Settings, then Email.",
+        },
     )
     return chat, engines
 
@@ -44,7 +46,7 @@ def support(
 async def test_every_request_leaves_one_record_with_its_steps_and_cost(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, _ = support(tmp_path, recorder, small_logprobs=(-3.0,))
-    body, _ = await complete(chat, request(FAQ))
+    body, _ = await completion_json(chat, chat_request(FAQ))
     (record,) = recorder.records
     assert record.request_id == body["id"] and record.route == "faq"
     assert [s.tier for s in record.steps] == ["small", "medium"]
@@ -67,7 +69,9 @@ APP_KEY = CallerContext(api_key="sk-app-1")  # a key the policy does not know: i
 async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, _ = support(tmp_path, recorder)
-    await complete(chat, request(FAQ + " Mine is jo@example.com, card 4111 1111 1111 1111."))
+    await completion_json(
+        chat, chat_request(FAQ + " Mine is jo@example.com, card 4111 1111 1111 1111.")
+    )
     (record,) = recorder.records
     assert record.prompt == FAQ + " Mine is [email], card [card]."
     assert "jo@example.com" not in record.model_dump_json()
@@ -77,8 +81,8 @@ async def test_personal_data_is_redacted_from_the_logged_prompt(tmp_path: Path) 
 async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None:
     recorder = ListRecorder()
     chat, engines = support(tmp_path, recorder)
-    first, _ = await complete(chat, request(FAQ), APP_KEY)
-    second, headers = await complete(chat, request(FAQ + "  "), APP_KEY)
+    first, _ = await completion_json(chat, chat_request(FAQ), APP_KEY)
+    second, headers = await completion_json(chat, chat_request(FAQ + "  "), APP_KEY)
     assert len(engines["small"].requests) == 1
     assert second["choices"][0]["message"]["content"] == "Go to Settings."
     meta = second["tierserve"]
@@ -91,15 +95,19 @@ async def test_a_repeated_faq_is_answered_from_the_cache(tmp_path: Path) -> None
 
 async def test_no_cache_other_callers_and_streams_get_fresh_answers(tmp_path: Path) -> None:
     chat, engines = support(tmp_path)
-    await complete(chat, request(FAQ), APP_KEY)
+    await completion_json(chat, chat_request(FAQ), APP_KEY)
     no_cache = CallerContext(api_key=APP_KEY.api_key, cache_control="no-cache")
-    fresh, _ = await complete(chat, request(FAQ), no_cache)
+    fresh, _ = await completion_json(chat, chat_request(FAQ), no_cache)
     assert fresh["tierserve"]["cache"] == "bypass"
-    other, _ = await complete(chat, request(FAQ), CallerContext(api_key="sk-internal-demo"))
+    other, _ = await completion_json(
+        chat, chat_request(FAQ), CallerContext(api_key="sk-internal-demo")
+    )
     assert other["tierserve"]["cache"] == "miss"
-    another_key, _ = await complete(chat, request(FAQ), CallerContext(api_key="sk-app-2"))
+    another_key, _ = await completion_json(
+        chat, chat_request(FAQ), CallerContext(api_key="sk-app-2")
+    )
     assert another_key["tierserve"]["cache"] == "miss"
-    reply = await chat.stream(request(FAQ, stream=True), APP_KEY)
+    reply = await chat.stream(chat_request(FAQ, stream=True), APP_KEY)
     chunks = [chunk async for chunk in reply.chunks]
     assert [c.tierserve.cache for c in chunks if c.tierserve] == ["bypass"]
     assert len(engines["small"].requests) == 5
@@ -108,8 +116,8 @@ async def test_no_cache_other_callers_and_streams_get_fresh_answers(tmp_path: Pa
 async def test_callers_without_a_key_share_no_answers(tmp_path: Path) -> None:
     # Else anyone could learn whether a prompt was asked before (and by whom: cached_from).
     chat, engines = support(tmp_path)
-    first, _ = await complete(chat, request(FAQ))
-    second, _ = await complete(chat, request(FAQ))
+    first, _ = await completion_json(chat, chat_request(FAQ))
+    second, _ = await completion_json(chat, chat_request(FAQ))
     assert first["tierserve"]["cache"] == second["tierserve"]["cache"] == "bypass"
     assert second["tierserve"]["cached_from"] is None
     assert len(engines["small"].requests) == 2
@@ -119,7 +127,9 @@ async def test_policy_sensitive_routes_are_never_cached(tmp_path: Path) -> None:
     chat, engines = support(tmp_path)
     text = "Draft a reply to a customer threatening legal action over a late refund."
     for _ in range(2):
-        body, _ = await complete(chat, request(text), CallerContext(task_hint="policy_sensitive"))
+        body, _ = await completion_json(
+            chat, chat_request(text), CallerContext(task_hint="policy_sensitive")
+        )
         assert body["tierserve"]["cache"] == "off"
         assert body["tierserve"]["outcome"] == "human_review"
     assert sum(len(e.requests) for e in engines.values()) == 2
@@ -130,7 +140,7 @@ async def test_no_answer_without_its_record(tmp_path: Path) -> None:
     log.close()  # every write now fails
     chat, _ = support(tmp_path, DurableRecorder(log, TierserveMetrics(CollectorRegistry())))
     with pytest.raises(DecisionLogError, match="could not be written") as caught:
-        await complete(chat, request(FAQ))
+        await completion_json(chat, chat_request(FAQ))
     assert caught.value.http_status == 503 and caught.value.retryable
 
 
@@ -148,3 +158,21 @@ def test_a_cacheable_policy_sensitive_route_must_be_chosen_explicitly(tmp_path: 
         load_policy(path)
     path.write_text(risky.replace("cache: {", "cache: {allow_policy_sensitive: true, "))
     assert load_policy(path).routes
+
+
+def test_a_version_2_record_naming_an_outcome_as_its_tier_reads_back_typed() -> None:
+    """Records before version 3 put the outcome in answered_by when no tier's answer was
+    returned; read back, the tier is None and the outcome still says why."""
+    import json
+
+    from tests.fakes import decision_record
+    from tierserve.observe.decision_record import DecisionRecord
+
+    reviewed = decision_record("r1", outcome="human_review")
+    assert reviewed.answered_by is None and reviewed.answer_source == "human_review"
+    as_written = {**reviewed.model_dump(mode="json"), "record_version": 2}
+    as_written["answered_by"] = "human_review"
+    assert DecisionRecord.stored(json.dumps(as_written)) == reviewed
+    answered = decision_record("r2").model_dump(mode="json")
+    read = DecisionRecord.stored(json.dumps({**answered, "record_version": 2}))
+    assert read.answered_by == "small" and read.record_version == 3

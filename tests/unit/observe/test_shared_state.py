@@ -5,7 +5,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import SUPPORT, THREE, FaqPredictor, ScriptedEngine, complete, request
+from tests.fakes import SUPPORT, THREE, FaqPredictor, ScriptedEngine, chat_request, completion_json
 from tierserve.api.protocol import CallerContext
 from tierserve.api.service import ChatService
 from tierserve.api.sessions import DatabaseSessions
@@ -42,13 +42,15 @@ async def test_a_session_keeps_its_floor_on_another_replica(postgres_url: str) -
     second, second_engines = replica(postgres_url)
     first_engines["small"].logprobs = (-3.0,)  # unsure: this request escalates to medium
     session = CallerContext(session_id="s-42")
-    body, _ = await complete(first, request("How do I reset my password?"), session)
+    body, _ = await completion_json(first, chat_request("How do I reset my password?"), session)
     assert body["tierserve"]["tiers_tried"] == ["small", "medium"]
-    body, _ = await complete(second, request("And my username?"), session)
+    body, _ = await completion_json(second, chat_request("And my username?"), session)
     assert "small" not in body["tierserve"]["tiers_tried"]
     assert any("session_escalated" in r for r in body["tierserve"]["plan"])
     assert second_engines["small"].requests == []
-    other, _ = await complete(second, request("And my username?"), CallerContext(session_id="s-7"))
+    other, _ = await completion_json(
+        second, chat_request("And my username?"), CallerContext(session_id="s-7")
+    )
     assert other["tierserve"]["tiers_tried"] == ["small"]
 
 
@@ -64,8 +66,8 @@ async def test_one_log_and_one_review_queue_for_every_replica(
 ) -> None:
     first, _ = replica(postgres_url)
     second, _ = replica(postgres_url, large="")  # an empty draft fails non_empty: review
-    kept, _ = await complete(first, request("How do I reset my password?"))
-    reviewed, _ = await complete(second, request("Draft a reply promising a refund"))
+    kept, _ = await completion_json(first, chat_request("How do I reset my password?"))
+    reviewed, _ = await completion_json(second, chat_request("Draft a reply promising a refund"))
     assert reviewed["tierserve"]["outcome"] == "human_review"
     # Either replica's log and queue show both replicas' work.
     records = list(DecisionLog(postgres_url).query())

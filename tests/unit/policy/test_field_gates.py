@@ -16,8 +16,8 @@ from tests.fakes import (
     FaqPredictor,
     ListRecorder,
     ScriptedEngine,
-    complete,
-    request,
+    chat_request,
+    completion_json,
     scripted_runner,
 )
 from tierserve.api.service import ChatService
@@ -292,7 +292,7 @@ def gated_service(
 
 
 def invoice(schema: dict[str, object]) -> dict[str, object]:
-    return request(
+    return chat_request(
         "Invoice of 3 May 2026: 12.50",  # no "extract": the schema decides
         response_format={"type": "json_schema", "json_schema": {"name": "i", "schema": schema}},
     )
@@ -305,7 +305,7 @@ async def test_a_callers_schema_through_the_service_marks_and_logs_its_doubted_f
     marked, and the record keeps every step's field readings."""
     recorder = ListRecorder()
     chat, _ = gated_service(tmp_path, recorder)
-    body, _ = await complete(chat, invoice(SCHEMA))
+    body, _ = await completion_json(chat, invoice(SCHEMA))
     meta = body["tierserve"]
     assert meta["route"] == "extraction" and meta["tiers_tried"] == ["medium", "large"]
     assert meta["reasons"][0] == "fields<0.80(date=0.20) => escalate large"
@@ -329,7 +329,7 @@ async def test_a_policy_that_keeps_prompts_hashed_keeps_no_field_name_of_a_calle
     }
     recorder = ListRecorder()
     chat, _ = gated_service(tmp_path, recorder, secret, log_prompts="hash")
-    answered, _ = await complete(chat, invoice(schema))
+    answered, _ = await completion_json(chat, invoice(schema))
     assert answered["tierserve"]["uncertain_fields"] == [secret]
     extraction = next(
         r for r in SUPPORT.model_dump(by_alias=True)["routes"] if r["name"] == "extraction"
@@ -342,7 +342,7 @@ async def test_a_policy_that_keeps_prompts_hashed_keeps_no_field_name_of_a_calle
         for r in SUPPORT.model_dump(by_alias=True)["routes"]
     ]
     reviewing, _ = gated_service(tmp_path, recorder, secret, log_prompts="hash", routes=routes)
-    reviewed, _ = await complete(reviewing, invoice(schema))
+    reviewed, _ = await completion_json(reviewing, invoice(schema))
     assert reviewed["tierserve"]["outcome"] == "human_review"
 
     first, second = recorder.records

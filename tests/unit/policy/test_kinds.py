@@ -174,11 +174,11 @@ def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() 
 
 
 def test_replay_of_a_hashed_prompt_keeps_the_kind_the_gateway_logged(tmp_path: Path) -> None:
-    from tests.fakes import record
+    from tests.fakes import decision_record
     from tierserve.evaluate.replay import candidate_ladder
 
     policy = load_policy(written(tmp_path, policy_data()))
-    logged = record("r1", route="general-math").model_copy(
+    logged = decision_record("r1", route="general-math").model_copy(
         update={"task": "unknown", "prompt": None, "kind": "math", "kind_probability": 0.97}
     )
     route, ladder = candidate_ladder(policy, logged, AxisEmbedder())
@@ -193,12 +193,12 @@ def test_a_record_logged_before_kinds_were_typed_replays_to_the_same_route(
 ) -> None:
     """Version-1 records kept the kind only in the plan's reason codes; reading one upgrades
     it (observe/legacy_records.py), so a log kept across the change replays the same."""
-    from tests.fakes import record
+    from tests.fakes import decision_record
     from tierserve.evaluate.replay import candidate_ladder
     from tierserve.observe.decision_record import DecisionRecord
 
     policy = load_policy(written(tmp_path, policy_data()))
-    current = record("r1", route="general-math").model_copy(
+    current = decision_record("r1", route="general-math").model_copy(
         update={
             "task": "unknown",
             "prompt": None,
@@ -265,10 +265,10 @@ def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:
 def test_a_record_built_in_code_keeps_its_typed_facts() -> None:
     """Only stored records of the old format are read from their reason codes: a new record's
     probability is the classifier's own, not the two digits its reason code prints."""
-    from tests.fakes import record
+    from tests.fakes import decision_record
     from tierserve.observe.decision_record import DecisionRecord
 
-    fields = record("r1").model_dump()
+    fields = decision_record("r1").model_dump()
     del fields["record_version"]
     fields.update(kind="math", kind_probability=0.8792, plan=["kind=math(p=0.88)"])
     built = DecisionRecord(**fields)

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakes import THREE, ScriptedEngine, complete
+from tests.fakes import THREE, ScriptedEngine, completion_json
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.policy.spec import Policy, TaskClass, load_policy
@@ -81,7 +81,7 @@ def respond(scenario: dict[str, object]) -> dict[str, object]:
         {"model": "tierserve", "messages": [{"role": "user", "content": scenario["text"]}]}
     )
     try:
-        body, _ = asyncio.run(complete(chat, request, CallerContext(api_key="sk-random")))
+        body, _ = asyncio.run(completion_json(chat, request, CallerContext(api_key="sk-random")))
     except Exception as error:  # only a 503 when every remaining tier failed is acceptable
         assert type(error).__name__ == "TierUnavailableError", error
         return {}

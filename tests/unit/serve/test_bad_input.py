@@ -59,7 +59,9 @@ def test_a_body_over_the_size_limit_is_a_413_before_it_is_parsed(tmp_path: Path)
 
 
 def test_a_caller_schema_key_outside_latin_1_never_breaks_the_headers(tmp_path: Path) -> None:
-    chat, engines, _ = support_service(tmp_path, small="{}", medium="{}", large="{}")
+    chat, engines, _ = support_service(
+        tmp_path, answers={"small": "{}", "medium": "{}", "large": "{}"}
+    )
     schema = {"type": "object", "properties": {"名前": {"type": "integer"}}, "required": ["名前"]}
 
     client = http_client(chat, tiers=engines)

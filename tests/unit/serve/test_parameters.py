@@ -16,7 +16,7 @@ CHAT: dict[str, Any] = {"model": "tierserve", "messages": [{"role": "user", "con
 
 
 def gateway(tmp_path: Path) -> tuple[TestClient, dict[str, Any]]:
-    chat, engines, _ = support_service(tmp_path, small="Paris is the capital")
+    chat, engines, _ = support_service(tmp_path, answers={"small": "Paris is the capital"})
     return http_client(chat, tiers=engines), engines
 
 

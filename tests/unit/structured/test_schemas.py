@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from tests.fakes import SUPPORT, complete, request, support_service
+from tests.fakes import SUPPORT, chat_request, completion_json, support_service
 from tierserve.api.protocol import CallerContext
 from tierserve.errors import ConfigError, InvalidRequestError
 from tierserve.policy.spec import load_policy
@@ -155,10 +155,12 @@ def test_a_schema_outlines_cannot_express_is_a_config_error() -> None:
 async def test_a_registered_schema_by_name_is_an_extraction_held_to_its_rules(
     tmp_path: Path,
 ) -> None:
-    chat, engines, _ = support_service(tmp_path, medium=BAD_TOTAL, large=GOOD_INVOICE)
-    body, headers = await complete(
+    chat, engines, _ = support_service(
+        tmp_path, answers={"medium": BAD_TOTAL, "large": GOOD_INVOICE}
+    )
+    body, headers = await completion_json(
         chat,
-        request(
+        chat_request(
             INVOICE_TEXT,
             response_format={"type": "json_schema", "json_schema": {"name": "invoice"}},
         ),
@@ -182,9 +184,9 @@ async def test_a_registered_schema_by_name_is_an_extraction_held_to_its_rules(
 async def test_metadata_and_header_select_a_schema_too(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
     by_metadata = await chat.explain(
-        request(INVOICE_TEXT, metadata={"schema": "invoice"}), CallerContext()
+        chat_request(INVOICE_TEXT, metadata={"schema": "invoice"}), CallerContext()
     )
-    by_header = await chat.explain(request(INVOICE_TEXT), CallerContext(schema_hint="invoice"))
+    by_header = await chat.explain(chat_request(INVOICE_TEXT), CallerContext(schema_hint="invoice"))
     assert by_metadata["schema"] == by_header["schema"] == "invoice"
     assert by_metadata["task"]["class"] == "extraction"
 
@@ -192,7 +194,7 @@ async def test_metadata_and_header_select_a_schema_too(tmp_path: Path) -> None:
 async def test_an_unknown_schema_name_is_a_400_listing_the_registered_ones(tmp_path: Path) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match="no schema of that name") as caught:
-        await complete(chat, request("hi", metadata={"schema": "receipt"}))
+        await completion_json(chat, chat_request("hi", metadata={"schema": "receipt"}))
     assert "['invoice', 'ticket']" in str(caught.value.hint)
 
 
@@ -200,23 +202,25 @@ async def test_a_callers_schema_that_is_not_a_schema_is_a_400(tmp_path: Path) ->
     chat, _, _ = support_service(tmp_path)
     bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}
     with pytest.raises(InvalidRequestError, match="not a valid JSON schema") as caught:
-        await complete(chat, request("hi", response_format=bad))
+        await completion_json(chat, chat_request("hi", response_format=bad))
     assert caught.value.param == "response_format.json_schema.schema"
 
 
 async def test_repeated_rule_failure_is_marked_or_reaches_a_person_when_high_risk(
     tmp_path: Path,
 ) -> None:
-    chat, _, queue = support_service(tmp_path, small=BAD_TOTAL, medium=BAD_TOTAL, large=BAD_TOTAL)
+    chat, _, queue = support_service(
+        tmp_path, answers=dict.fromkeys(("small", "medium", "large"), BAD_TOTAL)
+    )
     fmt = {"type": "json_schema", "json_schema": {"name": "invoice"}}
-    low, _ = await complete(chat, request(INVOICE_TEXT, response_format=fmt))
+    low, _ = await completion_json(chat, chat_request(INVOICE_TEXT, response_format=fmt))
     # Returned with the broken rule's fields marked for the app to review.
     assert low["tierserve"]["outcome"] == "accept"
     assert low["tierserve"]["uncertain_fields"] == ["total", "line_items"]
     assert low["tierserve"]["tiers_tried"] == ["medium", "large"]
     assert all("total_is_sum_of_items" in r for r in low["tierserve"]["reasons"])
-    high, _ = await complete(
-        chat, request(INVOICE_TEXT + " This is a chargeback dispute.", response_format=fmt)
+    high, _ = await completion_json(
+        chat, chat_request(INVOICE_TEXT + " This is a chargeback dispute.", response_format=fmt)
     )
     meta = high["tierserve"]
     assert meta["route"] == "extraction-high-risk" and meta["outcome"] == "human_review"
@@ -226,14 +230,14 @@ async def test_repeated_rule_failure_is_marked_or_reaches_a_person_when_high_ris
 
 
 async def test_a_pinned_tier_is_constrained_unless_the_caller_turns_it_off(tmp_path: Path) -> None:
-    chat, engines, _ = support_service(tmp_path, small="not json")
+    chat, engines, _ = support_service(tmp_path, answers={"small": "not json"})
     fmt = {"type": "json_schema", "json_schema": {"name": "ticket"}}
-    on, _ = await complete(
-        chat, request("C-1234 broke", model="tierserve/small", response_format=fmt)
+    on, _ = await completion_json(
+        chat, chat_request("C-1234 broke", model="tierserve/small", response_format=fmt)
     )
-    off, _ = await complete(
+    off, _ = await completion_json(
         chat,
-        request(
+        chat_request(
             "C-1234 broke",
             model="tierserve/small",
             response_format=fmt,
@@ -261,4 +265,4 @@ async def test_bad_decoding_overrides_are_400s(
 ) -> None:
     chat, _, _ = support_service(tmp_path)
     with pytest.raises(InvalidRequestError, match=message):
-        await complete(chat, request("hi", **fields))
+        await completion_json(chat, chat_request("hi", **fields))
