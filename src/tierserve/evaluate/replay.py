@@ -84,8 +84,7 @@ def _observation(spec: LadderStepSpec, seen: Step) -> Observation | None:
     if seen.confidence is None or any(name not in ran for name in spec.validators):
         return None
     not_json = any(v.name == "schema" and not v.passed for v in seen.validations)
-    per_field = spec.min_field_confidence is not None or spec.review_field_confidence
-    if per_field and not seen.fields and not not_json:
+    if spec.judges_fields and not seen.fields and not not_json:
         return None  # a record without field signals cannot be judged per field
     return Answer(seen.confidence, tuple(ran[name] for name in spec.validators), seen.fields)
 

@@ -51,6 +51,7 @@ CALLER_SCHEMA_CHECKS: tuple[ValidatorName, ...] = (
     "emails",
     "currencies",
     "source_numbers",
+    "copied",
 )
 """A caller's own schema has no semantic rules: the format checks stand in for them on every
 step (a registered schema's route lists the checks it wants)."""

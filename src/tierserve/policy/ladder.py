@@ -154,7 +154,7 @@ def gate_cannot_reject(ladder: Ladder, index: int) -> bool:
         and ladder.on_exhausted == "accept_last"
         and not ladder.review_accepted
         and step.min_confidence is None
-        and step.min_field_confidence is None
+        and not step.field_bars
         and not step.accept_on_agreement
         and not step.validators
     )
@@ -186,12 +186,8 @@ def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ..
     wanted = set(step.validators)
     failed = [v for v in answer.validations if not v.passed and v.name in wanted]
     confidence = ConfidenceCheck(answer.confidence, step.min_confidence)
-    low = [
-        r
-        for r in answer.fields
-        if step.gates_field(field_pattern(r.path))
-        and r.confidence < (step.min_field_confidence or 0.0)
-    ]
+    bar_of = {r.path: step.field_threshold(field_pattern(r.path), r.kind) for r in answer.fields}
+    low = [r for r in answer.fields if r.confidence < (bar_of[r.path] or 0.0)]
     disputed: list[str] = []
     agreement: Agreement | None = None
     if doubted and step.accept_on_agreement:
@@ -201,15 +197,15 @@ def _judge(step: LadderStepSpec, answer: Answer, doubted: tuple[FieldReading, ..
         low = [r for r in low if r.path not in agreed]
         agreement = Agreement(tuple(disputed), tuple(sorted(agreed)))
     field_check: FieldCheck | None = None
-    if step.min_field_confidence is not None:
-        field_check = FieldCheck(
-            step.min_field_confidence, tuple((r.path, r.confidence) for r in low)
-        )
+    if step.field_bars:
+        shown = tuple((r.path, r.confidence, bar_of[r.path] or 0.0) for r in low)
+        field_check = FieldCheck(step.field_bars, shown)
     gated = {r.path for r in low}
     review = [
         r
         for r in answer.fields
-        if r.path not in gated and r.confidence < step.review_threshold(field_pattern(r.path))
+        if r.path not in gated
+        and r.confidence < step.review_threshold(field_pattern(r.path), r.kind)
     ]
     marks = ReviewMarks(tuple((r.path, r.confidence) for r in review)) if review else None
     uncertain = _unique(

@@ -99,15 +99,25 @@ def _readings(readings: tuple[tuple[str, float], ...], disclosure: Disclosure) -
 
 @dataclass(frozen=True, slots=True)
 class FieldCheck:
-    """The step's field threshold and the gated fields under it (none: all cleared it)."""
+    """The step's field thresholds (one, or one per kind of value) and the gated fields under
+    theirs, each as (path, confidence, threshold); none: all cleared them."""
 
-    bar: float
-    low: tuple[tuple[str, float], ...] = ()
+    bars: tuple[float, ...]
+    low: tuple[tuple[str, float, float], ...] = ()
 
     def render(self, disclosure: Disclosure) -> str:
+        if len(self.bars) == 1:
+            bar = f"{self.bars[0]:.2f}"
+            shown = tuple((path, value) for path, value, _ in self.low)
+            return f"fields<{bar}({_readings(shown, disclosure)})" if self.low else f"fields>={bar}"
         if not self.low:
-            return f"fields>={self.bar:.2f}"
-        return f"fields<{self.bar:.2f}({_readings(self.low, disclosure)})"
+            return "fields>=gates"
+        named = disclosure.field_name
+        return (
+            "fields<gates("
+            + _listed([f"{named(path)}={value:.2f}<{bar:.2f}" for path, value, bar in self.low])
+            + ")"
+        )
 
 
 @dataclass(frozen=True, slots=True)

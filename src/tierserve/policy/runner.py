@@ -50,6 +50,7 @@ from tierserve.policy.spec import LadderStepSpec
 from tierserve.policy.step import FailureKind, Outcome, Step
 from tierserve.signals.confidence import confidence_signals, quantile_confidence
 from tierserve.signals.fields import FieldReading, read_fields
+from tierserve.signals.value_kinds import value_kinds
 from tierserve.validate import Output, ProposedCall, run_validators
 
 __all__ = [
@@ -278,7 +279,12 @@ class LadderRunner:
         validations = run_validators(spec.validators, output_of(generation), ladder.validation)
         fields: tuple[FieldReading, ...] = ()
         if ladder.json_schema is not None:
-            fields = read_fields(generation.text, generation.token_logprobs, generation.token_spans)
+            fields = read_fields(
+                generation.text,
+                generation.token_logprobs,
+                generation.token_spans,
+                value_kinds(ladder.json_schema),
+            )
         verdict = walk.observe(Answer(confidence, validations, fields))
         return step_of(
             spec,

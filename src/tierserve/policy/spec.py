@@ -36,6 +36,7 @@ from tierserve.policy.kinds import QuestionKindsSpec
 from tierserve.policy.start_router import PromptModelFile, StartRouterSpec
 from tierserve.policy.task_model import TaskClassifierSpec
 from tierserve.signals.fields import covers
+from tierserve.signals.value_kinds import ValueKind
 from tierserve.validate.checks import CHECKS
 from tierserve.validate.rules import SemanticRule
 
@@ -326,6 +327,19 @@ class LadderStepSpec(_Spec):
         "escalating. For fields a stronger tier gets no more right (a judgement such as a "
         "ticket's severity): `tierserve eval fields` chooses them.",
     )
+    field_gates: dict[ValueKind, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description="For JSON answers of any schema, a caller's own included: per kind of value "
+        "(copied, number, date, code, judgement, text; read from the schema, see "
+        "signals/value_kinds.py) the field threshold of every field of that kind. A field named "
+        "in gated_fields takes min_field_confidence instead; one of a kind not listed falls back "
+        "to min_field_confidence when gated_fields is empty.",
+    )
+    review_by_kind: dict[ValueKind, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description="As review_field_confidence, per kind of value: a field of an accepted "
+        "answer under it is marked for review. A name in review_field_confidence overrides it.",
+    )
     accept_on_agreement: bool = Field(
         default=False,
         description="When the step before escalated on uncertain fields, a second opinion: this "
@@ -346,18 +360,35 @@ class LadderStepSpec(_Spec):
             )
         return self
 
-    def review_threshold(self, pattern: str) -> float:
-        """The review_field_confidence that applies to the field at ``pattern`` (0: none); the
-        most specific name wins."""
+    def review_threshold(self, pattern: str, kind: ValueKind | None = None) -> float:
+        """The review threshold of the field at ``pattern`` holding a ``kind`` of value (0:
+        none): the most specific name in review_field_confidence, else its kind's."""
         named = [name for name in self.review_field_confidence if covers(name, pattern)]
-        return self.review_field_confidence[max(named, key=len)] if named else 0.0
+        if named:
+            return self.review_field_confidence[max(named, key=len)]
+        return self.review_by_kind.get(kind, 0.0) if kind is not None else 0.0
 
-    def gates_field(self, pattern: str) -> bool:
-        """Whether min_field_confidence applies to the field at ``pattern`` (a path without
-        array positions)."""
-        if self.min_field_confidence is None:
-            return False
-        return not self.gated_fields or any(covers(name, pattern) for name in self.gated_fields)
+    def field_threshold(self, pattern: str, kind: ValueKind | None = None) -> float | None:
+        """The field threshold of the field at ``pattern`` (a path without array positions)
+        holding a ``kind`` of value; None when no field gate applies to it."""
+        if any(covers(name, pattern) for name in self.gated_fields):
+            return self.min_field_confidence
+        if kind is not None and kind in self.field_gates:
+            return self.field_gates[kind]
+        return None if self.gated_fields else self.min_field_confidence
+
+    @property
+    def field_bars(self) -> tuple[float, ...]:
+        """Every field threshold this step may apply, lowest first."""
+        bars = {*self.field_gates.values()}
+        if self.min_field_confidence is not None:
+            bars.add(self.min_field_confidence)
+        return tuple(sorted(bars))
+
+    @property
+    def judges_fields(self) -> bool:
+        """Whether the step reads its answer's fields (a field gate or a review threshold)."""
+        return bool(self.field_bars or self.review_field_confidence or self.review_by_kind)
 
 
 class RouteSpec(_Spec):

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from json.scanner import NUMBER_RE
 from typing import Any
+
+from tierserve.signals.value_kinds import ValueKind
 
 __all__ = ["FieldReading", "covers", "field_pattern", "json_leaves", "read_fields"]
 
@@ -41,6 +43,9 @@ class FieldReading:
     tokens: int
     digest: str
     """The first 16 hex digits of the SHA-256 of the value's canonical JSON."""
+    kind: ValueKind | None = None
+    """The kind of value its schema says it holds (None: not in the schema, or a record
+    written before kinds were read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +156,14 @@ def _digest(value: Any) -> str:
 
 
 def read_fields(
-    text: str, token_logprobs: Sequence[float], token_spans: Sequence[tuple[int, int]]
+    text: str,
+    token_logprobs: Sequence[float],
+    token_spans: Sequence[tuple[int, int]],
+    kinds: Mapping[str, ValueKind] | None = None,
 ) -> tuple[FieldReading, ...]:
-    """The field readings of a JSON answer; () when it is not JSON or its tokens' spans are
-    unknown (an engine that did not report them)."""
+    """The field readings of a JSON answer, each with its kind of value from ``kinds`` (by
+    path without array positions: :func:`~tierserve.signals.value_kinds.value_kinds`); () when
+    it is not JSON or its tokens' spans are unknown (an engine that did not report them)."""
     if not token_spans or len(token_spans) != len(token_logprobs):
         return ()
     leaves = json_leaves(text)
@@ -170,7 +179,13 @@ def read_fields(
         lowest = min(overlapping, default=0.0)
         confidence = 0.0 if math.isnan(lowest) else math.exp(lowest)
         readings.append(
-            FieldReading(leaf.path, round(confidence, 6), len(overlapping), _digest(leaf.value))
+            FieldReading(
+                leaf.path,
+                round(confidence, 6),
+                len(overlapping),
+                _digest(leaf.value),
+                (kinds or {}).get(field_pattern(leaf.path)),
+            )
         )
     return tuple(readings)
 

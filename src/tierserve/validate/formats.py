@@ -11,7 +11,10 @@ value:
 * ``currencies``: an ISO 4217 code (``pycountry``) consistent with the source: a code written
   there, or one its symbol or name stands for (``€`` is EUR, ``$`` one of the dollars);
 * ``source_numbers``: every number in the answer appears in the source text, however the source
-  wrote it (``1,234.50``, ``1.234,50``, ``1234.5``).
+  wrote it (``1,234.50``, ``1.234,50``, ``1234.5``);
+* ``copied``: a string the schema says is copied from the text (see
+  :mod:`tierserve.signals.value_kinds`: names, ids, vendors, phone numbers) is there, whatever
+  its case, spacing, punctuation or word order.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from tierserve.signals.fields import field_pattern
+from tierserve.signals.value_kinds import schema_leaves, value_kinds
 
 __all__ = ["FORMAT_CHECKS", "FieldKind", "field_kinds"]
 
@@ -84,41 +88,13 @@ def _kind(name: str, schema: dict[str, Any]) -> FieldKind | None:
     return _name_kind(name)
 
 
-def _resolve(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
-    """A local ``$ref`` (``#/$defs/Item``, as Pydantic writes them) replaced by its target."""
-    seen = 0
-    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and seen < 16:
-        target: Any = root
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        schema, seen = target, seen + 1
-    if isinstance(schema, dict) and "anyOf" in schema:  # Optional[X]: X or null
-        typed = [s for s in schema["anyOf"] if isinstance(s, dict) and s.get("type") != "null"]
-        if len(typed) == 1:
-            return {**_resolve(typed[0], root), **{k: v for k, v in schema.items() if k != "anyOf"}}
-    return schema if isinstance(schema, dict) else {}
-
-
 def field_kinds(schema: dict[str, Any] | None) -> dict[str, FieldKind]:
     """The fields of ``schema`` a format check applies to, as paths without array positions."""
     kinds: dict[str, FieldKind] = {}
-    if schema is None:
-        return kinds
-
-    def walk(node: Any, path: str, name: str, depth: int) -> None:
-        node = _resolve(node, schema)
-        if depth > 12:
-            return
-        kind = _kind(name, node) if name else None
+    for path, name, node in schema_leaves(schema):
+        kind = _kind(name, node)
         if kind is not None:
             kinds[path] = kind
-        for key, child in (node.get("properties") or {}).items():
-            walk(child, f"{path}.{key}" if path else key, key, depth + 1)
-        items = node.get("items")
-        if isinstance(items, dict):
-            walk(items, f"{path}[]", name, depth + 1)
-
-    walk(schema, "", "", 0)
     return kinds
 
 
@@ -258,11 +234,54 @@ def _numbers(value: Any, _: dict[str, Any] | None, source: str) -> list[Problem]
     return found
 
 
+_TOKEN = re.compile(r"[^\W_]+")
+_FEWEST_DIGITS = 6
+"""A copied value with this many digits or more (a phone number, an account) is compared by
+its digits alone, as numbers are written with any separators."""
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.casefold())
+
+
+def _copied_problem(value: Any, source_tokens: set[str], source_digits: str) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    words = _tokens(value)
+    if not words or all(word in source_tokens for word in words):
+        return None
+    digits = "".join(c for c in value if c.isdigit())
+    if len(digits) >= _FEWEST_DIGITS and any(
+        digits[cut:] in source_digits for cut in range(min(3, len(digits) - _FEWEST_DIGITS) + 1)
+    ):
+        return None  # the same number, written with other separators or a country code
+    return "value not in the source"
+
+
+def _copied(value: Any, schema: dict[str, Any] | None, source: str) -> list[Problem]:
+    """Strings the schema says are copied from the text (names, ids, vendors, phone numbers,
+    addresses) must be there: every word of the value in the text, whatever its case, spacing
+    or punctuation, in any order ("Lee, Ann" holds "Ann Lee")."""
+    if not source:
+        return []
+    emails = {p for p, k in field_kinds(schema).items() if k == "email"}  # checked by `emails`
+    copied = {p for p, k in value_kinds(schema).items() if k == "copied"} - emails
+    source_tokens, source_digits = set(_tokens(source)), "".join(filter(str.isdigit, source))
+    found = []
+    for path, leaf in _values(value):
+        if field_pattern(path) in copied:
+            why = _copied_problem(leaf, source_tokens, source_digits)
+            if why is not None:
+                found.append((path, why))
+    return found
+
+
 FORMAT_CHECKS: dict[str, Checker] = {
     "dates": _kind_check(("date", "date-time"), _date_problem),
     "emails": _kind_check(("email",), lambda v, _, s: _email_problem(v, s)),
     "currencies": _kind_check(("currency",), lambda v, _, s: _currency_problem(v, s)),
     "source_numbers": _numbers,
+    "copied": _copied,
 }
 
 

@@ -17,6 +17,7 @@ from tierserve.evaluate.fields import (
     with_review,
     with_thresholds,
 )
+from tierserve.policy.compose import CALLER_SCHEMA_CHECKS as CHECKS
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.spec import LadderStepSpec, load_policy
 from tierserve.policy.step import Outcome, Step
@@ -24,7 +25,7 @@ from tierserve.signals.fields import FieldReading
 from tierserve.validate import ValidationResult
 
 ROOT = Path(__file__).resolve().parents[3]
-CHECKS = ("schema", "semantic", "dates", "emails", "currencies", "source_numbers")
+
 COST = {"small": 0.1, "medium": 0.3, "large": 1.0}
 
 

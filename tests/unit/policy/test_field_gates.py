@@ -117,7 +117,8 @@ def test_every_leaf_is_found_at_its_place(value: object, indent: int | None) -> 
 def test_field_patterns_drop_array_positions() -> None:
     assert field_pattern("line_items[12].amount") == "line_items[].amount"
     gate = LadderStepSpec(tier="small", min_field_confidence=0.5, gated_fields=["line_items"])
-    assert gate.gates_field("line_items[].amount") and not gate.gates_field("total")
+    assert gate.field_threshold("line_items[].amount") == 0.5
+    assert gate.field_threshold("total") is None
 
 
 async def test_an_uncertain_field_escalates_naming_the_field() -> None:
@@ -353,7 +354,8 @@ async def test_a_policy_that_keeps_prompts_hashed_keeps_no_field_name_of_a_calle
     assert secret not in kept
     named = first.steps[0].fields[0].path
     assert named.startswith("#") and named == second.steps[0].fields[0].path
-    assert first.steps[0].reason == f"fields<0.80({named}=0.20) => escalate large"
+    # The value is not in the text either: the copied check fails, without its detail.
+    assert first.steps[0].reason == f"copied=fail,fields<0.80({named}=0.20) => escalate large"
     assert first.uncertain_fields == (named,)
     assert [f.path for f in first.steps[0].fields][1] != "total"
     # Replay judges the digests as it judged the names.
@@ -398,3 +400,52 @@ def test_hashed_records_keep_no_failed_checks_detail() -> None:
     assert own.uncertain_fields == (digest,)
     assert "total" not in own.model_dump_json() and "canary" not in own.model_dump_json()
     assert kept_steps([step], "redact", callers_schema=True) == [step]
+
+
+async def test_a_gate_by_kind_of_value_applies_to_any_schemas_fields() -> None:
+    """No field is named: the schema says `date` holds a date and `total` a number, and each
+    kind has its own threshold."""
+    engines = {
+        "small": ScriptedEngine("small", tokens=tokens(UNSURE, UNSURE)),
+        "medium": ScriptedEngine("medium", tokens=tokens(SURE, SURE)),
+    }
+    gates = {"date": 0.8, "number": 0.1}
+    result = await scripted_runner(engines).run(
+        ladder(
+            LadderStepSpec(tier="small", field_gates=gates),
+            LadderStepSpec(tier="medium", field_gates=gates),
+        ),
+        REQUEST,
+    )
+    first, second = result.steps
+    assert {r.path: r.kind for r in first.fields} == {"date": "date", "total": "number"}
+    assert first.reason == "fields<gates(date=0.20<0.80) => escalate medium"
+    assert first.uncertain_fields == ("date",)  # total's 0.20 clears the number gate
+    assert second.reason.endswith("fields>=gates => accept medium")
+    # Replay re-judges the recorded fields by their recorded kinds.
+    stricter = ladder(
+        LadderStepSpec(tier="small", field_gates={"date": 0.1, "number": 0.5}),
+        LadderStepSpec(tier="medium"),
+    )
+    replayed = replay_ladder(stricter, result.steps)
+    assert replayed.reasons[0] == "fields<gates(total=0.20<0.50) => escalate medium"
+
+
+async def test_a_named_field_overrides_its_kinds_gate() -> None:
+    engines = {"small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE))}
+    step = LadderStepSpec(
+        tier="small", min_field_confidence=0.1, gated_fields=["date"], field_gates={"date": 0.8}
+    )
+    result = await scripted_runner(engines).run(ladder(step), REQUEST)
+    assert result.outcome is Outcome.ACCEPT and result.steps[0].failure is None
+
+
+async def test_a_review_threshold_by_kind_marks_the_field() -> None:
+    engines = {"small": ScriptedEngine("small", tokens=tokens(UNSURE, SURE))}
+    step = LadderStepSpec(tier="small", review_by_kind={"date": 0.8, "number": 0.8})
+    result = await scripted_runner(engines).run(
+        ladder(step, LadderStepSpec(tier="medium")), REQUEST
+    )
+    assert result.answered_by == "small"
+    assert result.steps[0].reason.endswith(",review(date=0.20) => accept small")
+    assert result.steps[0].uncertain_fields == ("date",)

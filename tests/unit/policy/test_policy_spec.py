@@ -135,6 +135,6 @@ def test_the_validator_registry_is_the_one_list_of_validator_names() -> None:
     step = LadderStepSpec(tier="small", validators=sorted(CHECKS))
     assert step.validators == sorted(CHECKS)
     with pytest.raises(
-        ValueError, match=r"unknown validator 'nonempty': use one of \['currencies'"
+        ValueError, match=r"unknown validator 'nonempty': use one of \['copied', 'currencies'"
     ):
         LadderStepSpec(tier="small", validators=["nonempty"])
