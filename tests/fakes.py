@@ -300,16 +300,30 @@ def http_app(
     tiers: Iterable[str] = (),
     down: str | None = None,
     metrics: TierserveMetrics | None = None,
+    served: Mapping[str, str] | None = None,
+    calibrated_on: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """The gateway's HTTP app over ``chat``: ``tiers`` report healthy, except ``down``, which
-    reports a timeout; metrics in a registry of their own unless given."""
+    """The gateway's HTTP app over ``chat``: ``tiers`` report healthy (serving the model
+    versions ``served`` names), except ``down``, which reports a timeout; metrics in a
+    registry of their own unless given."""
     names = tuple(tiers)
+    versions = served or {}
 
     async def statuses() -> dict[str, dict[str, Any] | str]:
-        return {t: ("unavailable: Timeout" if t == down else {"name": t}) for t in names}
+        return {
+            t: (
+                "unavailable: Timeout"
+                if t == down
+                else {"name": t, "model_version": versions.get(t, f"m/{t}")}
+            )
+            for t in names
+        }
 
     return build_http_app(
-        chat, statuses=statuses, metrics=metrics or TierserveMetrics(CollectorRegistry())
+        chat,
+        statuses=statuses,
+        metrics=metrics or TierserveMetrics(CollectorRegistry()),
+        calibrated_on=calibrated_on,
     )
 
 
@@ -319,6 +333,11 @@ def http_client(
     tiers: Iterable[str] = (),
     down: str | None = None,
     metrics: TierserveMetrics | None = None,
+    served: Mapping[str, str] | None = None,
+    calibrated_on: Mapping[str, str] | None = None,
 ) -> TestClient:
     """:func:`http_app` behind a test client: real HTTP framing, no server."""
-    return TestClient(http_app(chat, tiers=tiers, down=down, metrics=metrics))
+    app = http_app(
+        chat, tiers=tiers, down=down, metrics=metrics, served=served, calibrated_on=calibrated_on
+    )
+    return TestClient(app)

@@ -5,7 +5,7 @@ tierserve models verify  [--config FILE]
 tierserve serve [FILE] [--demo] [--exit-after-demo]
 tierserve ask "question" [--url URL] [--stream] [--api-key KEY]
 tierserve keys create
-tierserve policy check FILE [--seeds N]
+tierserve policy check FILE [--config FILE] [--seeds N]
 tierserve log show|export [--config FILE | --db PATH] [--tenant T] [--route R] [--outcome O]
                           [--reason TEXT] [--since WHEN] [--until WHEN] [--limit N] [--out FILE]
 tierserve eval import routellm|routerbench|judged PATH --out OUTCOMES.jsonl
@@ -34,6 +34,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tierserve.errors import TierserveError
 
@@ -93,6 +94,7 @@ def _policy(args: argparse.Namespace) -> int:
 
     policy = load_policy(args.file)
     print(f"{args.file}: policy {policy.version} is valid ({len(policy.routes)} routes)")
+    _calibration(policy, Path(args.config))
     for name, regex_chars in check_schemas(policy.schemas).items():
         spec = policy.schemas[name]
         print(
@@ -134,6 +136,27 @@ def _policy(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _calibration(policy: Any, config_path: Path) -> None:
+    """The models the policy was calibrated on, against those the stack serves on this host."""
+    from tierserve.config import load_config
+    from tierserve.engine.resolve import expected_model_version
+    from tierserve.hardware import detect_host
+    from tierserve.serve.calibration import calibration_note
+
+    if not policy.calibrated_on:
+        print("calibrated on: not recorded (calibrated_on)")
+        return
+    print("calibrated on: " + ", ".join(f"{t}={v}" for t, v in policy.calibrated_on.items()))
+    if not config_path.is_file():
+        return
+    config = load_config(config_path)
+    host = detect_host()
+    served = {tier.name: expected_model_version(tier, host) for tier in config.tiers}
+    note = calibration_note(policy, served)
+    where = f"{config_path} on this host ({host.describe()})"
+    print(f"warning: {note}, by {where}" if note else f"the models {where} serves: calibrated")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -244,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     policy = sub.add_parser("policy", help="validate a routing policy, measure its classifier")
     policy.add_argument("action", choices=["check"])
     policy.add_argument("file")
+    policy.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help="stack config whose served models to compare with the policy's calibration",
+    )
     policy.add_argument(
         "--seeds",
         type=int,

@@ -540,6 +540,13 @@ class StackConfig(_Strict):
             "working directory. None: a single route climbing every tier by its threshold."
         ),
     )
+    policy_calibrations: list[Path] = Field(
+        default_factory=list,
+        description="Other versions of the policy, calibrated on other model versions (e.g. the "
+        "GPTQ build of the tiers int8 `policy` was calibrated on). At start the first of "
+        "`policy` and these whose calibrated_on matches every tier this host serves is used; "
+        "when none does, `policy` is, with a warning.",
+    )
 
     @model_validator(mode="after")
     def _ladder_is_well_formed(self) -> StackConfig:

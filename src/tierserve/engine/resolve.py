@@ -17,7 +17,7 @@ from tierserve.models.catalog import FORMAT_OF, embedded_model
 from tierserve.models.choice import resolve_format
 from tierserve.models.prepare import model_dir, verify_dir
 
-__all__ = ["ResolvedTier", "resolve_tier"]
+__all__ = ["ResolvedTier", "expected_model_version", "resolve_tier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,19 @@ def _dtype(quantization: str, host: HostCapability, configured: str) -> str:
         return "float16" if quantization == "gptq" else "bfloat16"
     # On CPU, full precision stays float32: bf16 gave wrong answers there (see docs/models.md).
     return "float32" if quantization == "none" else "bfloat16"
+
+
+def expected_model_version(tier: TierConfig, host: HostCapability) -> str:
+    """The model version (as /v1/models reports it) ``tier`` serves on a host like ``host``,
+    without its files: what the driver expects before any tier has started. A quantization
+    set in the config is taken as written (a GPU cluster's CPU head node lacks the 4-bit
+    kernel its workers have); only 'auto' depends on the host."""
+    if not tier.model.startswith("embedded:"):
+        return tier.model
+    quantization = (
+        resolve_format(tier, host)[0] if tier.quantization == "auto" else tier.quantization
+    )
+    return f"{embedded_model(tier.model).hf_name}@{FORMAT_OF[quantization]}"
 
 
 def resolve_tier(tier: TierConfig, host: HostCapability, cache: Path) -> ResolvedTier:

@@ -18,7 +18,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tierserve.observe.decision_record import DecisionRecord
@@ -31,6 +38,8 @@ __all__ = [
     "ESCALATIONS",
     "FIRST_PASS_SUCCESSES",
     "HUMAN_REVIEWS",
+    "MARKED_ANSWERS",
+    "MARKED_FIELDS",
     "METRIC_NAMES",
     "REQUESTS",
     "REQUEST_COST",
@@ -38,6 +47,7 @@ __all__ = [
     "REQUEST_LATENCY",
     "SAFE_FAILURES",
     "STAGE_LATENCY",
+    "TIER_CALIBRATED",
     "TOKENS",
     "UPSTREAM_CALLS",
     "VALIDATOR_FAILURES",
@@ -61,6 +71,9 @@ COST = "tierserve_cost_usd_total"
 REQUEST_COST = "tierserve_request_cost_usd"
 CACHE_LOOKUPS = "tierserve_cache_lookups_total"
 DECISION_LOG_WRITE_LATENCY = "tierserve_decision_log_write_seconds"
+MARKED_ANSWERS = "tierserve_marked_answers_total"
+MARKED_FIELDS = "tierserve_marked_fields_total"
+TIER_CALIBRATED = "tierserve_tier_calibrated"
 
 METRIC_NAMES = (
     REQUESTS,
@@ -79,6 +92,9 @@ METRIC_NAMES = (
     REQUEST_COST,
     CACHE_LOOKUPS,
     DECISION_LOG_WRITE_LATENCY,
+    MARKED_ANSWERS,
+    MARKED_FIELDS,
+    TIER_CALIBRATED,
 )
 
 # CPU tiers take tens of seconds, GPU tiers tens of milliseconds: one scale covers both.
@@ -180,8 +196,40 @@ class TierserveMetrics:
             registry=registry,
         )
 
+        self.marked_answers = _counter(
+            MARKED_ANSWERS,
+            "Answers returned (or drafted for review) with fields marked uncertain, by route "
+            "and outcome: the price of safety an app shows its users.",
+            ("route", "outcome"),
+            registry,
+        )
+        self.marked_fields = _counter(
+            MARKED_FIELDS,
+            "Fields marked uncertain in answers returned or drafted, by route.",
+            ("route",),
+            registry,
+        )
+        self.tier_calibrated = Gauge(
+            TIER_CALIBRATED,
+            "1 when the tier serves the model version the policy's thresholds were calibrated "
+            "on, 0 when it serves another (the thresholds may not hold).",
+            ("tier", "served", "calibrated_on"),
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+
+    def observe_calibration(self, tier: str, served: str, calibrated_on: str | None) -> None:
+        """A tier's served model version against the policy's calibration (none recorded:
+        not exported)."""
+        if calibrated_on is not None:
+            self.tier_calibrated.labels(tier, served, calibrated_on).set(served == calibrated_on)
+
     def observe(self, record: DecisionRecord) -> None:
         route = record.route
+        marked = record.uncertain_fields
+        if marked and record.outcome in ("accept", "human_review"):
+            self.marked_answers.labels(route, record.outcome).inc()
+            self.marked_fields.labels(route).inc(len(marked))
         self.requests.labels(route, record.answer_source, record.outcome, record.cache).inc()
         self.request_latency.labels(route).observe(record.latency.total_s)
         self.stage_latency.labels("policy", "").observe(record.latency.policy_s)

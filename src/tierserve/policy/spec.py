@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -485,6 +486,18 @@ class Policy(_Spec):
     classifier_min_probability: float = Field(
         default=0.6, ge=0.0, le=1.0, description="Below this, the learned classifier says unknown."
     )
+    calibrated_on: dict[TierName, str] = Field(
+        default_factory=dict,
+        description="Per tier, the model version (as /v1/models reports it, e.g. "
+        "'Qwen/Qwen2.5-Coder-0.5B-Instruct@gptq-w4a16') this policy's thresholds were "
+        "calibrated on. A tier served with another version is reported at start, by `policy "
+        "check`, in /v1/models and by tierserve_tier_calibrated; empty: not recorded.",
+    )
+    require_calibrated_models: bool = Field(
+        default=False,
+        description="Refuse to start when a tier serves another model version than "
+        "calibrated_on names (instead of a warning).",
+    )
     question_kinds: QuestionKindsSpec | None = Field(
         default=None,
         description="A classifier giving requests of some task classes a question kind, which "
@@ -540,6 +553,11 @@ class Policy(_Spec):
             )
         self._check_kinds()
         self._check_task_classifier()
+        unknown_tiers = sorted(set(self.calibrated_on) - known)
+        if unknown_tiers:
+            raise ValueError(
+                f"calibrated_on names unknown tiers {unknown_tiers}; tiers are {self.tiers}"
+            )
         for route in self.routes:
             if route.schema_name is not None and route.schema_name not in self.schemas:
                 raise ValueError(
@@ -664,6 +682,15 @@ class Policy(_Spec):
             previous = step
         if previous is None:
             raise ValueError(f"route {route.name!r} has no generate step")
+
+    def uncalibrated(self, served: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+        """The tiers ``served`` (tier -> model version) with another version than the one
+        their thresholds were calibrated on: tier -> (calibrated on, served)."""
+        return {
+            tier: (calibrated, served[tier])
+            for tier, calibrated in self.calibrated_on.items()
+            if tier in served and served[tier] != calibrated
+        }
 
     def check_stack(self, config: StackConfig) -> None:
         """Refuse to serve this policy on a stack whose tiers or confidence signal differ, or

@@ -13,8 +13,11 @@ from ray import serve
 from ray.serve import Application, Deployment
 
 from tierserve.config import StackConfig, parse_config
+from tierserve.engine.resolve import expected_model_version
+from tierserve.hardware import detect_host
 from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy, load_policy
+from tierserve.serve.calibration import calibrated_for
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
 from tierserve.structured.registry import check_schemas
@@ -55,11 +58,16 @@ def build_gateway_app(args: dict[str, Any]) -> Application:
 
 def _policy(config: StackConfig) -> Policy:
     """The stack's policy, checked against it (loaded here, on the driver, where its files
-    are; the prompt models' weights travel inlined in it)."""
+    are; the prompt models' weights travel inlined in it): of ``policy`` and
+    ``policy_calibrations``, the one calibrated on the model versions this host serves."""
     if config.policy is None:
         return cascade_policy(config)
-    policy = load_policy(config.policy)
-    policy.check_stack(config)
+    candidates = [load_policy(path) for path in (config.policy, *config.policy_calibrations)]
+    for candidate in candidates:
+        candidate.check_stack(config)
+    host = detect_host()
+    served = {tier.name: expected_model_version(tier, host) for tier in config.tiers}
+    policy = calibrated_for(candidates, served)
     check_schemas(policy.schemas)
     return policy
 

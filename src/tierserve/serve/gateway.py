@@ -113,6 +113,7 @@ class Gateway:
         policy: Policy,
     ) -> None:
         self._tiers = tiers
+        self._calibrated_on = dict(policy.calibrated_on)
         self._last_status: dict[str, dict[str, Any]] = {}
         if policy.auth.require_keys:
             _log.info("API keys required (policy %s)", policy.version)
@@ -184,6 +185,9 @@ class Gateway:
                 return f"unavailable: {type(error).__name__}"
             as_dict: dict[str, Any] = status.as_dict()
             self._last_status[name] = as_dict
+            self._metrics.observe_calibration(
+                name, str(as_dict.get("model_version")), self._calibrated_on.get(name)
+            )
             return as_dict
 
         names = list(self._tiers)
@@ -196,4 +200,5 @@ class Gateway:
             statuses=self._statuses,
             metrics=self._metrics,
             retry_after_s=self._retry_after_s,
+            calibrated_on=self._calibrated_on,
         )

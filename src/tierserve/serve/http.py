@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -123,7 +123,11 @@ def build_http_app(
     statuses: TierStatuses,
     metrics: TierserveMetrics | None = None,
     retry_after_s: float = 2.0,
+    calibrated_on: Mapping[str, str] | None = None,
 ) -> FastAPI:
+    """``calibrated_on``: the policy's, per tier: each tier's card says whether it serves the
+    model version the thresholds were calibrated on."""
+    calibration = calibrated_on or {}
     app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
     max_body = service.limits.max_body_bytes
     too_large = (
@@ -191,6 +195,13 @@ def build_http_app(
     # models to a client that caches it).
     created = int(time.time())
 
+    def tier_card(tier: str, status: dict[str, Any] | str) -> dict[str, Any] | str:
+        calibrated = calibration.get(tier)
+        if calibrated is None or not isinstance(status, dict):
+            return status
+        served = status.get("model_version")
+        return {**status, "calibrated_on": calibrated, "calibrated": served == calibrated}
+
     async def model_card(model_id: str, known: dict[str, dict[str, Any] | str]) -> dict[str, Any]:
         _, tier = split_model(model_id)
         return {
@@ -198,7 +209,7 @@ def build_http_app(
             "object": "model",
             "created": created,
             "owned_by": "tierserve",
-            "tierserve": known[tier] if tier else {"cascade": list(known)},
+            "tierserve": tier_card(tier, known[tier]) if tier else {"cascade": list(known)},
         }
 
     def require_key(request: Request, required: bool) -> None:

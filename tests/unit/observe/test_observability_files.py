@@ -15,11 +15,26 @@ _METRIC = re.compile(r"\btierserve_[a-z_]+")
 
 
 def exported_series() -> set[str]:
-    """Every series name /metrics can show: counters as named, histograms' _bucket/_sum/_count."""
-    counters = {name for name in METRIC_NAMES if name.endswith("_total")}
-    histograms = set(METRIC_NAMES) - counters
-    suffixes = ("_bucket", "_sum", "_count")
-    return counters | {f"{h}{suffix}" for h in histograms for suffix in suffixes}
+    """Every series name /metrics can show: counters as named, gauges as named, histograms'
+    _bucket/_sum/_count; read from the metric objects themselves."""
+    from prometheus_client import CollectorRegistry
+
+    from tierserve.observe.metrics import TierserveMetrics
+
+    registry = CollectorRegistry()
+    TierserveMetrics(registry)
+    series = set()
+    for family in registry.collect():
+        if family.type == "counter":
+            series.add(f"{family.name}_total")
+        elif family.type == "histogram":
+            series |= {f"{family.name}{suffix}" for suffix in ("_bucket", "_sum", "_count")}
+        else:
+            series.add(family.name)
+    assert {name.removesuffix("_total") for name in METRIC_NAMES} <= {
+        name.removesuffix("_total").removesuffix("_bucket") for name in series
+    }
+    return series
 
 
 def dashboard_queries() -> list[str]:
