@@ -10,7 +10,9 @@ tier: the step the gateway recorded (field readings, validator results, cost) an
 were right. ``tierserve eval fields`` calibrates a route's field thresholds on those rows.
 ``--mode routed`` sends the test split to the cascade (``model=tierserve``) and records what
 the served policy did: answering tier, outcome, uncertain fields, cost, upstream calls.
-Both are resumable (rows already in ``--out`` are skipped).
+Both are resumable (rows already in ``--out`` are skipped). ``--mode rejudge`` brings tier rows
+recorded before the gateway read kinds of value and ran the ``copied`` check up to both, from
+their recorded answers.
 
     make bench-extraction-fields      # both, then the calibration (see the Makefile)
 """
@@ -29,6 +31,9 @@ from typing import Any
 from openai import OpenAI, PermissionDeniedError
 
 from tierserve.evaluate.fields import unmarked
+from tierserve.signals.fields import field_pattern
+from tierserve.signals.value_kinds import value_kinds
+from tierserve.validate import ValidationContext, run_validators
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "extraction_fields" / "cases.jsonl"
@@ -89,6 +94,32 @@ def tier_row(client: OpenAI, case: dict[str, Any], tier: str) -> dict[str, Any]:
     }
 
 
+def rejudged(row: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+    """A tier row recorded before the gateway read kinds of value and ran the ``copied`` check,
+    brought up to them from its recorded answer: both are pure functions of the answer, the
+    schema and the text, computed here by the gateway's own code, so the row is what the
+    gateway records today for the same answer."""
+    step = row.get("step")
+    if step is None or any(v["name"] == "copied" for v in step["validations"]):
+        return row
+    schema = SCHEMAS[case["kind"]]
+    kinds = value_kinds(schema)
+    for reading in step["fields"]:
+        reading["kind"] = kinds.get(field_pattern(reading["path"]))
+    context = ValidationContext(json_schema=schema, input_text=case["text"])
+    (copied,) = run_validators(("copied",), row["answer"] or "", context)
+    step["validations"].append(
+        {
+            "name": copied.name,
+            "passed": copied.passed,
+            "detail": copied.detail,
+            "fields": list(copied.fields),
+        }
+    )
+    step["validators"] = [*step["validators"], "copied"]
+    return {**row, "rejudged": "field kinds and the copied check added from the recorded answer"}
+
+
 def routed_row(client: OpenAI, case: dict[str, Any]) -> dict[str, Any]:
     completion, latency = ask(client, case, "tierserve")
     meta = (completion.model_extra or {})["tierserve"]
@@ -144,17 +175,31 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--mode", choices=["tiers", "routed"], required=True)
+    parser.add_argument(
+        "--mode",
+        choices=["tiers", "routed", "rejudge"],
+        required=True,
+        help="rejudge: bring --out's tier rows up to the gateway's current field checks",
+    )
     parser.add_argument("--tiers", default="small,medium,large")
     parser.add_argument("--split", choices=["all", "train", "test"], default="all")
     parser.add_argument("--limit", type=int, default=0, help="first N cases (0: all)")
+    parser.add_argument("--family", help="only this schema family's cases (e.g. shipment)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--out", type=Path, required=True, help="rows JSONL (resumed)")
     parser.add_argument("--summary", type=Path, help="routed mode: write the figures here")
     args = parser.parse_args()
 
     cases = [json.loads(line) for line in CASES.read_text().splitlines() if line.strip()]
+    if args.mode == "rejudge":
+        by_id = {c["id"]: c for c in cases}
+        rows = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+        brought = [rejudged(row, by_id[row["id"]]) for row in rows]
+        args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in brought))
+        print(f"{sum('rejudged' in r for r in brought)} of {len(brought)} rows rejudged")
+        return 0
     cases = [c for c in cases if args.split in ("all", c["split"])]
+    cases = [c for c in cases if args.family in (None, c["kind"])]
     cases = cases[: args.limit or None]
     done: set[tuple[str, str]] = set()
     if args.out.exists():

@@ -82,6 +82,8 @@ class FieldCase:
     """The recorded step of each tier this case was sent to."""
     correct: Mapping[str, Mapping[str, bool]]
     """Per tier: each expected field, right or not."""
+    family: str = ""
+    """The schema family (invoice, contact, ...): what leave-one-family-out holds out."""
 
 
 def read_field_cases(path: Path) -> list[FieldCase]:
@@ -89,6 +91,7 @@ def read_field_cases(path: Path) -> list[FieldCase]:
     steps: dict[str, dict[str, Step]] = {}
     correct: dict[str, dict[str, dict[str, bool]]] = {}
     splits: dict[str, str] = {}
+    families: dict[str, str] = {}
     try:
         lines = path.read_text().splitlines()
     except OSError as error:
@@ -100,6 +103,7 @@ def read_field_cases(path: Path) -> list[FieldCase]:
             row = json.loads(line)
             case, tier = str(row["id"]), str(row["tier"])
             splits[case] = str(row["split"])
+            families[case] = str(row.get("kind", ""))
             if row.get("refused"):
                 continue  # the tier may not serve this case (personal data on small)
             steps.setdefault(case, {})[tier] = Step.model_validate(row["step"])
@@ -111,7 +115,7 @@ def read_field_cases(path: Path) -> list[FieldCase]:
             ) from None
     if not steps:
         raise ConfigError(f"{path} holds no rows", hint="collect them with the extraction bench")
-    return [FieldCase(c, splits[c], steps[c], correct[c]) for c in sorted(steps)]
+    return [FieldCase(c, splits[c], steps[c], correct[c], families[c]) for c in sorted(steps)]
 
 
 Gate = Literal["min_field_confidence", "min_confidence"]

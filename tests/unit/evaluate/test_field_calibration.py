@@ -116,6 +116,8 @@ def test_the_command_writes_a_policy_version_with_the_field_thresholds(
                 str(rows_file),
                 "--policy",
                 str(ROOT / "serve_configs/policies/support.yaml"),
+                "--by",
+                "name",
                 "--max-silent-wrong",
                 "0",
                 "--out-policy",
@@ -218,3 +220,59 @@ def test_marking_another_field_does_not_count_as_catching_a_wrong_one(tmp_path: 
     )
     found = figures(marks_total, cases)
     assert found["flagged"] == 1.0 and found["silent_wrong"] == 0.5
+
+
+def family_rows(family: str, n: int, sure_when_wrong: bool) -> list[dict]:
+    """Medium wrong on the date in one case of two, unsure of it (0.3) unless
+    ``sure_when_wrong`` (then 0.97, like its right answers); large always right."""
+    out = []
+    for index in range(n):
+        wrong = index % 2 == 0
+        confidence = 0.97 if (not wrong or sure_when_wrong) else 0.3
+        for tier, right, sure in (("medium", not wrong, confidence), ("large", True, 0.9)):
+            recorded = json.loads(
+                Step.model_validate(step(tier, sure))
+                .model_copy(
+                    update={
+                        "fields": (
+                            FieldReading("date", sure, 2, "d", "date"),
+                            FieldReading("total", 0.99, 2, "t", "number"),
+                        )
+                    }
+                )
+                .model_dump_json()
+            )
+            out.append(
+                {
+                    "id": f"{family}-{index}",
+                    "kind": family,
+                    "split": "train",
+                    "tier": tier,
+                    "step": recorded,
+                    "correct": {"date": right, "total": True},
+                }
+            )
+    return out
+
+
+def test_gates_by_kind_are_reported_on_the_family_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two families where a date gate catches medium's wrong dates, one where medium is sure
+    of its wrong dates: chosen on the others, the gate holds on a like family and the report
+    shows it failing on the unlike one, not an average that hides it."""
+    rows = family_rows("invoice", 8, False) + family_rows("order", 8, False)
+    rows += family_rows("shipment", 8, True)
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "report.json"
+    policy = str(ROOT / "serve_configs/policies/support.yaml")
+    assert main(["eval", "fields", str(path), "--policy", policy, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    folds = report["leave_one_family_out"]
+    assert set(folds) == {"invoice", "order", "shipment"}
+    assert folds["invoice"]["gates"]["date"] > 0.3
+    assert folds["invoice"]["left_out"]["silent_wrong"] == 0.0
+    assert folds["shipment"]["left_out"]["silent_wrong"] == 0.5  # sure and wrong: unseen
+    assert report["left_out_summary"]["worst_silent_wrong"] == 0.5
+    assert folds["invoice"]["left_out"]["cost_vs_top_alone"] < 2

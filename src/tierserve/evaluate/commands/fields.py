@@ -32,6 +32,21 @@ def register(actions: Any) -> None:
         help="among settings meeting the objective: the fewest silently wrong answers below "
         "the strongest tier's cost (safest), or the least cost",
     )
+    fields.add_argument(
+        "--by",
+        choices=["kind", "name"],
+        default="kind",
+        help="kind: one gate per kind of value on every step, chosen and reported leaving one "
+        "schema family out at a time (the headline); name: per-step thresholds and per-field "
+        "review thresholds on the train split (fits the families it saw)",
+    )
+    fields.add_argument(
+        "--max-flagged",
+        type=float,
+        default=0.35,
+        help="--by kind: largest share of a family's answers flagged (marked, reviewed or "
+        "failed safely) a setting may reach",
+    )
     fields.add_argument("--out-policy", type=Path, help="write the thresholds as a new version")
     fields.add_argument("--out", type=Path, help="JSON report")
     fields.set_defaults(handler=run)
@@ -71,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         review_accepted=route.review_required,
     )
     cases = read_field_cases(args.rows)
+    if args.by == "kind":
+        from tierserve.evaluate.commands.field_families import by_kind
+
+        return by_kind(args, policy.version, route, ladder, cases)
     train = [c for c in cases if c.split == "train"]
     test = [c for c in cases if c.split == "test"]
     target = args.max_silent_wrong
