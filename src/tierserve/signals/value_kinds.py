@@ -12,10 +12,18 @@ schema — a caller's own included — gets field gates and checks without namin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeVar
 
-__all__ = ["VALUE_KINDS", "ValueKind", "resolve", "schema_leaves", "value_kinds"]
+__all__ = [
+    "VALUE_KINDS",
+    "ValueKind",
+    "classified",
+    "kind_of",
+    "resolve",
+    "schema_leaves",
+    "value_kinds",
+]
 
 ValueKind = Literal["copied", "number", "date", "code", "judgement", "text"]
 VALUE_KINDS: tuple[ValueKind, ...] = ("copied", "number", "date", "code", "judgement", "text")
@@ -116,11 +124,22 @@ def kind_of(name: str, node: dict[str, Any]) -> ValueKind | None:
     return "copied"
 
 
-def value_kinds(schema: dict[str, Any] | None) -> dict[str, ValueKind]:
-    """The kind of every value-holding field of ``schema``, by path without array positions."""
-    found: dict[str, ValueKind] = {}
+Kind = TypeVar("Kind")
+
+
+def classified(
+    schema: dict[str, Any] | None, of: Callable[[str, dict[str, Any]], Kind | None]
+) -> dict[str, Kind]:
+    """Every field of ``schema`` that ``of`` (given its name and node) gives a kind, by path
+    without array positions."""
+    found: dict[str, Kind] = {}
     for path, name, node in schema_leaves(schema):
-        kind = kind_of(name, node)
+        kind = of(name, node)
         if kind is not None:
             found[path] = kind
     return found
+
+
+def value_kinds(schema: dict[str, Any] | None) -> dict[str, ValueKind]:
+    """The kind of every value-holding field of ``schema``, by path without array positions."""
+    return classified(schema, kind_of)

@@ -29,7 +29,7 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from tierserve.signals.fields import field_pattern
-from tierserve.signals.value_kinds import schema_leaves, value_kinds
+from tierserve.signals.value_kinds import classified, value_kinds
 
 __all__ = ["FORMAT_CHECKS", "FieldKind", "field_kinds"]
 
@@ -90,12 +90,7 @@ def _kind(name: str, schema: dict[str, Any]) -> FieldKind | None:
 
 def field_kinds(schema: dict[str, Any] | None) -> dict[str, FieldKind]:
     """The fields of ``schema`` a format check applies to, as paths without array positions."""
-    kinds: dict[str, FieldKind] = {}
-    for path, name, node in schema_leaves(schema):
-        kind = _kind(name, node)
-        if kind is not None:
-            kinds[path] = kind
-    return kinds
+    return classified(schema, _kind)
 
 
 def _values(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
