@@ -31,6 +31,7 @@ __all__ = [
     "choose_thresholds",
     "choose_with_router",
     "reliability",
+    "score_cascade",
     "signal_grid",
     "write_policy",
 ]
@@ -129,12 +130,14 @@ class Objective:
         return f"mean cost <= {self.max_cost} at maximum quality"
 
 
-def _score(
+def score_cascade(
     outcomes: OutcomeSet,
     signal: str,
     thresholds: Sequence[float],
     starts: Sequence[int] | None = None,
 ) -> tuple[float, float]:
+    """Mean quality and mean cost per request of the cascade with ``thresholds`` on
+    ``outcomes``, walked through the serving kernel."""
     choices = run_cascade(outcomes, signal, thresholds, starts)
     point = cascade_point(outcomes, thresholds, choices)
     return point.quality, point.cost
@@ -152,7 +155,7 @@ def choose_thresholds(
     top_quality = train.quality(train.tiers[-1])
     best: tuple[float, float, tuple[float, ...]] | None = None
     for combo in itertools.product(grid, repeat=len(train.tiers) - 1):
-        quality, cost = _score(train, signal, combo, starts)
+        quality, cost = score_cascade(train, signal, combo, starts)
         if objective.quality_share is not None:
             if quality < objective.quality_share * top_quality:
                 continue
@@ -167,7 +170,7 @@ def choose_thresholds(
     if best is None:
         raise ConfigError(f"no thresholds meet the objective ({objective.describe()}) on train")
     thresholds = dict(zip(train.tiers[:-1], best[2], strict=True))
-    quality, cost = _score(train, signal, best[2], starts)
+    quality, cost = score_cascade(train, signal, best[2], starts)
     return {"thresholds": thresholds, "train_quality": quality, "train_cost": cost}
 
 

@@ -30,13 +30,23 @@ from tierserve.evaluate.commands import (
     fields,
     import_outcomes,
     replay,
+    sources,
     sweep,
     task_classifier,
 )
 
 __all__ = ["add_parser"]
 
-SUBCOMMANDS = (import_outcomes, collect, calibrate, task_classifier, fields, replay, sweep)
+SUBCOMMANDS = (
+    import_outcomes,
+    collect,
+    calibrate,
+    sources,
+    task_classifier,
+    fields,
+    replay,
+    sweep,
+)
 
 
 def add_parser(sub: Any) -> None:

@@ -1,0 +1,66 @@
+"""``tierserve eval sources``: cascade thresholds chosen leaving one source of questions out at
+a time (see :mod:`tierserve.evaluate.source_folds`): one outcome file per source."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tierserve.errors import ConfigError
+from tierserve.evaluate.commands.reports import write_report
+
+__all__ = ["register", "run"]
+
+
+def register(actions: Any) -> None:
+    sources = actions.add_parser(
+        "sources", help="thresholds that hold on a source of questions calibration never saw"
+    )
+    sources.add_argument(
+        "outcomes", type=Path, nargs="+", help="one outcome JSONL per source (named by its stem)"
+    )
+    sources.add_argument("--signal", default="conf_q10")
+    sources.add_argument(
+        "--objective", default="quality_share=0.95", help="quality_share=S or max_cost=C"
+    )
+    sources.add_argument("--grid", type=int, default=21, help="thresholds per tier")
+    sources.add_argument("--out", type=Path, help="JSON report")
+    sources.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tierserve.evaluate.calibrate import Objective
+    from tierserve.evaluate.outcomes import OutcomeSet
+    from tierserve.evaluate.source_folds import choose_by_worst_source, leave_one_source_out
+
+    kind, _, value = args.objective.partition("=")
+    if kind not in ("quality_share", "max_cost") or not value:
+        raise ConfigError(
+            f"cannot read objective {args.objective!r}",
+            hint="use quality_share=0.95 or max_cost=0.0001",
+        )
+    objective = Objective(**{kind: float(value)})
+    sources = {path.stem: OutcomeSet.read(path) for path in args.outcomes}
+    if len(sources) != len(args.outcomes):
+        raise ConfigError("two outcome files share a name", hint="rename one: its stem names it")
+    folds = leave_one_source_out(sources, args.signal, objective, args.grid)
+    result: dict[str, Any] = {
+        "signal": args.signal,
+        "objective": objective.describe() + ", on every source it is chosen on",
+        "sources": {name: len(s.rows) for name, s in sources.items()},
+        "leave_one_source_out": [asdict(fold) for fold in folds],
+        "left_out_summary": {
+            fold.source: {
+                "quality_vs_top_alone": fold.left_out["quality_vs_top_alone"],
+                "cost_vs_top_alone": fold.left_out["cost_vs_top_alone"],
+            }
+            for fold in folds
+        },
+        "chosen_on_all_sources": choose_by_worst_source(sources, args.signal, objective, args.grid),
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "leave_one_source_out"}, indent=1))
+    write_report(args.out, result)
+    return 0
