@@ -41,6 +41,9 @@ __all__ = ["KindClassifier", "KindLadder", "choose_kind_ladders", "kind_ladder_c
 
 NO_KIND = ""
 """The group of rows the classifier gives no kind (served by the route without ``kinds``)."""
+MIN_KIND_ROWS = 30
+"""Train rows a kind needs for a ladder of its own: with fewer, one row moves its shares by more
+than three points, and the ladder would fit those rows rather than the kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +240,10 @@ def choose_kind_ladders(
 def routed(
     outcomes: OutcomeSet, kinds: Sequence[str], signal: str, ladders: dict[str, KindLadder]
 ) -> dict[str, Any]:
-    """Quality, cost and upstream calls per request of ``ladders`` over ``outcomes`` (rows of a
-    kind without a ladder of its own, none chosen on train, take the top tier alone)."""
-    top = KindLadder((outcomes.tiers[-1],), ())
+    """Quality, cost and upstream calls per request of ``ladders`` over ``outcomes``. A row of
+    a kind without a ladder of its own climbs the ladder of rows without a kind, as the gateway
+    sends it to the route without kinds (the top tier alone when there is none either)."""
+    top = ladders.get(NO_KIND, KindLadder((outcomes.tiers[-1],), ()))
     quality = cost = calls = 0.0
     answered: dict[str, int] = {}
     per_kind: dict[str, dict[str, Any]] = {}
@@ -267,9 +271,15 @@ def report(
     signal: str,
     objective: Objective,
     grid: Sequence[float],
+    min_rows: int = MIN_KIND_ROWS,
 ) -> tuple[dict[str, KindLadder], dict[str, Any]]:
-    """The ladders chosen on ``train`` and the report of their figures on ``test``."""
-    train_kinds = classifier.cross_fitted(train.rows)
+    """The ladders chosen on ``train`` and the report of their figures on ``test``. A kind
+    with fewer than ``min_rows`` train rows gets no ladder of its own: its rows climb the
+    ladder of the route without kinds, chosen with them."""
+    predicted = classifier.cross_fitted(train.rows)
+    counts = {kind: predicted.count(kind) for kind in set(predicted)}
+    few = sorted(k for k, n in counts.items() if n < min_rows and k != NO_KIND)
+    train_kinds = [NO_KIND if kind in few else kind for kind in predicted]
     ladders = choose_kind_ladders(train, train_kinds, signal, objective, grid)
     test_kinds = classifier.predict([row.prompt for row in test.rows])
     true = [row.labels.kind or NO_KIND for row in test.rows]
@@ -281,12 +291,16 @@ def report(
         "signal": signal,
         "objective": objective.describe(),
         "ladders": {kind or "none": ladder.describe() for kind, ladder in ladders.items()},
+        "kinds_without_a_ladder": {
+            "min_rows": min_rows,
+            "kinds": {kind: counts[kind] for kind in few},
+        },
         "kind_classifier": {
             "train_out_of_fold_accuracy": float(
                 np.mean(
                     [
                         p == (r.labels.kind or NO_KIND)
-                        for p, r in zip(train_kinds, train.rows, strict=True)
+                        for p, r in zip(predicted, train.rows, strict=True)
                     ]
                 )
             ),

@@ -178,3 +178,39 @@ def test_the_served_classifier_gives_the_probabilities_the_trained_one_does(
         for kind, p in zip(classifier.model.classes_, expected, strict=True):
             assert found[str(kind)] == pytest.approx(p, abs=1e-9)
     assert served.decide(AxisEncoder().encode(["the sum of 9"])[0]).kind == "math"
+
+
+class LabelReader:
+    """A kind classifier that reads each row's label (a perfect one, the point being what the
+    calibration does with a kind it has few rows of)."""
+
+    min_probability = 0.5
+
+    class view:
+        @staticmethod
+        def describe() -> dict[str, int]:
+            return {}
+
+    def __init__(self, rows: list[OutcomeRow]) -> None:
+        self.kind_of = {r.prompt: r.labels.kind or "" for r in rows}
+
+    def cross_fitted(self, rows: list[OutcomeRow]) -> list[str]:
+        return [self.kind_of[r.prompt] for r in rows]
+
+    def predict(self, prompts: list[str]) -> list[str]:
+        return [self.kind_of[p] for p in prompts]
+
+
+def test_a_kind_with_few_rows_climbs_the_route_without_kinds() -> None:
+    from tierserve.evaluate.kinds import report
+
+    easy = [row(i, "easy", {"small": True, "medium": True, "large": True}) for i in range(40)]
+    hard = [row(i, "hard", {"small": False, "medium": False, "large": True}) for i in range(40)]
+    rare = [row(i, "rare", {"small": True, "medium": True, "large": True}) for i in range(5)]
+    data = OutcomeSet.of([*easy, *hard, *rare], TIERS)
+    ladders, result = report(
+        data, data, LabelReader(list(data.rows)), "conf", Objective(quality_share=1.0), [0.5]
+    )
+    assert set(ladders) == {"easy", "hard", ""}  # rare's rows chose the kind-less ladder
+    assert result["kinds_without_a_ladder"] == {"min_rows": 30, "kinds": {"rare": 5}}
+    assert result["test"]["routed_by_kind"]["by_kind"]["rare"]["quality"] == 1.0

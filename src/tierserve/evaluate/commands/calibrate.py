@@ -50,6 +50,13 @@ def register(actions: Any) -> None:
         default=0.5,
         help="--by-kind: below this a request has no kind (the route itself serves it)",
     )
+    calibration.add_argument(
+        "--kind-min-rows",
+        type=int,
+        default=30,
+        help="--by-kind: train rows a kind needs for a ladder of its own; fewer, and its "
+        "requests climb the ladder of the route without kinds",
+    )
     calibration.add_argument("--policy", type=Path, help="policy file to write a version of")
     calibration.add_argument("--route", default="faq", help="the route whose ladder to retune")
     calibration.add_argument("--out-policy", type=Path)
@@ -160,7 +167,9 @@ def _calibrate_by_kind(
         raise ConfigError("--by-kind chooses whole ladders per kind; drop --router")
     classifier = KindClassifier.train(train.rows, sentence_encoder(), args.kind_min_probability)
     grid = signal_grid(train, args.signal)
-    ladders, result = report(train, test, classifier, args.signal, objective, grid)
+    ladders, result = report(
+        train, test, classifier, args.signal, objective, grid, args.kind_min_rows
+    )
     result["outcomes"] = str(args.outcomes)
     if args.policy is not None:
         out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-by-kind.yaml")
