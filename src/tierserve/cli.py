@@ -141,7 +141,7 @@ def _policy(args: argparse.Namespace) -> int:
 def _calibration(policy: Any, config_path: Path) -> None:
     """The models the policy was calibrated on, against those the stack serves on this host."""
     from tierserve.config import load_config
-    from tierserve.engine.resolve import expected_model_version
+    from tierserve.engine.resolve import expected_model_versions
     from tierserve.hardware import detect_host
     from tierserve.serve.calibration import calibration_note
 
@@ -153,7 +153,7 @@ def _calibration(policy: Any, config_path: Path) -> None:
         return
     config = load_config(config_path)
     host = detect_host()
-    served = {tier.name: expected_model_version(tier, host) for tier in config.tiers}
+    served = expected_model_versions(config, host)
     note = calibration_note(policy, served)
     where = f"{config_path} on this host ({host.describe()})"
     print(f"warning: {note}, by {where}" if note else f"the models {where} serves: calibrated")

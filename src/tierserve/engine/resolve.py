@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tierserve.config import TierConfig
+from tierserve.config import StackConfig, TierConfig
 from tierserve.hardware import HostCapability
 from tierserve.models.catalog import FORMAT_OF, embedded_model
 from tierserve.models.choice import resolve_format
 from tierserve.models.prepare import model_dir, verify_dir
 
-__all__ = ["ResolvedTier", "expected_model_version", "resolve_tier"]
+__all__ = ["ResolvedTier", "expected_model_version", "expected_model_versions", "resolve_tier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,11 @@ def expected_model_version(tier: TierConfig, host: HostCapability) -> str:
         resolve_format(tier, host)[0] if tier.quantization == "auto" else tier.quantization
     )
     return f"{embedded_model(tier.model).hf_name}@{FORMAT_OF[quantization]}"
+
+
+def expected_model_versions(config: StackConfig, host: HostCapability) -> dict[str, str]:
+    """Per tier of ``config``, the model version it serves on a host like ``host``."""
+    return {tier.name: expected_model_version(tier, host) for tier in config.tiers}
 
 
 def resolve_tier(tier: TierConfig, host: HostCapability, cache: Path) -> ResolvedTier:

@@ -124,6 +124,20 @@ class Objective:
         if (self.quality_share is None) == (self.max_cost is None):
             raise ConfigError("give exactly one of quality_share and max_cost")
 
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        """``quality_share=0.95`` or ``max_cost=0.0001``, as the command line writes it."""
+        kind, _, value = text.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if kind not in ("quality_share", "max_cost") or number is None:
+            raise ConfigError(
+                f"cannot read objective {text!r}", hint="use quality_share=0.95 or max_cost=0.0001"
+            )
+        return cls(**{kind: number})
+
     def describe(self) -> str:
         if self.quality_share is not None:
             return f">= {self.quality_share:.0%} of top-tier-only quality at minimum cost"

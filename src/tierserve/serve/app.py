@@ -13,7 +13,7 @@ from ray import serve
 from ray.serve import Application, Deployment
 
 from tierserve.config import StackConfig, parse_config
-from tierserve.engine.resolve import expected_model_version
+from tierserve.engine.resolve import expected_model_versions
 from tierserve.hardware import detect_host
 from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy, load_policy
@@ -65,9 +65,7 @@ def _policy(config: StackConfig) -> Policy:
     candidates = [load_policy(path) for path in (config.policy, *config.policy_calibrations)]
     for candidate in candidates:
         candidate.check_stack(config)
-    host = detect_host()
-    served = {tier.name: expected_model_version(tier, host) for tier in config.tiers}
-    policy = calibrated_for(candidates, served)
+    policy = calibrated_for(candidates, expected_model_versions(config, detect_host()))
     check_schemas(policy.schemas)
     return policy
 

@@ -62,3 +62,14 @@ def test_a_source_left_out_is_reported_as_it_is(tmp_path: Path) -> None:
     assert main(["eval", "sources", *map(str, paths), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["left_out_summary"]["trivia"]["quality_vs_top_alone"] == 0.5
+
+
+def test_an_unreadable_objective_is_refused_naming_it() -> None:
+    import pytest
+
+    from tierserve.errors import ConfigError
+
+    assert Objective.parse("max_cost=0.001") == Objective(max_cost=0.001)
+    for bad in ("quality_share=x", "quality=0.9", "quality_share="):
+        with pytest.raises(ConfigError, match=f"cannot read objective '{bad}'"):
+            Objective.parse(bad)

@@ -81,3 +81,25 @@ def test_the_calibration_gauge_marks_a_tier_serving_another_model() -> None:
     assert registry.get_sample_value(TIER_CALIBRATED, labels) == 0
     same = {"tier": "large", "served": INT8["large"], "calibrated_on": INT8["large"]}
     assert registry.get_sample_value(TIER_CALIBRATED, same) == 1
+
+
+def test_policy_check_compares_the_calibration_with_what_this_host_serves(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On an AVX-512 host the quantized tiers are GPTQ and the int8-calibrated policy is
+    flagged; on an AVX2-only host they are int8 and it is not."""
+    from tests.fakes import ROOT
+    from tierserve.cli import main
+    from tierserve.config import load_config
+    from tierserve.engine.resolve import expected_model_versions
+    from tierserve.hardware import detect_host
+
+    config = ROOT / "serve_configs/local-cpu.yaml"
+    policy = ROOT / "serve_configs/policies/support.yaml"
+    assert main(["policy", "check", str(policy), "--config", str(config), "--seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    served = expected_model_versions(load_config(config), detect_host())
+    if served["small"].endswith("@gptq-w4a16"):
+        assert f"medium: calibrated on {INT8['medium']}, served {GPTQ['medium']}" in out
+    else:
+        assert served == INT8 and "serves: calibrated" in out

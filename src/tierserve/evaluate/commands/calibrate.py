@@ -73,13 +73,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from tierserve.evaluate.sweep import baselines, cascade_point, decision_report, run_cascade
 
-    kind, _, value = args.objective.partition("=")
-    if kind not in ("quality_share", "max_cost") or not value:
-        raise ConfigError(
-            f"cannot read objective {args.objective!r}",
-            hint="use quality_share=0.95 or max_cost=0.0001",
-        )
-    objective = Objective(**{kind: float(value)})
+    objective = Objective.parse(args.objective)
     outcomes = OutcomeSet.read(args.outcomes)
     train, test = outcomes.split("train"), outcomes.split("test")
     if args.by_kind:

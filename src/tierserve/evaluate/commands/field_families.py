@@ -43,14 +43,13 @@ def by_kind(
         )
     top = str([s.tier for s in ladder.steps if s.tier is not None][-1])
     alone = tier_alone(ladder, top)
+    alone_by_family = {f: figures(alone, [c for c in cases if c.family == f]) for f in families}
     folds = leave_one_family_out(ladder, cases, max_flagged=args.max_flagged)
     left_out = {
         fold.family: {
             "gates": fold.gates,
             "in_sample": fold.in_sample,
-            "left_out": _against_top(
-                fold.left_out, figures(alone, [c for c in cases if c.family == fold.family])
-            ),
+            "left_out": _against_top(fold.left_out, alone_by_family[fold.family]),
         }
         for fold in folds
     }
@@ -85,9 +84,7 @@ def by_kind(
             **chosen,
             "in_sample": _against_top(figures(gated, cases), figures(alone, cases)),
         },
-        "top_alone_by_family": {
-            f: figures(alone, [c for c in cases if c.family == f]) for f in families
-        },
+        "top_alone_by_family": alone_by_family,
     }
     if args.out_policy is not None:
         from tierserve.evaluate.calibrate import write_policy

@@ -36,13 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from tierserve.evaluate.outcomes import OutcomeSet
     from tierserve.evaluate.source_folds import choose_by_worst_source, leave_one_source_out
 
-    kind, _, value = args.objective.partition("=")
-    if kind not in ("quality_share", "max_cost") or not value:
-        raise ConfigError(
-            f"cannot read objective {args.objective!r}",
-            hint="use quality_share=0.95 or max_cost=0.0001",
-        )
-    objective = Objective(**{kind: float(value)})
+    objective = Objective.parse(args.objective)
     sources = {path.stem: OutcomeSet.read(path) for path in args.outcomes}
     if len(sources) != len(args.outcomes):
         raise ConfigError("two outcome files share a name", hint="rename one: its stem names it")
