@@ -155,7 +155,8 @@ CHART_FILES := helm/tierserve/files
 chart-files:
 	rm -rf $(CHART_FILES)/policy $(CHART_FILES)/observability
 	mkdir -p $(CHART_FILES)/policy/schemas $(CHART_FILES)/policy/routers $(CHART_FILES)/observability
-	cp serve_configs/policies/support.yaml serve_configs/policies/support-examples.jsonl \
+	cp serve_configs/policies/support.yaml serve_configs/policies/cascade.yaml \
+		serve_configs/policies/support-examples.jsonl \
 		$(CHART_FILES)/policy/
 	cp serve_configs/policies/schemas/*.json $(CHART_FILES)/policy/schemas/
 	cp serve_configs/policies/routers/*.json $(CHART_FILES)/policy/routers/

@@ -79,7 +79,7 @@ async def _measure(plan: Callable[[str], Awaitable[float]], prompts: list[str]) 
 
 
 async def _run() -> dict[str, Any]:
-    policy = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    policy = load_policy(ROOT / "serve_configs/policies/support.yaml", ["small", "medium", "large"])
     assert policy.task_classifier is not None
     predictor = EmbeddingTaskClassifier(sentence_encoder(), policy.task_classifier)
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(31)] + [LONG_PROMPT]

@@ -272,7 +272,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config)
     assert config.policy is not None, "the config must name a policy with schemas"
-    policy = load_policy(config.policy)
+    policy = load_policy(config.policy, config.tier_names)
     lines = (HERE / "extraction/cases.jsonl").read_text().splitlines()
     cases = [json.loads(line) for line in lines]
     # Interleave the schemas, so that a partial (resumed) run covers both evenly.

@@ -27,13 +27,22 @@ from tierserve.engine.types import (
 from tierserve.observe.decision_record import DecisionRecord, StageLatency
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.policy.runner import LadderRunner, TerminalMessages
-from tierserve.policy.spec import TaskClass, load_policy
+from tierserve.policy.spec import (
+    LadderStepSpec,
+    Policy,
+    RouteSpec,
+    TaskClass,
+    TenantSpec,
+    load_policy,
+)
 from tierserve.policy.step import Outcome, Step
 from tierserve.review import JsonlReviewQueue
 from tierserve.serve.http import build_http_app
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml")
+STACK_TIERS = ["small", "medium", "large"]
+"""The tiers of the shipped stack configs, which their policies are read for."""
+SUPPORT = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
 
 
 def policy_data(path: Path = ROOT / "serve_configs/policies/support.yaml") -> dict[str, Any]:
@@ -79,19 +88,38 @@ WEATHER_TOOL: Any = {
 
 
 def three_tiers(**small: Any) -> StackConfig:
-    """small, medium, large without thresholds: for a policy, which sets them."""
+    """small, medium, large, serving the support policy."""
     return parse_config(
         {
             "tiers": [
                 {"name": "small", "model": "/m/s", **small},
                 {"name": "medium", "model": "/m/m"},
                 {"name": "large", "model": "/m/l", "cost_per_gpu_second": 2.0},
-            ]
+            ],
+            "policy": "serve_configs/policies/support.yaml",
         }
     )
 
 
 THREE = three_tiers()
+
+
+def cascade_policy(config: StackConfig, min_confidence: float = 0.5) -> Policy:
+    """The plain cascade (serve_configs/policies/cascade.yaml) over ``config``'s tiers: every
+    tier but the last accepts at ``min_confidence``."""
+    *gated, last = config.tier_names
+    steps = [LadderStepSpec(tier=tier, min_confidence=min_confidence) for tier in gated]
+    return Policy(
+        version="cascade-test",
+        tiers=config.tier_names,
+        tenants=[TenantSpec(id="default")],
+        default_tenant="default",
+        routes=[
+            RouteSpec(
+                name="cascade", tasks=list(TaskClass), ladder=[*steps, LadderStepSpec(tier=last)]
+            )
+        ],
+    )
 
 
 @dataclass

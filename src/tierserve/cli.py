@@ -36,9 +36,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tierserve.config import DEFAULT_CONFIG
 from tierserve.errors import TierserveError
-
-DEFAULT_CONFIG = "serve_configs/local-cpu.yaml"
 
 OPTIONAL_PACKAGES = {
     "matplotlib": "eval",
@@ -89,12 +88,17 @@ def _policy(args: argparse.Namespace) -> int:
     import json
     import statistics
 
+    from tierserve.config import load_config
     from tierserve.policy.spec import load_policy
     from tierserve.structured.registry import check_schemas
 
-    policy = load_policy(args.file)
-    print(f"{args.file}: policy {policy.version} is valid ({len(policy.routes)} routes)")
-    _calibration(policy, Path(args.config))
+    config = load_config(args.config)
+    policy = load_policy(args.file, config.tier_names)
+    print(
+        f"{args.file}: policy {policy.version} is valid on the tiers of {args.config} "
+        f"({len(policy.routes)} routes)"
+    )
+    _calibration(policy, config, args.config)
     for name, regex_chars in check_schemas(policy.schemas).items():
         spec = policy.schemas[name]
         print(
@@ -138,9 +142,8 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibration(policy: Any, config_path: Path) -> None:
+def _calibration(policy: Any, config: Any, config_path: str) -> None:
     """The models the policy was calibrated on, against those the stack serves on this host."""
-    from tierserve.config import load_config
     from tierserve.engine.resolve import expected_model_versions
     from tierserve.hardware import detect_host
     from tierserve.serve.calibration import calibration_note
@@ -149,9 +152,6 @@ def _calibration(policy: Any, config_path: Path) -> None:
         print("calibrated on: not recorded (calibrated_on)")
         return
     print("calibrated on: " + ", ".join(f"{t}={v}" for t, v in policy.calibrated_on.items()))
-    if not config_path.is_file():
-        return
-    config = load_config(config_path)
     host = detect_host()
     served = expected_model_versions(config, host)
     note = calibration_note(policy, served)
@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument(
         "--config",
         default=DEFAULT_CONFIG,
-        help="stack config whose served models to compare with the policy's calibration",
+        help="the stack config the policy is for: its tiers, and the models whose versions "
+        "to compare with the policy's calibration",
     )
     policy.add_argument(
         "--seeds",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
+DEFAULT_CONFIG = "serve_configs/local-cpu.yaml"
+"""The stack config commands read when given none: the embedded default."""
+
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 Quantization = Literal["auto", "gptq", "int8", "none"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -45,6 +49,16 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _refuse_moved(data: Any, moved: Mapping[str, str]) -> Any:
+    """A field that moved to the policy file gets an error naming where it went, not
+    pydantic's 'extra inputs are not permitted'."""
+    if isinstance(data, dict):
+        for name, where in moved.items():
+            if name in data:
+                raise ValueError(f"{name} moved to the policy file: {where}")
+    return data
 
 
 _FIELD_FOR = {
@@ -147,6 +161,17 @@ class DeploymentOptions(_Strict):
 class TierConfig(_Strict):
     """One tier of the cascade: a model served by its own vLLM engine."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _threshold_is_the_policys(cls, data: Any) -> Any:
+        return _refuse_moved(
+            data,
+            {
+                "confidence_threshold": "set min_confidence on the tier's ladder steps "
+                "(serve_configs/policies/cascade.yaml is the plain cascade) and remove it here"
+            },
+        )
+
     name: TierName = Field(description="Tier name used in metadata and reason codes, e.g. 'small'.")
     model: str = Field(
         description=(
@@ -216,17 +241,6 @@ class TierConfig(_Strict):
         description="Any other vLLM engine argument (a field of vllm's AsyncEngineArgs), e.g. "
         "{load_format: dummy, block_size: 16}. Checked by name at load time; arguments that have "
         "a field here (model, dtype, max_model_len, ...) must be set through that field.",
-    )
-    confidence_threshold: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Without a policy file only: accept this tier's answer when its confidence (see "
-            "cascade.confidence_quantile) is at least this value, else escalate. Required then "
-            "for every tier but the last. With a policy file its ladders' min_confidence decide, "
-            "and setting this is an error (one place for thresholds)."
-        ),
     )
     tool_call_parser: str | None = Field(
         default=None,
@@ -359,17 +373,19 @@ class TierConfig(_Strict):
 
 
 class CascadeConfig(_Strict):
-    """How the cascade turns a generation into a confidence and when it escalates."""
+    """How long a ladder's steps may take, and when a failing tier is skipped."""
 
-    confidence_quantile: float = Field(
-        default=0.1,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Confidence = exp(q-quantile of the per-token log-probabilities of the answer). "
-            "q=0 is the least likely token; quantiles beat sum/mean (Gupta et al., ICLR 2024)."
-        ),
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _signal_is_the_policys(cls, data: Any) -> Any:
+        return _refuse_moved(
+            data,
+            {
+                "confidence_quantile": "the policy's confidence_signal names the signal its "
+                "thresholds were chosen on (conf_q10 for 0.1); remove it here"
+            },
+        )
+
     tier_timeout_s: float = Field(
         default=300.0, gt=0.0, description="Give up on a tier after this many seconds."
     )
@@ -533,12 +549,10 @@ class StackConfig(_Strict):
         default_factory=default_model_cache_dir,
         description="Where `tierserve models prepare` writes embedded models.",
     )
-    policy: Path | None = Field(
-        default=None,
-        description=(
-            "Routing policy file (e.g. serve_configs/policies/support.yaml), relative to the "
-            "working directory. None: a single route climbing every tier by its threshold."
-        ),
+    policy: Path = Field(
+        description="Routing policy file, relative to the working directory: its ladders, "
+        "thresholds and the confidence signal they gate on. serve_configs/policies/cascade.yaml "
+        "is the plain cascade (every tier, cheapest first); support.yaml the full example.",
     )
     policy_calibrations: list[Path] = Field(
         default_factory=list,
@@ -554,8 +568,6 @@ class StackConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"tier names must be unique, {duplicates} repeat; rename one")
-        if self.policy is not None:
-            self.check_thresholds(policy_file=True)
         if self.gateway.default_max_tokens > self.gateway.max_tokens_limit:
             raise ValueError(
                 f"gateway.default_max_tokens={self.gateway.default_max_tokens} exceeds "
@@ -563,23 +575,10 @@ class StackConfig(_Strict):
             )
         return self
 
-    def check_thresholds(self, *, policy_file: bool) -> None:
-        """Thresholds live in one place: the policy file's ladders when there is one, else the
-        tiers' confidence_threshold (every tier but the last)."""
-        for index, tier in enumerate(self.tiers):
-            last = index == len(self.tiers) - 1
-            if policy_file and tier.confidence_threshold is not None:
-                raise ConfigError(
-                    f"tiers.{index} ({tier.name!r}) sets confidence_threshold="
-                    f"{tier.confidence_threshold}, but a policy decides thresholds",
-                    hint="remove it; set min_confidence on the policy's ladder steps instead",
-                )
-            if not policy_file and not last and tier.confidence_threshold is None:
-                raise ConfigError(
-                    f"tiers.{index} ({tier.name!r}) has no confidence_threshold; every tier "
-                    "but the last needs one, e.g. confidence_threshold: 0.5",
-                    hint="set it, or name a policy file whose ladders set min_confidence",
-                )
+    @property
+    def tier_names(self) -> list[str]:
+        """The tiers, weakest first: what a policy's ladders name (``load_policy``)."""
+        return [tier.name for tier in self.tiers]
 
     def tier(self, name: str) -> TierConfig:
         for tier in self.tiers:

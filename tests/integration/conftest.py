@@ -33,7 +33,7 @@ def stack_config() -> StackConfig:
 @pytest.fixture(scope="session")
 def policy(stack_config: StackConfig) -> Policy:
     assert stack_config.policy is not None
-    return load_policy(ROOT / stack_config.policy)
+    return load_policy(ROOT / stack_config.policy, stack_config.tier_names)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fakes import STACK_TIERS
 from tierserve.config import StackConfig
 from tierserve.evaluate.collect import collect
 from tierserve.evaluate.outcomes import OutcomeSet
@@ -136,7 +137,7 @@ def test_the_closed_loop_replays_with_new_generations_and_writes_a_version(
     outcomes = OutcomeSet.read(rows)  # every tier asked of every labelled request
     assert len(outcomes.rows) == len(items) and outcomes.tiers == ("small", "medium", "large")
     assert all(o.signals.get("conf_q10") for r in outcomes.rows for o in r.outcomes.values())
-    written = load_policy(version)
+    written = load_policy(version, STACK_TIERS)
     assert written.version == result["policy_written"]["version"]
     assert written.version.startswith(f"{data['version']}+replayed.")
     assert version.read_text().startswith("# Written by `tierserve eval replay`")

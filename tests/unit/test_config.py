@@ -4,11 +4,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import SUPPORT
-from tierserve.config import CascadeConfig, TierConfig, load_config, parse_config
+from tierserve.config import TierConfig, load_config, parse_config
 from tierserve.errors import ConfigError, TierUnavailableError
 from tierserve.hardware import HostCapability
 from tierserve.models.choice import resolve_format
-from tierserve.policy.defaults import cascade_policy
+from tierserve.policy.spec import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 AVX2 = HostCapability(accelerator="cpu", cpu_isa="AVX2")
@@ -23,11 +23,11 @@ def tiers(**small: object) -> dict[str, object]:
                 "name": "small",
                 "model": "embedded:smollm2-135m-instruct",
                 "quantization": "auto",
-                "confidence_threshold": 0.5,
                 **small,
             },
             {"name": "large", "model": "embedded:qwen2.5-coder-0.5b-instruct"},
-        ]
+        ],
+        "policy": "serve_configs/policies/cascade.yaml",
     }
 
 
@@ -44,38 +44,41 @@ def test_bad_enum_value_is_named() -> None:
     assert "'gptq4'" in str(caught.value)
 
 
-def test_missing_threshold_on_a_middle_tier_says_how_to_fix() -> None:
-    with pytest.raises(ConfigError, match=r"confidence_threshold: 0\.5"):
-        cascade_policy(parse_config(tiers(confidence_threshold=None)))
+def test_thresholds_and_their_signal_are_refused_in_the_stack_config_with_where_they_went() -> None:
+    with pytest.raises(ConfigError, match=r"tiers\.0: .*confidence_threshold moved to the policy"):
+        parse_config(tiers(confidence_threshold=0.5))
+    with pytest.raises(ConfigError, match=r"confidence_quantile moved to the policy.*conf_q10"):
+        parse_config({**tiers(), "cascade": {"confidence_quantile": 0.1}})
+    with pytest.raises(ConfigError, match=r"policy: Field required"):
+        parse_config({"tiers": tiers()["tiers"]})
 
 
-def test_thresholds_live_in_the_policy_when_there_is_one() -> None:
-    with pytest.raises(ConfigError, match=r"tiers\.0 \('small'\) sets confidence_threshold=0\.5"):
-        parse_config({**tiers(), "policy": "serve_configs/policies/support.yaml"})
-    no_thresholds = {**tiers(confidence_threshold=None), "policy": "p.yaml"}
-    assert parse_config(no_thresholds).tiers[0].confidence_threshold is None
-
-
-def test_a_policy_calibrated_on_another_signal_is_refused_with_the_fix() -> None:
-    stack = parse_config(
-        {
-            "tiers": [
-                {"name": "small", "model": "/m/s"},
-                {"name": "medium", "model": "/m/m"},
-                {"name": "large", "model": "/m/l"},
-            ],
-            "cascade": {"confidence_quantile": 0.0},
-        }
+def test_a_policy_reads_its_tiers_from_the_stack_and_refuses_a_list_of_its_own(
+    tmp_path: Path,
+) -> None:
+    two = parse_config(tiers())
+    with pytest.raises(ConfigError, match=r"unknown tier 'medium'; tiers are \['small', 'large'\]"):
+        load_policy(ROOT / "serve_configs/policies/cascade.yaml", two.tier_names)
+    listed = tmp_path / "listed.yaml"
+    listed.write_text(
+        "tiers: [small, large]\n" + (ROOT / "serve_configs/policies/cascade.yaml").read_text()
     )
-    with pytest.raises(ConfigError, match="'conf_q10' but the stack measures 'conf_q0'") as caught:
-        SUPPORT.check_stack(stack)
-    assert "--signal conf_q0" in str(caught.value)
-    SUPPORT.check_stack(stack.model_copy(update={"cascade": CascadeConfig()}))
+    with pytest.raises(ConfigError, match="the stack config owns its tiers") as caught:
+        load_policy(listed, ["small", "medium", "large"])
+    assert "remove `tiers:`" in str(caught.value)
+    assert load_policy(
+        ROOT / "serve_configs/policies/cascade.yaml", ["small", "medium", "large"]
+    ).tiers == ["small", "medium", "large"]
 
 
-def test_a_policy_naming_other_tiers_is_refused() -> None:
-    with pytest.raises(ConfigError, match="names tiers"):
-        SUPPORT.check_stack(parse_config(tiers(confidence_threshold=None)))
+def test_a_policy_gates_only_on_a_signal_the_gateway_measures() -> None:
+    assert SUPPORT.confidence_signal == "conf_q10" and SUPPORT.confidence_quantile == 0.1
+    data = SUPPORT.model_dump()
+    with pytest.raises(ValueError, match=r"cannot gate on 'mean_logprob'; use one of \['conf_q0'"):
+        Policy.model_validate({**data, "confidence_signal": "mean_logprob"})
+    assert (
+        Policy.model_validate({**data, "confidence_signal": "conf_q0"}).confidence_quantile == 0.0
+    )
 
 
 def test_deployment_options_are_typed_and_reach_serve() -> None:

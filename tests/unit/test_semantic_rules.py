@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from tests.fakes import STACK_TIERS
 from tierserve.policy.spec import load_policy
 from tierserve.validate import SemanticRule, ValidationContext, check_rules, run_validators
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICY = load_policy(ROOT / "serve_configs/policies/support.yaml")
+POLICY = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
 INVOICE_RULES = POLICY.schemas["invoice"].rules
 TICKET_RULES = POLICY.schemas["ticket"].rules
 EMAIL = "Customer C-20417: order A100 was charged twice on March 3, 2026. Refund please."

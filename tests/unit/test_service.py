@@ -8,6 +8,7 @@ from tests.fakes import (
     SUPPORT,
     ListRecorder,
     ScriptedEngine,
+    cascade_policy,
     chat_request,
     completion_json,
     support_service,
@@ -16,17 +17,17 @@ from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.config import parse_config
 from tierserve.errors import InvalidRequestError, PermissionDeniedError
-from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy
 from tierserve.serve.http import sse
 
 CONFIG = parse_config(
     {
         "tiers": [
-            {"name": "small", "model": "/m/small", "confidence_threshold": 0.5},
+            {"name": "small", "model": "/m/small"},
             {"name": "large", "model": "/m/large"},
         ],
         "gateway": {"max_tokens_limit": 64, "default_max_tokens": 32},
+        "policy": "serve_configs/policies/cascade.yaml",
     }
 )
 NORTHBANK = CallerContext(api_key="sk-northbank-demo")
@@ -49,7 +50,7 @@ async def test_response_carries_metadata_in_body_and_headers() -> None:
     assert body["choices"][0]["message"]["content"] == "large answer here"
     assert meta["tier"] == "large" and meta["tiers_tried"] == ["small", "large"]
     assert meta["reasons"][0] == "conf=0.05<0.50 => escalate large"
-    assert meta["policy_version"] == "cascade-v1" and meta["outcome"] == "accept"
+    assert meta["policy_version"] == "cascade-test" and meta["outcome"] == "accept"
     assert meta["models"] == {"small": "fake/small", "large": "fake/large"}
     assert headers["x-tierserve-tier"] == "large"
     assert headers["x-tierserve-tiers-tried"] == "small,large"

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fakes import STACK_TIERS
 from tierserve.evaluate.task_classifier import (
     examples_digest,
     holdout_accuracy,
@@ -33,7 +34,7 @@ def encoder() -> object:
 
 @pytest.fixture(scope="module")
 def classifier(encoder: object) -> EmbeddingTaskClassifier:
-    policy = load_policy(POLICIES / "support.yaml")
+    policy = load_policy(POLICIES / "support.yaml", STACK_TIERS)
     assert policy.task_classifier is not None
     return EmbeddingTaskClassifier(encoder, policy.task_classifier)
 
@@ -53,7 +54,7 @@ def test_one_batch_gives_what_each_text_gets_alone(classifier: EmbeddingTaskClas
 
 
 def test_shipped_weights_were_trained_on_the_shipped_examples() -> None:
-    policy = load_policy(POLICIES / "support.yaml")
+    policy = load_policy(POLICIES / "support.yaml", STACK_TIERS)
     assert policy.task_classifier is not None
     assert policy.task_classifier.trained_on == examples_digest(EXAMPLES), (
         "support-examples.jsonl changed: run `tierserve eval task-classifier "
@@ -99,10 +100,10 @@ def test_a_policy_with_examples_but_no_weights_names_the_command(tmp_path: Path)
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"tierserve eval task-classifier"):
-        load_policy(path)
+        load_policy(path, STACK_TIERS)
     assert main(["eval", "task-classifier", str(path), "--out", str(tmp_path / "t.json")]) == 0
     data["task_classifier"] = {"file": "t.json"}
     path.write_text(yaml.safe_dump(data))
-    trained = load_policy(path).task_classifier
+    trained = load_policy(path, STACK_TIERS).task_classifier
     assert trained is not None and trained.trained_on == examples_digest(EXAMPLES)
     assert len(trained.folds) == 5 and "faq" in trained.classes

@@ -84,7 +84,7 @@ class ChatService:
         cascade = config.cascade
         self._runner = LadderRunner(
             engines,
-            confidence_quantile=cascade.confidence_quantile,
+            confidence_quantile=policy.confidence_quantile,
             tier_timeout_s=cascade.tier_timeout_s,
             request_deadline_s=cascade.request_deadline_s,
             breakers=(
@@ -127,7 +127,7 @@ class ChatService:
         return served_models(self._config.gateway.model_name, self._policy.tiers)
 
     def _metadata(self, record: DecisionRecord) -> TierserveMetadata:
-        return TierserveMetadata.of(record, self._config.cascade.confidence_quantile)
+        return TierserveMetadata.of(record, self._policy.confidence_quantile)
 
     async def explain(
         self, request: ChatCompletionRequest, caller: CallerContext

@@ -10,19 +10,19 @@ monotone, a raw threshold is also "accept when P(acceptable) >= p" for the p rep
 
 from __future__ import annotations
 
-import datetime
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
 from tierserve.evaluate.sweep import cascade_point, run_cascade
+from tierserve.policy.spec import LadderStepSpec, Policy
+from tierserve.policy.start_router import StartRouterSpec
+from tierserve.policy.versions import route_named, with_route, with_steps
 
 __all__ = [
     "Objective",
@@ -31,9 +31,9 @@ __all__ = [
     "choose_thresholds",
     "choose_with_router",
     "reliability",
+    "retuned",
     "score_cascade",
     "signal_grid",
-    "write_policy",
 ]
 
 Method = Literal["isotonic", "platt"]
@@ -218,65 +218,28 @@ def choose_with_router(
     return {**best[2], "min_probability": best[1]}
 
 
-def write_policy(
-    policy_path: Path,
-    out: Path,
-    *,
-    provenance: str,
-    route: str | None = None,
-    thresholds: Mapping[str, float] | None = None,
-    signal: str | None = None,
-    key: str = "min_confidence",
-    start_router: Mapping[str, Any] | None = None,
-    suffix: str = "calibrated",
-    edit: Callable[[dict[str, Any]], None] | None = None,
-) -> str:
-    """A copy of the policy with ``route``'s step thresholds (``key``) replaced, on ``signal``
-    (which the new version names, so a stack measuring another signal refuses it; None: field
-    thresholds, which need no signal); ``edit``: any other change to the policy's data;
-    returns its version.
-
-    Written beside the original so its relative files (schemas, examples) still resolve; the
-    new file is loaded and validated before this returns.
-    """
-    from tierserve.policy.spec import load_policy
-
-    data = yaml.safe_load(policy_path.read_text())
-    if route is not None:
-        _retuned(data, policy_path, route, thresholds or {}, key, start_router)
-    if edit is not None:
-        edit(data)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
-    data["version"] = f"{data['version']}+{suffix}.{stamp}"
-    if signal is not None:
-        data["confidence_signal"] = signal
-    header = "".join(f"# {line}\n" for line in provenance.splitlines())
-    out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return load_policy(out).version
-
-
-def _retuned(
-    data: dict[str, Any],
-    policy_path: Path,
+def retuned(
+    policy: Policy,
     route: str,
     thresholds: Mapping[str, float],
-    key: str,
-    start_router: Mapping[str, Any] | None,
-) -> None:
-    spec = next((r for r in data["routes"] if r["name"] == route), None)
-    if spec is None:
-        raise ConfigError(f"policy {policy_path} has no route {route!r}")
-    steps = spec["ladder"]
-    if start_router is not None:
-        spec["start_router"] = dict(start_router)
-    kept = []
-    for step in steps:
-        threshold = thresholds.get(step.get("tier"))
-        if threshold is not None and not np.isfinite(threshold):
-            continue  # never accepted there: the tier only costs, so the ladder skips it
-        if threshold is not None and threshold > 0:
-            step[key] = round(float(threshold), 4)
-        elif threshold is not None:
-            step.pop(key, None)  # 0: the step has no such gate
-        kept.append(step)
-    steps[:] = kept
+    *,
+    key: Literal["min_confidence", "min_field_confidence"] = "min_confidence",
+    start_router: StartRouterSpec | None = None,
+) -> Policy:
+    """``policy`` with ``route``'s steps' ``key`` thresholds set per tier (0: no such gate; an
+    infinite threshold drops the step, which could only cost there), and its start router set
+    when one is given."""
+
+    def step_retuned(step: LadderStepSpec) -> LadderStepSpec | None:
+        threshold = thresholds.get(str(step.tier))
+        if threshold is None:
+            return step
+        if not np.isfinite(threshold):
+            return None
+        return step.model_copy(update={key: round(float(threshold), 4) if threshold > 0 else None})
+
+    changed = with_steps(policy, route, step_retuned)
+    if start_router is None:
+        return changed
+    routed = route_named(changed, route).model_copy(update={"start_router": start_router})
+    return with_route(changed, routed)

@@ -40,8 +40,9 @@ from typing import Any, Literal
 from tierserve.errors import ConfigError
 from tierserve.evaluate.replay import LadderReplay, replay_ladder
 from tierserve.policy.ladder import Ladder
-from tierserve.policy.spec import LadderStepSpec
+from tierserve.policy.spec import LadderStepSpec, Policy
 from tierserve.policy.step import Step
+from tierserve.policy.versions import with_steps
 from tierserve.signals.fields import covers
 
 __all__ = [
@@ -51,12 +52,12 @@ __all__ = [
     "choose_field_thresholds",
     "figures",
     "read_field_cases",
-    "review_edit",
     "tier_alone",
     "tune",
     "unmarked",
     "with_agreement",
     "with_review",
+    "with_review_thresholds",
     "with_thresholds",
 ]
 
@@ -151,13 +152,17 @@ Review = dict[str, dict[str, float]]
 def with_review(ladder: Ladder, review: Review) -> Ladder:
     """``ladder`` with each generating step's review thresholds replaced by ``review``'s for
     its tier (none where it names none)."""
-    steps = tuple(
-        s.model_copy(update={"review_field_confidence": dict(review.get(str(s.tier), {}))})
-        if s.action == "generate"
-        else s
-        for s in ladder.steps
-    )
+    reviewed = _reviewed_by(review)
+    steps = tuple(reviewed(s) if s.action == "generate" else s for s in ladder.steps)
     return replace(ladder, steps=steps)
+
+
+def _reviewed_by(review: Review) -> Callable[[LadderStepSpec], LadderStepSpec]:
+    def reviewed(step: LadderStepSpec) -> LadderStepSpec:
+        thresholds = dict(review.get(str(step.tier), {}))
+        return step.model_copy(update={"review_field_confidence": thresholds})
+
+    return reviewed
 
 
 def unmarked(wrong: Sequence[str], uncertain: Sequence[str]) -> tuple[str, ...]:
@@ -378,17 +383,7 @@ def tune(
     return {**chosen, "test": figures(tuned, test), "note": None}
 
 
-def review_edit(route: str, review: Review) -> Callable[[dict[str, Any]], None]:
-    """The policy edit that gives ``route``'s steps the chosen review thresholds (per tier;
-    a tier without any loses those it had)."""
-
-    def edit(data: dict[str, Any]) -> None:
-        spec = next(r for r in data["routes"] if r["name"] == route)
-        for step in spec["ladder"]:
-            chosen = review.get(str(step.get("tier")), {})
-            if chosen:
-                step["review_field_confidence"] = {k: float(v) for k, v in chosen.items()}
-            else:
-                step.pop("review_field_confidence", None)
-
-    return edit
+def with_review_thresholds(policy: Policy, route: str, review: Review) -> Policy:
+    """``policy`` with ``route``'s generating steps given the chosen review thresholds, per
+    tier (a tier ``review`` names nothing for loses those it had)."""
+    return with_steps(policy, route, _reviewed_by(review))

@@ -21,11 +21,11 @@ the same way (the route without ``kinds`` serves them).
 
 from __future__ import annotations
 
-import copy
 import itertools
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,10 @@ from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
 from tierserve.evaluate.sweep import CascadeChoice, baselines, run_cascade
+from tierserve.policy.kinds import QuestionKindsSpec
+from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec
 from tierserve.policy.start_router import ENCODER
+from tierserve.policy.versions import route_named
 from tierserve.prompt_models.encoder import PromptView
 
 __all__ = ["KindClassifier", "KindLadder", "choose_kind_ladders", "kind_ladder_choices"]
@@ -320,65 +323,59 @@ def report(
 
 
 def kind_routes(
-    route: str, ladders: dict[str, KindLadder], kinds_file: str, min_probability: float
-) -> Callable[[dict[str, Any]], None]:
-    """The policy edit that serves ``ladders``: a route ``<route>-<kind>`` per kind (before
-    ``route``, on its task classes, its steps' validators kept), ``route`` itself climbing the
-    ladder of requests without a kind (its start router dropped: the ladder was chosen without
-    it), and the policy's ``question_kinds`` naming the classifier's file."""
-
-    def edit(data: dict[str, Any]) -> None:
-        # A policy calibrated by kind before: its kind routes of this route are replaced.
-        prefix = f"{route}-"
-        data["routes"] = [
-            r for r in data["routes"] if not (r["name"].startswith(prefix) and r.get("kinds"))
-        ]
-        names = [r["name"] for r in data["routes"]]
-        if route not in names:
-            raise ConfigError(f"the policy has no route {route!r}", hint=f"routes: {names}")
-        base = data["routes"][names.index(route)]
-        added = []
-        for kind, ladder in sorted(ladders.items()):
-            steps = _steps(base, ladder)
-            if kind == NO_KIND:
-                base["ladder"] = steps
-                base.pop("start_router", None)
-                continue
-            name = f"{prefix}{kind}"
-            if name in names:
-                raise ConfigError(
-                    f"the policy already has a route {name!r} (without kinds)",
-                    hint="rename that route, or calibrate another --route",
-                )
-            added.append(
-                {
-                    "name": name,
-                    "tasks": list(base["tasks"]),
-                    "kinds": [kind],
-                    "ladder": steps,
-                    "on_exhausted": "accept_last",
-                }
+    policy: Policy,
+    route: str,
+    ladders: dict[str, KindLadder],
+    kinds_file: Path,
+    min_probability: float,
+) -> Policy:
+    """``policy`` serving ``ladders``: a route ``<route>-<kind>`` per kind (before ``route``,
+    on its task classes, its steps' validators kept), ``route`` itself climbing the ladder of
+    requests without a kind (its start router dropped: the ladder was chosen without it), and
+    ``question_kinds`` naming the classifier's file (beside the policy version)."""
+    prefix = f"{route}-"
+    # A policy calibrated by kind before: its kind routes of this route are replaced.
+    routes = [r for r in policy.routes if not (r.name.startswith(prefix) and r.kinds)]
+    base = route_named(policy, route)
+    names = [r.name for r in routes]
+    added = []
+    for kind, ladder in sorted(ladders.items()):
+        steps = _steps(base, ladder)
+        if kind == NO_KIND:
+            base = base.model_copy(update={"ladder": steps, "start_router": None})
+            continue
+        name = f"{prefix}{kind}"
+        if name in names:
+            raise ConfigError(
+                f"the policy already has a route {name!r} (without kinds)",
+                hint="rename that route, or calibrate another --route",
             )
-        data["routes"][names.index(route) : names.index(route)] = added
-        data["question_kinds"] = {
-            "file": kinds_file,
-            "tasks": list(base["tasks"]),
-            "min_probability": min_probability,
-        }
+        added.append(
+            RouteSpec(
+                name=name,
+                tasks=list(base.tasks),
+                kinds=[kind],
+                ladder=steps,
+                on_exhausted="accept_last",
+            )
+        )
+    at = names.index(route)
+    kinds = QuestionKindsSpec.model_validate(
+        {"file": kinds_file.name, "tasks": list(base.tasks), "min_probability": min_probability},
+        context={"base_dir": kinds_file.parent},
+    )
+    return policy.model_copy(
+        update={"routes": [*routes[:at], *added, base, *routes[at + 1 :]], "question_kinds": kinds}
+    )
 
-    return edit
 
-
-def _steps(base: dict[str, Any], ladder: KindLadder) -> list[dict[str, Any]]:
-    known = {step.get("tier"): step for step in base["ladder"]}
-    fallback = next(step for step in base["ladder"] if step.get("tier"))
+def _steps(base: RouteSpec, ladder: KindLadder) -> list[LadderStepSpec]:
+    known = {step.tier: step for step in base.ladder if step.tier}
+    fallback = next(step for step in base.ladder if step.tier)
     steps = []
     for index, tier in enumerate(ladder.tiers):
-        step = copy.deepcopy(
-            known.get(tier) or {"tier": tier, "validators": fallback.get("validators", [])}
-        )
-        step.pop("min_confidence", None)
-        if index < len(ladder.thresholds) and ladder.thresholds[index] > 0:
-            step["min_confidence"] = round(float(ladder.thresholds[index]), 4)
-        steps.append(step)
+        step = known.get(tier) or LadderStepSpec(tier=tier, validators=list(fallback.validators))
+        gated = index < len(ladder.thresholds) and ladder.thresholds[index] > 0
+        threshold = round(float(ladder.thresholds[index]), 4) if gated else None
+        steps.append(step.model_copy(update={"min_confidence": threshold}))
     return steps

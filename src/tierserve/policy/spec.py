@@ -14,7 +14,7 @@ import importlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,16 +26,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
+    field_validator,
+    model_serializer,
     model_validator,
 )
 
-from tierserve.config import StackConfig, TierName, read_yaml, validate_model
+from tierserve.config import TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
 from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
-from tierserve.policy.start_router import PromptModelFile, StartRouterSpec
+from tierserve.policy.start_router import PromptModelFile, StartRouterSpec, writing_policy_file
 from tierserve.policy.task_model import TaskClassifierSpec
+from tierserve.signals.confidence import GATE_SIGNALS
 from tierserve.signals.fields import covers
 from tierserve.signals.value_kinds import ValueKind
 from tierserve.validate.checks import CHECKS
@@ -164,6 +170,7 @@ class TenantSpec(_Spec):
     rate_limit: RateLimitSpec | None = Field(
         default=None, description="Request and token limits per minute; None: unlimited."
     )
+    _keys_from_environment: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _keys_from_the_environment(self) -> TenantSpec:
@@ -178,7 +185,21 @@ class TenantSpec(_Spec):
         extra = [key.strip() for key in value.split(",") if key.strip()]
         # Frozen model: the merged list is set once, here, while validating.
         object.__setattr__(self, "api_keys", [*self.api_keys, *extra])
+        self._keys_from_environment = tuple(extra)
         return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """In a policy file, the keys read from ``api_keys_env`` stay in the environment."""
+        data: dict[str, Any] = handler(self)
+        if self._keys_from_environment and writing_policy_file(info):
+            written = [k for k in self.api_keys if k not in self._keys_from_environment]
+            data = {k: v for k, v in data.items() if k != "api_keys"}
+            if written:
+                data["api_keys"] = written
+        return data
 
 
 class TaskRule(_Spec):
@@ -256,15 +277,37 @@ class SchemaSpec(_Spec):
         if data.get("pydantic_model"):
             reference = data.pop("pydantic_model")
             data["json_schema"], data["source"] = _import_model_schema(reference), reference
+            data["read_from"] = {"pydantic_model": reference}
         elif data.get("json_schema_file"):
             base = (info.context or {}).get("base_dir")
             if base is None:
                 raise ValueError("json_schema_file needs the policy's folder; use load_policy()")
-            path = Path(base) / data.pop("json_schema_file")
+            named = data.pop("json_schema_file")
+            data["read_from"] = {"json_schema_file": named}
+            path = Path(base) / named
             try:
                 data["json_schema"], data["source"] = json.loads(path.read_text()), str(path)
             except (OSError, json.JSONDecodeError) as error:
                 raise ValueError(f"json_schema_file {str(path)!r}: {error}") from None
+        return data
+
+    read_from: dict[Literal["json_schema_file", "pydantic_model"], str] = Field(
+        default_factory=dict,
+        description="Set on load: the json_schema_file or pydantic_model the schema was read "
+        "from, which a policy file written from this policy names again.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _as_written(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """In a policy file, a schema read from a file or a model names it again."""
+        data: dict[str, Any] = handler(self)
+        if writing_policy_file(info):
+            data.pop("source", None)
+            data.pop("read_from", None)
+            if self.read_from:
+                data = {k: v for k, v in data.items() if k != "json_schema"} | self.read_from
         return data
 
     @model_validator(mode="after")
@@ -453,14 +496,16 @@ PromptLogging = Literal["redact", "hash", "omit", "full"]
 class Policy(_Spec):
     version: str = Field(min_length=1, description="Reported in every response and log record.")
     tiers: list[TierName] = Field(
-        min_length=1, description="Tier names, weakest first; must match the stack config."
+        min_length=1,
+        description="The stack's tier names, weakest first: bound from the stack config when "
+        "the policy loads (`load_policy(path, tiers)`); a policy file does not list them.",
     )
     confidence_signal: str = Field(
         default="conf_q10",
-        pattern=r"^[a-z][a-z0-9_]*$",
         description="The confidence signal the ladders' min_confidence thresholds were chosen "
-        "on (`tierserve eval calibrate` writes it). The stack serves conf_q<N> for its "
-        "cascade.confidence_quantile N/100; a policy on another signal is refused at start.",
+        "on, and which the gateway therefore measures: conf_q<N> is exp of the N-th percentile "
+        "of the answer's token log-probabilities (conf_q0: the least likely token). `tierserve "
+        "eval calibrate` writes it.",
     )
     tenants: list[TenantSpec] = Field(min_length=1)
     default_tenant: str = Field(description="Tenant of requests without a known API key.")
@@ -528,6 +573,30 @@ class Policy(_Spec):
         "kind ([email], [card], ...), 'hash' keeps only a SHA-256, 'omit' keeps nothing, 'full' "
         "keeps the text. Every record has the prompt's SHA-256 for matching.",
     )
+
+    @model_serializer(mode="wrap")
+    def _as_written(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """A policy file names no tiers: they are the stack's."""
+        data: dict[str, Any] = handler(self)
+        if writing_policy_file(info):
+            data.pop("tiers", None)
+        return data
+
+    @field_validator("confidence_signal")
+    @classmethod
+    def _gate_signal(cls, name: str) -> str:
+        if name not in GATE_SIGNALS:
+            raise ValueError(
+                f"the gateway cannot gate on {name!r}; use one of {sorted(GATE_SIGNALS)}"
+            )
+        return name
+
+    @property
+    def confidence_quantile(self) -> float:
+        """The quantile of token log-probabilities the gateway measures for this policy."""
+        return GATE_SIGNALS[self.confidence_signal]
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -692,29 +761,6 @@ class Policy(_Spec):
             if tier in served and served[tier] != calibrated
         }
 
-    def check_stack(self, config: StackConfig) -> None:
-        """Refuse to serve this policy on a stack whose tiers or confidence signal differ, or
-        whose tiers set thresholds of their own."""
-        from tierserve.signals.confidence import signal_name
-
-        config.check_thresholds(policy_file=True)
-        tier_names = [tier.name for tier in config.tiers]
-        if self.tiers != tier_names:
-            raise ConfigError(
-                f"policy {self.version!r} names tiers {self.tiers} but the stack serves "
-                f"{tier_names}",
-                hint="make the policy's `tiers` list match the stack's tiers, weakest first",
-            )
-        served = signal_name(config.cascade.confidence_quantile)
-        if self.confidence_signal != served:
-            raise ConfigError(
-                f"policy {self.version!r} has thresholds for confidence signal "
-                f"{self.confidence_signal!r} but the stack measures {served!r} "
-                f"(cascade.confidence_quantile={config.cascade.confidence_quantile:g})",
-                hint="set cascade.confidence_quantile to the policy's quantile, or recalibrate "
-                f"the policy on {served!r} (tierserve eval calibrate --signal {served})",
-            )
-
 
 def changes_contract(before: LadderStepSpec, after: LadderStepSpec, tiers: list[str]) -> bool:
     """True when ``after`` is a strictly different, never weaker, call than ``before``."""
@@ -727,11 +773,18 @@ def changes_contract(before: LadderStepSpec, after: LadderStepSpec, tiers: list[
     return stronger_tier or more_constrained or stricter or bigger_budget or more_context
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; errors name the bad value and the fix."""
+def load_policy(path: str | Path, tiers: Sequence[str]) -> Policy:
+    """Read and validate a policy file for a stack serving ``tiers`` (weakest first: the
+    stack config owns them); errors name the bad value and the fix."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and "tiers" in data:
+        raise ConfigError(
+            f"policy {path} lists tiers {data['tiers']}, but the stack config owns its tiers",
+            hint="remove `tiers:` from the policy file; its ladders name the stack's tiers",
+        )
     return validate_model(
         Policy,
-        read_yaml(path),
+        {**data, "tiers": list(tiers)} if isinstance(data, dict) else data,
         source=f"policy {path}",
         docs="tierserve/policy/spec.py",
         context={"base_dir": Path(path).parent},

@@ -18,12 +18,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    model_serializer,
+    model_validator,
+)
 
 from tierserve.config import TierName
 
 __all__ = [
     "ENCODER",
+    "POLICY_FILE",
     "PromptEmbedder",
     "PromptModelFile",
     "StartRouterSpec",
@@ -32,6 +42,7 @@ __all__ = [
     "inline_file",
     "router_start",
     "start_tier",
+    "writing_policy_file",
 ]
 
 
@@ -98,6 +109,18 @@ class PromptModelFile(BaseModel):
         wanted = ("encoder", "prefix", "suffix", *cls.extra_keys, cls.models_key)
         return inline_file(data, info, cls.policy_key, wanted)
 
+    @model_serializer(mode="wrap")
+    def _as_written(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """In a policy file, a model read from its ``file`` is the file's name, not its
+        weights."""
+        data: dict[str, Any] = handler(self)
+        if self.file is not None and writing_policy_file(info):
+            inlined = {"encoder", "prefix", "suffix", *self.extra_keys, self.models_key}
+            data = {k: v for k, v in data.items() if k not in inlined}
+        return data
+
     def weight_lengths(self) -> set[int]:
         """The lengths of its models' weights: each must be the encoder's dimension."""
         raise NotImplementedError
@@ -128,6 +151,15 @@ class StartRouterSpec(PromptModelFile):
         if not self.tiers:
             raise ValueError("a start_router needs a `file` or per-tier `tiers` models")
         return self
+
+
+POLICY_FILE = {"policy_file": True}
+"""The serialization context of ``model_dump`` that writes what a policy file holds: files
+named (not inlined), keys from the environment left out (``policy/versions.py``)."""
+
+
+def writing_policy_file(info: SerializationInfo) -> bool:
+    return bool(info.context and info.context.get("policy_file"))
 
 
 def inline_file(data: Any, info: ValidationInfo, name: str, wanted: Sequence[str]) -> Any:

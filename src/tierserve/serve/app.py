@@ -15,7 +15,6 @@ from ray.serve import Application, Deployment
 from tierserve.config import StackConfig, parse_config
 from tierserve.engine.resolve import expected_model_versions
 from tierserve.hardware import detect_host
-from tierserve.policy.defaults import cascade_policy
 from tierserve.policy.spec import Policy, load_policy
 from tierserve.serve.calibration import calibrated_for
 from tierserve.serve.gateway import Gateway
@@ -60,11 +59,8 @@ def _policy(config: StackConfig) -> Policy:
     """The stack's policy, checked against it (loaded here, on the driver, where its files
     are; the prompt models' weights travel inlined in it): of ``policy`` and
     ``policy_calibrations``, the one calibrated on the model versions this host serves."""
-    if config.policy is None:
-        return cascade_policy(config)
-    candidates = [load_policy(path) for path in (config.policy, *config.policy_calibrations)]
-    for candidate in candidates:
-        candidate.check_stack(config)
+    paths = (config.policy, *config.policy_calibrations)
+    candidates = [load_policy(path, config.tier_names) for path in paths]
     policy = calibrated_for(candidates, expected_model_versions(config, detect_host()))
     check_schemas(policy.schemas)
     return policy

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SIGNAL_QUANTILES", "confidence_signals", "quantile_confidence", "signal_name"]
+__all__ = [
+    "GATE_SIGNALS",
+    "SIGNAL_QUANTILES",
+    "confidence_signals",
+    "quantile_confidence",
+    "signal_name",
+]
 
 
 def quantile_confidence(token_logprobs: Sequence[float], quantile: float) -> float:
@@ -36,6 +42,10 @@ SIGNAL_QUANTILES = (0.0, 0.1, 0.25, 0.5)
 def signal_name(quantile: float) -> str:
     """The name of the confidence signal at ``quantile``: ``conf_q10`` for 0.1."""
     return f"conf_q{round(quantile * 100)}"
+
+
+GATE_SIGNALS: dict[str, float] = {signal_name(q): q for q in SIGNAL_QUANTILES}
+"""The signals a ladder can gate on, by name, with the quantile the gateway measures each at."""
 
 
 def confidence_signals(token_logprobs: Sequence[float]) -> dict[str, float]:

@@ -45,7 +45,8 @@ def test_the_direct_server_runs_the_tiers_engine_settings() -> None:
                     "max_num_seqs": 8,
                     "engine_args": {"block_size": 32},
                 }
-            ]
+            ],
+            "policy": "serve_configs/policies/cascade.yaml",
         }
     ).tiers[0]
     resolved = ResolvedTier("small", "/models/s-int8", "s@int8", "int8", "bfloat16", "int8: AVX2")

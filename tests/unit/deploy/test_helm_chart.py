@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.fakes import STACK_TIERS
 from tierserve.config import StackConfig, load_config, parse_config
 from tierserve.policy.spec import load_policy
 
@@ -148,12 +149,12 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environment.items():
             patch.setenv(name, value)
-        policy = load_policy(policy_dir / "support.yaml")
+        policy = load_policy(policy_dir / "support.yaml", STACK_TIERS)
     tenants = {t.id: t for t in policy.tenants}
     assert tenants["northbank"].api_keys == ["sk-northbank-live-0001"]
     assert tenants["northbank"].allowed_tiers == ["medium", "large"]
     assert policy.auth.require_keys  # apiKeys.required reaches the policy
-    shipped = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    shipped = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
     assert policy.routes == shipped.routes
     for name, spec in shipped.schemas.items():  # the same schema, read from another folder
         assert policy.schemas[name].model_copy(update={"source": spec.source}) == spec

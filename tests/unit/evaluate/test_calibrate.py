@@ -6,19 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.fakes import THREE
-from tierserve.config import CascadeConfig, StackConfig
+from tests.fakes import STACK_TIERS
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import (
     Objective,
     calibrate,
     choose_thresholds,
     reliability,
+    retuned,
     signal_grid,
-    write_policy,
 )
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.policy.spec import load_policy
+from tierserve.policy.versions import write_version
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,28 +75,26 @@ def test_the_chosen_thresholds_become_a_new_valid_policy_version(tmp_path: Path)
     shutil.copytree(ROOT / "serve_configs/policies", policies)
     source = policies / "support.yaml"
     out = policies / "support-calibrated.yaml"
-    version = write_policy(
-        source,
-        out,
-        route="faq",
-        thresholds={"small": 0.3125, "medium": float("inf")},
-        signal="conf_q0",
+    policy = load_policy(source, STACK_TIERS)
+    changed = retuned(policy, "faq", {"small": 0.3125, "medium": float("inf")})
+    version = write_version(
+        changed.model_copy(update={"confidence_signal": "conf_q0"}),
+        source=source,
+        out=out,
         provenance="calibrated on test data\nobjective: x",
+        suffix="calibrated",
     )
-    assert version.startswith(load_policy(source).version + "+calibrated.")
-    calibrated = load_policy(out)
+    assert version.startswith(policy.version + "+calibrated.")
+    calibrated = load_policy(out, STACK_TIERS)
     faq = next(r for r in calibrated.routes if r.name == "faq")
     assert [(s.tier, s.min_confidence) for s in faq.ladder] == [("small", 0.3125), ("large", None)]
-    # Calibrated on conf_q0: the default stack measures conf_q10, and refuses it with the fix.
-    assert calibrated.confidence_signal == "conf_q0"
-    with pytest.raises(ConfigError, match=r"cascade\.confidence_quantile"):
-        calibrated.check_stack(THREE)
-    calibrated.check_stack(three_tiers_at(0.0))
+    # Calibrated on conf_q0: the gateway serving it measures the least likely token.
+    assert calibrated.confidence_signal == "conf_q0" and calibrated.confidence_quantile == 0.0
     assert out.read_text().startswith("# calibrated on test data\n# objective: x\n")
-
-
-def three_tiers_at(quantile: float) -> StackConfig:
-    return THREE.model_copy(update={"cascade": CascadeConfig(confidence_quantile=quantile)})
+    with pytest.raises(ConfigError, match="not beside"):
+        write_version(
+            changed, source=source, out=tmp_path / "elsewhere.yaml", provenance="", suffix="x"
+        )
 
 
 def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
@@ -111,13 +109,30 @@ def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     argv = ["eval", "calibrate", str(outcomes), "--signal", "conf", "--policy"]
     argv += [str(policies / "support.yaml"), "--out", str(report)]
+    # A policy's thresholds must be on a signal the gateway measures: refused before any work.
+    assert main(argv) == 2 and not report.exists()
+    renamed = [
+        row.model_copy(
+            update={
+                "outcomes": {
+                    tier: outcome.model_copy(
+                        update={"signals": {"conf_q10": outcome.signals["conf"]}}
+                    )
+                    for tier, outcome in row.outcomes.items()
+                }
+            }
+        )
+        for row in synthetic().rows
+    ]
+    OutcomeSet.of(renamed).write(outcomes)
+    argv[argv.index("conf")] = "conf_q10"
     assert main(argv) == 0
     result = json.loads(report.read_text())
     test = result["test"]
     assert test["calibrated_policy"]["cost"] < test["large_only"]["cost"]
     assert test["calibrated_policy"]["quality"] > test["small_only"]["quality"]
     assert set(result["thresholds"]) == {"small", "medium"}
-    written = load_policy(policies / "support-calibrated.yaml")
+    written = load_policy(policies / "support-calibrated.yaml", STACK_TIERS)
     assert written.version == result["policy"]["version"]
 
 
@@ -125,8 +140,8 @@ def test_the_shipped_calibrated_policy_is_the_one_the_readme_reports() -> None:
     import json
 
     report = json.loads((ROOT / "benchmarks/results/calibrate_embedded_gsm8k.json").read_text())
-    calibrated = load_policy(ROOT / report["policy"]["path"])
-    original = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    calibrated = load_policy(ROOT / report["policy"]["path"], STACK_TIERS)
+    original = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
     assert calibrated.version == report["policy"]["version"]
     assert calibrated.version.startswith(original.version + "+calibrated.")
     faq = next(route for route in calibrated.routes if route.name == "faq")

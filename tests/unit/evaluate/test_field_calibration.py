@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import STACK_TIERS
 from tierserve.cli import main
 from tierserve.errors import ConfigError
 from tierserve.evaluate.fields import (
@@ -133,7 +134,7 @@ def test_the_command_writes_a_policy_version_with_the_field_thresholds(
         # skipping to large would meet the objective, which is not below large's cost.
         whole = report["whole_answer_gates"]
         assert whole["thresholds"] is None and "below large's cost" in whole["note"]
-        written = load_policy(out_policy)
+        written = load_policy(out_policy, STACK_TIERS)
         route = next(r for r in written.routes if r.name == "extraction")
         assert [s.min_field_confidence for s in route.ladder] == [
             report["field_gates"]["thresholds"][s.tier] or None for s in route.ladder

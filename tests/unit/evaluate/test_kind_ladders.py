@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fakes import ROOT
+from tests.fakes import ROOT, STACK_TIERS
 from tierserve.cli import main
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective
@@ -127,7 +127,7 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
     assert result["kind_classifier"]["test_accuracy"] > 0.9
     test = result["test"]
     assert test["routed_by_kind"]["cost"] < test["large_only"]["cost"]
-    policy = load_policy(out)
+    policy = load_policy(out, STACK_TIERS)
     assert policy.version == result["policy"]["version"] and "+by-kind." in policy.version
     names = [r.name for r in policy.routes]
     assert {"general-fact", "general-math", "general-reason"} <= set(names)

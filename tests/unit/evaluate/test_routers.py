@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import STACK_TIERS
 from tierserve.cli import main
 from tierserve.evaluate.importers import read_routellm_csv
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
@@ -166,7 +167,9 @@ def test_calibrate_with_a_router_writes_a_policy_that_starts_where_it_should(
     outcomes = tmp_path / "outcomes.jsonl"
     mixed_outcomes().write(outcomes)
     policy = Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml"
-    route = next(r.name for r in load_policy(policy).routes if TaskClass.UNKNOWN in r.tasks)
+    route = next(
+        r.name for r in load_policy(policy, STACK_TIERS).routes if TaskClass.UNKNOWN in r.tasks
+    )
     out_policy, report_path = policy.with_name("test-router-calibrated.yaml"), tmp_path / "r.json"
     try:
         code = main(
@@ -181,7 +184,7 @@ def test_calibrate_with_a_router_writes_a_policy_that_starts_where_it_should(
         # Started where each kind is first answered right: no call wasted on a cheaper tier.
         assert test["calibrated_policy"]["cost"] == pytest.approx(test["oracle"]["cost"], rel=0.05)
         assert test["calibrated_policy"]["cost"] < 0.5 * test["large_only"]["cost"]
-        written = load_policy(out_policy)
+        written = load_policy(out_policy, STACK_TIERS)
         router = next(r.start_router for r in written.routes if r.name == route)
         assert router is not None and router.min_probability == report["router"]["min_probability"]
     finally:

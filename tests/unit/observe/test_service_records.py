@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from tests.fakes import (
     FAQ,
+    STACK_TIERS,
     ListRecorder,
     ScriptedEngine,
     chat_request,
@@ -155,9 +156,9 @@ def test_a_cacheable_policy_sensitive_route_must_be_chosen_explicitly(tmp_path: 
     for files in ("schemas", "routers"):  # the policy's relative files
         (tmp_path / files).symlink_to(ROOT / "serve_configs/policies" / files)
     with pytest.raises(ConfigError, match=r"set cache\.allow_policy_sensitive: true"):
-        load_policy(path)
+        load_policy(path, STACK_TIERS)
     path.write_text(risky.replace("cache: {", "cache: {allow_policy_sensitive: true, "))
-    assert load_policy(path).routes
+    assert load_policy(path, STACK_TIERS).routes
 
 
 def test_a_version_2_record_naming_an_outcome_as_its_tier_reads_back_typed() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fakes import ROOT
+from tests.fakes import ROOT, STACK_TIERS
 from tests.fakes import policy_data as shipped_policy_data
 from tierserve.errors import ConfigError
 from tierserve.policy.kinds import KindDecision, QuestionKindsSpec, question_kind
@@ -65,7 +65,7 @@ def written(tmp_path: Path, data: dict[str, Any]) -> Path:
 
 
 def test_each_kind_takes_its_route_and_the_plan_says_why(tmp_path: Path) -> None:
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     embedder = AxisEmbedder()
     math = plan_route(policy, RequestFacts("zorblat the sum of 3 and 4?"), embedder=embedder)
     fact = plan_route(policy, RequestFacts("zorblat capital of Peru?"), embedder=embedder)
@@ -78,7 +78,7 @@ def test_each_kind_takes_its_route_and_the_plan_says_why(tmp_path: Path) -> None
 def test_an_unclear_kind_and_a_missing_encoder_take_the_route_without_kinds(
     tmp_path: Path,
 ) -> None:
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     unclear = plan_route(policy, RequestFacts("zorblat glim?"), embedder=AxisEmbedder())
     assert unclear.route.name == "general"
     assert any(
@@ -89,7 +89,7 @@ def test_an_unclear_kind_and_a_missing_encoder_take_the_route_without_kinds(
 
 
 def test_requests_of_other_task_classes_are_given_no_kind(tmp_path: Path) -> None:
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     embedder = AxisEmbedder()
     asked = RequestFacts("Extract the sum of the invoice as JSON")
     extraction = plan_route(policy, asked, embedder=embedder)
@@ -98,14 +98,14 @@ def test_requests_of_other_task_classes_are_given_no_kind(tmp_path: Path) -> Non
 
 
 def test_route_for_matches_kinds_and_falls_back(tmp_path: Path) -> None:
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     assert route_for(policy, TaskClass.UNKNOWN, RiskLevel.LOW, "math").name == "general-math"
     assert route_for(policy, TaskClass.UNKNOWN, RiskLevel.LOW, None).name == "general"
     assert route_for(policy, TaskClass.UNKNOWN, RiskLevel.LOW, "other").name == "general"
 
 
 def test_the_kinds_file_is_inlined_and_travels_as_data(tmp_path: Path) -> None:
-    spec = load_policy(written(tmp_path, policy_data())).question_kinds
+    spec = load_policy(written(tmp_path, policy_data()), STACK_TIERS).question_kinds
     assert spec is not None and sorted(spec.kinds) == ["fact", "math"] and spec.prefix == "Q: "
     copy = QuestionKindsSpec.model_validate(spec.model_dump())
     decided = copy.decide([1.0, 0.0])
@@ -137,24 +137,24 @@ def test_inconsistent_kinds_are_refused_with_the_fix(
     assert data["routes"][5]["name"] == "general-math"
     change(data)
     with pytest.raises(ConfigError, match=message):
-        load_policy(written(tmp_path, data))
+        load_policy(written(tmp_path, data), STACK_TIERS)
 
 
 def test_a_missing_or_malformed_kinds_file_is_named(tmp_path: Path) -> None:
     path = written(tmp_path, policy_data())
     (tmp_path / "kinds.json").write_text(json.dumps({"kinds": {"math": {"weights": [1.0]}}}))
     with pytest.raises(ConfigError, match="at least two `kinds`"):
-        load_policy(path)
+        load_policy(path, STACK_TIERS)
     (tmp_path / "kinds.json").unlink()
     with pytest.raises(ConfigError, match=r"question_kinds.file .*kinds.json"):
-        load_policy(path)
+        load_policy(path, STACK_TIERS)
 
 
 def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() -> None:
     """The shipped classifier, over the real sentence encoder, on questions it never saw."""
     from tierserve.prompt_models.encoder import embedder_for
 
-    policy = load_policy(ROOT / "serve_configs/policies/support.yaml")
+    policy = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
     embedder = embedder_for(policy)  # the shipped weights fit the encoder
     assert embedder is not None
     ask = "Answer with the answer only, no explanation.\nQuestion: {}\nAnswer:"
@@ -177,7 +177,7 @@ def test_replay_of_a_hashed_prompt_keeps_the_kind_the_gateway_logged(tmp_path: P
     from tests.fakes import decision_record
     from tierserve.evaluate.replay import candidate_ladder
 
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     logged = decision_record("r1", route="general-math").model_copy(
         update={"task": "unknown", "prompt": None, "kind": "math", "kind_probability": 0.97}
     )
@@ -197,7 +197,7 @@ def test_a_record_logged_before_kinds_were_typed_replays_to_the_same_route(
     from tierserve.evaluate.replay import candidate_ladder
     from tierserve.observe.decision_record import DecisionRecord
 
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     current = decision_record("r1", route="general-math").model_copy(
         update={
             "task": "unknown",
@@ -244,7 +244,7 @@ def test_weights_that_do_not_fit_the_encoder_are_refused_before_serving(tmp_path
     from tierserve.prompt_models.encoder import embedder_for
 
     # Two-dimension kind weights beside the shipped task classifier's 384.
-    policy = load_policy(written(tmp_path, policy_data()))
+    policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
     with pytest.raises(ConfigError, match=r"task_classifier has weights of length \[384\]"):
         policy.check_embedding(2)
     with pytest.raises(
@@ -259,7 +259,7 @@ def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:
     path = written(tmp_path, policy_data())
     (tmp_path / "kinds.json").write_text(json.dumps({**KINDS, "encoder": "bge-small-en"}))
     with pytest.raises(ConfigError, match=r"question_kinds.encoder.*all-MiniLM-L6-v2"):
-        load_policy(path)
+        load_policy(path, STACK_TIERS)
 
 
 def test_a_record_built_in_code_keeps_its_typed_facts() -> None:

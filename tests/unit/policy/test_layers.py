@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import STACK_TIERS
 from tierserve.errors import InvalidRequestError
 from tierserve.pii import detect_pii
 from tierserve.policy.classify import classify_task
@@ -9,7 +10,9 @@ from tierserve.policy.eligibility import check_eligibility, resolve_tenant
 from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import TaskClass, load_policy
 
-POLICY = load_policy(Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml")
+POLICY = load_policy(
+    Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml", STACK_TIERS
+)
 
 
 class FixedPredictor:

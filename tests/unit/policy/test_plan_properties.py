@@ -6,10 +6,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fakes import STACK_TIERS
 from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import Policy, TaskClass, changes_contract, load_policy
 
-BASE = load_policy(Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml")
+BASE = load_policy(
+    Path(__file__).resolve().parents[3] / "serve_configs/policies/support.yaml", STACK_TIERS
+)
 TIERS = BASE.tiers
 
 PHRASES = [

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from tests.fakes import STACK_TIERS
 from tierserve.errors import ConfigError
 from tierserve.policy.eligibility import resolve_tenant
 from tierserve.policy.spec import Policy, load_policy
@@ -24,7 +25,7 @@ def load(tmp_path: Path, data: dict[str, Any]) -> Policy:
         shutil.copytree(SUPPORT.parent / files, tmp_path / files, dirs_exist_ok=True)
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
-    return load_policy(path)
+    return load_policy(path, STACK_TIERS)
 
 
 def route(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def route(data: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_support_policy_loads_and_reads_as_intended() -> None:
-    policy = load_policy(SUPPORT)
+    policy = load_policy(SUPPORT, STACK_TIERS)
     northbank = next(t for t in policy.tenants if t.id == "northbank")
     assert northbank.compliance == "regulated" and "small" not in (northbank.allowed_tiers or [])
     sensitive = next(r for r in policy.routes if r.name == "policy-sensitive")
@@ -125,7 +126,7 @@ def test_api_keys_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 
 def loaded_support_data() -> dict[str, Any]:
     """The shipped policy as data, its schema files read in."""
-    return load_policy(SUPPORT).model_dump(mode="json", by_alias=True)
+    return load_policy(SUPPORT, STACK_TIERS).model_dump(mode="json", by_alias=True)
 
 
 def test_the_validator_registry_is_the_one_list_of_validator_names() -> None:

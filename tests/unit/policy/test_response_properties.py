@@ -8,13 +8,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fakes import THREE, ScriptedEngine, completion_json
+from tests.fakes import STACK_TIERS, THREE, ScriptedEngine, completion_json
 from tierserve.api.protocol import CallerContext, ChatCompletionRequest
 from tierserve.api.service import ChatService
 from tierserve.policy.spec import Policy, TaskClass, load_policy
 
 ROOT = Path(__file__).resolve().parents[3]
-BASE = load_policy(ROOT / "serve_configs/policies/support.yaml")
+BASE = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
 TIERS = BASE.tiers
 CONFIG = THREE
 TEXTS = [

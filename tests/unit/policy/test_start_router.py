@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fakes import STACK_TIERS
 from tests.fakes import policy_data as shipped_policy_data
 from tierserve.errors import ConfigError
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
@@ -57,7 +58,7 @@ def policy_with_router(tmp_path: Path, min_probability: float = 0.5) -> Path:
 
 
 def test_the_policy_inlines_the_router_file(tmp_path: Path) -> None:
-    policy = load_policy(policy_with_router(tmp_path))
+    policy = load_policy(policy_with_router(tmp_path), STACK_TIERS)
     router = next(r.start_router for r in policy.routes if r.start_router)
     assert router.file == "router.json" and router.prefix == "Q: "
     assert router.tiers["small"].probability(EASY) == pytest.approx(0.982, abs=1e-3)
@@ -69,11 +70,11 @@ def test_a_missing_router_file_is_named(tmp_path: Path) -> None:
     path = policy_with_router(tmp_path)
     (tmp_path / "router.json").unlink()
     with pytest.raises(ConfigError, match=r"start_router.file .*router.json"):
-        load_policy(path)
+        load_policy(path, STACK_TIERS)
 
 
 def test_the_plan_starts_where_the_router_says_and_says_why(tmp_path: Path) -> None:
-    policy = load_policy(policy_with_router(tmp_path))
+    policy = load_policy(policy_with_router(tmp_path), STACK_TIERS)
     embedder = TwoWordEmbedder()
     easy = plan_route(policy, RequestFacts("zorblat easy glim?"), embedder=embedder)
     assert easy.route.start_router is not None
@@ -87,14 +88,14 @@ def test_the_plan_starts_where_the_router_says_and_says_why(tmp_path: Path) -> N
 
 
 def test_without_an_encoder_the_whole_ladder_is_climbed_and_said(tmp_path: Path) -> None:
-    policy = load_policy(policy_with_router(tmp_path))
+    policy = load_policy(policy_with_router(tmp_path), STACK_TIERS)
     plan = plan_route(policy, RequestFacts("zorblat hard glim?"))
     assert [s.tier for s in plan.steps] == ["small", "medium", "large"]
     assert "router: no encoder here => whole ladder" in plan.reasons
 
 
 def test_a_tier_the_router_cannot_use_is_not_predicted(tmp_path: Path) -> None:
-    policy = load_policy(policy_with_router(tmp_path))
+    policy = load_policy(policy_with_router(tmp_path), STACK_TIERS)
     # PII keeps the small tier away: the router chooses among the tiers left.
     plan = plan_route(
         policy,

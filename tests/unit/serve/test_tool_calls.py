@@ -31,7 +31,8 @@ CALLING = parse_config(
         "tiers": [
             {"name": name, "model": f"/m/{name}", "tool_call_parser": "hermes"}
             for name in ("small", "medium", "large")
-        ]
+        ],
+        "policy": "serve_configs/policies/support.yaml",
     }
 )
 

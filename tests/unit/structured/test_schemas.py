@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from tests.fakes import SUPPORT, chat_request, completion_json, support_service
+from tests.fakes import STACK_TIERS, SUPPORT, chat_request, completion_json, support_service
 from tierserve.api.protocol import CallerContext
 from tierserve.errors import ConfigError, InvalidRequestError
 from tierserve.policy.spec import load_policy
@@ -61,7 +61,7 @@ def test_schemas_load_from_files_and_pydantic_models_and_travel_as_data(tmp_path
             "receipt": {"pydantic_model": f"{__name__}:Receipt"},
         },
     )
-    policy = load_policy(path)
+    policy = load_policy(path, STACK_TIERS)
     assert policy.schemas["receipt"].schema_["properties"]["shop"]["maxLength"] == 20
     assert policy.schemas["ticket"].source.endswith("schemas/ticket.json")
     # The gateway receives the policy as plain data: it must validate without the files.
@@ -87,14 +87,15 @@ def test_a_bad_schema_entry_is_named_with_the_fix(
     tmp_path: Path, schema: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
-        load_policy(write_policy(tmp_path, {"ticket": schema}))
+        load_policy(write_policy(tmp_path, {"ticket": schema}), STACK_TIERS)
     assert "schemas.ticket" in str(caught.value)
 
 
 def test_a_route_naming_an_unregistered_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="names schema 'ticket', which is not in `schemas`"):
         load_policy(
-            write_policy(tmp_path, {"invoice": {"json_schema_file": "schemas/invoice.json"}})
+            write_policy(tmp_path, {"invoice": {"json_schema_file": "schemas/invoice.json"}}),
+            STACK_TIERS,
         )
 
 

@@ -13,6 +13,9 @@ from tierserve.evaluate.calibrate import Objective, signal_grid
 from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import SufficiencyRouter
+from tierserve.policy.spec import Policy
+from tierserve.policy.start_router import StartRouterSpec
+from tierserve.signals.confidence import GATE_SIGNALS
 
 __all__ = ["register", "run"]
 
@@ -25,7 +28,8 @@ def register(actions: Any) -> None:
     calibration.add_argument(
         "--signal",
         default="conf_q10",
-        help="the signal the gateway gates on: conf_q<100 x cascade.confidence_quantile>",
+        help="the signal to choose thresholds on; the policy version written names it, and "
+        "the gateway measures it (conf_q0, conf_q10, conf_q25 or conf_q50)",
     )
     calibration.add_argument("--method", choices=["isotonic", "platt"], default="isotonic")
     calibration.add_argument(
@@ -74,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from tierserve.evaluate.sweep import baselines, cascade_point, decision_report, run_cascade
 
     objective = Objective.parse(args.objective)
+    if args.policy is not None and args.signal not in GATE_SIGNALS:
+        raise ConfigError(
+            f"--signal {args.signal!r}: a policy version's thresholds must be on a signal the "
+            f"gateway measures, one of {sorted(GATE_SIGNALS)}",
+            hint="pick one of those, or drop --policy to only report on this signal",
+        )
     outcomes = OutcomeSet.read(args.outcomes)
     train, test = outcomes.split("train"), outcomes.split("test")
     if args.by_kind:
@@ -138,14 +148,15 @@ def run(args: argparse.Namespace) -> int:
             f"{result['test']['calibrated_policy']['quality']:.3f}, cost "
             f"{result['test']['calibrated_policy']['cost']:.6g}."
         )
-        result["policy"] = _policy_version(
-            args,
-            out_policy,
-            provenance,
-            route=args.route,
-            thresholds=thresholds,
+        from tierserve.evaluate.calibrate import retuned
+
+        policy = retuned(
+            _loaded(args, train),
+            args.route,
+            thresholds,
             start_router=_router_file(router, out_policy, args.route, chosen),
         )
+        result["policy"] = _policy_version(args, policy, out_policy, provenance, "calibrated")
     print(json.dumps(result, indent=1))
     write_report(args.out, result)
     return 0
@@ -176,13 +187,14 @@ def _calibrate_by_kind(
             f"Objective: {objective.describe()}. Test split: quality {figures['quality']:.3f}, "
             f"cost {figures['cost']:.6g} ({figures['cost_vs_top_only']:.2f}x top tier only)."
         )
-        result["policy"] = _policy_version(
-            args,
-            out_policy,
-            provenance,
-            suffix="by-kind",
-            edit=kind_routes(args.route, ladders, kinds_file.name, args.kind_min_probability),
+        policy = kind_routes(
+            _loaded(args, train),
+            args.route,
+            ladders,
+            kinds_file,
+            args.kind_min_probability,
         )
+        result["policy"] = _policy_version(args, policy, out_policy, provenance, "by-kind")
     print(json.dumps(result, indent=1))
     write_report(args.out, result)
     return 0
@@ -190,23 +202,34 @@ def _calibrate_by_kind(
 
 def _router_file(
     router: SufficiencyRouter | None, out_policy: Path, route: str, chosen: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Writes ``router`` beside the policy version; the route's ``start_router`` entry."""
+) -> StartRouterSpec | None:
+    """Writes ``router`` beside the policy version; the route's start router, naming it."""
     if router is None:
         return None
     path = out_policy.with_name(f"{out_policy.stem}.{route}-router.json")
     path.write_text(json.dumps(router.served()) + "\n")
-    return {"file": path.name, "min_probability": chosen["min_probability"]}
+    return StartRouterSpec.model_validate(
+        {"file": path.name, "min_probability": chosen["min_probability"]},
+        context={"base_dir": path.parent},
+    )
+
+
+def _loaded(args: argparse.Namespace, train: OutcomeSet) -> Policy:
+    """``args.policy``, on the tiers the outcome rows were collected from."""
+    from tierserve.policy.spec import load_policy
+
+    return load_policy(args.policy, train.tiers)
 
 
 def _policy_version(
-    args: argparse.Namespace, out_policy: Path, provenance: str, **changes: Any
+    args: argparse.Namespace, policy: Policy, out_policy: Path, provenance: str, suffix: str
 ) -> dict[str, str]:
-    """Writes the calibrated version of ``args.policy`` (on ``args.signal``); its path and
-    version."""
-    from tierserve.evaluate.calibrate import write_policy
+    """Writes ``policy``, its thresholds chosen on ``args.signal``, as a version of
+    ``args.policy``; its path and version."""
+    from tierserve.policy.versions import write_version
 
-    version = write_policy(
-        args.policy, out_policy, signal=args.signal, provenance=provenance, **changes
+    gated = policy.model_copy(update={"confidence_signal": args.signal})
+    version = write_version(
+        gated, source=args.policy, out=out_policy, provenance=provenance, suffix=suffix
     )
     return {"path": str(out_policy), "version": version}

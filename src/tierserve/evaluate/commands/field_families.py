@@ -13,7 +13,8 @@ from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.field_gates import choose_kind_gates, leave_one_family_out, with_kind_gates
 from tierserve.evaluate.fields import FieldCase, figures, tier_alone
 from tierserve.policy.ladder import Ladder
-from tierserve.policy.spec import RouteSpec
+from tierserve.policy.spec import Policy, RouteSpec
+from tierserve.policy.versions import with_steps
 
 __all__ = ["by_kind"]
 
@@ -30,7 +31,7 @@ def _against_top(gated: dict[str, Any], alone: dict[str, Any]) -> dict[str, Any]
 
 def by_kind(
     args: argparse.Namespace,
-    version: str,
+    policy: Policy,
     route: RouteSpec,
     ladder: Ladder,
     cases: Sequence[FieldCase],
@@ -58,7 +59,7 @@ def by_kind(
     gated = with_kind_gates(ladder, chosen["gates"])
     result: dict[str, Any] = {
         "rows": str(args.rows),
-        "policy": version,
+        "policy": policy.version,
         "route": route.name,
         "families": {f: sum(c.family == f for c in cases) for f in families},
         "objective": f"per family flagged <= {args.max_flagged}, then the lowest silent wrong "
@@ -87,7 +88,7 @@ def by_kind(
         "top_alone_by_family": alone_by_family,
     }
     if args.out_policy is not None:
-        from tierserve.evaluate.calibrate import write_policy
+        from tierserve.policy.versions import write_version
 
         summary = result["left_out_summary"]
         provenance = (
@@ -98,12 +99,12 @@ def by_kind(
         )
         result["policy_written"] = {
             "path": str(args.out_policy),
-            "version": write_policy(
-                args.policy,
-                args.out_policy,
+            "version": write_version(
+                _kind_gated(policy, route.name, chosen["gates"]),
+                source=args.policy,
+                out=args.out_policy,
                 provenance=provenance,
                 suffix="field-gates",
-                edit=_kind_gates_edit(route.name, chosen["gates"]),
             ),
         }
     print(json.dumps({k: v for k, v in result.items() if k != "leave_one_family_out"}, indent=1))
@@ -111,18 +112,18 @@ def by_kind(
     return 0
 
 
-def _kind_gates_edit(route: str, gates: dict[str, float]) -> Any:
-    """The policy edit that gates ``route``'s generating steps by kind of value, in place of
-    their per-name field thresholds (learned on the project's own families)."""
-
-    def edit(data: dict[str, Any]) -> None:
-        spec = next(r for r in data["routes"] if r["name"] == route)
-        for step in spec["ladder"]:
-            if step.get("tier") is None:
-                continue
-            for key in ("min_field_confidence", "gated_fields", "review_field_confidence"):
-                step.pop(key, None)
-            if gates:
-                step["field_gates"] = {k: float(v) for k, v in gates.items()}
-
-    return edit
+def _kind_gated(policy: Policy, route: str, gates: dict[str, float]) -> Policy:
+    """``policy`` with ``route``'s generating steps gated by kind of value, in place of their
+    per-name field thresholds (learned on the project's own families)."""
+    return with_steps(
+        policy,
+        route,
+        lambda step: step.model_copy(
+            update={
+                "min_field_confidence": None,
+                "gated_fields": [],
+                "review_field_confidence": {},
+                "field_gates": {k: float(v) for k, v in gates.items()},
+            }
+        ),
+    )

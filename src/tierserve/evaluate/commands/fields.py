@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_policy
 
 __all__ = ["register", "run"]
 
@@ -17,7 +18,7 @@ def register(actions: Any) -> None:
         "fields", help="field thresholds of an extraction route from labelled extractions"
     )
     fields.add_argument("rows", type=Path, help="field-outcome JSONL (the extraction bench's)")
-    fields.add_argument("--policy", type=Path, required=True, help="policy holding the route")
+    add_policy_arguments(fields, help="policy holding the route")
     fields.add_argument("--route", default="extraction")
     fields.add_argument(
         "--max-silent-wrong",
@@ -53,32 +54,27 @@ def register(actions: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tierserve.evaluate.calibrate import write_policy
+    from tierserve.evaluate.calibrate import retuned
     from tierserve.evaluate.fields import (
         figures,
         read_field_cases,
-        review_edit,
         tier_alone,
         tune,
         with_agreement,
+        with_review_thresholds,
         with_thresholds,
     )
     from tierserve.policy.compose import CALLER_SCHEMA_CHECKS, held_to_schema
     from tierserve.policy.ladder import Ladder
-    from tierserve.policy.spec import load_policy
+    from tierserve.policy.versions import route_named, write_version
 
     if not 0.0 <= args.max_silent_wrong <= 1.0:
         raise ConfigError(
             f"--max-silent-wrong {args.max_silent_wrong} is not a share",
             hint="give a number from 0 to 1, e.g. 0.05",
         )
-    policy = load_policy(args.policy)
-    route = next((r for r in policy.routes if r.name == args.route), None)
-    if route is None:
-        raise ConfigError(
-            f"policy {args.policy} has no route {args.route!r}",
-            hint=f"use one of {[r.name for r in policy.routes]}",
-        )
+    policy = read_policy(args)
+    route = route_named(policy, args.route)
     # The route as a caller's schema climbs it (the format checks on every step).
     ladder = Ladder(
         steps=held_to_schema(route.ladder, route.schema_name is not None, CALLER_SCHEMA_CHECKS),
@@ -89,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.by == "kind":
         from tierserve.evaluate.commands.field_families import by_kind
 
-        return by_kind(args, policy.version, route, ladder, cases)
+        return by_kind(args, policy, route, ladder, cases)
     train = [c for c in cases if c.split == "train"]
     test = [c for c in cases if c.split == "test"]
     target = args.max_silent_wrong
@@ -146,15 +142,18 @@ def run(args: argparse.Namespace) -> int:
         )
         result["policy_written"] = {
             "path": str(args.out_policy),
-            "version": write_policy(
-                args.policy,
-                args.out_policy,
-                route=route.name,
-                thresholds=field_gates["thresholds"],
-                signal=None,
+            "version": write_version(
+                with_review_thresholds(
+                    retuned(
+                        policy, route.name, field_gates["thresholds"], key="min_field_confidence"
+                    ),
+                    route.name,
+                    field_gates["review"],
+                ),
+                source=args.policy,
+                out=args.out_policy,
                 provenance=provenance,
-                key="min_field_confidence",
-                edit=review_edit(route.name, field_gates["review"]),
+                suffix="calibrated",
             ),
         }
     shown = json.dumps(_skips_named(result), indent=1)

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_policy
 from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.policy.spec import Policy
 
 __all__ = ["register", "run"]
 
@@ -18,7 +20,7 @@ __all__ = ["register", "run"]
 def register(actions: Any) -> None:
     replayed = actions.add_parser("replay", help="the decision log under a candidate policy")
     replayed.add_argument("log_export", type=Path, help="JSONL from `tierserve log export`")
-    replayed.add_argument("--policy", type=Path, required=True, help="the candidate policy")
+    add_policy_arguments(replayed, help="the candidate policy")
     replayed.add_argument(
         "--outcomes", type=Path, help="outcome JSONL whose per-tier quality rates to expect"
     )
@@ -63,7 +65,6 @@ def register(actions: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tierserve.evaluate.replay import replay
     from tierserve.observe.decision_record import DecisionRecord
-    from tierserve.policy.spec import load_policy
 
     if not args.log_export.is_file():
         raise ConfigError(f"{args.log_export}: no such file", hint="tierserve log export --out")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.outcomes is not None:
         outcomes = OutcomeSet.read(args.outcomes)
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
-    policy = load_policy(args.policy)
+    policy = read_policy(args)
     from tierserve.prompt_models.encoder import embedder_for
 
     embedder = embedder_for(policy)
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = _regenerated(args, policy, records, quality, embedder)
     if args.write_version is not None:
-        result["policy_written"] = _replayed_version(args, result)
+        result["policy_written"] = _replayed_version(args, policy, result)
     hidden = ("changed", "requests")
     print(json.dumps({k: v for k, v in result.items() if k not in hidden}, indent=1))
     write_report(args.out, result)
@@ -136,8 +137,10 @@ def _regenerated(
     return result
 
 
-def _replayed_version(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, str]:
-    from tierserve.evaluate.calibrate import write_policy
+def _replayed_version(
+    args: argparse.Namespace, policy: Policy, result: dict[str, Any]
+) -> dict[str, str]:
+    from tierserve.policy.versions import write_version
 
     scores = result.get("scores", {})
     provenance = (
@@ -146,7 +149,7 @@ def _replayed_version(args: argparse.Namespace, result: dict[str, Any]) -> dict[
         f"{result['cost_after']:.6g}; quality {scores.get('quality_before')} -> "
         f"{scores.get('quality_after')} over {scores.get('labelled_requests', 0)} labelled."
     )
-    version = write_policy(
-        args.policy, args.write_version, provenance=provenance, suffix="replayed"
+    version = write_version(
+        policy, source=args.policy, out=args.write_version, provenance=provenance, suffix="replayed"
     )
     return {"path": str(args.write_version), "version": version}
