@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tierserve.evaluate.figures import PromptViewFigures
 from tierserve.evaluate.importers import read_routellm_csv
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView
@@ -48,11 +49,11 @@ def measured(router: EmbeddingDifficultyRouter, test: OutcomeSet) -> dict[str, A
     scores = router.scores([r.prompt for r in test.rows])
     found = report(test, score_points(test, scores), scores=scores)
     return {
-        "apgr": found["apgr"],
-        "cpt": found["cpt"],
-        "not_applicable": found["not_applicable"],
+        "apgr": found.apgr,
+        "cpt": found.cpt,
+        "not_applicable": found.not_applicable,
         "distinct_scores": len({round(s, 9) for s in scores}),
-        "prompt_view": router.view.describe(),
+        "prompt_view": PromptViewFigures.of_view(router.view).model_dump(),
     }
 
 

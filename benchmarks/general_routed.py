@@ -76,7 +76,7 @@ def summary(rows: list[dict[str, Any]], test: OutcomeSet) -> dict[str, Any]:
         "items": n,
         "through_gateway": served,
         **baselines,
-        "oracle": {**best, "calls": 1.0},
+        "oracle": {**best.model_dump(), "calls": 1.0},
         "vs_large_only": {
             "quality_delta": served["quality"] - test.quality(large),
             "cost_ratio": served["cost"] / test.cost(large),

@@ -85,8 +85,6 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-    import json
-    import statistics
 
     from tierserve.config import load_config
     from tierserve.policy.spec import load_policy
@@ -127,18 +125,9 @@ def _policy(args: argparse.Namespace) -> int:
         )
     if args.seeds == 0:
         return 0
-    from tierserve.evaluate.task_classifier import holdout_accuracy, load_examples
+    from tierserve.evaluate.task_classifier import holdout_summary, load_examples
 
-    examples = load_examples(examples_file)
-    reports = [holdout_accuracy(examples, seed=seed) for seed in range(args.seeds)]
-    accuracies = [r["accuracy"] for r in reports]
-    summary = {
-        "examples": len(examples),
-        "held_out_accuracy_by_seed": accuracies,
-        "mean": statistics.mean(accuracies),
-        "first_split": reports[0],
-    }
-    print(json.dumps(summary, indent=2))
+    print(holdout_summary(load_examples(examples_file), args.seeds).model_dump_json(indent=2))
     return 0
 
 

@@ -77,9 +77,9 @@ def test_replaying_the_log_under_its_own_policy_reproduces_every_decision(
     records = [r for r in log.query(LogQuery(since=started - 1)) if r.request_id in ids]
     assert len(records) == len(ids)
     result = replay(policy, records)
-    assert result["replayed"] == len(ids) and result["unknown"] == 0
-    assert result["answer_source_changed"] == 0 and result["route_changed"] == 0
-    assert result["cost_after"] == pytest.approx(result["cost_before"])
+    assert result.replayed == len(ids) and result.unknown == 0
+    assert result.answer_source_changed == 0 and result.route_changed == 0
+    assert result.cost_after == pytest.approx(result.cost_before)
 
 
 def test_the_closed_loop_replays_with_new_generations_and_writes_a_version(

@@ -174,7 +174,7 @@ def test_a_callers_schema_gets_the_extraction_ladder_with_field_signals_logged_a
     # Replay re-judges the recorded fields: the served policy reaches the served decision, and
     # a stricter field threshold on medium escalates naming its least sure field, without a
     # new generation.
-    assert replay(policy, [record])["answer_source_changed"] == 0
+    assert replay(policy, [record]).answer_source_changed == 0
     weakest = min(record.steps[0].fields, key=lambda f: f.confidence)
     assert weakest.confidence < 1.0  # raw log-probabilities: a model is never sure of all
     data = policy.model_dump(by_alias=True)

@@ -109,4 +109,4 @@ def test_replicas_share_sessions_and_lose_no_record_when_killed(
     assert first["id"] in exported and second["id"] in exported
     records = list(DecisionLog(database).query())
     replayed = replay(policy, records)
-    assert replayed["unknown"] == 0 and replayed["answer_source_changed"] == 0, replayed
+    assert replayed.unknown == 0 and replayed.answer_source_changed == 0, replayed

@@ -82,8 +82,8 @@ def test_the_weights_compute_what_the_calibrated_model_computes(encoder: object)
 
 def test_held_out_accuracy_stays_well_above_chance(encoder: object) -> None:
     report = holdout_accuracy(load_examples(EXAMPLES), seed=0, encoder=encoder)
-    assert report["test"] == 30
-    assert report["accuracy"] >= 0.7  # six classes: chance is 0.17; measured 0.80 (seeds 0-4)
+    assert report.test == 30
+    assert report.accuracy >= 0.7  # six classes: chance is 0.17; measured 0.80 (seeds 0-4)
 
 
 def test_a_policy_with_examples_but_no_weights_names_the_command(tmp_path: Path) -> None:

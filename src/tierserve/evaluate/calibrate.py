@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.figures import Reliability, ThresholdChoice
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
 from tierserve.evaluate.sweep import cascade_point, run_cascade
 from tierserve.policy.spec import LadderStepSpec, Policy
@@ -84,7 +85,7 @@ def calibrate(train: OutcomeSet, signal: str, method: Method) -> dict[str, TierC
     return fitted
 
 
-def reliability(test: OutcomeSet, calibration: TierCalibration, bins: int = 10) -> dict[str, float]:
+def reliability(test: OutcomeSet, calibration: TierCalibration, bins: int = 10) -> Reliability:
     """Brier score and expected calibration error of ``calibration`` on ``test``."""
     values, right = _signal(test, calibration.tier, calibration.signal)
     predicted = calibration.probability(values)
@@ -95,7 +96,7 @@ def reliability(test: OutcomeSet, calibration: TierCalibration, bins: int = 10) 
         for b in range(bins)
         if (which == b).any()
     )
-    return {"brier": float(np.mean((predicted - right) ** 2)), "ece": float(ece)}
+    return Reliability(brier=float(np.mean((predicted - right) ** 2)), ece=float(ece))
 
 
 def signal_grid(outcomes: OutcomeSet, signal: str, steps: int = 21) -> list[float]:
@@ -163,7 +164,7 @@ def choose_thresholds(
     objective: Objective,
     grid: Sequence[float],
     starts: Sequence[int] | None = None,
-) -> dict[str, Any]:
+) -> ThresholdChoice:
     """The thresholds (one per tier but the last) that best meet ``objective`` on ``train``;
     ``starts``: per row, the tier index a start router begins at."""
     top_quality = train.quality(train.tiers[-1])
@@ -185,7 +186,7 @@ def choose_thresholds(
         raise ConfigError(f"no thresholds meet the objective ({objective.describe()}) on train")
     thresholds = dict(zip(train.tiers[:-1], best[2], strict=True))
     quality, cost = score_cascade(train, signal, best[2], starts)
-    return {"thresholds": thresholds, "train_quality": quality, "train_cost": cost}
+    return ThresholdChoice(thresholds=thresholds, train_quality=quality, train_cost=cost)
 
 
 MIN_PROBABILITIES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -197,25 +198,25 @@ def choose_with_router(
     objective: Objective,
     grid: Sequence[float],
     suffices: dict[str, list[float]],
-) -> dict[str, Any]:
+) -> ThresholdChoice:
     """The start router's ``min_probability`` and the cascade thresholds behind it that best
     meet ``objective`` on ``train``, from the router's out-of-fold ``suffices`` there."""
     from tierserve.evaluate.routers import start_indexes
 
-    best: tuple[tuple[float, float], float, dict[str, Any]] | None = None
+    best: tuple[tuple[float, float], float, ThresholdChoice] | None = None
     for level in MIN_PROBABILITIES:
         starts = start_indexes(train.tiers, suffices, level)
         try:
             chosen = choose_thresholds(train, signal, objective, grid, starts)
         except ConfigError:
             continue
-        quality, cost = chosen["train_quality"], chosen["train_cost"]
+        quality, cost = chosen.train_quality, chosen.train_cost
         key = (cost, -quality) if objective.quality_share is not None else (-quality, cost)
         if best is None or key < best[0]:
             best = (key, level, chosen)
     if best is None:
         raise ConfigError(f"no router level meets the objective ({objective.describe()}) on train")
-    return {**best[2], "min_probability": best[1]}
+    return best[2].model_copy(update={"min_probability": best[1]})
 
 
 def retuned(

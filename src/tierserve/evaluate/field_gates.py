@@ -17,18 +17,20 @@ held), from no gates, twice round: the kinds are few and their effects nearly se
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
+from tierserve.evaluate.field_figures import FieldFigures, KindGateChoice
 from tierserve.evaluate.fields import FieldCase, figures
 from tierserve.policy.ladder import Ladder
+from tierserve.policy.spec import LadderStepSpec
 from tierserve.signals.value_kinds import VALUE_KINDS, ValueKind
 
 __all__ = [
     "KIND_GRID",
     "FamilyFold",
     "choose_kind_gates",
+    "gated_by_kind",
     "leave_one_family_out",
     "with_kind_gates",
 ]
@@ -40,12 +42,13 @@ ROUNDS = 2
 KindGates = dict[ValueKind, float]
 
 
-def with_kind_gates(ladder: Ladder, gates: Mapping[ValueKind, float]) -> Ladder:
-    """``ladder`` with every generating step gated by kind of value (``gates``; 0: none), in
-    place of its per-name field and review thresholds (learned on the families they saw)."""
-    kept = {kind: value for kind, value in gates.items() if value > 0}
-    steps = tuple(
-        s.model_copy(
+def gated_by_kind(gates: Mapping[ValueKind, float]) -> Callable[[LadderStepSpec], LadderStepSpec]:
+    """The change that gates a generating step by kind of value (``gates``; 0: none), in place
+    of its per-name field and review thresholds (learned on the families they saw)."""
+    kept = {kind: float(value) for kind, value in gates.items() if value > 0}
+
+    def gated(step: LadderStepSpec) -> LadderStepSpec:
+        return step.model_copy(
             update={
                 "field_gates": kept,
                 "min_field_confidence": None,
@@ -53,10 +56,14 @@ def with_kind_gates(ladder: Ladder, gates: Mapping[ValueKind, float]) -> Ladder:
                 "review_field_confidence": {},
             }
         )
-        if s.action == "generate"
-        else s
-        for s in ladder.steps
-    )
+
+    return gated
+
+
+def with_kind_gates(ladder: Ladder, gates: Mapping[ValueKind, float]) -> Ladder:
+    """``ladder`` with every generating step :func:`gated_by_kind`."""
+    gated = gated_by_kind(gates)
+    steps = tuple(gated(s) if s.action == "generate" else s for s in ladder.steps)
     return replace(ladder, steps=steps)
 
 
@@ -85,10 +92,10 @@ def _judge(
     overall = figures(gated, every)
     return _Judged(
         dict(gates),
-        max(f["silent_wrong"] for f in each),
-        max(f["flagged"] for f in each),
-        overall["all_fields_right"],
-        overall["cost_per_case"],
+        max(f.silent_wrong for f in each),
+        max(f.flagged for f in each),
+        overall.all_fields_right,
+        overall.cost_per_case,
     )
 
 
@@ -104,7 +111,7 @@ def choose_kind_gates(
     max_flagged: float,
     kinds: Sequence[ValueKind] = VALUE_KINDS,
     grid: Sequence[float] = KIND_GRID,
-) -> dict[str, Any]:
+) -> KindGateChoice:
     """Gates for ``ladder`` chosen on ``cases`` by their worst family (see the module's doc);
     with the worst-family figures they reach."""
     families = _by_family(cases)
@@ -115,23 +122,23 @@ def choose_kind_gates(
                 tried = _judge(ladder, families, {**best.gates, kind: value})
                 if _key(tried, max_flagged) < _key(best, max_flagged):
                     best = tried
-    return {
-        "gates": {k: v for k, v in best.gates.items() if v > 0},
-        "worst_family_silent_wrong": best.worst_silent,
-        "worst_family_flagged": best.worst_flagged,
-        "all_fields_right": best.right,
-        "cost_per_case": best.cost,
-    }
+    return KindGateChoice(
+        gates={k: v for k, v in best.gates.items() if v > 0},
+        worst_family_silent_wrong=best.worst_silent,
+        worst_family_flagged=best.worst_flagged,
+        all_fields_right=best.right,
+        cost_per_case=best.cost,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class FamilyFold:
     family: str
-    gates: dict[str, float]
+    gates: dict[ValueKind, float]
     """Chosen without this family."""
-    in_sample: dict[str, Any]
+    in_sample: FieldFigures
     """The gates on the families they were chosen on."""
-    left_out: dict[str, Any]
+    left_out: FieldFigures
     """The gates on this family, which they never saw."""
 
 
@@ -144,8 +151,6 @@ def leave_one_family_out(
     for family, held in families.items():
         rest = [case for other, group in families.items() if other != family for case in group]
         chosen = choose_kind_gates(ladder, rest, max_flagged=max_flagged)
-        gated = with_kind_gates(ladder, chosen["gates"])
-        folds.append(
-            FamilyFold(family, chosen["gates"], figures(gated, rest), figures(gated, held))
-        )
+        gated = with_kind_gates(ladder, chosen.gates)
+        folds.append(FamilyFold(family, chosen.gates, figures(gated, rest), figures(gated, held)))
     return folds

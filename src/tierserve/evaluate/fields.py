@@ -35,9 +35,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.field_figures import FieldChoice, FieldFigures, FieldTuning, Review
 from tierserve.evaluate.replay import LadderReplay, replay_ladder
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.spec import LadderStepSpec, Policy
@@ -145,10 +146,6 @@ def with_thresholds(
     )
 
 
-Review = dict[str, dict[str, float]]
-"""Per tier, its steps' review_field_confidence."""
-
-
 def with_review(ladder: Ladder, review: Review) -> Ladder:
     """``ladder`` with each generating step's review thresholds replaced by ``review``'s for
     its tier (none where it names none)."""
@@ -219,25 +216,25 @@ def _score(ladder: Ladder, case: FieldCase) -> _Scored:
     return _Scored(walked, True, wrong, len(marks) - len(wrong), fields)
 
 
-def figures(ladder: Ladder, cases: Sequence[FieldCase]) -> dict[str, Any]:
+def figures(ladder: Ladder, cases: Sequence[FieldCase]) -> FieldFigures:
     return _summary([_score(ladder, case) for case in cases])
 
 
-def _summary(scored: Sequence[_Scored]) -> dict[str, Any]:
+def _summary(scored: Sequence[_Scored]) -> FieldFigures:
     n = len(scored)
     if n == 0:
         raise ConfigError("no cases in this split", hint="check the rows' split names")
-    return {
-        "cases": n,
-        "all_fields_right": sum(s.all_right for s in scored) / n,
-        "field_accuracy": sum(s.right_fields for s in scored) / sum(s.fields for s in scored),
-        "silent_wrong": sum(bool(s.silent) for s in scored) / n,
-        "flagged": sum(s.flagged for s in scored) / n,
-        "escalated": sum(s.walked.calls > 1 for s in scored) / n,
-        "cost_per_case": sum(s.walked.cost for s in scored) / n,
-        "calls_per_case": sum(s.walked.calls for s in scored) / n,
-        "answered_by": dict(Counter(s.walked.answered for s in scored)),
-    }
+    return FieldFigures(
+        cases=n,
+        all_fields_right=sum(s.all_right for s in scored) / n,
+        field_accuracy=sum(s.right_fields for s in scored) / sum(s.fields for s in scored),
+        silent_wrong=sum(bool(s.silent) for s in scored) / n,
+        flagged=sum(s.flagged for s in scored) / n,
+        escalated=sum(s.walked.calls > 1 for s in scored) / n,
+        cost_per_case=sum(s.walked.cost for s in scored) / n,
+        calls_per_case=sum(s.walked.calls for s in scored) / n,
+        answered_by=dict(Counter(s.walked.answered for s in scored)),
+    )
 
 
 def tier_alone(ladder: Ladder, tier: str) -> Ladder:
@@ -265,35 +262,31 @@ def choose_field_thresholds(
     gate: Gate = "min_field_confidence",
     reviews: bool = True,
     prefer: Prefer = "safest",
-) -> dict[str, Any]:
+) -> FieldChoice:
     """The thresholds meeting the objective on ``train`` that ``prefer`` says are best;
     ``reviews``: a setting may add review thresholds (see the module's doc)."""
     strongest = str([s.tier for s in ladder.steps if s.tier is not None][-1])
     alone = figures(tier_alone(ladder, strongest), train)
-    floor = alone["all_fields_right"]
+    floor = alone.all_fields_right
     generating = sum(s.action == "generate" for s in ladder.steps)
-    best: tuple[tuple[float, ...], tuple[float, ...], dict[str, Any], Review] | None = None
+    best: tuple[tuple[float, ...], tuple[float, ...], FieldFigures, Review] | None = None
     choices = [(*grid, SKIP)] * (generating - 1) + [tuple(grid)]
     for thresholds in itertools.product(*choices):
         tuned = with_thresholds(ladder, thresholds, gate)
         scored = figures(tuned, train)
-        if scored["all_fields_right"] < floor:
+        if scored.all_fields_right < floor:
             continue
-        if prefer == "safest" and scored["cost_per_case"] >= alone["cost_per_case"]:
+        if prefer == "safest" and scored.cost_per_case >= alone.cost_per_case:
             continue
         review: Review = {}
-        if reviews and (prefer == "safest" or scored["silent_wrong"] > max_silent_wrong):
+        if reviews and (prefer == "safest" or scored.silent_wrong > max_silent_wrong):
             review, scored = _reviewed(
                 tuned, train, 0.0 if prefer == "safest" else max_silent_wrong
             )
-        if scored["silent_wrong"] > max_silent_wrong:
+        if scored.silent_wrong > max_silent_wrong:
             continue
-        cost = round(scored["cost_per_case"], 12)
-        right, silent, flagged = (
-            scored["all_fields_right"],
-            scored["silent_wrong"],
-            scored["flagged"],
-        )
+        cost = round(scored.cost_per_case, 12)
+        right, silent, flagged = scored.all_fields_right, scored.silent_wrong, scored.flagged
         key = (
             (silent, flagged, cost, -right)
             if prefer == "safest"
@@ -310,15 +303,17 @@ def choose_field_thresholds(
             hint="raise --max-silent-wrong, or add a stronger step or a review step to the route",
         )
     tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
-    return {
-        "thresholds": dict(zip(tiers, best[1], strict=True)),
-        "review": best[3],
-        "train": best[2],
-        "train_all_fields_right_floor": floor,
-    }
+    return FieldChoice(
+        thresholds=dict(zip(tiers, best[1], strict=True)),
+        review=best[3],
+        train=best[2],
+        train_all_fields_right_floor=floor,
+    )
 
 
-def _reviewed(ladder: Ladder, train: Sequence[FieldCase], target: float) -> tuple[Review, Any]:
+def _reviewed(
+    ladder: Ladder, train: Sequence[FieldCase], target: float
+) -> tuple[Review, FieldFigures]:
     """Review thresholds on the fields ``ladder`` kept silently wrong on ``train``, added one
     at a time (the fewest silent answers, then the fewest flags) until the silent-wrong share
     is at most ``target`` or nothing more helps; the review and the figures it reaches."""
@@ -326,21 +321,21 @@ def _reviewed(ladder: Ladder, train: Sequence[FieldCase], target: float) -> tupl
     cases = [_score(ladder, case) for case in train]
     scored = _summary(cases)
     for _ in range(REVIEWS_AT_MOST):
-        if scored["silent_wrong"] <= target:
+        if scored.silent_wrong <= target:
             break
         silent = Counter((s.walked.answered, name) for s in cases for name in s.silent)
         # A field silently wrong once is noise; one wrong again and again is a pattern.
         recurring = sorted(pair for pair, count in silent.items() if count >= REVIEW_MIN_CASES)
-        best: tuple[tuple[float, float], Review, list[_Scored], dict[str, Any]] | None = None
+        best: tuple[tuple[float, float], Review, list[_Scored], FieldFigures] | None = None
         for (tier, name), threshold in itertools.product(recurring, REVIEW_GRID):
             tried = {**review, tier: {**review.get(tier, {}), name: threshold}}
             reviewed = with_review(ladder, tried)
             found_cases = [_score(reviewed, case) for case in train]
             found = _summary(found_cases)
-            key = (found["silent_wrong"], found["flagged"])
+            key = (found.silent_wrong, found.flagged)
             if best is None or key < best[0]:
                 best = (key, tried, found_cases, found)
-        if best is None or best[0][0] >= scored["silent_wrong"]:
+        if best is None or best[0][0] >= scored.silent_wrong:
             break
         review, cases, scored = best[1], best[2], best[3]
     return review, scored
@@ -364,7 +359,7 @@ def tune(
     gate: Gate = "min_field_confidence",
     reviews: bool = True,
     prefer: Prefer = "safest",
-) -> dict[str, Any]:
+) -> FieldTuning:
     """Thresholds chosen on ``train`` and the figures they reach on ``test``; when no setting
     meets the objective, a note saying so instead of thresholds."""
     try:
@@ -377,10 +372,10 @@ def tune(
             prefer=prefer,
         )
     except ConfigError as unreachable:
-        return {"thresholds": None, "train": None, "test": None, "note": unreachable.message}
-    tuned = with_thresholds(ladder, list(chosen["thresholds"].values()), gate)
-    tuned = with_review(tuned, chosen["review"])
-    return {**chosen, "test": figures(tuned, test), "note": None}
+        return FieldTuning(note=unreachable.message)
+    tuned = with_thresholds(ladder, list(chosen.thresholds.values()), gate)
+    tuned = with_review(tuned, chosen.review)
+    return FieldTuning(**dict(chosen), test=figures(tuned, test))
 
 
 def with_review_thresholds(policy: Policy, route: str, review: Review) -> Policy:

@@ -32,9 +32,19 @@ import numpy as np
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective
+from tierserve.evaluate.figures import (
+    KindCalibrationReport,
+    KindClassifierFigures,
+    KindFigures,
+    KindsWithoutALadder,
+    KindTest,
+    PromptViewFigures,
+    RoutedAgainstTop,
+    RoutedFigures,
+)
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
 from tierserve.evaluate.sweep import CascadeChoice, baselines, run_cascade
-from tierserve.policy.kinds import QuestionKindsSpec
+from tierserve.policy.kinds import KindModel, QuestionKindsSpec
 from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec
 from tierserve.policy.start_router import ENCODER
 from tierserve.policy.versions import route_named
@@ -113,8 +123,8 @@ class KindClassifier:
                 found[index] = kind
         return found
 
-    def served(self) -> dict[str, Any]:
-        """The classifier as a policy's ``question_kinds`` file holds it: one linear score per
+    def served(self) -> QuestionKindsSpec:
+        """The classifier as a policy's ``question_kinds`` serves it: one linear score per
         kind, whose softmax is the model's probabilities."""
         coef, intercept = np.asarray(self.model.coef_), np.asarray(self.model.intercept_)
         if len(self.model.classes_) == 2:
@@ -122,15 +132,15 @@ class KindClassifier:
             # kind's score is then 0 (softmax of (0, z) is the sigmoid of z).
             coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
             intercept = np.array([0.0, intercept[0]])
-        return {
-            "encoder": ENCODER,
-            "prefix": self.view.prefix,
-            "suffix": self.view.suffix,
-            "kinds": {
-                str(kind): {"weights": [float(w) for w in weights], "bias": float(bias)}
+        return QuestionKindsSpec(
+            encoder=ENCODER,
+            prefix=self.view.prefix,
+            suffix=self.view.suffix,
+            kinds={
+                str(kind): KindModel(weights=[float(w) for w in weights], bias=float(bias))
                 for kind, weights, bias in zip(self.model.classes_, coef, intercept, strict=True)
             },
-        }
+        )
 
 
 def _kinds(rows: Sequence[OutcomeRow]) -> list[str]:
@@ -242,32 +252,33 @@ def choose_kind_ladders(
 
 def routed(
     outcomes: OutcomeSet, kinds: Sequence[str], signal: str, ladders: dict[str, KindLadder]
-) -> dict[str, Any]:
+) -> RoutedFigures:
     """Quality, cost and upstream calls per request of ``ladders`` over ``outcomes``. A row of
     a kind without a ladder of its own climbs the ladder of rows without a kind, as the gateway
     sends it to the route without kinds (the top tier alone when there is none either)."""
     top = ladders.get(NO_KIND, KindLadder((outcomes.tiers[-1],), ()))
     quality = cost = calls = 0.0
     answered: dict[str, int] = {}
-    per_kind: dict[str, dict[str, Any]] = {}
+    per_kind: dict[str, KindFigures] = {}
     for kind, group in _group(outcomes, kinds).items():
         choices = walk(group, signal, ladders.get(kind, top))
         q, c = sum(x.quality for x in choices), sum(x.cost for x in choices)
         quality, cost, calls = quality + q, cost + c, calls + sum(len(x.tried) for x in choices)
         for choice in choices:
             answered[choice.answered_by] = answered.get(choice.answered_by, 0) + 1
-        per_kind[kind or "none"] = {"rows": len(choices), "quality": q / len(choices)}
+        per_kind[kind or "none"] = KindFigures(rows=len(choices), quality=q / len(choices))
     n = len(outcomes.rows)
-    return {
-        "quality": quality / n,
-        "cost": cost / n,
-        "calls_per_request": calls / n,
-        "answered_by": {t: answered.get(t, 0) / n for t in outcomes.tiers},
-        "by_kind": per_kind,
-    }
+    return RoutedFigures(
+        quality=quality / n,
+        cost=cost / n,
+        calls_per_request=calls / n,
+        answered_by={t: answered.get(t, 0) / n for t in outcomes.tiers},
+        by_kind=per_kind,
+    )
 
 
 def report(
+    outcomes: str,
     train: OutcomeSet,
     test: OutcomeSet,
     classifier: KindClassifier,
@@ -275,10 +286,10 @@ def report(
     objective: Objective,
     grid: Sequence[float],
     min_rows: int = MIN_KIND_ROWS,
-) -> tuple[dict[str, KindLadder], dict[str, Any]]:
-    """The ladders chosen on ``train`` and the report of their figures on ``test``. A kind
-    with fewer than ``min_rows`` train rows gets no ladder of its own: its rows climb the
-    ladder of the route without kinds, chosen with them."""
+) -> tuple[dict[str, KindLadder], KindCalibrationReport]:
+    """The ladders chosen on ``train`` and the report of their figures on ``test`` (of the
+    ``outcomes`` file). A kind with fewer than ``min_rows`` train rows gets no ladder of its
+    own: its rows climb the ladder of the route without kinds, chosen with them."""
     predicted = classifier.cross_fitted(train.rows)
     counts = {kind: predicted.count(kind) for kind in set(predicted)}
     few = sorted(k for k, n in counts.items() if n < min_rows and k != NO_KIND)
@@ -288,37 +299,33 @@ def report(
     true = [row.labels.kind or NO_KIND for row in test.rows]
     top = test.tiers[-1]
     routed_test = routed(test, test_kinds, signal, ladders)
-    routed_test["cost_vs_top_only"] = routed_test["cost"] / test.cost(top)
-    routed_test["quality_vs_top_only"] = routed_test["quality"] - test.quality(top)
-    result: dict[str, Any] = {
-        "signal": signal,
-        "objective": objective.describe(),
-        "ladders": {kind or "none": ladder.describe() for kind, ladder in ladders.items()},
-        "kinds_without_a_ladder": {
-            "min_rows": min_rows,
-            "kinds": {kind: counts[kind] for kind in few},
-        },
-        "kind_classifier": {
-            "train_out_of_fold_accuracy": float(
-                np.mean(
-                    [
-                        p == (r.labels.kind or NO_KIND)
-                        for p, r in zip(predicted, train.rows, strict=True)
-                    ]
-                )
+    train_right = [
+        p == (r.labels.kind or NO_KIND) for p, r in zip(predicted, train.rows, strict=True)
+    ]
+    result = KindCalibrationReport(
+        outcomes=outcomes,
+        signal=signal,
+        objective=objective.describe(),
+        ladders={kind or "none": ladder.describe() for kind, ladder in ladders.items()},
+        kinds_without_a_ladder=KindsWithoutALadder(
+            min_rows=min_rows, kinds={kind: counts[kind] for kind in few}
+        ),
+        kind_classifier=KindClassifierFigures(
+            train_out_of_fold_accuracy=float(np.mean(train_right)),
+            test_accuracy=float(np.mean([p == t for p, t in zip(test_kinds, true, strict=True)])),
+            min_probability=classifier.min_probability,
+            prompt_view=PromptViewFigures.of_view(classifier.view),
+        ),
+        train=routed(train, train_kinds, signal, ladders),
+        test=KindTest(
+            routed_by_kind=RoutedAgainstTop(
+                **dict(routed_test),
+                cost_vs_top_only=routed_test.cost / test.cost(top),
+                quality_vs_top_only=routed_test.quality - test.quality(top),
             ),
-            "test_accuracy": float(
-                np.mean([p == t for p, t in zip(test_kinds, true, strict=True)])
-            ),
-            "min_probability": classifier.min_probability,
-            "prompt_view": classifier.view.describe(),
-        },
-        "train": routed(train, train_kinds, signal, ladders),
-        "test": {
-            "routed_by_kind": routed_test,
-            **baselines(test),
-        },
-    }
+            baselines=baselines(test),
+        ),
+    )
     return ladders, result
 
 

@@ -21,7 +21,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -29,6 +28,7 @@ from tierserve.errors import TierserveError
 from tierserve.evaluate.collect import ask_pinned, served_tiers
 from tierserve.evaluate.importers import stable_split
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, TierOutcome
+from tierserve.evaluate.replay import Replayed, ReplayScores
 from tierserve.evaluate.tasks import TaskItem, check
 from tierserve.model_names import pinned_model
 from tierserve.observe.decision_record import DecisionRecord
@@ -175,21 +175,23 @@ class RegeneratedReplay:
 
     def scores(
         self,
-        requests: Sequence[Mapping[str, Any]],
+        requests: Sequence[Replayed],
         prompts: Mapping[str, str | None],
         labels: Mapping[str, TaskItem],
-    ) -> dict[str, Any]:
+    ) -> ReplayScores:
         """Both policies' answers checked against the labels, where a label exists.
         ``prompts``: each request id's logged prompt."""
         sides: dict[str, list[float]] = {"before": [], "after": []}
         for request in requests:
-            item = labels.get(str(prompts.get(str(request["request_id"]))))
+            item = labels.get(str(prompts.get(request.request_id)))
             if item is None:
                 continue
             got = {}
-            for side in sides:
-                answered = str(request[f"answered_{side}"])
-                found = self.answers.get((str(request["request_id"]), answered))
+            for side, answered in (
+                ("before", request.answered_before),
+                ("after", request.answered_after),
+            ):
+                found = self.answers.get((request.request_id, answered))
                 if answered == "safe_failure":
                     got[side] = 0.0
                 elif found is not None:
@@ -198,13 +200,11 @@ class RegeneratedReplay:
                 for side in sides:
                     sides[side].append(got[side])
         scored = len(sides["before"])
-        return {
-            "labelled_requests": scored,
-            **{
-                f"quality_{side}": (sum(v) / scored if scored else None)
-                for side, v in sides.items()
-            },
-        }
+        return ReplayScores(
+            labelled_requests=scored,
+            quality_before=sum(sides["before"]) / scored if scored else None,
+            quality_after=sum(sides["after"]) / scored if scored else None,
+        )
 
     def outcome_rows(
         self,

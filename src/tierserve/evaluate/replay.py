@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
+from pydantic import Field
+
+from tierserve.evaluate.figures import Figures, PolicyWritten
 from tierserve.model_names import split_model
 from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.classify import TaskDecision
@@ -45,6 +47,10 @@ from tierserve.policy.step import FailureKind, Outcome, Step
 
 __all__ = [
     "LadderReplay",
+    "OutcomesWritten",
+    "RegeneratedAnswers",
+    "ReplayReport",
+    "ReplayScores",
     "Replayed",
     "candidate_ladder",
     "replay",
@@ -229,13 +235,66 @@ def routed(record: DecisionRecord) -> bool:
     return _not_routed(record) is None
 
 
+class ReplayScores(Figures):
+    """Both policies' answers checked against a task set's labels, where a label exists."""
+
+    labelled_requests: int
+    quality_before: float | None
+    quality_after: float | None
+
+
+class RegeneratedAnswers(Figures):
+    answers: int
+    store: str
+    not_replayable: dict[str, int] = Field(
+        description="Requests that could not be asked again, by why."
+    )
+
+
+class OutcomesWritten(Figures):
+    path: str
+    rows: int
+
+
+class ReplayReport(Figures):
+    """The decision log under a candidate policy (``tierserve eval replay``). Costs, calls,
+    latencies and expected quality are summed over the known requests only: an unknown one's
+    cost under the candidate is not in the record."""
+
+    candidate_policy: str
+    records: int
+    replayed: int
+    skipped: dict[str, int] = Field(description="Records not replayed, by why.")
+    route_changed: int
+    answer_source_changed: int
+    unknown: int
+    transitions: dict[str, int] = Field(description="'<answered before>-><after>': requests.")
+    totals_over_known_requests: int
+    cost_before: float
+    cost_after: float
+    upstream_calls_before: int
+    upstream_calls_after: int
+    escalated_before: int
+    escalated_after: int
+    latency_s_before: float
+    latency_s_after: float
+    expected_quality_before: float | None = None
+    expected_quality_after: float | None = None
+    changed: list[Replayed] = Field(description="The first 50 whose answer source changed.")
+    requests: list[Replayed]
+    regenerated: RegeneratedAnswers | None = None
+    scores: ReplayScores | None = None
+    outcomes_written: OutcomesWritten | None = None
+    policy_written: PolicyWritten | None = None
+
+
 def replay(
     policy: Policy,
     records: Iterable[DecisionRecord],
     tier_quality: Mapping[str, float] | None = None,
     regenerated: Mapping[str, Sequence[Step]] | None = None,
     embedder: PromptEmbedder | None = None,
-) -> dict[str, Any]:
+) -> ReplayReport:
     """``regenerated``: per request id, steps asked again on the live tiers; ``embedder``:
     for the candidate's start routers (see :func:`candidate_ladder`)."""
     replayed: list[Replayed] = []
@@ -248,37 +307,45 @@ def replay(
             extra = (regenerated or {}).get(record.request_id, ())
             replayed.append(replay_one(policy, record, extra, embedder))
     known = [r for r in replayed if r.answered_after != "unknown"]
+    before, after = _expected_quality(known, tier_quality)
+    return ReplayReport(
+        candidate_policy=policy.version,
+        records=len(replayed) + sum(skipped.values()),
+        replayed=len(replayed),
+        skipped=dict(skipped),
+        route_changed=sum(r.route_before != r.route_after for r in replayed),
+        answer_source_changed=sum(r.answered_before != r.answered_after for r in known),
+        unknown=len(replayed) - len(known),
+        transitions=dict(Counter(f"{r.answered_before}->{r.answered_after}" for r in replayed)),
+        totals_over_known_requests=len(known),
+        cost_before=sum(r.cost_before for r in known),
+        cost_after=sum(r.cost_after for r in known),
+        upstream_calls_before=sum(r.calls_before for r in known),
+        upstream_calls_after=sum(r.calls_after for r in known),
+        escalated_before=sum(r.calls_before > 1 for r in known),
+        escalated_after=sum(r.calls_after > 1 for r in known),
+        latency_s_before=sum(r.latency_before for r in known),
+        latency_s_after=sum(r.latency_after for r in known),
+        changed=[r for r in replayed if r.answered_before != r.answered_after][:50],
+        requests=replayed,
+        expected_quality_before=before,
+        expected_quality_after=after,
+    )
+
+
+def _expected_quality(
+    known: Sequence[Replayed], tier_quality: Mapping[str, float] | None
+) -> tuple[float | None, float | None]:
+    """The mean quality expected of the answers before and after, from each tier's quality
+    rate (a safe failure is worth nothing; a request a person reviews is left out)."""
+    if tier_quality is None:
+        return None, None
+    scored = [r for r in known if "human_review" not in (r.answered_before, r.answered_after)]
+    if not scored:
+        return None, None
 
     def quality(answered: str) -> float:
-        assert tier_quality is not None
         return 0.0 if answered == "safe_failure" else tier_quality.get(answered, 0.0)
 
-    result: dict[str, Any] = {
-        "candidate_policy": policy.version,
-        "records": len(replayed) + sum(skipped.values()),
-        "replayed": len(replayed),
-        "skipped": dict(skipped),
-        "route_changed": sum(r.route_before != r.route_after for r in replayed),
-        "answer_source_changed": sum(r.answered_before != r.answered_after for r in known),
-        "unknown": len(replayed) - len(known),
-        "transitions": dict(Counter(f"{r.answered_before}->{r.answered_after}" for r in replayed)),
-        # Costs and expected quality are summed over the known requests only: an unknown
-        # one's cost under the candidate is not in the record.
-        "totals_over_known_requests": len(known),
-        "cost_before": sum(r.cost_before for r in known),
-        "cost_after": sum(r.cost_after for r in known),
-        "upstream_calls_before": sum(r.calls_before for r in known),
-        "upstream_calls_after": sum(r.calls_after for r in known),
-        "escalated_before": sum(r.calls_before > 1 for r in known),
-        "escalated_after": sum(r.calls_after > 1 for r in known),
-        "latency_s_before": sum(r.latency_before for r in known),
-        "latency_s_after": sum(r.latency_after for r in known),
-        "changed": [asdict(r) for r in replayed if r.answered_before != r.answered_after][:50],
-        "requests": [asdict(r) for r in replayed],
-    }
-    if tier_quality is not None:
-        scored = [r for r in known if "human_review" not in (r.answered_before, r.answered_after)]
-        for side in ("before", "after"):
-            values = [quality(getattr(r, f"answered_{side}")) for r in scored]
-            result[f"expected_quality_{side}"] = sum(values) / len(values) if values else None
-    return result
+    before = sum(quality(r.answered_before) for r in scored) / len(scored)
+    return before, sum(quality(r.answered_after) for r in scored) / len(scored)

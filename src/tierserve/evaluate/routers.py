@@ -28,7 +28,12 @@ from typing import Any, Literal
 import numpy as np
 
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
-from tierserve.policy.start_router import ENCODER, first_sufficient
+from tierserve.policy.start_router import (
+    ENCODER,
+    StartRouterSpec,
+    TierSufficiency,
+    first_sufficient,
+)
 from tierserve.prompt_models.encoder import PromptView
 
 __all__ = [
@@ -124,24 +129,21 @@ class SufficiencyRouter:
         """1 - P(the cheapest tier suffices): higher needs a stronger tier."""
         return [1.0 - p for p in self.suffices(prompts)[self.tiers[0]]]
 
-    def served(self) -> dict[str, Any]:
-        """The router as a policy's ``start_router`` file holds it (logistic models only: a
+    def served(self) -> StartRouterSpec:
+        """The router as a policy's ``start_router`` serves it (logistic models only: a
         gateway computes them without scikit-learn)."""
-        tiers: dict[str, Any] = {}
+        tiers: dict[str, TierSufficiency] = {}
         for tier, model in self.models.items():
             if isinstance(model, float):
-                tiers[tier] = {"constant": model}
+                tiers[tier] = TierSufficiency(constant=model)
             elif hasattr(model, "coef_"):
                 weights = [float(w) for w in model.coef_[0]]
-                tiers[tier] = {"weights": weights, "bias": float(model.intercept_[0])}
+                tiers[tier] = TierSufficiency(weights=weights, bias=float(model.intercept_[0]))
             else:
                 raise ValueError(f"a {type(model).__name__} router cannot be served; use logistic")
-        return {
-            "encoder": ENCODER,
-            "prefix": self.view.prefix,
-            "suffix": self.view.suffix,
-            "tiers": tiers,
-        }
+        return StartRouterSpec(
+            encoder=ENCODER, prefix=self.view.prefix, suffix=self.view.suffix, tiers=tiers
+        )
 
 
 def _sufficiency_data(

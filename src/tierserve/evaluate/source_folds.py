@@ -13,55 +13,106 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+
+from pydantic import Field
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective, score_cascade, signal_grid
+from tierserve.evaluate.figures import Figures
 from tierserve.evaluate.outcomes import OutcomeSet
 
-__all__ = ["SourceFold", "choose_by_worst_source", "leave_one_source_out", "source_figures"]
+__all__ = [
+    "LeftOut",
+    "SourceFigures",
+    "SourceFold",
+    "SourcesReport",
+    "WorstSourceChoice",
+    "choose_by_worst_source",
+    "leave_one_source_out",
+    "source_figures",
+]
 
 
-def source_figures(
-    outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]
-) -> dict[str, Any]:
+class SourceFigures(Figures):
+    """A cascade on one source of questions, against that source's top tier alone."""
+
+    rows: int
+    quality: float
+    cost: float
+    top_alone_quality: float
+    quality_vs_top_alone: float | None
+    cost_vs_top_alone: float | None
+
+
+class WorstSourceChoice(Figures):
+    thresholds: dict[str, float]
+    worst_cost_vs_top_alone: float
+    worst_quality_vs_top_alone: float
+    by_source: dict[str, SourceFigures]
+
+
+class SourceFold(Figures):
+    source: str
+    thresholds: dict[str, float] = Field(description="Chosen without this source.")
+    in_sample: dict[str, SourceFigures] = Field(
+        description="Per source the thresholds were chosen on."
+    )
+    left_out: SourceFigures = Field(description="On this source, which they never saw.")
+
+
+class LeftOut(Figures):
+    quality_vs_top_alone: float | None
+    cost_vs_top_alone: float | None
+
+
+class SourcesReport(Figures):
+    """``tierserve eval sources``: thresholds that must hold on a source they never saw."""
+
+    signal: str
+    objective: str
+    sources: dict[str, int] = Field(description="Per source, its outcome rows.")
+    leave_one_source_out: list[SourceFold]
+    left_out_summary: dict[str, LeftOut]
+    chosen_on_all_sources: WorstSourceChoice
+
+
+def source_figures(outcomes: OutcomeSet, signal: str, thresholds: Sequence[float]) -> SourceFigures:
     """The cascade's quality and cost on ``outcomes``, and both against its top tier alone."""
     quality, cost = score_cascade(outcomes, signal, thresholds)
     top = outcomes.tiers[-1]
     top_quality, top_cost = outcomes.quality(top), outcomes.cost(top)
-    return {
-        "rows": len(outcomes.rows),
-        "quality": quality,
-        "cost": cost,
-        "top_alone_quality": top_quality,
-        "quality_vs_top_alone": quality / top_quality if top_quality else None,
-        "cost_vs_top_alone": cost / top_cost if top_cost else None,
-    }
+    return SourceFigures(
+        rows=len(outcomes.rows),
+        quality=quality,
+        cost=cost,
+        top_alone_quality=top_quality,
+        quality_vs_top_alone=quality / top_quality if top_quality else None,
+        cost_vs_top_alone=cost / top_cost if top_cost else None,
+    )
 
 
-def _meets(figures: dict[str, Any], objective: Objective) -> bool:
+def _meets(figures: SourceFigures, objective: Objective) -> bool:
     if objective.quality_share is not None:
-        return bool(figures["quality"] >= objective.quality_share * figures["top_alone_quality"])
+        return figures.quality >= objective.quality_share * figures.top_alone_quality
     assert objective.max_cost is not None
-    return bool(figures["cost"] <= objective.max_cost)
+    return figures.cost <= objective.max_cost
 
 
 def choose_by_worst_source(
     sources: Mapping[str, OutcomeSet], signal: str, objective: Objective, grid_steps: int = 21
-) -> dict[str, Any]:
+) -> WorstSourceChoice:
     """The thresholds meeting ``objective`` on every source whose worst source is cheapest
     (against its top tier alone), then best (quality against it)."""
     tiers = next(iter(sources.values())).tiers
     every = OutcomeSet.of([row for s in sources.values() for row in s.rows], tiers)
     grid = signal_grid(every, signal, grid_steps)
-    best: tuple[tuple[float, float], tuple[float, ...], dict[str, Any]] | None = None
+    best: tuple[tuple[float, float], tuple[float, ...], dict[str, SourceFigures]] | None = None
     for combo in itertools.product(grid, repeat=len(tiers) - 1):
         each = {name: source_figures(s, signal, combo) for name, s in sources.items()}
         if not all(_meets(f, objective) for f in each.values()):
             continue
-        worst_cost = max(f["cost_vs_top_alone"] or 0.0 for f in each.values())
-        worst_quality = min(f["quality_vs_top_alone"] or 0.0 for f in each.values())
+        worst_cost = max(f.cost_vs_top_alone or 0.0 for f in each.values())
+        worst_quality = min(f.quality_vs_top_alone or 0.0 for f in each.values())
         key = (worst_cost, -worst_quality)
         if best is None or key < best[0]:
             best = (key, combo, each)
@@ -71,23 +122,12 @@ def choose_by_worst_source(
             f"{sorted(sources)}",
             hint="loosen the objective, or leave out a source whose top tier fails it",
         )
-    return {
-        "thresholds": dict(zip(tiers[:-1], best[1], strict=True)),
-        "worst_cost_vs_top_alone": best[0][0],
-        "worst_quality_vs_top_alone": -best[0][1],
-        "by_source": best[2],
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFold:
-    source: str
-    thresholds: dict[str, float]
-    """Chosen without this source."""
-    in_sample: dict[str, Any]
-    """Per source the thresholds were chosen on."""
-    left_out: dict[str, Any]
-    """On this source, which they never saw."""
+    return WorstSourceChoice(
+        thresholds=dict(zip(tiers[:-1], best[1], strict=True)),
+        worst_cost_vs_top_alone=best[0][0],
+        worst_quality_vs_top_alone=-best[0][1],
+        by_source=best[2],
+    )
 
 
 def leave_one_source_out(
@@ -102,13 +142,12 @@ def leave_one_source_out(
     for name, held in sources.items():
         rest = {other: s for other, s in sources.items() if other != name}
         chosen = choose_by_worst_source(rest, signal, objective, grid_steps)
-        thresholds = list(chosen["thresholds"].values())
         folds.append(
             SourceFold(
-                name,
-                chosen["thresholds"],
-                chosen["by_source"],
-                source_figures(held, signal, thresholds),
+                source=name,
+                thresholds=chosen.thresholds,
+                in_sample=chosen.by_source,
+                left_out=source_figures(held, signal, list(chosen.thresholds.values())),
             )
         )
     return folds

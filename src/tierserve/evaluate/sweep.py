@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
+from tierserve.evaluate.figures import (
+    CascadeFigures,
+    DecisionMetrics,
+    FrontierPoint,
+    Percentiles,
+    QualityCost,
+    RouterReport,
+    SweepPoint,
+    TierFigures,
+)
 from tierserve.evaluate.metrics import (
     OperatingPoint,
     aiq,
@@ -35,6 +44,7 @@ __all__ = [
     "CascadeChoice",
     "baselines",
     "best_per_call_share",
+    "cascade_figures",
     "cascade_ladder",
     "cascade_point",
     "cascade_sweep",
@@ -151,7 +161,7 @@ def run_cascade(
     return choices
 
 
-def oracle(outcomes: OutcomeSet) -> dict[str, float]:
+def oracle(outcomes: OutcomeSet) -> QualityCost:
     """Each request answered by the cheapest tier with the best answer, paying for it alone:
     the quality no router can beat, at the least cost it could be had for."""
     quality = cost = 0.0
@@ -159,13 +169,13 @@ def oracle(outcomes: OutcomeSet) -> dict[str, float]:
         best = max(row.outcomes[t].quality for t in outcomes.tiers)
         tier = next(t for t in outcomes.tiers if row.outcomes[t].quality == best)
         quality, cost = quality + best, cost + row.outcomes[tier].cost
-    return {"quality": quality / len(outcomes.rows), "cost": cost / len(outcomes.rows)}
+    return QualityCost(quality=quality / len(outcomes.rows), cost=cost / len(outcomes.rows))
 
 
-def baselines(outcomes: OutcomeSet) -> dict[str, dict[str, float]]:
+def baselines(outcomes: OutcomeSet) -> dict[str, QualityCost]:
     """What a router is compared with: each tier alone (``small_only``...) and the oracle."""
     alone = {
-        f"{tier}_only": {"quality": outcomes.quality(tier), "cost": outcomes.cost(tier)}
+        f"{tier}_only": QualityCost(quality=outcomes.quality(tier), cost=outcomes.cost(tier))
         for tier in outcomes.tiers
     }
     return {**alone, "oracle": oracle(outcomes)}
@@ -184,6 +194,21 @@ def cascade_point(
     )
 
 
+def cascade_figures(
+    outcomes: OutcomeSet, thresholds: Sequence[float], choices: Sequence[CascadeChoice]
+) -> CascadeFigures:
+    """A cascade run's quality, cost, answering tiers and routing decisions on ``outcomes``."""
+    point = cascade_point(outcomes, thresholds, choices)
+    return CascadeFigures(
+        quality=point.quality,
+        cost=point.cost,
+        answered_by={
+            t: sum(c.answered_by == t for c in choices) / len(choices) for t in outcomes.tiers
+        },
+        **dict(decision_report(outcomes, choices)),
+    )
+
+
 def _cascade_runs(
     outcomes: OutcomeSet, signal: str, grid: Sequence[float]
 ) -> list[tuple[tuple[float, ...], list[CascadeChoice]]]:
@@ -196,7 +221,7 @@ def _cascade_runs(
 
 def cascade_sweep(
     outcomes: OutcomeSet, signal: str, grid: Sequence[float]
-) -> tuple[list[OperatingPoint], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[OperatingPoint], list[FrontierPoint], list[SweepPoint]]:
     """Every threshold combination's operating point; the frontier (the combinations on the
     upper cost-quality hull, each with its thresholds and routing-decision metrics); and the
     threshold sweep, where every tier gets the same grid position (the grid is the signal's
@@ -204,24 +229,26 @@ def cascade_sweep(
     runs = _cascade_runs(outcomes, signal, grid)
     points = [cascade_point(outcomes, combo, choices) for combo, choices in runs]
     on_hull = set(upper_hull([(p.cost, p.quality) for p in points]))
-    frontier: dict[tuple[float, float], dict[str, Any]] = {}
+    frontier: dict[tuple[float, float], FrontierPoint] = {}
     for (combo, choices), point in zip(runs, points, strict=True):
         key = (point.cost, point.quality)
         if key in on_hull and key not in frontier:
-            frontier[key] = {
-                "thresholds": dict(zip(outcomes.tiers[:-1], map(float, combo), strict=True)),
-                "quality": point.quality,
-                "cost": point.cost,
-                "strong_fraction": point.strong_fraction,
-                **decision_report(outcomes, choices),
-            }
+            frontier[key] = FrontierPoint(
+                thresholds=dict(zip(outcomes.tiers[:-1], map(float, combo), strict=True)),
+                quality=point.quality,
+                cost=point.cost,
+                strong_fraction=point.strong_fraction,
+                **dict(decision_report(outcomes, choices)),
+            )
     finite = [t for t in grid if np.isfinite(t)]
     sweep = [
-        {
-            "grid_position": finite.index(combo[0]) / max(len(finite) - 1, 1),
-            "threshold": combo[0],
-            **{k: v for k, v in asdict(point).items() if k != "threshold"},
-        }
+        SweepPoint(
+            grid_position=finite.index(combo[0]) / max(len(finite) - 1, 1),
+            threshold=combo[0],
+            strong_fraction=point.strong_fraction,
+            quality=point.quality,
+            cost=point.cost,
+        )
         for (combo, _), point in zip(runs, points, strict=True)
         if len(set(combo)) == 1 and np.isfinite(combo[0])
     ]
@@ -274,7 +301,7 @@ def report(
     calls_curve: Sequence[OperatingPoint] | None = None,
     *,
     scores: Sequence[float] | None = None,
-) -> dict[str, Any]:
+) -> RouterReport:
     """Every metric of docs/metrics.md that the operating points determine.
 
     APGR and CPT read quality against strong calls from ``calls_curve`` (default: the points
@@ -287,25 +314,25 @@ def report(
     reasons = not_applicable(outcomes, scores)
     applies = not reasons
     parity = cost_to_parity(points, q_strong)
-    return {
-        "rows": len(outcomes.rows),
-        "weak": {"tier": weak, "quality": q_weak, "cost": outcomes.cost(weak)},
-        "strong": {"tier": strong, "quality": q_strong, "cost": outcomes.cost(strong)},
-        "apgr": apgr(curve, q_weak, q_strong) if applies else None,
-        "cpt": {
+    return RouterReport(
+        rows=len(outcomes.rows),
+        weak=TierFigures(tier=weak, quality=q_weak, cost=outcomes.cost(weak)),
+        strong=TierFigures(tier=strong, quality=q_strong, cost=outcomes.cost(strong)),
+        apgr=apgr(curve, q_weak, q_strong) if applies else None,
+        cpt={
             f"{int(x * 100)}%": cpt(curve, q_weak, q_strong, x) if applies else None
             for x in (0.5, 0.8, 0.95)
         },
-        "not_applicable": reasons,
-        "aiq": aiq(points, (outcomes.cost(weak), outcomes.cost(strong))),
-        "cost_to_parity": parity,
-        "cost_to_parity_vs_strong": None if parity is None else parity / outcomes.cost(strong),
-        "points": [asdict(p) for p in points],
-        "calls_curve": [asdict(p) for p in curve],
-    }
+        not_applicable=reasons,
+        aiq=aiq(points, (outcomes.cost(weak), outcomes.cost(strong))),
+        cost_to_parity=parity,
+        cost_to_parity_vs_strong=None if parity is None else parity / outcomes.cost(strong),
+        points=list(points),
+        calls_curve=list(curve),
+    )
 
 
-def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> dict[str, Any]:
+def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> DecisionMetrics:
     """The routing-decision metrics of docs/metrics.md for one cascade over ``outcomes``.
 
     An answer is acceptable as :func:`~tierserve.evaluate.outcomes.acceptable` says.
@@ -331,26 +358,25 @@ def decision_report(outcomes: OutcomeSet, choices: Sequence[CascadeChoice]) -> d
         if row.labels.structured:
             schema_by_task.setdefault(task, []).append(choice.valid_schema is True)
     n = len(rows)
-    return {
-        "escalation_precision": both / sum(escalated) if any(escalated) else None,
-        "escalation_recall": both / sum(bad_first) if any(bad_first) else None,
-        "false_cheap_rate": sum(c.answered_by != top and not acceptable(c.quality) for c in choices)
+    return DecisionMetrics(
+        escalation_precision=both / sum(escalated) if any(escalated) else None,
+        escalation_recall=both / sum(bad_first) if any(bad_first) else None,
+        false_cheap_rate=sum(c.answered_by != top and not acceptable(c.quality) for c in choices)
         / n,
-        "premium_overuse_rate": sum(
+        premium_overuse_rate=sum(
             c.answered_by == top
             and any(acceptable(row.outcomes[t].quality) for t in outcomes.tiers[:-1])
             for row, c in zip(rows, choices, strict=True)
         )
         / n,
-        "containment": sum(c.answered_by == first for c in choices) / n,
-        "latency_s_by_task": {
-            task: {
-                "p50": float(np.percentile(values, 50)),
-                "p95": float(np.percentile(values, 95)),
-            }
+        containment=sum(c.answered_by == first for c in choices) / n,
+        latency_s_by_task={
+            task: Percentiles(
+                p50=float(np.percentile(values, 50)), p95=float(np.percentile(values, 95))
+            )
             for task, values in sorted(by_task.items())
         },
-        "valid_schema_rate_by_route": {
+        valid_schema_rate_by_route={
             task: sum(valid) / len(valid) for task, valid in sorted(schema_by_task.items())
         },
-    }
+    )

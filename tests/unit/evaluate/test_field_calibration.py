@@ -92,17 +92,17 @@ def test_ungated_small_is_silently_wrong_and_field_gates_catch_it(rows_file: Pat
     cases = read_field_cases(rows_file)
     test = [c for c in cases if c.split == "test"]
     small = figures(tier_alone(LADDER, "small"), test)
-    assert small["all_fields_right"] == 0.5 and small["silent_wrong"] == 0.5
+    assert small.all_fields_right == 0.5 and small.silent_wrong == 0.5
     chosen = choose_field_thresholds(
         LADDER, [c for c in cases if c.split == "train"], max_silent_wrong=0.0
     )
-    assert chosen["thresholds"]["small"] > 0.3 and chosen["thresholds"]["medium"] > 0.5
-    routed = figures(with_thresholds(LADDER, list(chosen["thresholds"].values())), test)
-    assert routed["silent_wrong"] == 0.0 and routed["all_fields_right"] == 1.0
+    assert chosen.thresholds["small"] > 0.3 and chosen.thresholds["medium"] > 0.5
+    routed = figures(with_thresholds(LADDER, list(chosen.thresholds.values())), test)
+    assert routed.silent_wrong == 0.0 and routed.all_fields_right == 1.0
     large = figures(tier_alone(LADDER, "large"), test)
-    assert routed["cost_per_case"] < large["cost_per_case"]
+    assert routed.cost_per_case < large.cost_per_case
     # small on every case, medium on the half small doubted, large on a quarter
-    assert math.isclose(routed["calls_per_case"], 1.75)
+    assert math.isclose(routed.calls_per_case, 1.75)
 
 
 def test_the_command_writes_a_policy_version_with_the_field_thresholds(
@@ -190,16 +190,16 @@ def test_a_recurring_judgement_error_is_marked_for_review_not_escalated(tmp_path
     path.write_text("".join(json.dumps(r) + "\n" for r in judged_rows(8, "train")))
     train = read_field_cases(path)
     ungated = figures(with_thresholds(TWO_STEPS, [0.0, 0.0]), train)
-    assert ungated["silent_wrong"] == 0.5
+    assert ungated.silent_wrong == 0.5
     chosen = choose_field_thresholds(TWO_STEPS, train, max_silent_wrong=0.0)
     # Medium's answer is kept (large is no better on severity) with the severity marked.
-    assert chosen["review"] == {"medium": {"severity": 0.8}}
-    assert chosen["train"]["silent_wrong"] == 0.0 and chosen["train"]["flagged"] == 0.5
-    assert chosen["train"]["calls_per_case"] == 1.0
-    tuned = with_review(with_thresholds(TWO_STEPS, list(chosen["thresholds"].values())), {})
-    assert figures(tuned, train)["silent_wrong"] > 0  # without the review, silent again
+    assert chosen.review == {"medium": {"severity": 0.8}}
+    assert chosen.train.silent_wrong == 0.0 and chosen.train.flagged == 0.5
+    assert chosen.train.calls_per_case == 1.0
+    tuned = with_review(with_thresholds(TWO_STEPS, list(chosen.thresholds.values())), {})
+    assert figures(tuned, train).silent_wrong > 0  # without the review, silent again
     cheapest = choose_field_thresholds(TWO_STEPS, train, max_silent_wrong=0.0, prefer="cheapest")
-    assert cheapest["train"]["cost_per_case"] <= chosen["train"]["cost_per_case"]
+    assert cheapest.train.cost_per_case <= chosen.train.cost_per_case
 
 
 def test_marking_another_field_does_not_count_as_catching_a_wrong_one(tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_marking_another_field_does_not_count_as_catching_a_wrong_one(tmp_path: 
         )
     )
     found = figures(marks_total, cases)
-    assert found["flagged"] == 1.0 and found["silent_wrong"] == 0.5
+    assert found.flagged == 1.0 and found.silent_wrong == 0.5
 
 
 def family_rows(family: str, n: int, sure_when_wrong: bool) -> list[dict]:

@@ -22,6 +22,7 @@ from tierserve.evaluate.kinds import (
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import load_policy
+from tierserve.prompt_models.encoder import PromptView
 
 TIERS = ("small", "medium", "large")
 
@@ -69,17 +70,17 @@ def test_each_kind_gets_the_cheapest_ladder_that_keeps_top_quality() -> None:
     ladders = choose_kind_ladders(data, kinds, "conf", Objective(quality_share=1.0), [0.5])
     assert ladders == {"easy": KindLadder(("small",), ()), "hard": KindLadder(("large",), ())}
     figures = routed(data, kinds, "conf", ladders)
-    assert figures["quality"] == 1.0 and figures["cost"] == (6 * 1.0 + 6 * 10.0) / 12
-    assert figures["calls_per_request"] == 1.0
+    assert figures.quality == 1.0 and figures.cost == (6 * 1.0 + 6 * 10.0) / 12
+    assert figures.calls_per_request == 1.0
     # One cascade for both would pay for small and medium on every hard question.
-    assert figures["cost"] < data.cost("large")
+    assert figures.cost < data.cost("large")
 
 
 def test_a_budget_buys_quality_where_it_is_cheapest() -> None:
     data = two_kinds()
     kinds = [r.labels.kind or "" for r in data.rows]
     ladders = choose_kind_ladders(data, kinds, "conf", Objective(max_cost=1.0), [0.5])
-    assert ladders["easy"].tiers == ("small",) and routed(data, kinds, "conf", ladders)["cost"] <= 1
+    assert ladders["easy"].tiers == ("small",) and routed(data, kinds, "conf", ladders).cost <= 1
     with pytest.raises(ConfigError, match="no ladders per kind meet the objective"):
         choose_kind_ladders(data, kinds, "conf", Objective(max_cost=0.5), [0.5])
 
@@ -126,7 +127,7 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
     assert set(result["ladders"]) >= {"fact", "math", "reason"}
     assert result["kind_classifier"]["test_accuracy"] > 0.9
     test = result["test"]
-    assert test["routed_by_kind"]["cost"] < test["large_only"]["cost"]
+    assert test["routed_by_kind"]["cost"] < test["baselines"]["large_only"]["cost"]
     policy = load_policy(out, STACK_TIERS)
     assert policy.version == result["policy"]["version"] and "+by-kind." in policy.version
     names = [r.name for r in policy.routes]
@@ -186,10 +187,7 @@ class LabelReader:
 
     min_probability = 0.5
 
-    class view:
-        @staticmethod
-        def describe() -> dict[str, int]:
-            return {}
+    view = PromptView()
 
     def __init__(self, rows: list[OutcomeRow]) -> None:
         self.kind_of = {r.prompt: r.labels.kind or "" for r in rows}
@@ -209,8 +207,14 @@ def test_a_kind_with_few_rows_climbs_the_route_without_kinds() -> None:
     rare = [row(i, "rare", {"small": True, "medium": True, "large": True}) for i in range(5)]
     data = OutcomeSet.of([*easy, *hard, *rare], TIERS)
     ladders, result = report(
-        data, data, LabelReader(list(data.rows)), "conf", Objective(quality_share=1.0), [0.5]
+        "rows.jsonl",
+        data,
+        data,
+        LabelReader(list(data.rows)),
+        "conf",
+        Objective(quality_share=1.0),
+        [0.5],
     )
     assert set(ladders) == {"easy", "hard", ""}  # rare's rows chose the kind-less ladder
-    assert result["kinds_without_a_ladder"] == {"min_rows": 30, "kinds": {"rare": 5}}
-    assert result["test"]["routed_by_kind"]["by_kind"]["rare"]["quality"] == 1.0
+    assert result.kinds_without_a_ladder.kinds == {"rare": 5}
+    assert result.test.routed_by_kind.by_kind["rare"].quality == 1.0

@@ -62,10 +62,10 @@ def test_routellm_gsm8k_is_imported_with_the_published_accuracies() -> None:
 def test_a_random_router_scores_apgr_one_half_on_gsm8k() -> None:
     data = read_routellm_csv(GSM8K).outcomes
     runs = [report(data, score_points(data, random_scores(len(data.rows), s))) for s in range(10)]
-    assert statistics.mean(r["apgr"] for r in runs) == pytest.approx(0.5, abs=0.02)
-    assert statistics.mean(r["cpt"]["50%"] for r in runs) == pytest.approx(0.5, abs=0.03)
-    points = runs[0]["points"]
-    assert [round(p["strong_fraction"], 1) for p in points] == [
+    assert statistics.mean(r.apgr or 0.0 for r in runs) == pytest.approx(0.5, abs=0.02)
+    assert statistics.mean(r.cpt["50%"] or 0.0 for r in runs) == pytest.approx(0.5, abs=0.03)
+    points = runs[0].points
+    assert [round(p.strong_fraction, 1) for p in points] == [
         1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0
     ]  # fmt: skip
 

@@ -123,10 +123,10 @@ def test_decision_metrics_of_a_cascade() -> None:
     ]
     outcomes = OutcomeSet.of(rows)
     result = decision_report(outcomes, run_cascade(outcomes, "conf", [0.5]))
-    assert result["escalation_precision"] == 0.5  # r1 of (r1, r2)
-    assert result["escalation_recall"] == 0.5  # r1 of (r1, r3)
-    assert result["false_cheap_rate"] == 0.25 and result["premium_overuse_rate"] == 0.25
-    assert result["containment"] == 0.5
+    assert result.escalation_precision == 0.5  # r1 of (r1, r2)
+    assert result.escalation_recall == 0.5  # r1 of (r1, r3)
+    assert result.false_cheap_rate == 0.25 and result.premium_overuse_rate == 0.25
+    assert result.containment == 0.5
 
 
 def test_valid_schema_rate_is_reported_per_route_over_structured_rows() -> None:
@@ -155,9 +155,9 @@ def test_valid_schema_rate_is_reported_per_route_over_structured_rows() -> None:
     ]
     outcomes = OutcomeSet.of(rows)
     result = decision_report(outcomes, run_cascade(outcomes, "conf", [0.5]))
-    assert result["valid_schema_rate_by_route"] == {"extraction": 0.75}
+    assert result.valid_schema_rate_by_route == {"extraction": 0.75}
     everything_escalated = decision_report(outcomes, run_cascade(outcomes, "conf", [1.0]))
-    assert everything_escalated["valid_schema_rate_by_route"] == {"extraction": 1.0}
+    assert everything_escalated.valid_schema_rate_by_route == {"extraction": 1.0}
 
 
 def test_with_no_quality_gap_apgr_and_cpt_are_reported_as_not_applying(tmp_path: Path) -> None:

@@ -32,21 +32,21 @@ async def test_a_lower_threshold_keeps_an_escalated_request_on_the_small_tier(
     logged = await records(tmp_path, small_logprobs=(-3.0,))  # conf 0.05: small -> medium
     assert logged[0].answered_by == "medium"
     result = replay(with_faq_thresholds(0.01, 0.55), logged, {"small": 0.6, "medium": 0.8})
-    assert result["transitions"] == {"medium->small": 1}
+    assert result.transitions == {"medium->small": 1}
     # Only the small tier's recorded cost is walked (medium is free in this config).
-    assert result["cost_after"] == logged[0].steps[0].cost_usd
-    assert result["cost_before"] == logged[0].cost_usd
-    assert result["expected_quality_before"] == 0.8 and result["expected_quality_after"] == 0.6
+    assert result.cost_after == logged[0].steps[0].cost_usd
+    assert result.cost_before == logged[0].cost_usd
+    assert result.expected_quality_before == 0.8 and result.expected_quality_after == 0.6
     unchanged = replay(SUPPORT, logged)
-    assert unchanged["answer_source_changed"] == 0 and unchanged["unknown"] == 0
+    assert unchanged.answer_source_changed == 0 and unchanged.unknown == 0
 
 
 async def test_a_tier_never_tried_makes_the_outcome_unknown(tmp_path: Path) -> None:
     logged = await records(tmp_path, small_logprobs=(-0.01,))  # small accepted, medium untried
     result = replay(with_faq_thresholds(0.999, 0.55), logged)
-    assert result["unknown"] == 1 and result["transitions"] == {"small->unknown": 1}
+    assert result.unknown == 1 and result.transitions == {"small->unknown": 1}
     # Nothing is guessed: the totals leave the unknown request out, and say so.
-    assert result["totals_over_known_requests"] == 0 and result["cost_after"] == 0
+    assert result.totals_over_known_requests == 0 and result.cost_after == 0
     assert "medium was never tried" in replay_reason(with_faq_thresholds(0.999, 0.55), logged)
 
 
@@ -64,7 +64,7 @@ async def test_cache_hits_and_pinned_requests_are_counted_not_replayed(tmp_path:
     await completion_json(chat, chat_request(FAQ), keyed)  # a cache hit
     await completion_json(chat, chat_request(FAQ, model="tierserve/large"))
     result = replay(SUPPORT, recorder.records)
-    assert result["skipped"] == {"cache_hit": 1, "pinned_tier": 1} and result["replayed"] == 1
+    assert result.skipped == {"cache_hit": 1, "pinned_tier": 1} and result.replayed == 1
 
 
 async def test_a_request_cut_at_its_session_floor_replays_on_the_same_ladder(
@@ -79,7 +79,7 @@ async def test_a_request_cut_at_its_session_floor_replays_on_the_same_ladder(
     later = recorder.records[1]
     assert later.session_floor == "large" and [s.tier for s in later.steps] == ["large"]
     result = replay(SUPPORT, recorder.records)
-    assert result["unknown"] == 0 and result["answer_source_changed"] == 0
+    assert result.unknown == 0 and result.answer_source_changed == 0
 
 
 async def test_regenerated_steps_turn_unknown_into_a_judged_answer(tmp_path: Path) -> None:
@@ -110,13 +110,13 @@ async def test_regenerated_steps_turn_unknown_into_a_judged_answer(tmp_path: Pat
         {"prompt not logged (log_prompts hash or omit)": 2},
     )
     result = replay(candidate, logged, None, found.steps())
-    assert result["unknown"] == 0 and result["transitions"] == {"small->medium": 1}
-    assert result["upstream_calls_before"] == 1 and result["upstream_calls_after"] == 2
-    assert result["escalated_after"] == 1
-    assert result["cost_after"] == logged[0].steps[0].cost_usd + 0.002
+    assert result.unknown == 0 and result.transitions == {"small->medium": 1}
+    assert result.upstream_calls_before == 1 and result.upstream_calls_after == 2
+    assert result.escalated_after == 1
+    assert result.cost_after == logged[0].steps[0].cost_usd + 0.002
     label = TaskItem("faq-1", FAQ, "Settings", "contains", "faq")
-    scores = found.scores(result["requests"], {request_id: FAQ}, {FAQ: label})
-    assert scores == {"labelled_requests": 1, "quality_before": 0.0, "quality_after": 1.0}
+    scores = found.scores(result.requests, {request_id: FAQ}, {FAQ: label})
+    assert (scores.labelled_requests, scores.quality_before, scores.quality_after) == (1, 0.0, 1.0)
     # Every tier answered and labelled: an outcome row to calibrate the next version on.
     (row,) = found.outcome_rows(logged, ("small", "medium"), {FAQ: label})
     assert row.outcomes["medium"].quality == 1.0 and row.outcomes["small"].quality == 0.0

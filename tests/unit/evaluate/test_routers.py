@@ -64,7 +64,7 @@ def test_a_shared_few_shot_prefix_no_longer_gives_every_prompt_one_score(
     router = EmbeddingDifficultyRouter.train(padded.split("train"), encoder)
     test = padded.split("test")
     scores = router.scores([r.prompt for r in test.rows])
-    assert router.view.describe()["shared_prefix_chars"] > 3000
+    assert len(router.view.prefix) > 3000
     assert len(set(round(s, 6) for s in scores)) > len(scores) // 2
     assert not_applicable(test, scores) == []
     # The same prompts embedded whole, as before: the window holds only the shared prefix.
@@ -76,7 +76,7 @@ def test_prompts_longer_than_the_window_keep_their_end_and_are_counted(encoder: 
     view = PromptView()
     long = "filler words " * 300 + "What is the capital of France?"
     vectors = view.embed(encoder, [long, "What is the capital of France?", "Short one"])
-    assert view.describe()["truncated"] == 1 and view.describe()["of"] == 3
+    assert view.truncated == 1 and view.seen == 3
     # The end was kept: the truncated prompt is closer to its question than to another text.
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
@@ -88,7 +88,9 @@ def test_the_trained_router_beats_random_on_gsm8k_and_reads_per_tier_sufficiency
     test = gsm8k.split("test")
     scores = router.scores([r.prompt for r in test.rows])
     measured = report(test, score_points(test, scores), scores=scores)
-    assert measured["apgr"] > 0.53 and measured["cpt"]["50%"] < 0.47  # random: 0.50 and 0.50
+    assert (measured.apgr or 0) > 0.53 and (
+        measured.cpt["50%"] or 1
+    ) < 0.47  # random: 0.50 and 0.50
     suffices = router.suffices(["What is 2 + 2?"])
     assert set(suffices) == {gsm8k.tiers[0]} and 0.0 < suffices[gsm8k.tiers[0]][0] < 1.0
 
@@ -182,8 +184,10 @@ def test_calibrate_with_a_router_writes_a_policy_that_starts_where_it_should(
         test = report["test"]
         assert test["calibrated_policy"]["quality"] == 1.0
         # Started where each kind is first answered right: no call wasted on a cheaper tier.
-        assert test["calibrated_policy"]["cost"] == pytest.approx(test["oracle"]["cost"], rel=0.05)
-        assert test["calibrated_policy"]["cost"] < 0.5 * test["large_only"]["cost"]
+        assert test["calibrated_policy"]["cost"] == pytest.approx(
+            test["baselines"]["oracle"]["cost"], rel=0.05
+        )
+        assert test["calibrated_policy"]["cost"] < 0.5 * test["baselines"]["large_only"]["cost"]
         written = load_policy(out_policy, STACK_TIERS)
         router = next(r.start_router for r in written.routes if r.name == route)
         assert router is not None and router.min_probability == report["router"]["min_probability"]

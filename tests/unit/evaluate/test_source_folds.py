@@ -44,16 +44,16 @@ SOURCES = {
 def test_the_worst_source_decides() -> None:
     chosen = choose_by_worst_source(SOURCES, "conf_q10", Objective(quality_share=1.0))
     # Only sending everything to large keeps trivia's quality: no threshold trusts small.
-    assert chosen["worst_quality_vs_top_alone"] == 1.0
-    assert chosen["by_source"]["trivia"]["cost_vs_top_alone"] > 1.0
+    assert chosen.worst_quality_vs_top_alone == 1.0
+    assert chosen.by_source["trivia"].cost_vs_top_alone > 1.0
 
 
 def test_a_source_left_out_is_reported_as_it_is(tmp_path: Path) -> None:
     folds = {f.source: f for f in leave_one_source_out(SOURCES, "conf_q10", Objective(0.95))}
     # Chosen on faq and sums, small is trusted above 0.2: right on them, not on trivia.
-    assert folds["trivia"].left_out["quality_vs_top_alone"] == 0.5
-    assert folds["trivia"].in_sample["faq"]["quality_vs_top_alone"] == 1.0
-    assert folds["faq"].left_out["quality_vs_top_alone"] == 1.0
+    assert folds["trivia"].left_out.quality_vs_top_alone == 0.5
+    assert folds["trivia"].in_sample["faq"].quality_vs_top_alone == 1.0
+    assert folds["faq"].left_out.quality_vs_top_alone == 1.0
     paths = []
     for name, outcomes in SOURCES.items():
         paths.append(tmp_path / f"{name}.jsonl")

@@ -79,4 +79,4 @@ async def test_one_log_and_one_review_queue_for_every_replica(
     out = tmp_path / "export.jsonl"
     assert main(["log", "export", "--db", postgres_url, "--out", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
-    assert replay(SUPPORT, records)["answer_source_changed"] == 0
+    assert replay(SUPPORT, records).answer_source_changed == 0

@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective, signal_grid
 from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.figures import (
+    CalibrationReport,
+    CalibrationTest,
+    PolicyWritten,
+    PromptViewFigures,
+    QualityCost,
+    RouterChoice,
+    ThresholdChoice,
+)
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import SufficiencyRouter
 from tierserve.policy.spec import Policy
@@ -75,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         choose_thresholds,
         reliability,
     )
-    from tierserve.evaluate.sweep import baselines, cascade_point, decision_report, run_cascade
+    from tierserve.evaluate.sweep import baselines, cascade_figures, run_cascade
 
     objective = Objective.parse(args.objective)
     if args.policy is not None and args.signal not in GATE_SIGNALS:
@@ -98,55 +106,49 @@ def run(args: argparse.Namespace) -> int:
         chosen = choose_with_router(train, args.signal, objective, grid, cross_fitted(train))
         router = SufficiencyRouter.train(train, "logistic")
         suffices = router.suffices([row.prompt for row in test.rows])
-        starts = start_indexes(test.tiers, suffices, chosen["min_probability"])
+        starts = start_indexes(test.tiers, suffices, chosen.min_probability or 0.0)
     else:
         chosen = choose_thresholds(train, args.signal, objective, grid)
-    thresholds = chosen["thresholds"]
+    thresholds = chosen.thresholds
     choices = run_cascade(test, args.signal, list(thresholds.values()), starts)
-    calibrated = cascade_point(test, list(thresholds.values()), choices)
-    shares = {t: sum(c.answered_by == t for c in choices) / len(choices) for t in test.tiers}
-    result: dict[str, Any] = {
-        "outcomes": str(args.outcomes),
-        "signal": args.signal,
-        "method": args.method,
-        "objective": objective.describe(),
-        "thresholds": thresholds,
-        "accept_probability": {
+    calibrated = cascade_figures(test, list(thresholds.values()), choices)
+    shares = calibrated.answered_by
+    report = CalibrationReport(
+        outcomes=str(args.outcomes),
+        signal=args.signal,
+        method=args.method,
+        objective=objective.describe(),
+        thresholds=thresholds,
+        accept_probability={
             tier: float(fitted[tier].probability([t])[0]) if t != float("inf") else None
             for tier, t in thresholds.items()
         },
-        "reliability_test": {tier: reliability(test, c) for tier, c in fitted.items()},
-        "train": {"quality": chosen["train_quality"], "cost": chosen["train_cost"]},
-        "test": {
-            "calibrated_policy": {
-                "quality": calibrated.quality,
-                "cost": calibrated.cost,
-                "answered_by": shares,
-                **decision_report(test, choices),
-            },
-            **baselines(test),
-            # Random routing with the same mix of answering tiers as the calibrated policy.
-            "random_same_mix": {
-                "quality": sum(shares[t] * test.quality(t) for t in test.tiers),
-                "cost": sum(shares[t] * test.cost(t) for t in test.tiers),
-            },
-        },
-    }
-    if router is not None and starts is not None:
-        result["router"] = {
-            "kind": "trained (logistic, per-tier sufficiency)",
-            "min_probability": chosen["min_probability"],
-            "started_at_test": {t: starts.count(i) / len(starts) for i, t in enumerate(test.tiers)},
-            "prompt_view": router.view.describe(),
-        }
+        reliability_test={tier: reliability(test, c) for tier, c in fitted.items()},
+        train=QualityCost(quality=chosen.train_quality, cost=chosen.train_cost),
+        test=CalibrationTest(
+            calibrated_policy=calibrated,
+            baselines=baselines(test),
+            random_same_mix=QualityCost(
+                quality=sum(shares[t] * test.quality(t) for t in test.tiers),
+                cost=sum(shares[t] * test.cost(t) for t in test.tiers),
+            ),
+        ),
+        router=None
+        if router is None or starts is None
+        else RouterChoice(
+            kind="trained (logistic, per-tier sufficiency)",
+            min_probability=chosen.min_probability or 0.0,
+            started_at_test={t: starts.count(i) / len(starts) for i, t in enumerate(test.tiers)},
+            prompt_view=PromptViewFigures.of_view(router.view),
+        ),
+    )
     if args.policy is not None:
         out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-calibrated.yaml")
         provenance = (
             f"Written by `tierserve eval calibrate` from {args.outcomes} ({len(train.rows)} "
             f"train rows), signal {args.signal}, {args.method} calibration.\n"
             f"Objective: {objective.describe()}. Test split: quality "
-            f"{result['test']['calibrated_policy']['quality']:.3f}, cost "
-            f"{result['test']['calibrated_policy']['cost']:.6g}."
+            f"{calibrated.quality:.3f}, cost {calibrated.cost:.6g}."
         )
         from tierserve.evaluate.calibrate import retuned
 
@@ -156,36 +158,44 @@ def run(args: argparse.Namespace) -> int:
             thresholds,
             start_router=_router_file(router, out_policy, args.route, chosen),
         )
-        result["policy"] = _policy_version(args, policy, out_policy, provenance, "calibrated")
-    print(json.dumps(result, indent=1))
-    write_report(args.out, result)
+        written = _policy_version(args, policy, out_policy, provenance, "calibrated")
+        report = report.model_copy(update={"policy": written})
+    print(report.model_dump_json(indent=1))
+    write_report(args.out, report)
     return 0
 
 
 def _calibrate_by_kind(
     args: argparse.Namespace, train: OutcomeSet, test: OutcomeSet, objective: Objective
 ) -> int:
-    from tierserve.evaluate.kinds import KindClassifier, kind_routes, report
+    from tierserve.evaluate.kinds import KindClassifier, kind_routes
+    from tierserve.evaluate.kinds import report as kinds_report
     from tierserve.prompt_models.encoder import sentence_encoder
 
     if args.router != "none":
         raise ConfigError("--by-kind chooses whole ladders per kind; drop --router")
     classifier = KindClassifier.train(train.rows, sentence_encoder(), args.kind_min_probability)
     grid = signal_grid(train, args.signal)
-    ladders, result = report(
-        train, test, classifier, args.signal, objective, grid, args.kind_min_rows
+    ladders, report = kinds_report(
+        str(args.outcomes),
+        train,
+        test,
+        classifier,
+        args.signal,
+        objective,
+        grid,
+        args.kind_min_rows,
     )
-    result["outcomes"] = str(args.outcomes)
     if args.policy is not None:
         out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-by-kind.yaml")
         kinds_file = out_policy.with_name(f"{out_policy.stem}.{args.route}-kinds.json")
-        kinds_file.write_text(json.dumps(classifier.served()) + "\n")
-        figures = result["test"]["routed_by_kind"]
+        kinds_file.write_text(classifier.served().weights_json())
+        figures = report.test.routed_by_kind
         provenance = (
             f"Written by `tierserve eval calibrate --by-kind` from {args.outcomes} "
             f"({len(train.rows)} train rows), signal {args.signal}.\n"
-            f"Objective: {objective.describe()}. Test split: quality {figures['quality']:.3f}, "
-            f"cost {figures['cost']:.6g} ({figures['cost_vs_top_only']:.2f}x top tier only)."
+            f"Objective: {objective.describe()}. Test split: quality {figures.quality:.3f}, "
+            f"cost {figures.cost:.6g} ({figures.cost_vs_top_only:.2f}x top tier only)."
         )
         policy = kind_routes(
             _loaded(args, train),
@@ -194,22 +204,23 @@ def _calibrate_by_kind(
             kinds_file,
             args.kind_min_probability,
         )
-        result["policy"] = _policy_version(args, policy, out_policy, provenance, "by-kind")
-    print(json.dumps(result, indent=1))
-    write_report(args.out, result)
+        written = _policy_version(args, policy, out_policy, provenance, "by-kind")
+        report = report.model_copy(update={"policy": written})
+    print(report.model_dump_json(indent=1))
+    write_report(args.out, report)
     return 0
 
 
 def _router_file(
-    router: SufficiencyRouter | None, out_policy: Path, route: str, chosen: dict[str, Any]
+    router: SufficiencyRouter | None, out_policy: Path, route: str, chosen: ThresholdChoice
 ) -> StartRouterSpec | None:
     """Writes ``router`` beside the policy version; the route's start router, naming it."""
     if router is None:
         return None
     path = out_policy.with_name(f"{out_policy.stem}.{route}-router.json")
-    path.write_text(json.dumps(router.served()) + "\n")
+    path.write_text(router.served().weights_json())
     return StartRouterSpec.model_validate(
-        {"file": path.name, "min_probability": chosen["min_probability"]},
+        {"file": path.name, "min_probability": chosen.min_probability},
         context={"base_dir": path.parent},
     )
 
@@ -223,7 +234,7 @@ def _loaded(args: argparse.Namespace, train: OutcomeSet) -> Policy:
 
 def _policy_version(
     args: argparse.Namespace, policy: Policy, out_policy: Path, provenance: str, suffix: str
-) -> dict[str, str]:
+) -> PolicyWritten:
     """Writes ``policy``, its thresholds chosen on ``args.signal``, as a version of
     ``args.policy``; its path and version."""
     from tierserve.policy.versions import write_version
@@ -232,4 +243,4 @@ def _policy_version(
     version = write_version(
         gated, source=args.policy, out=out_policy, provenance=provenance, suffix=suffix
     )
-    return {"path": str(out_policy), "version": version}
+    return PolicyWritten(path=str(out_policy), version=version)

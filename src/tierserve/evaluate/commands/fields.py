@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_policy
+from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.field_figures import AsInPolicy, FieldsReport
+from tierserve.evaluate.figures import PolicyWritten
 
 __all__ = ["register", "run"]
 
@@ -94,82 +96,62 @@ def run(args: argparse.Namespace) -> int:
     )
     prefer = args.prefer
     field_gates = tune(ladder, train, test, max_silent_wrong=target, prefer=prefer)
-    if field_gates["thresholds"] is None:
-        raise ConfigError(str(field_gates["note"]), hint="raise --max-silent-wrong")
+    if field_gates.thresholds is None or field_gates.test is None:
+        raise ConfigError(str(field_gates.note), hint="raise --max-silent-wrong")
     tiers = [str(s.tier) for s in ladder.steps if s.tier is not None]
-    result: dict[str, Any] = {
-        "rows": str(args.rows),
-        "policy": policy.version,
-        "route": route.name,
-        "cases": {"train": len(train), "test": len(test)},
-        "objective": f"silent_wrong <= {target} and all_fields_right >= {tiers[-1]} alone; "
+    objective = (
+        f"silent_wrong <= {target} and all_fields_right >= {tiers[-1]} alone; "
         + (
             f"the fewest silent wrong below {tiers[-1]}'s cost"
             if prefer == "safest"
             else "cheapest"
         )
-        + " (train split)",
-        "field_gates": field_gates,
-        # The same route with a second opinion on each later step, and gated on whole-answer
-        # confidence instead, each tuned the same way, for comparison.
-        "field_gates_with_agreement": tune(
+        + " (train split)"
+    )
+    report = FieldsReport(
+        rows=str(args.rows),
+        policy=policy.version,
+        route=route.name,
+        cases={"train": len(train), "test": len(test)},
+        objective=objective,
+        field_gates=field_gates,
+        field_gates_with_agreement=tune(
             with_agreement(ladder), train, test, max_silent_wrong=target, prefer=prefer
         ),
-        "whole_answer_gates": tune(
+        whole_answer_gates=tune(
             ladder, train, test, max_silent_wrong=target, gate="min_confidence", prefer=prefer
         ),
-        # The route's own field thresholds, as the policy file has them.
-        "as_in_policy": {
-            "thresholds": {
-                str(s.tier): s.min_field_confidence or 0.0 for s in ladder.steps if s.tier
-            },
-            "train": figures(ladder_as_written, train),
-            "test": figures(ladder_as_written, test),
-        },
-        "test_untuned": {
+        as_in_policy=AsInPolicy(
+            thresholds={str(s.tier): s.min_field_confidence or 0.0 for s in ladder.steps if s.tier},
+            train=figures(ladder_as_written, train),
+            test=figures(ladder_as_written, test),
+        ),
+        test_untuned={
             "ungated_ladder": figures(with_thresholds(ladder, [0.0] * len(tiers)), test),
             **{f"{tier}_only": figures(tier_alone(ladder, tier), test) for tier in tiers},
         },
-    }
+    )
     if args.out_policy is not None:
-        test_figures = field_gates["test"]
+        test_figures = field_gates.test
         provenance = (
             f"Written by `tierserve eval fields` from {args.rows} ({len(train)} train cases), "
-            f"route {route.name}.\nObjective: {result['objective']}. Test split: all fields "
-            f"right {test_figures['all_fields_right']:.3f}, silent wrong "
-            f"{test_figures['silent_wrong']:.3f}, cost per case "
-            f"{test_figures['cost_per_case']:.3g}; review thresholds {field_gates['review']}."
+            f"route {route.name}.\nObjective: {objective}. Test split: all fields "
+            f"right {test_figures.all_fields_right:.3f}, silent wrong "
+            f"{test_figures.silent_wrong:.3f}, cost per case "
+            f"{test_figures.cost_per_case:.3g}; review thresholds {field_gates.review}."
         )
-        result["policy_written"] = {
-            "path": str(args.out_policy),
-            "version": write_version(
-                with_review_thresholds(
-                    retuned(
-                        policy, route.name, field_gates["thresholds"], key="min_field_confidence"
-                    ),
-                    route.name,
-                    field_gates["review"],
-                ),
-                source=args.policy,
-                out=args.out_policy,
-                provenance=provenance,
-                suffix="calibrated",
-            ),
-        }
-    shown = json.dumps(_skips_named(result), indent=1)
-    print(shown)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(shown + "\n")
+        retuned_policy = retuned(
+            policy, route.name, field_gates.thresholds, key="min_field_confidence"
+        )
+        version = write_version(
+            with_review_thresholds(retuned_policy, route.name, field_gates.review or {}),
+            source=args.policy,
+            out=args.out_policy,
+            provenance=provenance,
+            suffix="calibrated",
+        )
+        written = PolicyWritten(path=str(args.out_policy), version=version)
+        report = report.model_copy(update={"policy_written": written})
+    print(report.model_dump_json(indent=1))
+    write_report(args.out, report)
     return 0
-
-
-def _skips_named(value: Any) -> Any:
-    """A skipped step's threshold (infinite) as "skip": JSON has no infinity."""
-    if isinstance(value, dict):
-        return {k: _skips_named(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_skips_named(v) for v in value]
-    if isinstance(value, float) and value == float("inf"):
-        return "skip"
-    return value

@@ -4,14 +4,15 @@ live tiers for the steps the log lacks."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_policy
 from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.figures import PolicyWritten
 from tierserve.evaluate.outcomes import OutcomeSet
+from tierserve.evaluate.replay import ReplayReport
 from tierserve.policy.spec import Policy
 
 __all__ = ["register", "run"]
@@ -84,14 +85,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.regenerate:
         if args.outcomes_out or args.labels:
             raise ConfigError("--labels and --outcomes-out need --regenerate")
-        result = replay(policy, records, quality, embedder=embedder)
+        report = replay(policy, records, quality, embedder=embedder)
     else:
-        result = _regenerated(args, policy, records, quality, embedder)
+        report = _regenerated(args, policy, records, quality, embedder)
     if args.write_version is not None:
-        result["policy_written"] = _replayed_version(args, policy, result)
-    hidden = ("changed", "requests")
-    print(json.dumps({k: v for k, v in result.items() if k not in hidden}, indent=1))
-    write_report(args.out, result)
+        written = _replayed_version(args, policy, report)
+        report = report.model_copy(update={"policy_written": written})
+    print(report.model_dump_json(indent=1, exclude={"changed", "requests"}))
+    write_report(args.out, report)
     return 0
 
 
@@ -101,9 +102,9 @@ def _regenerated(
     records: list[Any],
     quality: dict[str, float] | None,
     embedder: Any,
-) -> dict[str, Any]:
+) -> ReplayReport:
     from tierserve.evaluate.regenerate import regenerated_replay
-    from tierserve.evaluate.replay import replay
+    from tierserve.evaluate.replay import OutcomesWritten, RegeneratedAnswers, replay
     from tierserve.evaluate.tasks import load_task_set
 
     if args.outcomes_out and not args.labels:
@@ -120,36 +121,39 @@ def _regenerated(
         concurrency=args.concurrency,
         embedder=embedder,
     )
-    result = replay(policy, records, quality, found.steps(), embedder)
-    result["regenerated"] = {
-        "answers": len(found.answers),
-        "store": str(store),
-        "not_replayable": found.not_replayable,
+    report = replay(policy, records, quality, found.steps(), embedder)
+    update: dict[str, Any] = {
+        "regenerated": RegeneratedAnswers(
+            answers=len(found.answers), store=str(store), not_replayable=found.not_replayable
+        )
     }
     if args.labels:
         labels = {item.prompt: item for item in load_task_set(args.labels)}
         prompts = {r.request_id: r.prompt for r in records}
-        result["scores"] = found.scores(result["requests"], prompts, labels)
+        update["scores"] = found.scores(report.requests, prompts, labels)
         if args.outcomes_out:
             rows = found.outcome_rows(records, policy.tiers, labels)
             OutcomeSet.of(rows, policy.tiers).write(args.outcomes_out)
-            result["outcomes_written"] = {"path": str(args.outcomes_out), "rows": len(rows)}
-    return result
+            update["outcomes_written"] = OutcomesWritten(
+                path=str(args.outcomes_out), rows=len(rows)
+            )
+    return report.model_copy(update=update)
 
 
 def _replayed_version(
-    args: argparse.Namespace, policy: Policy, result: dict[str, Any]
-) -> dict[str, str]:
+    args: argparse.Namespace, policy: Policy, report: ReplayReport
+) -> PolicyWritten:
     from tierserve.policy.versions import write_version
 
-    scores = result.get("scores", {})
+    scores = report.scores
     provenance = (
-        f"Written by `tierserve eval replay` from {args.log_export} ({result['replayed']} "
-        f"requests replayed, {result['unknown']} unknown).\nCost {result['cost_before']:.6g} -> "
-        f"{result['cost_after']:.6g}; quality {scores.get('quality_before')} -> "
-        f"{scores.get('quality_after')} over {scores.get('labelled_requests', 0)} labelled."
+        f"Written by `tierserve eval replay` from {args.log_export} ({report.replayed} "
+        f"requests replayed, {report.unknown} unknown).\nCost {report.cost_before:.6g} -> "
+        f"{report.cost_after:.6g}; quality {scores and scores.quality_before} -> "
+        f"{scores and scores.quality_after} over {scores.labelled_requests if scores else 0} "
+        "labelled."
     )
     version = write_version(
         policy, source=args.policy, out=args.write_version, provenance=provenance, suffix="replayed"
     )
-    return {"path": str(args.write_version), "version": version}
+    return PolicyWritten(path=str(args.write_version), version=version)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+
+from tierserve.evaluate.figures import Figures
 
 __all__ = ["write_report"]
 
 
-def write_report(out: Path | None, result: dict[str, Any]) -> None:
+def write_report(out: Path | None, report: Figures) -> None:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        out.write_text(report.model_dump_json(indent=1) + "\n")

@@ -4,8 +4,6 @@ a time (see :mod:`tierserve.evaluate.source_folds`): one outcome file per source
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +32,32 @@ def register(actions: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tierserve.evaluate.calibrate import Objective
     from tierserve.evaluate.outcomes import OutcomeSet
-    from tierserve.evaluate.source_folds import choose_by_worst_source, leave_one_source_out
+    from tierserve.evaluate.source_folds import (
+        LeftOut,
+        SourcesReport,
+        choose_by_worst_source,
+        leave_one_source_out,
+    )
 
     objective = Objective.parse(args.objective)
     sources = {path.stem: OutcomeSet.read(path) for path in args.outcomes}
     if len(sources) != len(args.outcomes):
         raise ConfigError("two outcome files share a name", hint="rename one: its stem names it")
     folds = leave_one_source_out(sources, args.signal, objective, args.grid)
-    result: dict[str, Any] = {
-        "signal": args.signal,
-        "objective": objective.describe() + ", on every source it is chosen on",
-        "sources": {name: len(s.rows) for name, s in sources.items()},
-        "leave_one_source_out": [asdict(fold) for fold in folds],
-        "left_out_summary": {
-            fold.source: {
-                "quality_vs_top_alone": fold.left_out["quality_vs_top_alone"],
-                "cost_vs_top_alone": fold.left_out["cost_vs_top_alone"],
-            }
+    report = SourcesReport(
+        signal=args.signal,
+        objective=objective.describe() + ", on every source it is chosen on",
+        sources={name: len(s.rows) for name, s in sources.items()},
+        leave_one_source_out=folds,
+        left_out_summary={
+            fold.source: LeftOut(
+                quality_vs_top_alone=fold.left_out.quality_vs_top_alone,
+                cost_vs_top_alone=fold.left_out.cost_vs_top_alone,
+            )
             for fold in folds
         },
-        "chosen_on_all_sources": choose_by_worst_source(sources, args.signal, objective, args.grid),
-    }
-    print(json.dumps({k: v for k, v in result.items() if k != "leave_one_source_out"}, indent=1))
-    write_report(args.out, result)
+        chosen_on_all_sources=choose_by_worst_source(sources, args.signal, objective, args.grid),
+    )
+    print(report.model_dump_json(indent=1, exclude={"leave_one_source_out"}))
+    write_report(args.out, report)
     return 0

@@ -9,6 +9,14 @@ from typing import Any
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import signal_grid
 from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.figures import (
+    CascadeRouterReport,
+    PromptViewFigures,
+    RandomRouter,
+    RouterReport,
+    SweepReport,
+    TrainedRouter,
+)
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import (
     EmbeddingDifficultyRouter,
@@ -55,25 +63,23 @@ def run(args: argparse.Namespace) -> int:
     for signal in args.signal:
         grid = signal_grid(outcomes, signal, args.grid)
         points, frontier, sweep = cascade_sweep(evaluated, signal, grid)
-        reports[f"cascade:{signal}"] = {
-            **report(evaluated, points, best_per_call_share(points)),
-            "frontier": frontier,
-            "threshold_sweep": sweep,
-        }
-    result = {"outcomes": str(args.outcomes), "split": args.split, "routers": reports}
+        reports[f"cascade:{signal}"] = CascadeRouterReport(
+            **dict(report(evaluated, points, best_per_call_share(points))),
+            frontier=frontier,
+            threshold_sweep=sweep,
+        )
+    result = SweepReport(outcomes=str(args.outcomes), split=args.split, routers=reports)
     for name, item in reports.items():
-        cpt = ", ".join(f"CPT({k})={_shown(v)}" for k, v in item["cpt"].items())
-        print(f"{name:18} APGR={_shown(item['apgr'])} {cpt} AIQ={item['aiq']:.3f}")
-        for reason in item["not_applicable"]:
+        cpt = ", ".join(f"CPT({k})={_shown(v)}" for k, v in item.cpt.items())
+        print(f"{name:18} APGR={_shown(item.apgr)} {cpt} AIQ={_shown(item.aiq)}")
+        for reason in item.not_applicable:
             print(f"{'':18} APGR and CPT do not apply: {reason}")
-        view = item.get("prompt_view")
-        if view and (
-            view["truncated"] or view["shared_prefix_chars"] or view["shared_suffix_chars"]
-        ):
+        view = item.prompt_view if isinstance(item, TrainedRouter) else None
+        if view and (view.truncated or view.shared_prefix_chars or view.shared_suffix_chars):
             print(
                 f"{'':18} embedded the differing part: shared prefix of "
-                f"{view['shared_prefix_chars']} and suffix of {view['shared_suffix_chars']} "
-                f"characters cut; {view['truncated']} of {view['of']} prompts truncated to the "
+                f"{view.shared_prefix_chars} and suffix of {view.shared_suffix_chars} "
+                f"characters cut; {view.truncated} of {view.of} prompts truncated to the "
                 "encoder's window (their end kept)"
             )
     write_report(args.out, result)
@@ -95,19 +101,22 @@ def _shown(value: float | None) -> str:
 
 def _router_reports(
     outcomes: OutcomeSet, evaluated: OutcomeSet, names: list[str]
-) -> dict[str, Any]:
-    reports: dict[str, Any] = {}
+) -> dict[str, RouterReport]:
+    reports: dict[str, RouterReport] = {}
     for name in names:
         if name == "random":
             # The average over seeds: one random draw is noisy on a few hundred rows.
             draws = [random_scores(len(evaluated.rows), s) for s in range(RANDOM_SEEDS)]
             runs = [report(evaluated, score_points(evaluated, d), scores=d) for d in draws]
-            merged = dict(runs[0])
-            merged["aiq"] = _mean([r["aiq"] for r in runs])
-            merged["apgr"] = _mean([r["apgr"] for r in runs])
-            merged["cpt"] = {k: _mean([r["cpt"][k] for r in runs]) for k in runs[0]["cpt"]}
-            merged["seeds"] = RANDOM_SEEDS
-            reports[name] = merged
+            reports[name] = RandomRouter(
+                **{
+                    **dict(runs[0]),
+                    "aiq": _mean([r.aiq for r in runs]),
+                    "apgr": _mean([r.apgr for r in runs]),
+                    "cpt": {k: _mean([r.cpt[k] for r in runs]) for k in runs[0].cpt},
+                },
+                seeds=RANDOM_SEEDS,
+            )
         elif name == "length":
             scores = length_scores(evaluated)
             reports[name] = report(evaluated, score_points(evaluated, scores), scores=scores)
@@ -119,10 +128,10 @@ def _router_reports(
             else:
                 router = SufficiencyRouter.train(train, "knn" if name == "knn" else "logistic")
             scores = router.scores([row.prompt for row in evaluated.rows])
-            reports[name] = {
-                **report(evaluated, score_points(evaluated, scores), scores=scores),
-                "prompt_view": router.view.describe(),
-            }
+            reports[name] = TrainedRouter(
+                **dict(report(evaluated, score_points(evaluated, scores), scores=scores)),
+                prompt_view=PromptViewFigures.of_view(router.view),
+            )
         else:
             raise ConfigError(f"unknown router {name!r}", hint=f"use one of {', '.join(ROUTERS)}")
     return reports

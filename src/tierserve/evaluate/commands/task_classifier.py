@@ -5,7 +5,6 @@ examples (``classifier_examples``) and write the weights the policy serves with
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     spec = train_task_classifier(
         load_examples(examples_file), trained_on=examples_digest(examples_file)
     )
-    out.write_text(json.dumps(spec.model_dump(mode="json", exclude={"file"})) + "\n")
+    out.write_text(spec.weights_json())
     print(
         f"task classifier ({len(spec.folds)} folds, classes {', '.join(spec.classes)}) "
         f"trained on {examples_file} -> {out}"
