@@ -50,8 +50,8 @@ def routed(client: httpx.Client, item: Any, max_tokens: int, model: str) -> dict
         "tiers_tried": meta["tiers_tried"],
         "cost_usd": meta["cost_usd"],
         "quality": check(item.checker, item.expected, answer),
-        "kind": next((r for r in meta["plan"] if r.startswith("kind")), None),
-        "router": next((r for r in meta["plan"] if r.startswith("router:")), None),
+        "kind": meta["kind"],
+        "skipped_tiers": meta["skipped_tiers"],
         "answer": answer[:120],
     }
 

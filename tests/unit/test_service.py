@@ -273,4 +273,7 @@ async def test_personal_data_in_any_message_keeps_the_small_tier_out(
     ]
     body, _ = await completion_json(chat, chat_request(messages=messages))
     assert engines["small"].requests == []
-    assert "pii=email => tiers medium,large" in body["tierserve"]["plan"]
+    meta = body["tierserve"]
+    assert "pii=email => tiers medium,large" in meta["plan"]
+    # The facts the codes render, typed for clients: no code needs parsing.
+    assert meta["skipped_tiers"] == ["small"] and meta["task_source"] == "classifier"

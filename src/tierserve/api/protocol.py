@@ -23,6 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 from tierserve.engine.types import TokenLogprob, ToolCall
 from tierserve.errors import TierserveError
 from tierserve.observe.decision_record import CacheStatus, DecisionRecord
+from tierserve.policy.classify import TaskSource
 from tierserve.policy.step import Outcome, Step
 
 __all__ = [
@@ -461,9 +462,17 @@ class TierserveMetadata(BaseModel):
     output_schema: str | None = None
     """The schema the answer is held to: a registered name, or the caller's format name."""
     task: str
+    task_source: TaskSource | None = None
+    """How the task class was found: the caller's hint, a keyword rule, the classifier."""
+    kind: str | None = None
+    """The question kind the plan gave the request, if any."""
+    skipped_tiers: list[str] = []
+    """Tiers of the route this request did not climb (eligibility, a session floor, a start
+    router, complexity); the plan's reason codes say why."""
     risk: str
     plan: list[str]
-    """Reason codes of the plan: eligibility, task, risk, route, skipped tiers, summary."""
+    """Reason codes of the plan, rendered for people: eligibility, task, risk, route, skipped
+    tiers, summary. The facts they render are the typed fields beside them."""
     outcome: Outcome
     tier: str | None
     """The tier whose answer is returned; null when none is (``outcome`` says why)."""
@@ -497,6 +506,9 @@ class TierserveMetadata(BaseModel):
             route=record.route,
             output_schema=record.output_schema,
             task=record.task,
+            task_source=record.task_source,
+            kind=record.kind,
+            skipped_tiers=list(record.skipped_tiers),
             risk=record.risk,
             plan=record.plan,
             outcome=record.outcome,
