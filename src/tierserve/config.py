@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -50,15 +50,18 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    moved_to_the_policy: ClassVar[Mapping[str, str]] = {}
+    """Fields that moved to the policy file, and where: an error names it, not pydantic's
+    'extra inputs are not permitted'."""
 
-def _refuse_moved(data: Any, moved: Mapping[str, str]) -> Any:
-    """A field that moved to the policy file gets an error naming where it went, not
-    pydantic's 'extra inputs are not permitted'."""
-    if isinstance(data, dict):
-        for name, where in moved.items():
-            if name in data:
-                raise ValueError(f"{name} moved to the policy file: {where}")
-    return data
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, where in cls.moved_to_the_policy.items():
+                if name in data:
+                    raise ValueError(f"{name} moved to the policy file: {where}")
+        return data
 
 
 _FIELD_FOR = {
@@ -161,16 +164,10 @@ class DeploymentOptions(_Strict):
 class TierConfig(_Strict):
     """One tier of the cascade: a model served by its own vLLM engine."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _threshold_is_the_policys(cls, data: Any) -> Any:
-        return _refuse_moved(
-            data,
-            {
-                "confidence_threshold": "set min_confidence on the tier's ladder steps "
-                "(serve_configs/policies/cascade.yaml is the plain cascade) and remove it here"
-            },
-        )
+    moved_to_the_policy = {
+        "confidence_threshold": "set min_confidence on the tier's ladder steps "
+        "(serve_configs/policies/cascade.yaml is the plain cascade) and remove it here"
+    }
 
     name: TierName = Field(description="Tier name used in metadata and reason codes, e.g. 'small'.")
     model: str = Field(
@@ -375,16 +372,10 @@ class TierConfig(_Strict):
 class CascadeConfig(_Strict):
     """How long a ladder's steps may take, and when a failing tier is skipped."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _signal_is_the_policys(cls, data: Any) -> Any:
-        return _refuse_moved(
-            data,
-            {
-                "confidence_quantile": "the policy's confidence_signal names the signal its "
-                "thresholds were chosen on (conf_q10 for 0.1); remove it here"
-            },
-        )
+    moved_to_the_policy = {
+        "confidence_quantile": "the policy's confidence_signal names the signal its "
+        "thresholds were chosen on (conf_q10 for 0.1); remove it here"
+    }
 
     tier_timeout_s: float = Field(
         default=300.0, gt=0.0, description="Give up on a tier after this many seconds."

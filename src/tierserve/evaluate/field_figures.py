@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, PlainSerializer
 
-from tierserve.evaluate.figures import Figures, PolicyWritten
+from tierserve.evaluate.figures import Figures
+from tierserve.policy.versions import WrittenVersion
 from tierserve.signals.value_kinds import ValueKind
 
 __all__ = [
@@ -107,7 +108,7 @@ class FieldsReport(Figures):
     )
     as_in_policy: AsInPolicy
     test_untuned: dict[str, FieldFigures]
-    policy_written: PolicyWritten | None = None
+    policy_written: WrittenVersion | None = None
 
 
 class KindGateChoice(Figures):
@@ -155,4 +156,4 @@ class FamiliesReport(Figures):
     leave_one_family_out: dict[str, FamilyLeftOut]
     chosen_on_all_families: KindGatesOnAll
     top_alone_by_family: dict[str, FieldFigures]
-    policy_written: PolicyWritten | None = None
+    policy_written: WrittenVersion | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from tierserve.evaluate.metrics import OperatingPoint
+from tierserve.policy.versions import WrittenVersion
 from tierserve.prompt_models.encoder import PromptView
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "KindTest",
     "KindsWithoutALadder",
     "Percentiles",
-    "PolicyWritten",
     "PromptViewFigures",
     "QualityCost",
     "RandomRouter",
@@ -176,11 +176,6 @@ class RouterChoice(Figures):
     prompt_view: PromptViewFigures
 
 
-class PolicyWritten(Figures):
-    path: str
-    version: str
-
-
 class CalibrationTest(Figures):
     calibrated_policy: CascadeFigures
     baselines: dict[str, QualityCost]
@@ -200,7 +195,7 @@ class CalibrationReport(Figures):
     train: QualityCost
     test: CalibrationTest
     router: RouterChoice | None = None
-    policy: PolicyWritten | None = None
+    policy: WrittenVersion | None = None
 
 
 class KindFigures(Figures):
@@ -249,4 +244,4 @@ class KindCalibrationReport(Figures):
     kind_classifier: KindClassifierFigures
     train: RoutedFigures
     test: KindTest
-    policy: PolicyWritten | None = None
+    policy: WrittenVersion | None = None

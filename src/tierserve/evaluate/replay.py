@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from tierserve.evaluate.figures import Figures, PolicyWritten
+from tierserve.evaluate.figures import Figures
 from tierserve.model_names import split_model
 from tierserve.observe.decision_record import DecisionRecord
 from tierserve.policy.classify import TaskDecision
@@ -44,6 +44,7 @@ from tierserve.policy.risk import RiskAssessment
 from tierserve.policy.spec import LadderStepSpec, Policy, RiskLevel, TaskClass
 from tierserve.policy.start_router import PromptEmbedder
 from tierserve.policy.step import FailureKind, Outcome, Step
+from tierserve.policy.versions import WrittenVersion
 
 __all__ = [
     "LadderReplay",
@@ -285,7 +286,7 @@ class ReplayReport(Figures):
     regenerated: RegeneratedAnswers | None = None
     scores: ReplayScores | None = None
     outcomes_written: OutcomesWritten | None = None
-    policy_written: PolicyWritten | None = None
+    policy_written: WrittenVersion | None = None
 
 
 def replay(

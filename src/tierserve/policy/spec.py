@@ -27,19 +27,17 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
 from tierserve.config import TierName, read_yaml, validate_model
 from tierserve.errors import ConfigError
+from tierserve.policy.file_form import FileForm
 from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
-from tierserve.policy.start_router import PromptModelFile, StartRouterSpec, writing_policy_file
+from tierserve.policy.start_router import PromptModelFile, StartRouterSpec
 from tierserve.policy.task_model import TaskClassifierSpec
 from tierserve.signals.confidence import GATE_SIGNALS
 from tierserve.signals.fields import covers
@@ -139,7 +137,7 @@ class RateLimitSpec(_Spec):
     )
 
 
-class TenantSpec(_Spec):
+class TenantSpec(_Spec, FileForm):
     id: str = Field(min_length=1, description="Tenant id, used in reason codes and logs.")
     api_keys: list[str] = Field(
         default_factory=list,
@@ -188,18 +186,13 @@ class TenantSpec(_Spec):
         self._keys_from_environment = tuple(extra)
         return self
 
-    @model_serializer(mode="wrap")
-    def _as_written(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> dict[str, Any]:
-        """In a policy file, the keys read from ``api_keys_env`` stay in the environment."""
-        data: dict[str, Any] = handler(self)
-        if self._keys_from_environment and writing_policy_file(info):
-            written = [k for k in self.api_keys if k not in self._keys_from_environment]
-            data = {k: v for k, v in data.items() if k != "api_keys"}
-            if written:
-                data["api_keys"] = written
-        return data
+    def file_form(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The keys read from ``api_keys_env`` stay in the environment."""
+        if not self._keys_from_environment:
+            return data
+        written = [k for k in self.api_keys if k not in self._keys_from_environment]
+        data = {k: v for k, v in data.items() if k != "api_keys"}
+        return data | {"api_keys": written} if written else data
 
 
 class TaskRule(_Spec):
@@ -238,7 +231,7 @@ def _import_model_schema(reference: str) -> dict[str, Any]:
     return schema
 
 
-class SchemaSpec(_Spec):
+class SchemaSpec(_Spec, FileForm):
     """A named output schema: its JSON schema, the rules its meaning must satisfy, and how the
     model is told about it. Give exactly one of ``json_schema``, ``json_schema_file`` or
     ``pydantic_model``; the file and the model are read when the policy loads."""
@@ -297,17 +290,11 @@ class SchemaSpec(_Spec):
         "from, which a policy file written from this policy names again.",
     )
 
-    @model_serializer(mode="wrap")
-    def _as_written(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> dict[str, Any]:
-        """In a policy file, a schema read from a file or a model names it again."""
-        data: dict[str, Any] = handler(self)
-        if writing_policy_file(info):
-            data.pop("source", None)
-            data.pop("read_from", None)
-            if self.read_from:
-                data = {k: v for k, v in data.items() if k != "json_schema"} | self.read_from
+    def file_form(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A schema read from a file or a model names it again."""
+        data = {k: v for k, v in data.items() if k not in ("source", "read_from")}
+        if self.read_from:
+            data = {k: v for k, v in data.items() if k != "json_schema"} | self.read_from
         return data
 
     @model_validator(mode="after")
@@ -493,7 +480,7 @@ class CacheSpec(_Spec):
 PromptLogging = Literal["redact", "hash", "omit", "full"]
 
 
-class Policy(_Spec):
+class Policy(_Spec, FileForm):
     version: str = Field(min_length=1, description="Reported in every response and log record.")
     tiers: list[TierName] = Field(
         min_length=1,
@@ -574,15 +561,9 @@ class Policy(_Spec):
         "keeps the text. Every record has the prompt's SHA-256 for matching.",
     )
 
-    @model_serializer(mode="wrap")
-    def _as_written(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> dict[str, Any]:
+    def file_form(self, data: dict[str, Any]) -> dict[str, Any]:
         """A policy file names no tiers: they are the stack's."""
-        data: dict[str, Any] = handler(self)
-        if writing_policy_file(info):
-            data.pop("tiers", None)
-        return data
+        return {k: v for k, v in data.items() if k != "tiers"}
 
     @field_validator("confidence_signal")
     @classmethod

@@ -18,22 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    ValidationInfo,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from tierserve.config import TierName
+from tierserve.policy.file_form import FileForm
 
 __all__ = [
     "ENCODER",
-    "POLICY_FILE",
     "PromptEmbedder",
     "PromptModelFile",
     "StartRouterSpec",
@@ -42,7 +33,6 @@ __all__ = [
     "inline_file",
     "router_start",
     "start_tier",
-    "writing_policy_file",
 ]
 
 
@@ -75,7 +65,7 @@ class TierSufficiency(BaseModel):
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-class PromptModelFile(BaseModel):
+class PromptModelFile(FileForm):
     """A model over the prompt's sentence embedding that a policy names by file: its JSON
     (written by `tierserve eval calibrate`) is read relative to the policy file and inlined on
     load, so the policy travels to other processes as data."""
@@ -117,17 +107,11 @@ class PromptModelFile(BaseModel):
         """The JSON of its ``file``, which the policy names and inlines on load."""
         return self.model_dump_json(include=set(self.file_keys())) + "\n"
 
-    @model_serializer(mode="wrap")
-    def _as_written(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> dict[str, Any]:
-        """In a policy file, a model read from its ``file`` is the file's name, not its
-        weights."""
-        data: dict[str, Any] = handler(self)
-        if self.file is not None and writing_policy_file(info):
-            inlined = set(self.file_keys())
-            data = {k: v for k, v in data.items() if k not in inlined}
-        return data
+    def file_form(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A model read from its ``file`` is the file's name, not its weights."""
+        if self.file is None:
+            return data
+        return {k: v for k, v in data.items() if k not in self.file_keys()}
 
     def weight_lengths(self) -> set[int]:
         """The lengths of its models' weights: each must be the encoder's dimension."""
@@ -159,15 +143,6 @@ class StartRouterSpec(PromptModelFile):
         if not self.tiers:
             raise ValueError("a start_router needs a `file` or per-tier `tiers` models")
         return self
-
-
-POLICY_FILE = {"policy_file": True}
-"""The serialization context of ``model_dump`` that writes what a policy file holds: files
-named (not inlined), keys from the environment left out (``policy/versions.py``)."""
-
-
-def writing_policy_file(info: SerializationInfo) -> bool:
-    return bool(info.context and info.context.get("policy_file"))
 
 
 def inline_file(data: Any, info: ValidationInfo, name: str, wanted: Sequence[str]) -> Any:

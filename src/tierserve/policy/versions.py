@@ -15,13 +15,30 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from tierserve.config import validate_model
 from tierserve.errors import ConfigError
+from tierserve.policy.file_form import POLICY_FILE
 from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec, load_policy
-from tierserve.policy.start_router import POLICY_FILE
 
-__all__ = ["file_data", "route_named", "with_route", "with_steps", "write_version"]
+__all__ = [
+    "WrittenVersion",
+    "file_data",
+    "route_named",
+    "with_route",
+    "with_steps",
+    "write_version",
+]
+
+
+class WrittenVersion(BaseModel):
+    """A policy version written, as the reports of the commands that write one name it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    version: str
 
 
 def route_named(policy: Policy, name: str) -> RouteSpec:
@@ -61,11 +78,12 @@ def file_data(policy: Policy) -> dict[str, Any]:
     return data
 
 
-def write_version(policy: Policy, *, source: Path, out: Path, provenance: str, suffix: str) -> str:
+def write_version(
+    policy: Policy, *, source: Path, out: Path, provenance: str, suffix: str
+) -> WrittenVersion:
     """Writes ``policy`` to ``out`` as a new version of the policy file ``source`` (its
-    version gets ``+<suffix>.<UTC time>``), with ``provenance`` as a comment header; returns
-    the version. ``out`` must be beside ``source``: the files the policy names are relative to
-    its folder."""
+    version gets ``+<suffix>.<UTC time>``), with ``provenance`` as a comment header. ``out``
+    must be beside ``source``: the files the policy names are relative to its folder."""
     if out.resolve().parent != source.resolve().parent:
         raise ConfigError(
             f"{out} is not beside {source}, whose folder the files the policy names (schemas, "
@@ -84,4 +102,4 @@ def write_version(policy: Policy, *, source: Path, out: Path, provenance: str, s
     )
     header = "".join(f"# {line}\n" for line in provenance.splitlines())
     out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return load_policy(out, policy.tiers).version
+    return WrittenVersion(path=str(out), version=load_policy(out, policy.tiers).version)

@@ -77,14 +77,14 @@ def test_the_chosen_thresholds_become_a_new_valid_policy_version(tmp_path: Path)
     out = policies / "support-calibrated.yaml"
     policy = load_policy(source, STACK_TIERS)
     changed = retuned(policy, "faq", {"small": 0.3125, "medium": float("inf")})
-    version = write_version(
+    written = write_version(
         changed.model_copy(update={"confidence_signal": "conf_q0"}),
         source=source,
         out=out,
         provenance="calibrated on test data\nobjective: x",
         suffix="calibrated",
     )
-    assert version.startswith(policy.version + "+calibrated.")
+    assert written.version.startswith(policy.version + "+calibrated.") and written.path == str(out)
     calibrated = load_policy(out, STACK_TIERS)
     faq = next(r for r in calibrated.routes if r.name == "faq")
     assert [(s.tier, s.min_confidence) for s in faq.ladder] == [("small", 0.3125), ("large", None)]

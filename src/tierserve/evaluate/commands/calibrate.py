@@ -13,7 +13,6 @@ from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.figures import (
     CalibrationReport,
     CalibrationTest,
-    PolicyWritten,
     PromptViewFigures,
     QualityCost,
     RouterChoice,
@@ -23,6 +22,7 @@ from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import SufficiencyRouter
 from tierserve.policy.spec import Policy
 from tierserve.policy.start_router import StartRouterSpec
+from tierserve.policy.versions import WrittenVersion
 from tierserve.signals.confidence import GATE_SIGNALS
 
 __all__ = ["register", "run"]
@@ -234,13 +234,12 @@ def _loaded(args: argparse.Namespace, train: OutcomeSet) -> Policy:
 
 def _policy_version(
     args: argparse.Namespace, policy: Policy, out_policy: Path, provenance: str, suffix: str
-) -> PolicyWritten:
+) -> WrittenVersion:
     """Writes ``policy``, its thresholds chosen on ``args.signal``, as a version of
     ``args.policy``; its path and version."""
     from tierserve.policy.versions import write_version
 
     gated = policy.model_copy(update={"confidence_signal": args.signal})
-    version = write_version(
+    return write_version(
         gated, source=args.policy, out=out_policy, provenance=provenance, suffix=suffix
     )
-    return PolicyWritten(path=str(out_policy), version=version)

@@ -23,7 +23,6 @@ from tierserve.evaluate.field_gates import (
     with_kind_gates,
 )
 from tierserve.evaluate.fields import FieldCase, figures, tier_alone
-from tierserve.evaluate.figures import PolicyWritten
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.spec import Policy, RouteSpec
 from tierserve.policy.versions import with_steps
@@ -106,14 +105,13 @@ def by_kind(
             "Left one family out at a time: worst silent wrong "
             f"{summary.worst_silent_wrong:.3f}, worst flagged {summary.worst_flagged:.3f}."
         )
-        version = write_version(
+        written = write_version(
             with_steps(policy, route.name, gated_by_kind(chosen.gates)),
             source=args.policy,
             out=args.out_policy,
             provenance=provenance,
             suffix="field-gates",
         )
-        written = PolicyWritten(path=str(args.out_policy), version=version)
         report = report.model_copy(update={"policy_written": written})
     print(report.model_dump_json(indent=1, exclude={"leave_one_family_out"}))
     write_report(args.out, report)

@@ -10,7 +10,6 @@ from tierserve.errors import ConfigError
 from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_policy
 from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.field_figures import AsInPolicy, FieldsReport
-from tierserve.evaluate.figures import PolicyWritten
 
 __all__ = ["register", "run"]
 
@@ -143,14 +142,13 @@ def run(args: argparse.Namespace) -> int:
         retuned_policy = retuned(
             policy, route.name, field_gates.thresholds, key="min_field_confidence"
         )
-        version = write_version(
+        written = write_version(
             with_review_thresholds(retuned_policy, route.name, field_gates.review or {}),
             source=args.policy,
             out=args.out_policy,
             provenance=provenance,
             suffix="calibrated",
         )
-        written = PolicyWritten(path=str(args.out_policy), version=version)
         report = report.model_copy(update={"policy_written": written})
     print(report.model_dump_json(indent=1))
     write_report(args.out, report)

@@ -10,10 +10,10 @@ from typing import Any
 from tierserve.errors import ConfigError
 from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_policy
 from tierserve.evaluate.commands.reports import write_report
-from tierserve.evaluate.figures import PolicyWritten
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.replay import ReplayReport
 from tierserve.policy.spec import Policy
+from tierserve.policy.versions import WrittenVersion
 
 __all__ = ["register", "run"]
 
@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         report = _regenerated(args, policy, records, quality, embedder)
     if args.write_version is not None:
-        written = _replayed_version(args, policy, report)
-        report = report.model_copy(update={"policy_written": written})
+        report = report.model_copy(
+            update={"policy_written": _replayed_version(args, policy, report)}
+        )
     print(report.model_dump_json(indent=1, exclude={"changed", "requests"}))
     write_report(args.out, report)
     return 0
@@ -142,7 +143,7 @@ def _regenerated(
 
 def _replayed_version(
     args: argparse.Namespace, policy: Policy, report: ReplayReport
-) -> PolicyWritten:
+) -> WrittenVersion:
     from tierserve.policy.versions import write_version
 
     scores = report.scores
@@ -153,7 +154,6 @@ def _replayed_version(
         f"{scores and scores.quality_after} over {scores.labelled_requests if scores else 0} "
         "labelled."
     )
-    version = write_version(
+    return write_version(
         policy, source=args.policy, out=args.write_version, provenance=provenance, suffix="replayed"
     )
-    return PolicyWritten(path=str(args.write_version), version=version)
