@@ -95,6 +95,7 @@ async def _ask(
         signals=step.signals,
         answer=answer,
         valid_schema=schema_checks[0] if schema_checks else None,
+        model=step.model,
     )
 
 

@@ -189,6 +189,10 @@ class CalibrationReport(Figures):
     signal: str
     method: str
     objective: str
+    calibrated_on: dict[str, str] = Field(
+        description="Per tier, the model version the outcome rows were answered by (tiers "
+        "whose rows name none are left out)."
+    )
     thresholds: dict[str, float]
     accept_probability: dict[str, float | None]
     reliability_test: dict[str, Reliability]
@@ -239,6 +243,9 @@ class KindCalibrationReport(Figures):
     outcomes: str
     signal: str
     objective: str
+    calibrated_on: dict[str, str] = Field(
+        description="Per tier, the model version the outcome rows were answered by."
+    )
     ladders: dict[str, str]
     kinds_without_a_ladder: KindsWithoutALadder
     kind_classifier: KindClassifierFigures

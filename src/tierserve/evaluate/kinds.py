@@ -306,6 +306,7 @@ def report(
         outcomes=outcomes,
         signal=signal,
         objective=objective.describe(),
+        calibrated_on=train.models(),
         ladders={kind or "none": ladder.describe() for kind, ladder in ladders.items()},
         kinds_without_a_ladder=KindsWithoutALadder(
             min_rows=min_rows, kinds={kind: counts[kind] for kind in few}

@@ -54,6 +54,12 @@ class TierOutcome(BaseModel):
     valid_schema: bool | None = Field(
         default=None, description="The answer passed the schema check (structured rows only)."
     )
+    model: str | None = Field(
+        default=None,
+        description="The model version that answered, as /v1/models reports it (e.g. "
+        "'Qwen/Qwen2.5-Coder-0.5B-Instruct@gptq-w4a16'): what a policy calibrated on these "
+        "rows records as calibrated_on. None: not recorded (rows collected before it was).",
+    )
 
 
 class Labels(BaseModel):
@@ -115,6 +121,25 @@ class OutcomeSet:
 
     def cost(self, tier: str) -> float:
         return sum(r.outcomes[tier].cost for r in self.rows) / len(self.rows)
+
+    def models(self) -> dict[str, str]:
+        """Per tier, the model version every row's answer came from (tiers whose rows name
+        none are left out): what a policy calibrated on these rows was calibrated on. Rows of
+        one tier from two versions are refused: thresholds fitted on a mix fit neither."""
+        found: dict[str, str] = {}
+        for tier in self.tiers:
+            versions = {r.outcomes[tier].model for r in self.rows}
+            if len(versions) > 1:
+                named = sorted(str(v) for v in versions)
+                raise ConfigError(
+                    f"the rows of tier {tier!r} come from {len(versions)} model versions "
+                    f"({', '.join(named)})",
+                    hint="calibrate on rows from one version (collect again on one host)",
+                )
+            (version,) = versions
+            if version is not None:
+                found[tier] = version
+        return found
 
     @classmethod
     def read(cls, path: Path, tiers: Sequence[str] | None = None) -> OutcomeSet:

@@ -1,6 +1,7 @@
 """Calibration, threshold choice for an objective, and the policy file it writes."""
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -111,20 +112,9 @@ def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
     argv += [str(policies / "support.yaml"), "--out", str(report)]
     # A policy's thresholds must be on a signal the gateway measures: refused before any work.
     assert main(argv) == 2 and not report.exists()
-    renamed = [
-        row.model_copy(
-            update={
-                "outcomes": {
-                    tier: outcome.model_copy(
-                        update={"signals": {"conf_q10": outcome.signals["conf"]}}
-                    )
-                    for tier, outcome in row.outcomes.items()
-                }
-            }
-        )
-        for row in synthetic().rows
-    ]
-    OutcomeSet.of(renamed).write(outcomes)
+    # Answered by GPTQ small and medium (as collected on an AVX-512 host), large unrecorded.
+    served = {"small": "s@gptq-w4a16", "medium": "m@gptq-w4a16", "large": None}
+    OutcomeSet.of(as_served(synthetic().rows, served)).write(outcomes)
     argv[argv.index("conf")] = "conf_q10"
     assert main(argv) == 0
     result = json.loads(report.read_text())
@@ -134,6 +124,45 @@ def test_eval_calibrate_reports_and_writes_the_policy(tmp_path: Path) -> None:
     assert set(result["thresholds"]) == {"small", "medium"}
     written = load_policy(policies / "support-calibrated.yaml", STACK_TIERS)
     assert written.version == result["policy"]["version"]
+    # Bound to the versions that answered; large keeps what the source policy recorded.
+    source = load_policy(policies / "support.yaml", STACK_TIERS)
+    assert written.calibrated_on == {
+        "small": "s@gptq-w4a16",
+        "medium": "m@gptq-w4a16",
+        "large": source.calibrated_on["large"],
+    }
+    assert result["calibrated_on"] == {"small": "s@gptq-w4a16", "medium": "m@gptq-w4a16"}
+
+
+def test_rows_of_one_tier_from_two_model_versions_are_refused(tmp_path: Path) -> None:
+    rows = synthetic(rows=20).rows
+    mixed = [
+        *as_served(rows[:10], {"small": "s@int8-w8a8"}),
+        *as_served(rows[10:], {"small": "s@gptq-w4a16"}),
+    ]
+    with pytest.raises(ConfigError, match=r"tier 'small' come from 2 model versions"):
+        OutcomeSet.of(mixed).models()
+
+
+def as_served(rows: Sequence[OutcomeRow], models: dict[str, str | None]) -> list[OutcomeRow]:
+    """``rows`` with their signal named as the gateway names it and each tier's answers from
+    the model version ``models`` gives it."""
+    return [
+        row.model_copy(
+            update={
+                "outcomes": {
+                    tier: outcome.model_copy(
+                        update={
+                            "signals": {"conf_q10": outcome.signals.get("conf", 0.0)},
+                            "model": models.get(tier),
+                        }
+                    )
+                    for tier, outcome in row.outcomes.items()
+                }
+            }
+        )
+        for row in rows
+    ]
 
 
 def test_the_shipped_calibrated_policy_is_the_one_the_readme_reports() -> None:

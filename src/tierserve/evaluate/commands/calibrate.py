@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         signal=args.signal,
         method=args.method,
         objective=objective.describe(),
+        calibrated_on=train.models(),
         thresholds=thresholds,
         accept_probability={
             tier: float(fitted[tier].probability([t])[0]) if t != float("inf") else None
@@ -158,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
             thresholds,
             start_router=_router_file(router, out_policy, args.route, chosen),
         )
-        written = _policy_version(args, policy, out_policy, provenance, "calibrated")
+        written = _policy_version(
+            args, policy, out_policy, provenance, "calibrated", train.models()
+        )
         report = report.model_copy(update={"policy": written})
     print(report.model_dump_json(indent=1))
     write_report(args.out, report)
@@ -204,7 +207,7 @@ def _calibrate_by_kind(
             kinds_file,
             args.kind_min_probability,
         )
-        written = _policy_version(args, policy, out_policy, provenance, "by-kind")
+        written = _policy_version(args, policy, out_policy, provenance, "by-kind", train.models())
         report = report.model_copy(update={"policy": written})
     print(report.model_dump_json(indent=1))
     write_report(args.out, report)
@@ -233,13 +236,24 @@ def _loaded(args: argparse.Namespace, train: OutcomeSet) -> Policy:
 
 
 def _policy_version(
-    args: argparse.Namespace, policy: Policy, out_policy: Path, provenance: str, suffix: str
+    args: argparse.Namespace,
+    policy: Policy,
+    out_policy: Path,
+    provenance: str,
+    suffix: str,
+    calibrated_on: dict[str, str],
 ) -> WrittenVersion:
-    """Writes ``policy``, its thresholds chosen on ``args.signal``, as a version of
-    ``args.policy``; its path and version."""
+    """Writes ``policy``, its thresholds chosen on ``args.signal`` over answers of the
+    ``calibrated_on`` model versions (tiers it names none for keep the source's), as a version
+    of ``args.policy``."""
     from tierserve.policy.versions import write_version
 
-    gated = policy.model_copy(update={"confidence_signal": args.signal})
+    gated = policy.model_copy(
+        update={
+            "confidence_signal": args.signal,
+            "calibrated_on": {**policy.calibrated_on, **calibrated_on},
+        }
+    )
     return write_version(
         gated, source=args.policy, out=out_policy, provenance=provenance, suffix=suffix
     )
