@@ -106,12 +106,23 @@ def _gpqa() -> list[TaskItem]:
     return items
 
 
-def _general() -> list[TaskItem]:
-    text = resources.files("tierserve.evaluate").joinpath("task_sets", "general.jsonl")
+def _packaged(name: str) -> list[TaskItem]:
+    text = resources.files("tierserve.evaluate").joinpath("task_sets", f"{name}.jsonl")
     return [TaskItem(**json.loads(line)) for line in text.read_text().splitlines() if line]
 
 
-TASK_SETS = {"gsm8k": _gsm8k, "gpqa": _gpqa, "general": _general}
+def _general() -> list[TaskItem]:
+    """The project's general questions: 340, one phrasing ("Answer with the answer only")."""
+    return _packaged("general")
+
+
+def _phrasings() -> list[TaskItem]:
+    """150 general questions phrased as users type them (scripts/make_phrasings_task_set.py):
+    a source that calibration on ``general`` never saw."""
+    return _packaged("phrasings")
+
+
+TASK_SETS = {"gsm8k": _gsm8k, "gpqa": _gpqa, "general": _general, "phrasings": _phrasings}
 
 
 def load_task_set(name: str) -> list[TaskItem]:

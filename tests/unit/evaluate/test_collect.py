@@ -177,3 +177,23 @@ def test_a_stack_that_goes_away_is_a_clear_error_not_a_traceback(
     up["models"] = False
     with pytest.raises(TierserveError, match="cannot reach the stack at http://stack"):
         collect_module.collect("http://stack", items, out, source="gsm8k", progress=False)
+
+
+def test_the_phrasings_source_asks_what_the_general_set_never_asks_in_its_words() -> None:
+    from collections import Counter
+
+    from tierserve.evaluate.tasks import check, load_task_set
+
+    general = load_task_set("general")
+    phrasings = load_task_set("phrasings")
+    assert Counter(item.kind for item in phrasings) == {"fact": 50, "math": 50, "reason": 50}
+    assert len({item.id for item in phrasings}) == 150
+    # Another phrasing: no shared preamble or answer cue, and no question asked in both.
+    assert not any("Answer with the answer only" in item.prompt for item in phrasings)
+    asked = {item.prompt.rsplit("Question: ", 1)[-1].split("\n")[0] for item in general}
+    assert not asked & {item.prompt for item in phrasings}
+    # Each reference answer passes its own checker, and a wrong one does not.
+    for item in phrasings:
+        right = item.expected.partition("!")[0].split("|")[0]
+        assert check(item.checker, item.expected, right) == 1.0, item.id
+        assert check(item.checker, item.expected, "I am not sure") == 0.0, item.id

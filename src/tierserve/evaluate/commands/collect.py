@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tierserve.evaluate.tasks import TASK_SETS
+
 __all__ = ["register", "run"]
 
 
 def register(actions: Any) -> None:
     collect = actions.add_parser("collect", help="run every tier of a stack over a task set")
-    collect.add_argument("task_set", choices=["gsm8k", "gpqa", "general"])
+    collect.add_argument("task_set", choices=sorted(TASK_SETS))
     collect.add_argument("--out", type=Path, required=True, help="outcome JSONL (resumed)")
     collect.add_argument("--url", default="http://127.0.0.1:8000")
     collect.add_argument("--limit", type=int, default=0, help="first N items (0: all)")

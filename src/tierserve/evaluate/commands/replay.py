@@ -12,6 +12,7 @@ from tierserve.evaluate.commands.policy_args import add_policy_arguments, read_p
 from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.replay import ReplayReport
+from tierserve.evaluate.tasks import TASK_SETS
 from tierserve.policy.spec import Policy
 from tierserve.policy.versions import WrittenVersion
 
@@ -46,7 +47,7 @@ def register(actions: Any) -> None:
     )
     replayed.add_argument(
         "--labels",
-        choices=["gsm8k", "gpqa", "general"],
+        choices=sorted(TASK_SETS),
         help="a task set whose answers check both policies' answers to its prompts",
     )
     replayed.add_argument(
