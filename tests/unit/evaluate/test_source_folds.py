@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tierserve.cli import main
 from tierserve.evaluate.calibrate import Objective
-from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
+from tierserve.evaluate.outcomes import Labels, OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.source_folds import choose_by_worst_source, leave_one_source_out
 
 TIERS = ("small", "large")
@@ -73,3 +73,62 @@ def test_an_unreadable_objective_is_refused_naming_it() -> None:
     for bad in ("quality_share=x", "quality=0.9", "quality_share="):
         with pytest.raises(ConfigError, match=f"cannot read objective '{bad}'"):
             Objective.parse(bad)
+
+
+class KeywordEncoder:
+    """'sum' prompts along one axis, the rest along the other: two kinds an encoder tells
+    apart."""
+
+    def encode(self, texts: list[str], normalize_embeddings: bool = True) -> list[list[float]]:
+        return [[1.0, 0.1] if "sum" in t else [0.1, 1.0] for t in texts]
+
+
+def kinds_source(name: str, n: int, small_right_on_facts: bool) -> OutcomeSet:
+    """Sums only large gets right; facts small gets right, surely (unless this source's facts
+    fool it: as sure, and wrong)."""
+    rows = []
+    for index in range(n):
+        kind = "math" if index % 2 else "fact"
+        small_right = kind == "fact" and small_right_on_facts
+        prompt = f"{name}: the sum of {index}" if kind == "math" else f"{name}: capital {index}"
+        rows.append(
+            OutcomeRow(
+                id=f"{name}-{index}",
+                prompt=prompt,
+                labels=Labels(kind=kind),
+                outcomes={
+                    "small": TierOutcome(
+                        quality=float(small_right), cost=1.0, signals={"conf_q10": 0.9}
+                    ),
+                    "large": TierOutcome(quality=1.0, cost=10.0, signals={"conf_q10": 0.9}),
+                },
+            )
+        )
+    return OutcomeSet.of(rows, TIERS)
+
+
+def test_ladders_per_kind_are_reported_on_the_source_they_never_saw() -> None:
+    from tierserve.evaluate.source_kind_folds import leave_one_source_out_by_kind
+
+    sources = {
+        "faq": kinds_source("faq", 40, True),
+        "help": kinds_source("help", 40, True),
+        "quiz": kinds_source("quiz", 40, False),
+    }
+    folds = {
+        fold.source: fold
+        for fold in leave_one_source_out_by_kind(
+            sources, "conf_q10", Objective(quality_share=1.0), KeywordEncoder(), min_rows=10
+        )
+    }
+    # Chosen on faq and help: facts on small alone, sums on large. Right on them (and cheaper
+    # than large alone), half wrong on quiz, whose facts small answers as surely and wrongly.
+    quiz = folds["quiz"]
+    assert quiz.ladders == {"fact": "small", "math": "large"}
+    assert quiz.in_sample.quality == 1.0 and quiz.kind_accuracy_left_out == 1.0
+    assert quiz.left_out.quality == 0.5 and quiz.left_out.cost_vs_top_only < 1.0
+    # Chosen with quiz's facts, where small is as sure wrong as right, no threshold trusts
+    # small: faq left out loses no quality, and saves nothing either.
+    assert folds["faq"].ladders == {"fact": "large", "math": "large"}
+    assert folds["faq"].left_out.quality_vs_top_only == 0.0
+    assert folds["faq"].left_out.cost_vs_top_only == 1.0
