@@ -186,6 +186,9 @@ class CalibrationTest(Figures):
 
 class CalibrationReport(Figures):
     outcomes: str
+    test_outcomes: str | None = Field(
+        default=None, description="Reported on these rows instead of the test split."
+    )
     signal: str
     method: str
     objective: str
@@ -241,6 +244,9 @@ class KindCalibrationReport(Figures):
     """``tierserve eval calibrate --by-kind``: a ladder per question kind."""
 
     outcomes: str
+    test_outcomes: str | None = Field(
+        default=None, description="Reported on these rows instead of the test split."
+    )
     signal: str
     objective: str
     calibrated_on: dict[str, str] = Field(

@@ -180,3 +180,29 @@ def test_the_shipped_calibrated_policy_is_the_one_the_readme_reports() -> None:
     # Only the faq route's thresholds changed.
     others = [r.model_dump() for r in calibrated.routes if r.name != "faq"]
     assert others == [r.model_dump() for r in original.routes if r.name != "faq"]
+
+
+def test_calibrate_can_report_on_a_source_it_never_saw(tmp_path: Path) -> None:
+    import json
+
+    from tierserve.cli import main
+
+    chosen_on, left_out = tmp_path / "ours.jsonl", tmp_path / "theirs.jsonl"
+    OutcomeSet.of(as_served(synthetic(seed=1).rows, {})).write(chosen_on)
+    # Another source whose small answers are all wrong whatever their confidence.
+    theirs = [
+        row.model_copy(
+            update={"outcomes": {**row.outcomes, "small": row.outcomes["small"].model_copy(
+                update={"quality": 0.0})}}
+        )
+        for row in as_served(synthetic(seed=2).rows, {})
+    ]  # fmt: skip
+    OutcomeSet.of(theirs).write(left_out)
+    report = tmp_path / "report.json"
+    argv = ["eval", "calibrate", str(chosen_on), "--signal", "conf_q10"]
+    assert main([*argv, "--test-outcomes", str(left_out), "--out", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["test_outcomes"] == str(left_out)
+    # The test figures are the other source's, where small is never right.
+    assert result["test"]["calibrated_policy"]["answered_by"]["small"] > 0
+    assert result["test"]["baselines"]["small_only"]["quality"] == 0.0

@@ -34,6 +34,12 @@ def register(actions: Any) -> None:
     )
     calibration.add_argument("outcomes", type=Path)
     calibration.add_argument(
+        "--test-outcomes",
+        type=Path,
+        help="report on these rows (another source of questions, which calibration never "
+        "sees) instead of the test split of OUTCOMES",
+    )
+    calibration.add_argument(
         "--signal",
         default="conf_q10",
         help="the signal to choose thresholds on; the policy version written names it, and "
@@ -93,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
             hint="pick one of those, or drop --policy to only report on this signal",
         )
     outcomes = OutcomeSet.read(args.outcomes)
-    train, test = outcomes.split("train"), outcomes.split("test")
+    train = outcomes.split("train")
+    if args.test_outcomes is None:
+        test = outcomes.split("test")
+    else:
+        test = OutcomeSet.read(args.test_outcomes, train.tiers)
     if args.by_kind:
         return _calibrate_by_kind(args, train, test, objective)
     fitted = calibrate(train, args.signal, args.method)
@@ -115,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     shares = calibrated.answered_by
     report = CalibrationReport(
         outcomes=str(args.outcomes),
+        test_outcomes=_named(args.test_outcomes),
         signal=args.signal,
         method=args.method,
         objective=objective.describe(),
@@ -148,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         provenance = (
             f"Written by `tierserve eval calibrate` from {args.outcomes} ({len(train.rows)} "
             f"train rows), signal {args.signal}, {args.method} calibration.\n"
-            f"Objective: {objective.describe()}. Test split: quality "
+            f"Objective: {objective.describe()}. {_tested_on(args)}: quality "
             f"{calibrated.quality:.3f}, cost {calibrated.cost:.6g}."
         )
         from tierserve.evaluate.calibrate import retuned
@@ -189,6 +200,7 @@ def _calibrate_by_kind(
         grid,
         args.kind_min_rows,
     )
+    report = report.model_copy(update={"test_outcomes": _named(args.test_outcomes)})
     if args.policy is not None:
         out_policy = args.out_policy or args.policy.with_name(f"{args.policy.stem}-by-kind.yaml")
         kinds_file = out_policy.with_name(f"{out_policy.stem}.{args.route}-kinds.json")
@@ -197,8 +209,9 @@ def _calibrate_by_kind(
         provenance = (
             f"Written by `tierserve eval calibrate --by-kind` from {args.outcomes} "
             f"({len(train.rows)} train rows), signal {args.signal}.\n"
-            f"Objective: {objective.describe()}. Test split: quality {figures.quality:.3f}, "
-            f"cost {figures.cost:.6g} ({figures.cost_vs_top_only:.2f}x top tier only)."
+            f"Objective: {objective.describe()}. {_tested_on(args)}: quality "
+            f"{figures.quality:.3f}, cost {figures.cost:.6g} ({figures.cost_vs_top_only:.2f}x "
+            "top tier only)."
         )
         policy = kind_routes(
             _loaded(args, train),
@@ -212,6 +225,16 @@ def _calibrate_by_kind(
     print(report.model_dump_json(indent=1))
     write_report(args.out, report)
     return 0
+
+
+def _named(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _tested_on(args: argparse.Namespace) -> str:
+    if args.test_outcomes is None:
+        return "Test split"
+    return f"Left-out source {args.test_outcomes.name}"
 
 
 def _router_file(
