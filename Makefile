@@ -9,7 +9,7 @@ CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
 	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
-	bench-extraction-fields eval-routellm eval-general docs config-reference
+	bench-extraction-fields eval-routellm eval-general eval-sources docs config-reference
 
 install: $(STAMP)
 
@@ -102,6 +102,31 @@ eval-general: install
 		--router trained --objective quality_share=0.95 --out $(RESULTS)/calibrate_general.json
 	$(BIN)/tierserve eval calibrate $(RESULTS)/outcomes_general.jsonl --signal conf_q10 \
 		--by-kind --objective quality_share=1.0 --out $(RESULTS)/calibrate_general_by_kind.json
+
+# Left-out figures for general questions from the committed outcomes (docs/evaluation.md,
+# "Thresholds that hold on a source calibration never saw"). GPTQ: the rows collected on an
+# AVX-512 host (gptq-w4a16 small and medium), with
+#   tierserve eval collect general|phrasings --max-tokens 24 --concurrency 4 --out $(GPTQ)/...
+#   tierserve eval collect gpqa --limit 60 --max-tokens 16 --concurrency 2 --out $(GPTQ)/...
+# and the GPTQ calibration of the general routes the embedded default serves there.
+GPTQ := $(RESULTS)/gptq_host
+eval-sources: install
+	$(BIN)/tierserve eval sources $(RESULTS)/outcomes_general.jsonl \
+		$(RESULTS)/outcomes_gsm8k.jsonl $(RESULTS)/outcomes_gpqa.jsonl \
+		--out $(RESULTS)/general_sources_left_out.json
+	$(BIN)/tierserve eval sources $(GPTQ)/outcomes_general.jsonl \
+		$(GPTQ)/outcomes_phrasings.jsonl $(GPTQ)/outcomes_gpqa.jsonl \
+		--out $(GPTQ)/general_sources_left_out.json
+	$(BIN)/tierserve eval sources $(GPTQ)/outcomes_general.jsonl \
+		$(GPTQ)/outcomes_phrasings.jsonl --by-kind --objective quality_share=1.0 \
+		--out $(GPTQ)/general_sources_by_kind_left_out.json
+	$(BIN)/tierserve eval calibrate $(GPTQ)/outcomes_general.jsonl --by-kind \
+		--objective quality_share=1.0 --test-outcomes $(GPTQ)/outcomes_phrasings.jsonl \
+		--policy serve_configs/policies/support.yaml --route general \
+		--out-policy serve_configs/policies/support-calibrated-gptq.yaml \
+		--out $(GPTQ)/calibrate_general_by_kind.json
+	$(BIN)/tierserve eval calibrate $(GPTQ)/outcomes_general.jsonl --by-kind \
+		--objective quality_share=1.0 --out $(GPTQ)/calibrate_general_by_kind_test_split.json
 
 # Serving benchmark: direct vLLM vs the stack (pinned tier, cascade, small-/large-only), one run,
 # ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").

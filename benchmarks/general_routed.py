@@ -1,5 +1,6 @@
 """General questions through the gateway: the served policy against each tier alone and the
-oracle, on the test split of the labelled mixed set (docs/evaluation.md).
+oracle, on the test split of the labelled mixed set, or on every item of a source the policy was not
+calibrated on (docs/evaluation.md).
 
 Every test item of ``--outcomes`` (collected with ``tierserve eval collect general``, each tier
 pinned) is sent as an app sends it: unpinned (``model=tierserve``), uncached, at the same
@@ -91,6 +92,13 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, required=True, help="per-item JSONL (resumed)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-tokens", type=int, default=24)
+    parser.add_argument("--task-set", default="general", help="the set the outcomes came from")
+    parser.add_argument(
+        "--split",
+        choices=["test", "all"],
+        default="test",
+        help="all: every item (a source the served policy was not calibrated on)",
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
         "--model",
@@ -98,9 +106,10 @@ def main() -> None:
         help="tierserve (the served policy) or tierserve/<tier> to measure one tier alone",
     )
     args = parser.parse_args()
-    test = OutcomeSet.read(args.outcomes).split("test")
+    outcomes = OutcomeSet.read(args.outcomes)
+    test = outcomes.split("test") if args.split == "test" else outcomes
     wanted = {row.id for row in test.rows}
-    items = [item for item in load_task_set("general") if item.id in wanted]
+    items = [item for item in load_task_set(args.task_set) if item.id in wanted]
     done = {}
     if args.rows.exists():
         done = {json.loads(x)["id"]: json.loads(x) for x in args.rows.read_text().splitlines() if x}

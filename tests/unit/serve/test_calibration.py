@@ -6,8 +6,9 @@ import logging
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.fakes import SUPPORT, http_client, support_service
+from tests.fakes import ROOT, SUPPORT, http_client, support_service
 from tierserve.errors import ConfigError
+from tierserve.hardware import HostCapability
 from tierserve.observe.metrics import TIER_CALIBRATED, TierserveMetrics
 from tierserve.policy.spec import Policy
 from tierserve.serve.calibration import calibrated_for
@@ -103,3 +104,24 @@ def test_policy_check_compares_the_calibration_with_what_this_host_serves(
         assert f"medium: calibrated on {INT8['medium']}, served {GPTQ['medium']}" in out
     else:
         assert served == INT8 and "serves: calibrated" in out
+
+
+@pytest.mark.parametrize(
+    ("host", "served"),
+    [(HostCapability("cpu", "AVX512"), GPTQ), (HostCapability("cpu", "AVX2"), INT8)],
+)
+def test_the_embedded_default_uses_its_own_calibration_on_either_format(
+    host: HostCapability, served: dict[str, str]
+) -> None:
+    from tierserve.config import load_config
+    from tierserve.engine.resolve import expected_model_versions
+    from tierserve.policy.spec import load_policy
+
+    config = load_config(ROOT / "serve_configs/local-cpu.yaml")
+    assert expected_model_versions(config, host) == served
+    candidates = [
+        load_policy(ROOT / path, config.tier_names)
+        for path in (config.policy, *config.policy_calibrations)
+    ]
+    chosen = calibrated_for(candidates, served)
+    assert chosen.calibrated_on == served and not chosen.uncalibrated(served)
