@@ -15,6 +15,7 @@ from tierserve.policy.versions import WrittenVersion
 from tierserve.prompt_models.encoder import PromptView
 
 __all__ = [
+    "Calibrated",
     "CalibrationReport",
     "CalibrationTest",
     "CascadeFigures",
@@ -184,18 +185,23 @@ class CalibrationTest(Figures):
     )
 
 
-class CalibrationReport(Figures):
+class Calibrated(Figures):
+    """What a calibration was fitted on and for: every calibration report starts so."""
+
     outcomes: str
     test_outcomes: str | None = Field(
         default=None, description="Reported on these rows instead of the test split."
     )
     signal: str
-    method: str
     objective: str
     calibrated_on: dict[str, str] = Field(
         description="Per tier, the model version the outcome rows were answered by (tiers "
         "whose rows name none are left out)."
     )
+
+
+class CalibrationReport(Calibrated):
+    method: str
     thresholds: dict[str, float]
     accept_probability: dict[str, float | None]
     reliability_test: dict[str, Reliability]
@@ -240,18 +246,9 @@ class KindTest(Figures):
     baselines: dict[str, QualityCost]
 
 
-class KindCalibrationReport(Figures):
+class KindCalibrationReport(Calibrated):
     """``tierserve eval calibrate --by-kind``: a ladder per question kind."""
 
-    outcomes: str
-    test_outcomes: str | None = Field(
-        default=None, description="Reported on these rows instead of the test split."
-    )
-    signal: str
-    objective: str
-    calibrated_on: dict[str, str] = Field(
-        description="Per tier, the model version the outcome rows were answered by."
-    )
     ladders: dict[str, str]
     kinds_without_a_ladder: KindsWithoutALadder
     kind_classifier: KindClassifierFigures

@@ -12,7 +12,7 @@ source's top tier alone) is chosen. Decisions go through the serving kernel
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from pydantic import Field
 
@@ -29,6 +29,7 @@ __all__ = [
     "WorstSourceChoice",
     "choose_by_worst_source",
     "leave_one_source_out",
+    "left_out_in_turn",
     "source_figures",
 ]
 
@@ -130,17 +131,24 @@ def choose_by_worst_source(
     )
 
 
-def leave_one_source_out(
-    sources: Mapping[str, OutcomeSet], signal: str, objective: Objective, grid_steps: int = 21
-) -> list[SourceFold]:
+def left_out_in_turn(
+    sources: Mapping[str, OutcomeSet],
+) -> Iterator[tuple[str, OutcomeSet, dict[str, OutcomeSet]]]:
+    """Each source, its rows, and the other sources: one fold per source."""
     if len(sources) < 2:
         raise ConfigError(
             f"leaving one source out needs two sources or more, got {sorted(sources)}",
             hint="give one outcome file per source",
         )
-    folds = []
     for name, held in sources.items():
-        rest = {other: s for other, s in sources.items() if other != name}
+        yield name, held, {other: s for other, s in sources.items() if other != name}
+
+
+def leave_one_source_out(
+    sources: Mapping[str, OutcomeSet], signal: str, objective: Objective, grid_steps: int = 21
+) -> list[SourceFold]:
+    folds = []
+    for name, held, rest in left_out_in_turn(sources):
         chosen = choose_by_worst_source(rest, signal, objective, grid_steps)
         folds.append(
             SourceFold(

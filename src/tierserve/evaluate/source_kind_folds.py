@@ -14,12 +14,11 @@ from typing import Any
 
 from pydantic import Field
 
-from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective, signal_grid
 from tierserve.evaluate.figures import Figures, RoutedAgainstTop, RoutedFigures
 from tierserve.evaluate.kinds import MIN_KIND_ROWS, KindClassifier, report
 from tierserve.evaluate.outcomes import OutcomeSet
-from tierserve.evaluate.source_folds import LeftOut
+from tierserve.evaluate.source_folds import LeftOut, left_out_in_turn
 
 __all__ = ["KindSourceFold", "KindSourcesReport", "leave_one_source_out_by_kind"]
 
@@ -55,15 +54,9 @@ def leave_one_source_out_by_kind(
     min_rows: int = MIN_KIND_ROWS,
     min_probability: float = 0.5,
 ) -> list[KindSourceFold]:
-    if len(sources) < 2:
-        raise ConfigError(
-            f"leaving one source out needs two sources or more, got {sorted(sources)}",
-            hint="give one outcome file per source",
-        )
     folds = []
-    for name, held in sources.items():
-        rest = [row for other, s in sources.items() if other != name for row in s.rows]
-        train = OutcomeSet.of(rest, held.tiers)
+    for name, held, rest in left_out_in_turn(sources):
+        train = OutcomeSet.of([row for s in rest.values() for row in s.rows], held.tiers)
         classifier = KindClassifier.train(train.rows, encoder, min_probability)
         grid = signal_grid(train, signal, grid_steps)
         _, fitted = report(name, train, held, classifier, signal, objective, grid, min_rows)

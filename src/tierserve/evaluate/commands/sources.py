@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.commands.reports import write_report
+from tierserve.evaluate.outcomes import OutcomeSet
+
+if TYPE_CHECKING:
+    from tierserve.evaluate.calibrate import Objective
 
 __all__ = ["register", "run"]
 
@@ -40,7 +44,6 @@ def register(actions: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tierserve.evaluate.calibrate import Objective
-    from tierserve.evaluate.outcomes import OutcomeSet
     from tierserve.evaluate.source_folds import (
         LeftOut,
         SourcesReport,
@@ -74,10 +77,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _by_kind(args: argparse.Namespace, sources: dict[str, Any], objective: Any) -> int:
-    from tierserve.evaluate.outcomes import OutcomeSet
+def _by_kind(args: argparse.Namespace, sources: dict[str, OutcomeSet], objective: Objective) -> int:
     from tierserve.evaluate.source_folds import LeftOut
-    from tierserve.evaluate.source_kind_folds import KindSourcesReport, leave_one_source_out_by_kind
+    from tierserve.evaluate.source_kind_folds import (
+        KindSourceFold,
+        KindSourcesReport,
+        leave_one_source_out_by_kind,
+    )
     from tierserve.prompt_models.encoder import sentence_encoder
 
     folds = leave_one_source_out_by_kind(
@@ -89,7 +95,7 @@ def _by_kind(args: argparse.Namespace, sources: dict[str, Any], objective: Any) 
         min_rows=args.kind_min_rows,
     )
 
-    def left_out(fold: Any) -> LeftOut:
+    def left_out(fold: KindSourceFold) -> LeftOut:
         held = sources[fold.source]
         top = held.quality(held.tiers[-1])
         return LeftOut(
