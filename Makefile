@@ -186,6 +186,9 @@ chart-files:
 	cp serve_configs/policies/schemas/*.json $(CHART_FILES)/policy/schemas/
 	cp serve_configs/policies/routers/*.json $(CHART_FILES)/policy/routers/
 	cp deploy/observability/* $(CHART_FILES)/observability/
+	# values.schema.json's `stack`: generated from StackConfig (the chart refuses what the
+	# stack would refuse at start).
+	$(BIN)/python scripts/chart_values_schema.py
 
 clean-venv:
 	rm -rf $(VENV)

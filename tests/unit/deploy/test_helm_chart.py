@@ -173,6 +173,19 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
             "at '/workerGroups/0/gpus': minimum: got -1, want 0",
         ),
         ({"stack": {"policy": "/x.yaml"}}, "remove stack.policy"),
+        # The stack's own schema, generated from StackConfig: a misspelt field is refused at
+        # install, not when Serve starts the app.
+        (
+            {"stack": {"tiers": [{"name": "small", "model": "/m", "gpu_mem_util": 0.4}]}},
+            "at '/stack/tiers/0': additional properties 'gpu_mem_util' not allowed",
+        ),
+        (
+            {"stack": {"cascade": {"tier_timeout_s": 0}}},
+            "at '/stack/cascade/tier_timeout_s': exclusiveMinimum",
+        ),
+        ({"networkPolicy": {"enabeld": False}}, "additional properties 'enabeld' not allowed"),
+        ({"ingress": {"hosts": ["x"]}}, "at '/ingress/hosts/0': got string, want object"),
+        ({"metrics": {"podMonitor": {"enable": True}}}, "additional properties 'enable'"),
         ({"apiKeys": {"tenants": {"bank": ["short"]}}}, "at '/apiKeys/tenants/bank/0'"),
         ({"policy": {"file": "missing.yaml"}}, 'policy.file "missing.yaml" is not among'),
     ],
@@ -241,3 +254,16 @@ def test_ray_ports_are_open_only_to_the_release_s_own_pods() -> None:
     operator = dashboard["from"][0]["podSelector"]["matchLabels"]
     assert operator == {"app.kubernetes.io/name": "kuberay-operator"}
     assert not of_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+
+
+def test_the_stack_schema_is_generated_from_the_stack_config() -> None:
+    import subprocess
+    import sys
+
+    found = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/chart_values_schema.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, found.stdout
