@@ -66,6 +66,15 @@ main policy file's tenants lose inline api_keys and take them from their Secret'
 {{- fail (printf "policy.file %q is not among the policy files %v; set policy.file to the policy's name" .Values.policy.file (keys $files | sortAlpha)) -}}
 {{- end -}}
 {{- $policy := fromYaml $main -}}
+{{- $ids := list -}}
+{{- range $tenant := $policy.tenants -}}
+{{- $ids = append $ids $tenant.id -}}
+{{- end -}}
+{{- range $name, $_ := .Values.apiKeys.tenants -}}
+{{- if not (has $name $ids) -}}
+{{- fail (printf "apiKeys.tenants.%s: %q is not a tenant of policy %s (its tenants: %s); use one of those names" $name $name $.Values.policy.file (join ", " $ids)) -}}
+{{- end -}}
+{{- end -}}
 {{- range $tenant := $policy.tenants -}}
 {{- $_ := unset $tenant "api_keys" -}}
 {{- if or $.Values.apiKeys.existingSecret (hasKey $.Values.apiKeys.tenants $tenant.id) -}}

@@ -4,6 +4,7 @@ against the Kubernetes schemas (kubernetes-validate) and the RayService CRD of K
 import base64
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -188,14 +189,18 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
         ({"metrics": {"podMonitor": {"enable": True}}}, "additional properties 'enable'"),
         ({"apiKeys": {"tenants": {"bank": ["short"]}}}, "at '/apiKeys/tenants/bank/0'"),
         ({"policy": {"file": "missing.yaml"}}, 'policy.file "missing.yaml" is not among'),
+        # A misspelt tenant would leave the real one without keys: every call a 401.
+        (
+            {"apiKeys": {"tenants": {"northbnak": ["sk-northbank-live-0001"]}}},
+            'apiKeys.tenants.northbnak: "northbnak" is not a tenant of policy support.yaml '
+            "(its tenants: public, northbank, internal)",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_a_readable_message(
     values: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(
-        (helm.HelmValuesError, helm.HelmRenderError), match=message.replace("(", r"\(")
-    ):
+    with pytest.raises((helm.HelmValuesError, helm.HelmRenderError), match=re.escape(message)):
         render(values)
 
 
