@@ -116,6 +116,15 @@ class DeploymentOptions(_Strict):
     max_ongoing_requests: int = Field(
         default=64, ge=1, description="Requests one replica works on at once."
     )
+
+    @property
+    def most_replicas(self) -> int:
+        """The most replicas it may run: num_replicas, or autoscaling's max_replicas (Ray
+        Serve's default 1 when not given)."""
+        if self.num_replicas is not None:
+            return self.num_replicas
+        return int((self.autoscaling_config or {}).get("max_replicas", 1))
+
     max_queued_requests: int = Field(
         default=256,
         ge=-1,
@@ -505,6 +514,25 @@ class ObserveConfig(_Strict):
             "session floors in each replica's memory."
         ),
     )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="With database_url: connections each gateway replica keeps open.",
+    )
+    database_max_overflow: int = Field(
+        default=5,
+        ge=0,
+        description="With database_url: connections a replica may open beyond the pool under "
+        "load (closed when returned).",
+    )
+    database_max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="With database_url: the connections the database grants tierserve "
+        "(PostgreSQL's max_connections is 100 by default, less what other clients hold). "
+        "The gateway's most replicas times (pool size + overflow) must fit in it, or the "
+        "config is refused.",
+    )
     retention_days: float | None = Field(
         default=30.0,
         gt=0.0,
@@ -559,6 +587,19 @@ class StackConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"tier names must be unique, {duplicates} repeat; rename one")
+        observe, replicas = self.observe, self.gateway.deployment.most_replicas
+        per_replica = observe.database_pool_size + observe.database_max_overflow
+        if observe.database_url is not None and replicas * per_replica > (
+            observe.database_max_connections
+        ):
+            raise ValueError(
+                f"{replicas} gateway replicas x (database_pool_size "
+                f"{observe.database_pool_size} + database_max_overflow "
+                f"{observe.database_max_overflow}) = {replicas * per_replica} database "
+                f"connections, more than observe.database_max_connections="
+                f"{observe.database_max_connections}; lower the pool or the replicas, or raise "
+                "database_max_connections to what the database grants"
+            )
         if self.gateway.default_max_tokens > self.gateway.max_tokens_limit:
             raise ValueError(
                 f"gateway.default_max_tokens={self.gateway.default_max_tokens} exceeds "

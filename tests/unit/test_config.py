@@ -203,3 +203,22 @@ def test_a_database_url_is_checked_and_never_carries_a_password() -> None:
         parse_config({**tiers(), "observe": {"database_url": "postgresql://u:hunter2@db/x"}})
     with pytest.raises(ConfigError, match="'mysql' is not supported"):
         parse_config({**tiers(), "observe": {"database_url": "mysql://u@db/x"}})
+
+
+def test_gateway_replicas_must_fit_the_database_connections() -> None:
+    shared = {
+        **tiers(),
+        "observe": {"database_url": "postgresql+psycopg://tierserve@db:5432/tierserve"},
+        "gateway": {
+            "deployment": {"num_replicas": None, "autoscaling_config": {"max_replicas": 8}}
+        },
+    }
+    # 8 replicas x (5 + 5) = 80 connections: within PostgreSQL's default 100.
+    assert parse_config(shared).gateway.deployment.most_replicas == 8
+    # SQLAlchemy's own default pool (5 + 10) would need 120.
+    greedy = {**shared, "observe": {**shared["observe"], "database_max_overflow": 10}}
+    with pytest.raises(ConfigError, match=r"8 gateway replicas x .* = 120 database connections"):
+        parse_config(greedy)
+    # Without a shared database each replica has its own SQLite file: nothing to count.
+    alone = {**greedy, "observe": {"database_max_overflow": 10}}
+    assert parse_config(alone).observe.database_url is None

@@ -76,9 +76,10 @@ def _sqlite_durability(connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def open_engine(target: str | Path) -> Engine:
+def open_engine(target: str | Path, *, pool_size: int = 5, max_overflow: int = 5) -> Engine:
     """An engine for a database URL (``postgresql+psycopg://user@host/db``; the password from
-    libpq's PGPASSWORD or ~/.pgpass, not the URL) or a SQLite file path; creates the tables."""
+    libpq's PGPASSWORD or ~/.pgpass, not the URL), holding at most ``pool_size +
+    max_overflow`` connections, or a SQLite file path; creates the tables."""
     if isinstance(target, Path) or "://" not in target:
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,9 @@ def open_engine(target: str | Path) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_durability)
     else:
-        engine = create_engine(target, pool_pre_ping=True)
+        engine = create_engine(
+            target, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+        )
     for attempt in range(3):
         try:
             METADATA.create_all(engine)

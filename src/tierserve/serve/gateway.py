@@ -129,7 +129,11 @@ class Gateway:
         if multiprocess_dir:  # on another node than build_app's, the directory is new here
             Path(multiprocess_dir).mkdir(parents=True, exist_ok=True)
         self._metrics = TierserveMetrics(REGISTRY)
-        engine = open_engine(observe.database_url or observe.decision_log_path)
+        engine = open_engine(
+            observe.database_url or observe.decision_log_path,
+            pool_size=observe.database_pool_size,
+            max_overflow=observe.database_max_overflow,
+        )
         decision_log = DecisionLog(
             engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
