@@ -208,7 +208,9 @@ class TierConfig(_Strict):
         ge=16 * 2**20,
         description=(
             "KV-cache size in bytes. Required in practice on CPU, where the default memory "
-            "fraction refers to NUMA node 0 and fails with several engines on one machine."
+            "fraction refers to NUMA node 0 and fails with several engines on one machine, and "
+            "required on a GPU shared with other tiers (num_gpus below 1): vLLM sizes its cache "
+            "from the card's free memory, which the neighbours loading beside it take."
         ),
     )
     gpu_memory_utilization: float | None = Field(
@@ -587,6 +589,7 @@ class StackConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"tier names must be unique, {duplicates} repeat; rename one")
+        self._shared_gpus_have_kv_budgets()
         observe, replicas = self.observe, self.gateway.deployment.most_replicas
         per_replica = observe.database_pool_size + observe.database_max_overflow
         if observe.database_url is not None and replicas * per_replica > (
@@ -611,6 +614,17 @@ class StackConfig(_Strict):
     def tier_names(self) -> list[str]:
         """The tiers, weakest first: what a policy's ladders name (``load_policy``)."""
         return [tier.name for tier in self.tiers]
+
+    def _shared_gpus_have_kv_budgets(self) -> None:
+        shared = [t.name for t in self.tiers if 0 < t.num_gpus < 1 and not t.kv_cache_memory_bytes]
+        if shared:
+            raise ValueError(
+                f"tiers {shared} share a GPU (num_gpus below 1) without kv_cache_memory_bytes: "
+                "vLLM would size each KV cache from the card's free memory while the other "
+                "engines load, and shrink it or fail; give each its budget, e.g. "
+                "kv_cache_memory_bytes: 5368709120 (5 GiB), from the memory arithmetic of "
+                "serve_configs/gpu-single-80gb.yaml"
+            )
 
     def tier(self, name: str) -> TierConfig:
         for tier in self.tiers:

@@ -222,3 +222,16 @@ def test_gateway_replicas_must_fit_the_database_connections() -> None:
     # Without a shared database each replica has its own SQLite file: nothing to count.
     alone = {**greedy, "observe": {"database_max_overflow": 10}}
     assert parse_config(alone).observe.database_url is None
+
+
+def test_tiers_sharing_a_gpu_need_their_own_kv_budget() -> None:
+    shared = tiers(num_gpus=0.25)
+    with pytest.raises(
+        ConfigError, match=r"tiers \['small'\] share a GPU .* kv_cache_memory_bytes"
+    ):
+        parse_config(shared)
+    budgeted = tiers(num_gpus=0.25, kv_cache_memory_bytes=5 * 2**30)
+    assert parse_config(budgeted).tiers[0].kv_cache_memory_bytes == 5 * 2**30
+    for shipped in ("gpu-single-80gb", "gpu-cluster"):
+        config = load_config(ROOT / f"serve_configs/{shipped}.yaml")
+        assert all(t.kv_cache_memory_bytes for t in config.tiers if 0 < t.num_gpus < 1)
