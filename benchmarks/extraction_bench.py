@@ -32,8 +32,10 @@ from typing import Any
 from openai import OpenAI
 
 from tierserve.config import load_config
+from tierserve.hardware import detect_host
 from tierserve.model_names import pinned_model
-from tierserve.policy.spec import Policy, load_policy
+from tierserve.policy.spec import Policy
+from tierserve.serve.calibration import policy_for_host
 from tierserve.validate import ValidationContext, run_validators
 
 HERE = Path(__file__).resolve().parent
@@ -271,8 +273,7 @@ def main() -> None:
     parser.add_argument("--skip-compile", action="store_true", help="no compile-cost probe")
     args = parser.parse_args()
     config = load_config(args.config)
-    assert config.policy is not None, "the config must name a policy with schemas"
-    policy = load_policy(config.policy, config.tier_names)
+    policy = policy_for_host(config, detect_host())  # the version the stack serves here
     lines = (HERE / "extraction/cases.jsonl").read_text().splitlines()
     cases = [json.loads(line) for line in lines]
     # Interleave the schemas, so that a partial (resumed) run covers both evenly.

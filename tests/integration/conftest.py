@@ -14,7 +14,7 @@ from openai import OpenAI
 
 from tests.stack import running_stack
 from tierserve.config import StackConfig, load_config
-from tierserve.policy.spec import Policy, load_policy
+from tierserve.policy.spec import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "serve_configs/local-cpu.yaml"
@@ -32,8 +32,11 @@ def stack_config() -> StackConfig:
 
 @pytest.fixture(scope="session")
 def policy(stack_config: StackConfig) -> Policy:
-    assert stack_config.policy is not None
-    return load_policy(ROOT / stack_config.policy, stack_config.tier_names)
+    """The version of the stack's policy it serves on this host (calibrated on its models)."""
+    from tierserve.hardware import detect_host
+    from tierserve.serve.calibration import policy_for_host
+
+    return policy_for_host(stack_config, detect_host())
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,9 @@ def _write_config(directory: Path) -> Path:
     policy_path = directory / "policy.yaml"
     policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
     args["policy"] = str(policy_path)
+    # This policy (rate limits, hashed prompts) must be the one served on any host: no
+    # calibrated version may be chosen instead of it.
+    args.pop("policy_calibrations", None)
     args["cascade"].update(
         request_deadline_s=DEADLINE_S, tier_timeout_s=60, breaker_failures=3, breaker_cooldown_s=15
     )

@@ -13,10 +13,9 @@ from ray import serve
 from ray.serve import Application, Deployment
 
 from tierserve.config import StackConfig, parse_config
-from tierserve.engine.resolve import expected_model_versions
 from tierserve.hardware import detect_host
-from tierserve.policy.spec import Policy, load_policy
-from tierserve.serve.calibration import calibrated_for
+from tierserve.policy.spec import Policy
+from tierserve.serve.calibration import policy_for_host
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
 from tierserve.structured.registry import check_schemas
@@ -59,9 +58,7 @@ def _policy(config: StackConfig) -> Policy:
     """The stack's policy, checked against it (loaded here, on the driver, where its files
     are; the prompt models' weights travel inlined in it): of ``policy`` and
     ``policy_calibrations``, the one calibrated on the model versions this host serves."""
-    paths = (config.policy, *config.policy_calibrations)
-    candidates = [load_policy(path, config.tier_names) for path in paths]
-    policy = calibrated_for(candidates, expected_model_versions(config, detect_host()))
+    policy = policy_for_host(config, detect_host())
     check_schemas(policy.schemas)
     return policy
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from tierserve.config import StackConfig
+from tierserve.engine.resolve import expected_model_versions
 from tierserve.errors import ConfigError
-from tierserve.policy.spec import Policy
+from tierserve.hardware import HostCapability
+from tierserve.policy.spec import Policy, load_policy
 
-__all__ = ["calibrated_for", "calibration_note"]
+__all__ = ["calibrated_for", "calibration_note", "policy_for_host"]
 
 _log = logging.getLogger("tierserve.calibration")
 
@@ -51,3 +54,12 @@ def calibrated_for(candidates: Sequence[Policy], served: Mapping[str, str]) -> P
             )
         _log.warning("%s: its thresholds may not hold", note)
     return policy
+
+
+def policy_for_host(config: StackConfig, host: HostCapability) -> Policy:
+    """The policy ``config`` serves on ``host``: of its ``policy`` and ``policy_calibrations``,
+    read for its tiers, the one calibrated on the model versions ``host`` serves
+    (:func:`calibrated_for`)."""
+    paths = (config.policy, *config.policy_calibrations)
+    candidates = [load_policy(path, config.tier_names) for path in paths]
+    return calibrated_for(candidates, expected_model_versions(config, host))

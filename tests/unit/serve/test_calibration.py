@@ -111,17 +111,14 @@ def test_policy_check_compares_the_calibration_with_what_this_host_serves(
     [(HostCapability("cpu", "AVX512"), GPTQ), (HostCapability("cpu", "AVX2"), INT8)],
 )
 def test_the_embedded_default_uses_its_own_calibration_on_either_format(
-    host: HostCapability, served: dict[str, str]
+    host: HostCapability, served: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tierserve.config import load_config
     from tierserve.engine.resolve import expected_model_versions
-    from tierserve.policy.spec import load_policy
+    from tierserve.serve.calibration import policy_for_host
 
-    config = load_config(ROOT / "serve_configs/local-cpu.yaml")
+    monkeypatch.chdir(ROOT)  # the config's policy paths are relative to the repository
+    config = load_config("serve_configs/local-cpu.yaml")
     assert expected_model_versions(config, host) == served
-    candidates = [
-        load_policy(ROOT / path, config.tier_names)
-        for path in (config.policy, *config.policy_calibrations)
-    ]
-    chosen = calibrated_for(candidates, served)
+    chosen = policy_for_host(config, host)
     assert chosen.calibrated_on == served and not chosen.uncalibrated(served)
