@@ -117,14 +117,6 @@ class DeploymentOptions(_Strict):
         default=64, ge=1, description="Requests one replica works on at once."
     )
 
-    @property
-    def most_replicas(self) -> int:
-        """The most replicas it may run: num_replicas, or autoscaling's max_replicas (Ray
-        Serve's default 1 when not given)."""
-        if self.num_replicas is not None:
-            return self.num_replicas
-        return int((self.autoscaling_config or {}).get("max_replicas", 1))
-
     max_queued_requests: int = Field(
         default=256,
         ge=-1,
@@ -162,6 +154,14 @@ class DeploymentOptions(_Strict):
         if self.autoscaling_config is None and self.num_replicas is None:
             raise ValueError("num_replicas is null: set it, or give an autoscaling_config")
         return self
+
+    @property
+    def most_replicas(self) -> int:
+        """The most replicas it may run: num_replicas, or autoscaling's max_replicas (Ray
+        Serve's default 1 when not given)."""
+        if self.num_replicas is not None:
+            return self.num_replicas
+        return int((self.autoscaling_config or {}).get("max_replicas", 1))
 
     def serve_options(self) -> dict[str, Any]:
         """Keyword arguments of ``serve.deployment``."""

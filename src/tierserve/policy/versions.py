@@ -3,8 +3,8 @@
 The offline tools (``tierserve eval calibrate``, ``fields``, ``replay``) change a loaded
 :class:`~tierserve.policy.spec.Policy` with typed edits and write the result here. The file
 names its schema and prompt-model files again instead of their inlined contents, leaves the
-API keys read from the environment out, and is validated before it is written and read back
-before its version is returned.
+API keys read from the environment out, and is validated (as a policy file in its folder)
+before it is written.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from tierserve.config import validate_model
 from tierserve.errors import ConfigError
 from tierserve.policy.file_form import POLICY_FILE
-from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec, load_policy
+from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec
 
 __all__ = [
     "WrittenVersion",
@@ -93,7 +93,9 @@ def write_version(
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     versioned = policy.model_copy(update={"version": f"{policy.version}+{suffix}.{stamp}"})
     data = file_data(versioned)
-    validate_model(
+    # Validated as load_policy would read the file (its files relative to its folder), so a
+    # version that would not load is never written.
+    written = validate_model(
         Policy,
         {**data, "tiers": policy.tiers},
         source=f"the new version of policy {source}",
@@ -102,4 +104,4 @@ def write_version(
     )
     header = "".join(f"# {line}\n" for line in provenance.splitlines())
     out.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return WrittenVersion(path=str(out), version=load_policy(out, policy.tiers).version)
+    return WrittenVersion(path=str(out), version=written.version)

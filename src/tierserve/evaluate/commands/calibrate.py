@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             start_router=_router_file(router, out_policy, args.route, chosen),
         )
         written = _policy_version(
-            args, policy, out_policy, provenance, "calibrated", train.models()
+            args, policy, out_policy, provenance, "calibrated", report.calibrated_on
         )
         report = report.model_copy(update={"policy": written})
     print(report.model_dump_json(indent=1))
@@ -220,7 +220,9 @@ def _calibrate_by_kind(
             kinds_file,
             args.kind_min_probability,
         )
-        written = _policy_version(args, policy, out_policy, provenance, "by-kind", train.models())
+        written = _policy_version(
+            args, policy, out_policy, provenance, "by-kind", report.calibrated_on
+        )
         report = report.model_copy(update={"policy": written})
     print(report.model_dump_json(indent=1))
     write_report(args.out, report)
