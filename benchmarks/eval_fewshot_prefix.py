@@ -19,7 +19,7 @@ from tierserve.evaluate.importers import read_routellm_csv
 from tierserve.evaluate.outcomes import OutcomeSet
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView
 from tierserve.evaluate.sweep import report, score_points
-from tierserve.prompt_models.encoder import sentence_encoder
+from tierserve.prompt_models.encoder import load_encoder
 
 GSM8K = Path(__file__).resolve().parent / "data/routellm/gsm8k_responses.csv"
 SHOTS = 8
@@ -42,7 +42,7 @@ class WholePrompt(PromptView):
     """The router as it was: every prompt embedded whole, cut by the encoder at its window."""
 
     def embed(self, encoder: Any, prompts: Any) -> Any:
-        return encoder.encode(list(prompts), normalize_embeddings=True)
+        return encoder.encode(list(prompts))
 
 
 def measured(router: EmbeddingDifficultyRouter, test: OutcomeSet) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     padded = few_shot(read_routellm_csv(GSM8K).outcomes)
     train, test = padded.split("train"), padded.split("test")
-    encoder = sentence_encoder()
+    encoder = load_encoder("all-MiniLM-L6-v2")  # the window this benchmark is about
     differing = EmbeddingDifficultyRouter.train(train, encoder)
     whole = EmbeddingDifficultyRouter.train(train, encoder, WholePrompt())
     result = {

@@ -23,8 +23,7 @@ from typing import Any
 
 from tierserve.policy.plan import RequestFacts, plan_route
 from tierserve.policy.spec import load_policy
-from tierserve.prompt_models.encoder import sentence_encoder
-from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
+from tierserve.prompt_models.embedder import EmbeddingTaskClassifier, embedder_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [
@@ -81,7 +80,9 @@ async def _measure(plan: Callable[[str], Awaitable[float]], prompts: list[str]) 
 async def _run() -> dict[str, Any]:
     policy = load_policy(ROOT / "serve_configs/policies/support.yaml", ["small", "medium", "large"])
     assert policy.task_classifier is not None
-    predictor = EmbeddingTaskClassifier(sentence_encoder(), policy.task_classifier)
+    embedder = embedder_for(policy)
+    assert embedder is not None
+    predictor = EmbeddingTaskClassifier(policy.task_classifier, embedder)
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(31)] + [LONG_PROMPT]
 
     def timed_plan(prompt: str) -> float:

@@ -1,15 +1,16 @@
 """Shared fakes and builders for unit tests of pure code (never used by integration tests):
-scripted engines, an in-memory recorder, a fixed task predictor, configs, requests, and
-services over them."""
+scripted engines, an in-memory recorder, a fixed task predictor, an encoder of chosen
+vectors, configs, requests, and services over them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -35,6 +36,7 @@ from tierserve.policy.spec import (
     TenantSpec,
     load_policy,
 )
+from tierserve.policy.start_router import EncoderName
 from tierserve.policy.step import Outcome, Step
 from tierserve.review import JsonlReviewQueue
 from tierserve.serve.http import build_http_app
@@ -369,3 +371,39 @@ def http_client(
         chat, tiers=tiers, down=down, metrics=metrics, served=served, calibrated_on=calibrated_on
     )
     return TestClient(app)
+
+
+class FunctionEncoder:
+    """A sentence encoder (``prompt_models.encoder.Encoder``) that embeds a text as
+    ``vector(text)``: what a real encoder does for kinds it tells clearly apart."""
+
+    def __init__(
+        self,
+        vector: Callable[[str], list[float]],
+        name: EncoderName = "all-MiniLM-L6-v2-int8",
+        batches: bool = True,
+    ) -> None:
+        self.batches = batches
+        self._vector = vector
+        self._name: EncoderName = name
+        self.passes: list[list[str]] = []
+
+    @property
+    def name(self) -> EncoderName:
+        return self._name
+
+    @property
+    def dimensions(self) -> int:
+        return len(self._vector(""))
+
+    def keep_ends(self, texts: list[str]) -> tuple[list[str], int]:
+        return texts, 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.passes.append(list(texts))
+        return np.asarray([self._vector(t) for t in texts], dtype=float)
+
+
+def sum_axis(text: str) -> list[float]:
+    """'sum' texts along one axis, the rest along the other."""
+    return [1.0, 0.1] if "sum" in text else [0.1, 1.0]

@@ -81,6 +81,14 @@ def _models(args: argparse.Namespace) -> int:
                 folder = model_dir(config.model_cache_dir, model, fmt)
                 manifest = verify_dir(folder)
                 print(f"{model.id} {fmt}: ok ({len(manifest['files'])} files verified)")  # type: ignore[arg-type]
+    if args.action == "prepare":
+        from tierserve.prompt_models.encoder import load_encoder
+        from tierserve.serve.calibration import policy_for_host
+
+        encoder = policy_for_host(config, host).encoder
+        if encoder is not None:  # built now, so the gateway does not build it at start
+            load_encoder(encoder, config.model_cache_dir / "encoders")
+            print(f"prompt encoder {encoder}: ready")
     return 0
 
 
@@ -126,8 +134,12 @@ def _policy(args: argparse.Namespace) -> int:
     if args.seeds == 0:
         return 0
     from tierserve.evaluate.task_classifier import holdout_summary, load_examples
+    from tierserve.prompt_models.encoder import load_encoder
 
-    print(holdout_summary(load_examples(examples_file), args.seeds).model_dump_json(indent=2))
+    summary = holdout_summary(
+        load_examples(examples_file), args.seeds, load_encoder(policy.task_classifier.encoder)
+    )
+    print(summary.model_dump_json(indent=2))
     return 0
 
 

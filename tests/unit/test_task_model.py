@@ -13,8 +13,8 @@ from tierserve.evaluate.task_classifier import (
     load_examples,
 )
 from tierserve.policy.spec import TaskClass, load_policy
-from tierserve.prompt_models.encoder import sentence_encoder
-from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
+from tierserve.prompt_models.embedder import EmbeddingTaskClassifier, SentenceEmbedder
+from tierserve.prompt_models.encoder import Encoder, load_encoder
 
 POLICIES = Path(__file__).resolve().parents[2] / "serve_configs/policies"
 EXAMPLES = POLICIES / "support-examples.jsonl"
@@ -28,15 +28,17 @@ ASKED = [
 
 
 @pytest.fixture(scope="module")
-def encoder() -> object:
-    return sentence_encoder()
+def encoder() -> Encoder:
+    policy = load_policy(POLICIES / "support.yaml", STACK_TIERS)
+    assert policy.encoder is not None
+    return load_encoder(policy.encoder)
 
 
 @pytest.fixture(scope="module")
-def classifier(encoder: object) -> EmbeddingTaskClassifier:
+def classifier(encoder: Encoder) -> EmbeddingTaskClassifier:
     policy = load_policy(POLICIES / "support.yaml", STACK_TIERS)
     assert policy.task_classifier is not None
-    return EmbeddingTaskClassifier(encoder, policy.task_classifier)
+    return EmbeddingTaskClassifier(policy.task_classifier, SentenceEmbedder(encoder))
 
 
 def test_clear_requests_get_their_class(classifier: EmbeddingTaskClassifier) -> None:
@@ -46,11 +48,35 @@ def test_clear_requests_get_their_class(classifier: EmbeddingTaskClassifier) -> 
     )
 
 
-def test_one_batch_gives_what_each_text_gets_alone(classifier: EmbeddingTaskClassifier) -> None:
-    together = classifier.predict_many(ASKED)
-    for text, (task, probability) in zip(ASKED, together, strict=True):
-        alone_task, alone_probability = classifier.predict(text)
-        assert task is alone_task and probability == pytest.approx(alone_probability, abs=1e-4)
+@pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8"])
+def test_a_prompt_is_embedded_the_same_alone_or_beside_others(name: str) -> None:
+    """A request's task, kind and start must not depend on what else the gateway was asked
+    at the same time (concurrent prompts may share an encoder pass)."""
+    encoder = load_encoder(name)  # type: ignore[arg-type]
+    together = encoder.encode(ASKED)
+    for text, vector in zip(ASKED, together, strict=True):
+        assert np.allclose(encoder.encode([text])[0], vector, atol=1e-5)
+
+
+def test_the_minilm_encoder_pools_as_sentence_transformers_does() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from tierserve.prompt_models.encoder import _packaged_minilm
+
+    reference = SentenceTransformer(str(_packaged_minilm()), device="cpu")
+    long = "filler words " * 300 + "What is the capital of France?"
+    texts = [*ASKED, long]
+    expected = reference.encode(texts, normalize_embeddings=True)
+    assert np.allclose(load_encoder("all-MiniLM-L6-v2").encode(texts), expected, atol=1e-5)
+
+
+def test_the_int8_encoder_stays_close_to_minilm() -> None:
+    """Its 8-bit weights move each embedding a little (the classifiers trained on it keep
+    their accuracy: benchmarks/results/encoders.json); a broken export would not."""
+    exact = load_encoder("all-MiniLM-L6-v2").encode(ASKED)
+    int8 = load_encoder("all-MiniLM-L6-v2-int8").encode(ASKED)
+    similarity = (exact * int8).sum(axis=1)
+    assert similarity.min() > 0.85 and similarity.mean() > 0.9
 
 
 def test_shipped_weights_were_trained_on_the_shipped_examples() -> None:
@@ -62,7 +88,7 @@ def test_shipped_weights_were_trained_on_the_shipped_examples() -> None:
     )
 
 
-def test_the_weights_compute_what_the_calibrated_model_computes(encoder: object) -> None:
+def test_the_weights_compute_what_the_calibrated_model_computes(encoder: Encoder) -> None:
     """The gateway's probabilities are scikit-learn's: the exported folds reproduce the
     calibrated model's predict_proba, so classifier_min_probability keeps its meaning."""
     from sklearn.calibration import CalibratedClassifierCV
@@ -71,16 +97,16 @@ def test_the_weights_compute_what_the_calibrated_model_computes(encoder: object)
     from tierserve.evaluate.task_classifier import _exported
 
     examples = load_examples(EXAMPLES)
-    vectors = np.asarray(encoder.encode([e.text for e in examples], normalize_embeddings=True))  # type: ignore[attr-defined]
+    vectors = encoder.encode([e.text for e in examples])
     model = CalibratedClassifierCV(LogisticRegression(C=4.0, max_iter=2000), method="sigmoid", cv=5)
     model.fit(vectors, [e.task.value for e in examples])
-    asked = np.asarray(encoder.encode(ASKED, normalize_embeddings=True))  # type: ignore[attr-defined]
-    spec = _exported(model, None)
+    asked = encoder.encode(ASKED)
+    spec = _exported(model, encoder, None)
     assert spec.classes == [str(c) for c in model.classes_]
     assert np.allclose(spec.probabilities(asked), model.predict_proba(asked), atol=1e-6)
 
 
-def test_held_out_accuracy_stays_well_above_chance(encoder: object) -> None:
+def test_held_out_accuracy_stays_well_above_chance(encoder: Encoder) -> None:
     report = holdout_accuracy(load_examples(EXAMPLES), seed=0, encoder=encoder)
     assert report.test == 30
     assert report.accuracy >= 0.7  # six classes: chance is 0.17; measured 0.80 (seeds 0-4)

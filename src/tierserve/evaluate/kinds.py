@@ -46,9 +46,8 @@ from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
 from tierserve.evaluate.sweep import CascadeChoice, baselines, run_cascade
 from tierserve.policy.kinds import KindModel, QuestionKindsSpec
 from tierserve.policy.spec import LadderStepSpec, Policy, RouteSpec
-from tierserve.policy.start_router import ENCODER
 from tierserve.policy.versions import route_named
-from tierserve.prompt_models.encoder import PromptView
+from tierserve.prompt_models.encoder import Encoder, PromptView
 
 __all__ = ["KindClassifier", "KindLadder", "choose_kind_ladders", "kind_ladder_choices"]
 
@@ -74,7 +73,7 @@ class KindLadder:
 class KindClassifier:
     """Which kind a prompt is: multinomial logistic regression over its embedding."""
 
-    def __init__(self, encoder: Any, model: Any, view: PromptView, min_probability: float):
+    def __init__(self, encoder: Encoder, model: Any, view: PromptView, min_probability: float):
         self.encoder = encoder
         self.model = model
         self.view = view
@@ -90,7 +89,7 @@ class KindClassifier:
 
     @classmethod
     def train(
-        cls, rows: Sequence[OutcomeRow], encoder: Any, min_probability: float
+        cls, rows: Sequence[OutcomeRow], encoder: Encoder, min_probability: float
     ) -> KindClassifier:
         labels = _kinds(rows)
         prompts = [row.prompt for row in rows]
@@ -133,7 +132,7 @@ class KindClassifier:
             coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
             intercept = np.array([0.0, intercept[0]])
         return QuestionKindsSpec(
-            encoder=ENCODER,
+            encoder=self.encoder.name,
             prefix=self.view.prefix,
             suffix=self.view.suffix,
             kinds={

@@ -29,12 +29,11 @@ import numpy as np
 
 from tierserve.evaluate.outcomes import OutcomeSet, acceptable
 from tierserve.policy.start_router import (
-    ENCODER,
     StartRouterSpec,
     TierSufficiency,
     first_sufficient,
 )
-from tierserve.prompt_models.encoder import PromptView
+from tierserve.prompt_models.encoder import Encoder, PromptView
 
 __all__ = [
     "EmbeddingDifficultyRouter",
@@ -55,21 +54,21 @@ def length_scores(outcomes: OutcomeSet) -> list[float]:
     return [float(len(row.prompt)) for row in outcomes.rows]
 
 
-def _encoder(encoder: Any | None) -> Any:
-    from tierserve.prompt_models.encoder import sentence_encoder
+def _encoder(encoder: Encoder | None) -> Encoder:
+    from tierserve.prompt_models.encoder import load_encoder
 
-    return encoder or sentence_encoder()
+    return encoder or load_encoder()
 
 
 class EmbeddingDifficultyRouter:
-    def __init__(self, encoder: Any, model: Any, view: PromptView) -> None:
+    def __init__(self, encoder: Encoder, model: Any, view: PromptView) -> None:
         self._encoder = encoder
         self._model = model
         self.view = view
 
     @classmethod
     def train(
-        cls, train: OutcomeSet, encoder: Any | None = None, view: PromptView | None = None
+        cls, train: OutcomeSet, encoder: Encoder | None = None, view: PromptView | None = None
     ) -> EmbeddingDifficultyRouter:
         """``view``: how prompts are cut before embedding (default: learnt from ``train``)."""
         from sklearn.linear_model import LogisticRegression
@@ -100,14 +99,14 @@ class SufficiencyRouter:
     """Per tier below the top, the probability that its answer suffices, from the prompt."""
 
     tiers: tuple[str, ...]
-    encoder: Any
+    encoder: Encoder
     models: dict[str, Any]
     """A classifier per tier below the top (a constant where the train split has one label)."""
     view: PromptView = field(default_factory=PromptView)
 
     @classmethod
     def train(
-        cls, train: OutcomeSet, classifier: Classifier = "logistic", encoder: Any | None = None
+        cls, train: OutcomeSet, classifier: Classifier = "logistic", encoder: Encoder | None = None
     ) -> SufficiencyRouter:
         encoder = _encoder(encoder)
         view, vectors, labels = _sufficiency_data(train, encoder)
@@ -142,12 +141,12 @@ class SufficiencyRouter:
             else:
                 raise ValueError(f"a {type(model).__name__} router cannot be served; use logistic")
         return StartRouterSpec(
-            encoder=ENCODER, prefix=self.view.prefix, suffix=self.view.suffix, tiers=tiers
+            encoder=self.encoder.name, prefix=self.view.prefix, suffix=self.view.suffix, tiers=tiers
         )
 
 
 def _sufficiency_data(
-    train: OutcomeSet, encoder: Any
+    train: OutcomeSet, encoder: Encoder
 ) -> tuple[PromptView, np.ndarray, dict[str, np.ndarray]]:
     """The view learnt from the train prompts, their embeddings, and per tier below the top
     whether each row's answer there was acceptable (the label the routers learn)."""
@@ -161,7 +160,7 @@ def _sufficiency_data(
 
 
 def cross_fitted(
-    train: OutcomeSet, encoder: Any | None = None, folds: int = 5
+    train: OutcomeSet, encoder: Encoder | None = None, folds: int = 5
 ) -> dict[str, list[float]]:
     """Per tier below the top, each train row's P(suffices) from a logistic router fitted on
     the other folds: in-sample predictions would flatter whatever is chosen with them."""

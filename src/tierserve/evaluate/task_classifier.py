@@ -21,10 +21,8 @@ import numpy as np
 from tierserve.errors import ConfigError
 from tierserve.evaluate.figures import Figures
 from tierserve.policy.spec import TaskClass
-from tierserve.policy.start_router import ENCODER
 from tierserve.policy.task_model import ClassScore, TaskClassifierSpec
-from tierserve.prompt_models.encoder import sentence_encoder
-from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
+from tierserve.prompt_models.encoder import Encoder, load_encoder
 
 __all__ = [
     "HoldoutAccuracy",
@@ -64,7 +62,7 @@ def examples_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _exported(model: Any, trained_on: str | None) -> TaskClassifierSpec:
+def _exported(model: Any, encoder: Encoder, trained_on: str | None) -> TaskClassifierSpec:
     """The calibrated model's folds as weights: each fold's linear scores and their sigmoids."""
     classes = [str(c) for c in model.classes_]
     folds = []
@@ -88,20 +86,20 @@ def _exported(model: Any, trained_on: str | None) -> TaskClassifierSpec:
                 )
             }
         )
-    return TaskClassifierSpec(encoder=ENCODER, folds=folds, trained_on=trained_on)
+    return TaskClassifierSpec(encoder=encoder.name, folds=folds, trained_on=trained_on)
 
 
 def train_task_classifier(
     examples: Sequence[LabelledExample],
-    encoder: Any | None = None,
+    encoder: Encoder | None = None,
     trained_on: str | None = None,
 ) -> TaskClassifierSpec:
     """The classifier trained on ``examples``, as the weights a policy serves with."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
 
-    encoder = encoder or sentence_encoder()
-    vectors = encoder.encode([e.text for e in examples], normalize_embeddings=True)
+    encoder = encoder or load_encoder()
+    vectors = encoder.encode([e.text for e in examples])
     labels = [e.task.value for e in examples]
     if len(set(labels)) < 3:
         raise ConfigError(
@@ -114,7 +112,7 @@ def train_task_classifier(
         LogisticRegression(C=4.0, max_iter=2000), method="sigmoid", cv=folds
     )
     model.fit(np.asarray(vectors), labels)
-    return _exported(model, trained_on)
+    return _exported(model, encoder, trained_on)
 
 
 def holdout_accuracy(
@@ -122,7 +120,7 @@ def holdout_accuracy(
     *,
     test_fraction: float = 0.3,
     seed: int = 0,
-    encoder: Any | None = None,
+    encoder: Encoder | None = None,
 ) -> HoldoutAccuracy:
     """Train on a stratified split, report accuracy on the held-out part."""
     from sklearn.model_selection import train_test_split
@@ -133,10 +131,10 @@ def holdout_accuracy(
         random_state=seed,
         stratify=[e.task.value for e in examples],
     )
-    encoder = encoder or sentence_encoder()
-    classifier = EmbeddingTaskClassifier(encoder, train_task_classifier(train, encoder))
-    predictions = classifier.predict_many([e.text for e in test])
-    correct = [p[0] == e.task for p, e in zip(predictions, test, strict=True)]
+    encoder = encoder or load_encoder()
+    classifier = train_task_classifier(train, encoder)
+    predictions = classifier.predict(encoder.encode([e.text for e in test]).tolist())
+    correct = [p[0] == e.task.value for p, e in zip(predictions, test, strict=True)]
     per_class = {
         task.value: float(
             np.mean([c for c, e in zip(correct, test, strict=True) if e.task == task])
@@ -169,9 +167,11 @@ class HoldoutSummary(Figures):
     first_split: HoldoutAccuracy
 
 
-def holdout_summary(examples: Sequence[LabelledExample], seeds: int) -> HoldoutSummary:
+def holdout_summary(
+    examples: Sequence[LabelledExample], seeds: int, encoder: Encoder | None = None
+) -> HoldoutSummary:
     """:func:`holdout_accuracy` over ``seeds`` random splits, one encoder for all."""
-    encoder = sentence_encoder()
+    encoder = encoder or load_encoder()
     splits = [holdout_accuracy(examples, seed=seed, encoder=encoder) for seed in range(seeds)]
     accuracies = [split.accuracy for split in splits]
     return HoldoutSummary(

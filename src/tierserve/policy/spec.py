@@ -37,7 +37,7 @@ from tierserve.errors import ConfigError
 from tierserve.policy.file_form import FileForm
 from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
-from tierserve.policy.start_router import PromptModelFile, StartRouterSpec
+from tierserve.policy.start_router import EncoderName, PromptModelFile, StartRouterSpec
 from tierserve.policy.task_model import TaskClassifierSpec
 from tierserve.signals.confidence import GATE_SIGNALS
 from tierserve.signals.fields import covers
@@ -603,6 +603,7 @@ class Policy(_Spec, FileForm):
             )
         self._check_kinds()
         self._check_task_classifier()
+        self._one_encoder()
         unknown_tiers = sorted(set(self.calibrated_on) - known)
         if unknown_tiers:
             raise ValueError(
@@ -629,31 +630,40 @@ class Policy(_Spec, FileForm):
                 )
         return self
 
-    @property
-    def embeds_prompts(self) -> bool:
-        """Whether planning embeds prompts (the task classifier, question kinds or a start
-        router): the gateway and replay then need the sentence encoder."""
-        return (
-            self.task_classifier is not None
-            or self.question_kinds is not None
-            or any(r.start_router for r in self.routes)
-        )
-
-    def check_embedding(self, dimensions: int) -> None:
-        """Refuse to serve this policy with an encoder whose embeddings its question kinds or
-        start routers were not trained on (every request would fail, not the start)."""
+    def _prompt_models(self) -> list[tuple[str, PromptModelFile]]:
         models: list[tuple[str, PromptModelFile | None]] = [
             ("task_classifier", self.task_classifier),
             ("question_kinds", self.question_kinds),
         ] + [(f"route {r.name!r} start_router", r.start_router) for r in self.routes]
-        for where, model in models:
-            if model is None:
-                continue
+        return [(where, model) for where, model in models if model is not None]
+
+    @property
+    def encoder(self) -> EncoderName | None:
+        """The sentence encoder its prompt models (task classifier, question kinds, start
+        routers) read; None when it has none, and the gateway then loads no encoder."""
+        models = self._prompt_models()
+        return models[0][1].encoder if models else None
+
+    def _one_encoder(self) -> None:
+        names = {where: model.encoder for where, model in self._prompt_models()}
+        if len(set(names.values())) > 1:
+            raise ValueError(
+                f"the policy's prompt models were trained on different encoders {names}; the "
+                "gateway embeds a prompt once for all of them: retrain them on one "
+                "(`tierserve eval calibrate --encoder`, `tierserve eval task-classifier "
+                "--encoder`)"
+            )
+
+    def check_embedding(self, encoder: str, dimensions: int) -> None:
+        """Refuse to serve this policy with an encoder its prompt models were not trained on
+        (every request would fail, not the start)."""
+        for where, model in self._prompt_models():
             wrong = sorted(model.weight_lengths() - {dimensions})
-            if wrong:
+            if model.encoder != encoder or wrong:
                 raise ConfigError(
-                    f"policy {self.version!r}: {where} has weights of length {wrong} but the "
-                    f"{model.encoder} embedding has {dimensions} dimensions",
+                    f"policy {self.version!r}: {where} was trained on {model.encoder} "
+                    f"(weights of length {sorted(model.weight_lengths())}) but the gateway's "
+                    f"encoder is {encoder} with {dimensions} dimensions",
                     hint="retrain it on this encoder (`tierserve eval calibrate`, or `tierserve "
                     "eval task-classifier` for the task classifier)",
                 )

@@ -24,26 +24,46 @@ from tierserve.config import TierName
 from tierserve.policy.file_form import FileForm
 
 __all__ = [
-    "ENCODER",
+    "DEFAULT_ENCODER",
+    "ENCODERS",
+    "EncoderName",
     "PromptEmbedder",
     "PromptModelFile",
     "StartRouterSpec",
     "TierSufficiency",
     "first_sufficient",
     "inline_file",
+    "prompt_view",
     "router_start",
     "start_tier",
 ]
 
 
-ENCODER: Literal["all-MiniLM-L6-v2"] = "all-MiniLM-L6-v2"
-"""The sentence encoder prompts are embedded with (the task classifier's, packaged on PyPI)."""
+EncoderName = Literal["all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2"]
+"""The sentence encoders a prompt model can be trained on, both all-MiniLM-L6-v2 from a PyPI
+package: its 8-bit ONNX export, or the transformer itself."""
+
+ENCODERS: tuple[EncoderName, ...] = ("all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2")
+
+DEFAULT_ENCODER: EncoderName = "all-MiniLM-L6-v2-int8"
+"""What `tierserve eval` trains on unless told otherwise: the fastest that keeps the
+classifiers' accuracy (docs/evaluation.md, "Encoders")."""
+
+
+def prompt_view(prompt: str, prefix: str, suffix: str) -> str:
+    """The part of ``prompt`` a prompt model embeds: without the ``prefix`` and ``suffix`` its
+    training prompts all shared (the whole prompt when that would leave nothing)."""
+    text = prompt
+    if prefix and text.startswith(prefix):
+        text = text[len(prefix) :]
+    if suffix and text.endswith(suffix):
+        text = text[: -len(suffix)]
+    return text.strip() or prompt
 
 
 class PromptEmbedder(Protocol):
     def embed(self, text: str, prefix: str, suffix: str) -> Sequence[float]:
-        """The normalised sentence embedding of ``text`` without the ``prefix`` and ``suffix``
-        its router's training prompts shared (as ``signals.prompt_view.PromptView`` cuts)."""
+        """The normalised sentence embedding of ``prompt_view(text, prefix, suffix)``."""
 
 
 class TierSufficiency(BaseModel):
@@ -77,10 +97,10 @@ class PromptModelFile(FileForm):
         description="The model's JSON (written by `tierserve eval calibrate`), relative to the "
         "policy file; read and inlined on load.",
     )
-    encoder: Literal["all-MiniLM-L6-v2"] = Field(
-        default=ENCODER,
-        description="The sentence encoder it was trained on: the gateway's own, the only one it "
-        "embeds prompts with.",
+    encoder: EncoderName = Field(
+        default=DEFAULT_ENCODER,
+        description="The sentence encoder it was trained on. Every prompt model of a policy "
+        "names the same one, so the gateway embeds a prompt once for all of them.",
     )
     prefix: str = Field(default="", description="Cut from prompts before embedding.")
     suffix: str = Field(default="", description="Cut from prompts before embedding.")

@@ -138,18 +138,14 @@ class Gateway:
             engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
         shared = observe.database_url is not None
-        from tierserve.prompt_models.encoder import embedder_for, sentence_encoder
+        from tierserve.prompt_models.embedder import EmbeddingTaskClassifier, embedder_for
 
-        # One encoder for every prompt model: the task classifier, question kinds, start routers.
-        encoder = sentence_encoder() if policy.embeds_prompts else None
+        # One encoder, one pass per prompt, for every prompt model: the task classifier,
+        # question kinds, start routers.
+        embedder = embedder_for(policy, cache_dir=config.model_cache_dir / "encoders")
         predictor = None
-        if policy.task_classifier is not None:
-            from tierserve.prompt_models.batched_predictor import BatchedPredictor
-            from tierserve.prompt_models.task_classifier import EmbeddingTaskClassifier
-
-            classifier = EmbeddingTaskClassifier(encoder, policy.task_classifier)
-            predictor = BatchedPredictor(classifier)
-        embedder = embedder_for(policy, encoder)
+        if policy.task_classifier is not None and embedder is not None:
+            predictor = EmbeddingTaskClassifier(policy.task_classifier, embedder)
         self._service = ChatService(
             config,
             {name: HandleEngine(name, handle) for name, handle in tiers.items()},

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fakes import ROOT, STACK_TIERS
+from tests.fakes import ROOT, STACK_TIERS, FunctionEncoder, sum_axis
 from tierserve.cli import main
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective
@@ -106,7 +106,7 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
 ) -> None:
     """On the shipped general outcomes: the written version loads, has a route per kind, and a
     plan over the real encoder sends an arithmetic question to the arithmetic ladder."""
-    from tierserve.prompt_models.encoder import SentenceEmbedder, sentence_encoder
+    from tierserve.prompt_models.embedder import embedder_for
 
     policies = ROOT / "serve_configs/policies"
     for name in ("schemas", "routers", "support-examples.jsonl", "support.yaml"):
@@ -135,20 +135,12 @@ def test_calibrate_by_kind_writes_routes_that_the_gateway_rule_follows(
     assert names.index("general-math") < names.index("general")
     assert (tmp_path / "by-kind.general-kinds.json").is_file()
     assert "kinds" not in yaml.safe_load(out.read_text())["routes"][names.index("general")]
-    embedder = SentenceEmbedder(sentence_encoder())
+    embedder = embedder_for(policy)
     asked = "Answer with the answer only, no explanation.\nQuestion: What is 64 + 19?\nAnswer:"
     plan = plan_route(policy, RequestFacts(asked), embedder=embedder)
     assert plan.route.name == "general-math"
     assert any(r.startswith("kind=math(p=") for r in plan.reasons)
     capsys.readouterr()
-
-
-class AxisEncoder:
-    """'sum' prompts along one axis, the rest along the other (what a sentence encoder does
-    for two clearly different kinds)."""
-
-    def encode(self, texts: list[str], normalize_embeddings: bool = True) -> list[list[float]]:
-        return [[1.0, 0.1] if "sum" in t else [0.1, 1.0] for t in texts]
 
 
 @pytest.mark.parametrize("kinds", [("math", "fact"), ("math", "fact", "reason")])
@@ -169,16 +161,16 @@ def test_the_served_classifier_gives_the_probabilities_the_trained_one_does(
         for kind in kinds
         for i in range(6)
     ]
-    classifier = KindClassifier.train(rows, AxisEncoder(), min_probability=0.5)
+    classifier = KindClassifier.train(rows, FunctionEncoder(sum_axis), min_probability=0.5)
     served = QuestionKindsSpec.model_validate(classifier.served())
     assert sorted(served.kinds) == sorted(kinds)
     for prompt in ("the sum of 9", "capital 9"):
-        vector = AxisEncoder().encode([prompt])[0]
+        vector = FunctionEncoder(sum_axis).encode([prompt])[0]
         expected = classifier.model.predict_proba([vector])[0]
         found = served.probabilities(vector)
         for kind, p in zip(classifier.model.classes_, expected, strict=True):
             assert found[str(kind)] == pytest.approx(p, abs=1e-9)
-    assert served.decide(AxisEncoder().encode(["the sum of 9"])[0]).kind == "math"
+    assert served.decide(FunctionEncoder(sum_axis).encode(["the sum of 9"])[0]).kind == "math"
 
 
 class LabelReader:

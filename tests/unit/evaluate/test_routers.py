@@ -16,14 +16,15 @@ from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView, Su
 from tierserve.evaluate.sweep import not_applicable, report, score_points
 from tierserve.policy.spec import TaskClass, load_policy
 from tierserve.policy.start_router import StartRouterSpec
-from tierserve.prompt_models.encoder import SentenceEmbedder, sentence_encoder
+from tierserve.prompt_models.embedder import SentenceEmbedder
+from tierserve.prompt_models.encoder import Encoder, load_encoder
 
 GSM8K = Path(__file__).resolve().parents[3] / "benchmarks/data/routellm/gsm8k_responses.csv"
 
 
 @pytest.fixture(scope="module")
-def encoder() -> object:
-    return sentence_encoder()
+def encoder() -> Encoder:
+    return load_encoder()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_the_view_cuts_what_every_prompt_shares_at_word_boundaries() -> None:
 
 
 def test_a_shared_few_shot_prefix_no_longer_gives_every_prompt_one_score(
-    gsm8k: OutcomeSet, encoder: object
+    gsm8k: OutcomeSet, encoder: Encoder
 ) -> None:
     sample = OutcomeSet.of(gsm8k.rows[:240], gsm8k.tiers)
     padded = few_shot(sample)
@@ -68,11 +69,11 @@ def test_a_shared_few_shot_prefix_no_longer_gives_every_prompt_one_score(
     assert len(set(round(s, 6) for s in scores)) > len(scores) // 2
     assert not_applicable(test, scores) == []
     # The same prompts embedded whole, as before: the window holds only the shared prefix.
-    whole = encoder.encode([r.prompt for r in test.rows], normalize_embeddings=True)  # type: ignore[attr-defined]
+    whole = encoder.encode([r.prompt for r in test.rows])
     assert len({tuple(v.round(5)) for v in whole}) == 1
 
 
-def test_prompts_longer_than_the_window_keep_their_end_and_are_counted(encoder: object) -> None:
+def test_prompts_longer_than_the_window_keep_their_end_and_are_counted(encoder: Encoder) -> None:
     view = PromptView()
     long = "filler words " * 300 + "What is the capital of France?"
     vectors = view.embed(encoder, [long, "What is the capital of France?", "Short one"])
@@ -82,7 +83,7 @@ def test_prompts_longer_than_the_window_keep_their_end_and_are_counted(encoder: 
 
 
 def test_the_trained_router_beats_random_on_gsm8k_and_reads_per_tier_sufficiency(
-    gsm8k: OutcomeSet, encoder: object
+    gsm8k: OutcomeSet, encoder: Encoder
 ) -> None:
     router = SufficiencyRouter.train(gsm8k.split("train"), "logistic", encoder)
     test = gsm8k.split("test")
@@ -95,7 +96,7 @@ def test_the_trained_router_beats_random_on_gsm8k_and_reads_per_tier_sufficiency
     assert set(suffices) == {gsm8k.tiers[0]} and 0.0 < suffices[gsm8k.tiers[0]][0] < 1.0
 
 
-def test_a_tier_that_always_or_never_suffices_is_a_constant(encoder: object) -> None:
+def test_a_tier_that_always_or_never_suffices_is_a_constant(encoder: Encoder) -> None:
     rows = [
         OutcomeRow(
             id=f"r{i}",
@@ -116,7 +117,7 @@ def test_a_tier_that_always_or_never_suffices_is_a_constant(encoder: object) -> 
 
 
 def test_a_served_router_gives_the_probabilities_it_was_evaluated_with(
-    gsm8k: OutcomeSet, encoder: object
+    gsm8k: OutcomeSet, encoder: Encoder
 ) -> None:
     """The gateway computes the exported weights over its own embedding of the prompt: the
     probabilities must be the ones offline evaluation chose the start level with."""

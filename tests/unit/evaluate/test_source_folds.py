@@ -4,6 +4,7 @@ source they are chosen on, and the report shows the source left out as it is."""
 import json
 from pathlib import Path
 
+from tests.fakes import FunctionEncoder, sum_axis
 from tierserve.cli import main
 from tierserve.evaluate.calibrate import Objective
 from tierserve.evaluate.outcomes import Labels, OutcomeRow, OutcomeSet, TierOutcome
@@ -75,14 +76,6 @@ def test_an_unreadable_objective_is_refused_naming_it() -> None:
             Objective.parse(bad)
 
 
-class KeywordEncoder:
-    """'sum' prompts along one axis, the rest along the other: two kinds an encoder tells
-    apart."""
-
-    def encode(self, texts: list[str], normalize_embeddings: bool = True) -> list[list[float]]:
-        return [[1.0, 0.1] if "sum" in t else [0.1, 1.0] for t in texts]
-
-
 def kinds_source(name: str, n: int, small_right_on_facts: bool) -> OutcomeSet:
     """Sums only large gets right; facts small gets right, surely (unless this source's facts
     fool it: as sure, and wrong)."""
@@ -118,7 +111,11 @@ def test_ladders_per_kind_are_reported_on_the_source_they_never_saw() -> None:
     folds = {
         fold.source: fold
         for fold in leave_one_source_out_by_kind(
-            sources, "conf_q10", Objective(quality_share=1.0), KeywordEncoder(), min_rows=10
+            sources,
+            "conf_q10",
+            Objective(quality_share=1.0),
+            FunctionEncoder(sum_axis),
+            min_rows=10,
         )
     }
     # Chosen on faq and help: facts on small alone, sums on large. Right on them (and cheaper

@@ -152,7 +152,7 @@ def test_a_missing_or_malformed_kinds_file_is_named(tmp_path: Path) -> None:
 
 def test_the_shipped_policy_sends_each_kind_of_general_question_to_its_ladder() -> None:
     """The shipped classifier, over the real sentence encoder, on questions it never saw."""
-    from tierserve.prompt_models.encoder import embedder_for
+    from tierserve.prompt_models.embedder import embedder_for
 
     policy = load_policy(ROOT / "serve_configs/policies/support.yaml", STACK_TIERS)
     embedder = embedder_for(policy)  # the shipped weights fit the encoder
@@ -235,24 +235,28 @@ def test_policy_check_says_which_route_serves_each_kind(capsys: pytest.CaptureFi
     ) in capsys.readouterr().out
 
 
-class EncoderOf384:
-    def get_embedding_dimension(self) -> int:
-        return 384
-
-
 def test_weights_that_do_not_fit_the_encoder_are_refused_before_serving(tmp_path: Path) -> None:
-    from tierserve.prompt_models.encoder import embedder_for
+    from tests.fakes import FunctionEncoder
+    from tierserve.prompt_models.embedder import embedder_for
 
     # Two-dimension kind weights beside the shipped task classifier's 384.
     policy = load_policy(written(tmp_path, policy_data()), STACK_TIERS)
-    with pytest.raises(ConfigError, match=r"task_classifier has weights of length \[384\]"):
-        policy.check_embedding(2)
     with pytest.raises(
         ConfigError,
-        match=r"question_kinds has weights of length \[2\] but the "
-        r"all-MiniLM-L6-v2 embedding has 384 dimensions",
+        match=r"question_kinds was trained on all-MiniLM-L6-v2-int8 \(weights of length \[2\]\) "
+        r"but the gateway's encoder is all-MiniLM-L6-v2-int8 with 384 dimensions",
     ):
-        embedder_for(policy, EncoderOf384())
+        embedder_for(policy, FunctionEncoder(lambda text: [0.0] * 384))
+    with pytest.raises(ConfigError, match=r"task_classifier was trained on all-MiniLM-L6-v2-int8"):
+        embedder_for(policy, FunctionEncoder(lambda text: [0.0] * 2, name="all-MiniLM-L6-v2"))
+
+
+def test_prompt_models_on_different_encoders_are_refused(tmp_path: Path) -> None:
+    """The gateway embeds a prompt once for every prompt model: they must share an encoder."""
+    path = written(tmp_path, policy_data())
+    (tmp_path / "kinds.json").write_text(json.dumps({**KINDS, "encoder": "all-MiniLM-L6-v2"}))
+    with pytest.raises(ConfigError, match=r"trained on different encoders .*retrain them on one"):
+        load_policy(path, STACK_TIERS)
 
 
 def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tierserve.policy.start_router import StartRouterSpec, TierSufficiency, firs
 
 EASY, HARD = [1.0, 0.0], [0.0, 1.0]
 ROUTER = {
-    "encoder": "all-MiniLM-L6-v2",
+    "encoder": "all-MiniLM-L6-v2-int8",
     "prefix": "Q: ",
     "suffix": "",
     # P(small suffices) = sigmoid(4 * easy - 4 * hard); P(medium) = sigmoid(2 * easy)

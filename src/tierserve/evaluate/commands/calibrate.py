@@ -9,6 +9,7 @@ from typing import Any
 
 from tierserve.errors import ConfigError
 from tierserve.evaluate.calibrate import Objective, signal_grid
+from tierserve.evaluate.commands.policy_args import add_encoder_argument, read_encoder
 from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.figures import (
     CalibrationReport,
@@ -56,6 +57,7 @@ def register(actions: Any) -> None:
         help="trained: also fit a start router (the ladder starts at the cheapest tier it "
         "predicts suffices) and its level together with the thresholds",
     )
+    add_encoder_argument(calibration)
     calibration.add_argument(
         "--by-kind",
         action="store_true",
@@ -113,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
         from tierserve.evaluate.calibrate import choose_with_router
         from tierserve.evaluate.routers import SufficiencyRouter, cross_fitted, start_indexes
 
-        chosen = choose_with_router(train, args.signal, objective, grid, cross_fitted(train))
-        router = SufficiencyRouter.train(train, "logistic")
+        chosen = choose_with_router(
+            train, args.signal, objective, grid, cross_fitted(train, read_encoder(args))
+        )
+        router = SufficiencyRouter.train(train, "logistic", read_encoder(args))
         suffices = router.suffices([row.prompt for row in test.rows])
         starts = start_indexes(test.tiers, suffices, chosen.min_probability or 0.0)
     else:
@@ -184,11 +188,10 @@ def _calibrate_by_kind(
 ) -> int:
     from tierserve.evaluate.kinds import KindClassifier, kind_routes
     from tierserve.evaluate.kinds import report as kinds_report
-    from tierserve.prompt_models.encoder import sentence_encoder
 
     if args.router != "none":
         raise ConfigError("--by-kind chooses whole ladders per kind; drop --router")
-    classifier = KindClassifier.train(train.rows, sentence_encoder(), args.kind_min_probability)
+    classifier = KindClassifier.train(train.rows, read_encoder(args), args.kind_min_probability)
     grid = signal_grid(train, args.signal)
     ladders, report = kinds_report(
         str(args.outcomes),

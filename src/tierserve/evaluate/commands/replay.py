@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         outcomes = OutcomeSet.read(args.outcomes)
         quality = {tier: outcomes.quality(tier) for tier in outcomes.tiers}
     policy = read_policy(args)
-    from tierserve.prompt_models.encoder import embedder_for
+    from tierserve.prompt_models.embedder import embedder_for
 
     embedder = embedder_for(policy)
     if not args.regenerate:

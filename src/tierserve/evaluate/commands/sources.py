@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.commands.policy_args import add_encoder_argument, read_encoder
 from tierserve.evaluate.commands.reports import write_report
 from tierserve.evaluate.outcomes import OutcomeSet
 
@@ -39,6 +40,7 @@ def register(actions: Any) -> None:
         "--kind-min-rows", type=int, default=30, help="--by-kind: train rows a kind's ladder needs"
     )
     sources.add_argument("--out", type=Path, help="JSON report")
+    add_encoder_argument(sources)
     sources.set_defaults(handler=run)
 
 
@@ -84,13 +86,12 @@ def _by_kind(args: argparse.Namespace, sources: dict[str, OutcomeSet], objective
         KindSourcesReport,
         leave_one_source_out_by_kind,
     )
-    from tierserve.prompt_models.encoder import sentence_encoder
 
     folds = leave_one_source_out_by_kind(
         sources,
         args.signal,
         objective,
-        sentence_encoder(),
+        read_encoder(args),
         grid_steps=args.grid,
         min_rows=args.kind_min_rows,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tierserve.errors import ConfigError
+from tierserve.evaluate.commands.policy_args import add_encoder_argument, read_encoder
 
 __all__ = ["register", "run"]
 
@@ -24,6 +25,7 @@ def register(actions: Any) -> None:
         help="the weights' JSON; default: the policy's task_classifier.file, else "
         "<policy stem>-task-classifier.json beside it",
     )
+    add_encoder_argument(trainer)
     trainer.set_defaults(handler=run)
 
 
@@ -47,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
     named = (data.get("task_classifier") or {}).get("file")
     out = args.out or args.policy.parent / (named or f"{args.policy.stem}-task-classifier.json")
     spec = train_task_classifier(
-        load_examples(examples_file), trained_on=examples_digest(examples_file)
+        load_examples(examples_file), read_encoder(args), trained_on=examples_digest(examples_file)
     )
     out.write_text(spec.weights_json())
     print(
-        f"task classifier ({len(spec.folds)} folds, classes {', '.join(spec.classes)}) "
+        f"task classifier on {spec.encoder} ({len(spec.folds)} folds, classes "
+        f"{', '.join(spec.classes)}) "
         f"trained on {examples_file} -> {out}"
     )
     if not named:

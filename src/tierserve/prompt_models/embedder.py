@@ -1,0 +1,104 @@
+"""The gateway's prompt embedder: one encoder pass per prompt, shared by every prompt model.
+
+The task classifier, the question kinds and a route's start router each read the embedding of
+the part of the prompt that differs from their training prompts (``prompt_view``). For a
+request those parts are almost always the same text, so the embedder remembers the last
+texts it embedded: planning one request runs the encoder once however many models read it.
+Concurrent requests share batched passes (:class:`BatchedEncoder`) where the encoder batches;
+otherwise their passes run side by side.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tierserve.policy.spec import TaskClass
+from tierserve.policy.start_router import EncoderName, prompt_view
+from tierserve.policy.task_model import TaskClassifierSpec
+from tierserve.prompt_models.batched_encoder import BatchedEncoder
+from tierserve.prompt_models.encoder import Encoder, load_encoder
+
+if TYPE_CHECKING:
+    from tierserve.policy.spec import Policy
+
+__all__ = ["EmbeddingTaskClassifier", "SentenceEmbedder", "embedder_for"]
+
+
+class SentenceEmbedder:
+    """A :class:`~tierserve.policy.start_router.PromptEmbedder` over one encoder."""
+
+    def __init__(self, encoder: Encoder, *, remembered: int = 1024) -> None:
+        self._encoder = encoder
+        self._batched = BatchedEncoder(self) if encoder.batches else None
+        self._alone = 0
+        self._recent: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._remembered = remembered
+        self._lock = threading.Lock()
+
+    @property
+    def encoder_name(self) -> EncoderName:
+        return self._encoder.name
+
+    @property
+    def dimensions(self) -> int:
+        return self._encoder.dimensions
+
+    @property
+    def passes(self) -> int:
+        """Encoder passes run so far (read by tests and benchmarks)."""
+        return self._alone if self._batched is None else self._batched.passes
+
+    def encode_many(self, texts: Sequence[str]) -> np.ndarray:
+        kept, _ = self._encoder.keep_ends(list(texts))
+        return self._encoder.encode(kept)
+
+    def embed(self, text: str, prefix: str, suffix: str) -> Sequence[float]:
+        view = prompt_view(text, prefix, suffix)
+        with self._lock:
+            known = self._recent.get(view)
+            if known is not None:
+                self._recent.move_to_end(view)
+                return known
+        alone = self._batched is None
+        row = self.encode_many([view])[0] if self._batched is None else self._batched.encode(view)
+        vector = tuple(float(x) for x in row)
+        with self._lock:
+            self._alone += alone
+            self._recent[view] = vector
+            while len(self._recent) > self._remembered:
+                self._recent.popitem(last=False)
+        return vector
+
+
+class EmbeddingTaskClassifier:
+    """A :class:`~tierserve.policy.classify.TaskPredictor`: the policy's trained weights over
+    the gateway's embedding of the prompt."""
+
+    def __init__(self, spec: TaskClassifierSpec, embedder: SentenceEmbedder) -> None:
+        self._spec = spec
+        self._embedder = embedder
+
+    def predict(self, text: str) -> tuple[TaskClass, float]:
+        vector = self._embedder.embed(text, self._spec.prefix, self._spec.suffix)
+        task, probability = self._spec.predict([vector])[0]
+        return TaskClass(task), probability
+
+
+def embedder_for(
+    policy: Policy, encoder: Encoder | None = None, cache_dir: Path | None = None
+) -> SentenceEmbedder | None:
+    """The prompt embedder ``policy``'s prompt models need (None when it has none), over
+    ``encoder`` (default: the one they were trained on, built in ``cache_dir`` if need be),
+    checked against their weights."""
+    name = policy.encoder
+    if name is None:
+        return None
+    embedder = SentenceEmbedder(encoder or load_encoder(name, cache_dir))
+    policy.check_embedding(embedder.encoder_name, embedder.dimensions)
+    return embedder
