@@ -96,12 +96,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _speed(encoder: Encoder, prompts: list[str], callers: int) -> dict[str, float]:
     embedder = SentenceEmbedder(encoder, remembered=0)
-    embedder.embed(prompts[0], "", "")  # warm
+    embedder.embed(prompts[0])  # warm
     latencies: list[float] = []
 
     def one(text: str) -> None:
         start = time.perf_counter()
-        embedder.embed(text, "", "")
+        embedder.embed(text)
         latencies.append((time.perf_counter() - start) * 1000)
 
     started = time.perf_counter()

@@ -140,7 +140,7 @@ def test_the_gateway_embeds_prompts_without_the_fitting_libraries() -> None:
         "tiers = ['small', 'medium', 'large']\n"
         "policy = load_policy('serve_configs/policies/support.yaml', tiers)\n"
         "embedder = embedder_for(policy)\n"
-        "vector = embedder.embed('What is the capital of Peru?', '', '')\n"
+        "vector = embedder.embed('What is the capital of Peru?')\n"
         "print(embedder.encoder_name, len(vector))\n"
     )
     root = Path(__file__).parents[2]

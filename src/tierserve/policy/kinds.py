@@ -123,4 +123,4 @@ def question_kind(
     if embedder is None or text is None:
         why = "no encoder here" if embedder is None else "no prompt"
         return KindDecision(None, None, f"kind: {why} => none")
-    return spec.decide(embedder.embed(text, spec.prefix, spec.suffix))
+    return spec.decide(embedder.embed(text))

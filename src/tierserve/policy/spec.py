@@ -37,7 +37,12 @@ from tierserve.errors import ConfigError
 from tierserve.policy.file_form import FileForm
 from tierserve.policy.keys import KEY_HASH_PATTERN
 from tierserve.policy.kinds import QuestionKindsSpec
-from tierserve.policy.start_router import EncoderName, PromptModelFile, StartRouterSpec
+from tierserve.policy.start_router import (
+    EncoderName,
+    PromptCut,
+    PromptModelFile,
+    StartRouterSpec,
+)
 from tierserve.policy.task_model import TaskClassifierSpec
 from tierserve.signals.confidence import GATE_SIGNALS
 from tierserve.signals.fields import covers
@@ -636,6 +641,11 @@ class Policy(_Spec, FileForm):
             ("question_kinds", self.question_kinds),
         ] + [(f"route {r.name!r} start_router", r.start_router) for r in self.routes]
         return [(where, model) for where, model in models if model is not None]
+
+    @property
+    def prompt_cut(self) -> PromptCut:
+        """What planning cuts from a prompt before embedding it once for all its models."""
+        return PromptCut.of([model for _, model in self._prompt_models()])
 
     @property
     def encoder(self) -> EncoderName | None:

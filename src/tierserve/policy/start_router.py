@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_ENCODER",
     "ENCODERS",
     "EncoderName",
+    "PromptCut",
     "PromptEmbedder",
     "PromptModelFile",
     "StartRouterSpec",
@@ -50,20 +52,44 @@ DEFAULT_ENCODER: EncoderName = "all-MiniLM-L6-v2-int8"
 classifiers' accuracy (docs/evaluation.md, "Encoders")."""
 
 
-def prompt_view(prompt: str, prefix: str, suffix: str) -> str:
-    """The part of ``prompt`` a prompt model embeds: without the ``prefix`` and ``suffix`` its
-    training prompts all shared (the whole prompt when that would leave nothing)."""
+def prompt_view(prompt: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> str:
+    """The part of ``prompt`` a prompt model embeds: without the first of ``prefixes`` it
+    starts with and the first of ``suffixes`` it ends with (what training prompts all shared);
+    the whole prompt when that would leave nothing."""
     text = prompt
-    if prefix and text.startswith(prefix):
-        text = text[len(prefix) :]
-    if suffix and text.endswith(suffix):
-        text = text[: -len(suffix)]
+    prefix = next((p for p in prefixes if p and text.startswith(p)), "")
+    text = text[len(prefix) :]
+    suffix = next((s for s in suffixes if s and text.endswith(s)), "")
+    text = text[: len(text) - len(suffix)]
     return text.strip() or prompt
 
 
+@dataclass(frozen=True, slots=True)
+class PromptCut:
+    """What a policy cuts from a prompt before its one embedding: each prompt model's shared
+    prefix and suffix (longest first). A prompt carrying one of them (a task set's instruction
+    template) is embedded without it for every model; one carrying none, whole."""
+
+    prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, models: Sequence[PromptModelFile]) -> PromptCut:
+        def longest_first(texts: set[str]) -> tuple[str, ...]:
+            return tuple(sorted(texts - {""}, key=lambda t: (-len(t), t)))
+
+        return cls(
+            longest_first({m.prefix for m in models}), longest_first({m.suffix for m in models})
+        )
+
+    def view(self, prompt: str) -> str:
+        return prompt_view(prompt, self.prefixes, self.suffixes)
+
+
 class PromptEmbedder(Protocol):
-    def embed(self, text: str, prefix: str, suffix: str) -> Sequence[float]:
-        """The normalised sentence embedding of ``prompt_view(text, prefix, suffix)``."""
+    def embed(self, text: str) -> Sequence[float]:
+        """The normalised sentence embedding of the prompt ``text``, cut as the policy's
+        :class:`PromptCut` says."""
 
 
 class TierSufficiency(BaseModel):
@@ -226,6 +252,6 @@ def router_start(
         return None
 
     def start(tiers: list[str]) -> tuple[str, str]:
-        return start_tier(router, tiers, embedder.embed(text, router.prefix, router.suffix))
+        return start_tier(router, tiers, embedder.embed(text))
 
     return start

@@ -1,9 +1,9 @@
 """The gateway's prompt embedder: one encoder pass per prompt, shared by every prompt model.
 
-The task classifier, the question kinds and a route's start router each read the embedding of
-the part of the prompt that differs from their training prompts (``prompt_view``). For a
-request those parts are almost always the same text, so the embedder remembers the last
-texts it embedded: planning one request runs the encoder once however many models read it.
+The task classifier, the question kinds and a route's start router all read one embedding of
+the prompt, cut as the policy says (:class:`~tierserve.policy.start_router.PromptCut`). The
+embedder remembers the last views it embedded: planning one request runs the encoder once
+however many models read it.
 Concurrent requests share batched passes (:class:`BatchedEncoder`) where the encoder batches;
 otherwise their passes run side by side.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tierserve.policy.spec import TaskClass
-from tierserve.policy.start_router import EncoderName, prompt_view
+from tierserve.policy.start_router import EncoderName, PromptCut
 from tierserve.policy.task_model import TaskClassifierSpec
 from tierserve.prompt_models.batched_encoder import BatchedEncoder
 from tierserve.prompt_models.encoder import Encoder, load_encoder
@@ -33,8 +33,11 @@ __all__ = ["EmbeddingTaskClassifier", "SentenceEmbedder", "embedder_for"]
 class SentenceEmbedder:
     """A :class:`~tierserve.policy.start_router.PromptEmbedder` over one encoder."""
 
-    def __init__(self, encoder: Encoder, *, remembered: int = 1024) -> None:
+    def __init__(
+        self, encoder: Encoder, cut: PromptCut | None = None, *, remembered: int = 1024
+    ) -> None:
         self._encoder = encoder
+        self._cut = cut or PromptCut()
         self._batched = BatchedEncoder(self) if encoder.batches else None
         self._alone = 0
         self._recent: OrderedDict[str, tuple[float, ...]] = OrderedDict()
@@ -58,8 +61,8 @@ class SentenceEmbedder:
         kept, _ = self._encoder.keep_ends(list(texts))
         return self._encoder.encode(kept)
 
-    def embed(self, text: str, prefix: str, suffix: str) -> Sequence[float]:
-        view = prompt_view(text, prefix, suffix)
+    def embed(self, text: str) -> Sequence[float]:
+        view = self._cut.view(text)
         with self._lock:
             known = self._recent.get(view)
             if known is not None:
@@ -85,7 +88,7 @@ class EmbeddingTaskClassifier:
         self._embedder = embedder
 
     def predict(self, text: str) -> tuple[TaskClass, float]:
-        vector = self._embedder.embed(text, self._spec.prefix, self._spec.suffix)
+        vector = self._embedder.embed(text)
         task, probability = self._spec.predict([vector])[0]
         return TaskClass(task), probability
 
@@ -99,6 +102,6 @@ def embedder_for(
     name = policy.encoder
     if name is None:
         return None
-    embedder = SentenceEmbedder(encoder or load_encoder(name, cache_dir))
+    embedder = SentenceEmbedder(encoder or load_encoder(name, cache_dir), policy.prompt_cut)
     policy.check_embedding(embedder.encoder_name, embedder.dimensions)
     return embedder

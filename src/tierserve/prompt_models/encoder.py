@@ -101,7 +101,7 @@ class PromptView:
         return cls(prefix, suffix)
 
     def distinct(self, prompt: str) -> str:
-        return prompt_view(prompt, self.prefix, self.suffix)
+        return prompt_view(prompt, [self.prefix], [self.suffix])
 
     def embed(self, encoder: Encoder, prompts: Sequence[str]) -> np.ndarray:
         texts, self.truncated = encoder.keep_ends([self.distinct(p) for p in prompts])

@@ -15,7 +15,7 @@ from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet, TierOutcome
 from tierserve.evaluate.routers import EmbeddingDifficultyRouter, PromptView, SufficiencyRouter
 from tierserve.evaluate.sweep import not_applicable, report, score_points
 from tierserve.policy.spec import TaskClass, load_policy
-from tierserve.policy.start_router import StartRouterSpec
+from tierserve.policy.start_router import PromptCut, StartRouterSpec
 from tierserve.prompt_models.embedder import SentenceEmbedder
 from tierserve.prompt_models.encoder import Encoder, load_encoder
 
@@ -128,12 +128,12 @@ def test_a_served_router_gives_the_probabilities_it_was_evaluated_with(
     ]
     router = SufficiencyRouter.train(OutcomeSet.of(rows), "logistic", encoder)
     served = StartRouterSpec.model_validate(router.served())
-    embedder = SentenceEmbedder(encoder)
+    embedder = SentenceEmbedder(encoder, PromptCut.of([served]))
     prompts = [r.prompt for r in gsm8k.rows[200:206]]
     offline = router.suffices(prompts)["small"]
     assert len({round(p, 3) for p in offline}) > 1
     for prompt, expected in zip(prompts, offline, strict=True):
-        vector = embedder.embed(prompt, served.prefix, served.suffix)
+        vector = embedder.embed(prompt)
         assert served.tiers["small"].probability(vector) == pytest.approx(expected, abs=1e-5)
 
 

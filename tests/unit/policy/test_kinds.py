@@ -26,10 +26,10 @@ KINDS = {
 
 class AxisEmbedder:
     def __init__(self) -> None:
-        self.asked: list[tuple[str, str, str]] = []
+        self.asked: list[str] = []
 
-    def embed(self, text: str, prefix: str, suffix: str) -> list[float]:
-        self.asked.append((text, prefix, suffix))
+    def embed(self, text: str) -> list[float]:
+        self.asked.append(text)
         if "sum" in text:
             return [1.0, 0.0]
         return [0.0, 1.0] if "capital" in text else [0.5, 0.5]
@@ -72,7 +72,7 @@ def test_each_kind_takes_its_route_and_the_plan_says_why(tmp_path: Path) -> None
     assert (math.route.name, math.first_action) == ("general-math", "medium")
     assert (fact.route.name, fact.first_action) == ("general-fact", "small")
     assert "kind=math(p=0.99)" in math.reasons and "kind=fact(p=0.99)" in fact.reasons
-    assert embedder.asked[0] == ("zorblat the sum of 3 and 4?", "Q: ", "")
+    assert embedder.asked[0] == "zorblat the sum of 3 and 4?"
 
 
 def test_an_unclear_kind_and_a_missing_encoder_take_the_route_without_kinds(

@@ -32,10 +32,10 @@ class TwoWordEmbedder:
     """Embeds 'easy' and 'hard' prompts on two axes, and remembers what it was asked."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[str, str, str]] = []
+        self.asked: list[str] = []
 
-    def embed(self, text: str, prefix: str, suffix: str) -> list[float]:
-        self.asked.append((text, prefix, suffix))
+    def embed(self, text: str) -> list[float]:
+        self.asked.append(text)
         return EASY if "easy" in text else HARD
 
 
@@ -84,7 +84,7 @@ def test_the_plan_starts_where_the_router_says_and_says_why(tmp_path: Path) -> N
     assert [s.tier for s in hard.steps] == ["medium", "large"]
     assert "router: p(small)=0.02<0.50,p(medium)=0.50>=0.50 => start medium" in hard.reasons
     assert "router => skip small" in hard.reasons
-    assert embedder.asked[0] == ("zorblat easy glim?", "Q: ", "")
+    assert embedder.asked[0] == "zorblat easy glim?"
 
 
 def test_without_an_encoder_the_whole_ladder_is_climbed_and_said(tmp_path: Path) -> None:
