@@ -155,7 +155,8 @@ bench-serving: models
 # four labelled questions; fails on a failed request or a harness error (~10 min on 2 cores).
 bench-smoke: models
 	$(BIN)/tierserve bench $(CONFIG) --out $${TMPDIR:-/tmp}/tierserve-bench-smoke \
-		--concurrency 1,2 --rate '' --min-prompts 2 --labelled benchmarks/questions-smoke.jsonl
+		--concurrency 1,2 --rate '' --min-prompts 2 --labelled benchmarks/questions-smoke.jsonl \
+		--planning-callers 1,16
 
 # Reliability (issue 19): overload at 2x capacity, soak, a tier replica and the gateway killed
 # under load, 100 streams with 10 cancelled, schemathesis on /openapi.json, a canary string;

@@ -48,6 +48,7 @@ def _bench(args: argparse.Namespace) -> int:
         concurrencies=_numbers(args.concurrency, int),
         rates=_numbers(args.rate, float) if args.rate else (),
         labelled_concurrency=args.labelled_concurrency,
+        planning_callers=_numbers(args.planning_callers, int) if args.planning_callers else (),
         settings=settings,
         command=shlex.join(["tierserve", *sys.argv[1:]]),
     )
@@ -79,6 +80,11 @@ def add_parser(sub: Any) -> None:
     bench.add_argument("--concurrency", default="1,2,4,8,16", help="closed-loop sweep")
     bench.add_argument("--rate", default="1", help="open-loop Poisson rates (req/s); '' for none")
     bench.add_argument("--labelled-concurrency", type=int, default=4)
+    bench.add_argument(
+        "--planning-callers",
+        default="1,16,64",
+        help="the planning benchmark's callers (POST /v1/route/explain); '' for none",
+    )
     bench.add_argument("--input-len", type=int, default=64)
     bench.add_argument("--output-len", type=int, default=32)
     bench.add_argument("--min-prompts", type=int, default=16)

@@ -224,4 +224,19 @@ def markdown_tables(report: Mapping[str, Any]) -> str:
                 f"| task by {source} | {row['records']} | {_cell(row['p50'], 2)} "
                 f"| {_cell(row['p99'], 2)} |"
             )
+    planning = report.get("planning")
+    if planning:
+        lines += [
+            "",
+            "| planning (explain) | callers | decisions/s per replica | p50 ms | p99 ms "
+            "| task found by |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in planning["runs"]:
+            found = ", ".join(f"{k} {v}" for k, v in sorted(row["task_sources"].items()))
+            lines.append(
+                f"| {row['path']} | {row['callers']} "
+                f"| {_cell(row['decisions_per_s_per_replica'])} | {_cell(row['p50_ms'], 2)} "
+                f"| {_cell(row['p99_ms'], 2)} | {found} |"
+            )
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ import yaml
 from tqdm import tqdm
 
 from tierserve.bench.load import Load, LoadSettings, client_command, run_load
+from tierserve.bench.planning import PLANNING_CALLERS, planning_benchmark
 from tierserve.bench.plots import plot_report
 from tierserve.bench.processes import running_server
 from tierserve.bench.report import (
@@ -45,6 +46,7 @@ from tierserve.bench.targets import (
 )
 from tierserve.config import read_serve_config
 from tierserve.engine.resolve import resolve_tier
+from tierserve.evaluate.tasks import load_task_set
 from tierserve.hardware import detect_host
 from tierserve.observe.decision_log import DecisionLog, LogQuery
 from tierserve.observe.decision_record import DecisionRecord
@@ -64,6 +66,8 @@ class BenchOptions:
     concurrencies: Sequence[int] = (1, 2, 4, 8, 16)
     rates: Sequence[float] = (1.0,)
     labelled_concurrency: int = 4
+    planning_callers: Sequence[int] = PLANNING_CALLERS
+    """Callers of the planning benchmark (explain) on the stack; empty: none."""
     settings: LoadSettings = field(default_factory=LoadSettings)
     direct_port: int = 8100
     stack_port: int = 8101
@@ -161,8 +165,10 @@ class _Runner:
         ready_path: str,
         plan: Sequence[tuple[Target, Load]],
         records: Callable[[float, float], list[DecisionRecord]] | None = None,
+        then: Callable[[str], None] | None = None,
     ) -> float:
-        """Start one server, run its targets' loads, stop it; the seconds it took to be ready."""
+        """Start one server, run its targets' loads (and ``then`` on its URL), stop it; the
+        seconds it took to be ready."""
         with running_server(
             command,
             ready_url=base_url + ready_path,
@@ -172,6 +178,8 @@ class _Runner:
             for target, load in plan:
                 if target.server == server:
                     self.run(target, load, base_url, records)
+            if then is not None:
+                then(base_url)
         return ready_s
 
 
@@ -223,6 +231,18 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
     def records(since: float, until: float) -> list[DecisionRecord]:
         return list(log.query(LogQuery(since=since, until=until)))
 
+    planning: dict[str, Any] = {}
+
+    def plan_only(base_url: str) -> None:
+        if options.planning_callers:
+            prompts = [item.prompt for item in load_task_set("phrasings")]
+            replicas = config.gateway.deployment.num_replicas or 1
+            planning.update(
+                planning_benchmark(
+                    base_url, prompts, replicas=replicas, callers=options.planning_callers
+                )
+            )
+
     servers["tierserve_ready_s"] = runner.serve_and_run(
         "tierserve",
         stack_command(stack_config),
@@ -230,12 +250,14 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
         "/healthz",
         plan,
         records,
+        plan_only,
     )
     runner.progress.close()
     all_records = list(log.query())
     log.close()
     report = _report(options, runner.runs, expected, all_records)
     report.update(
+        planning=planning,
         machine=_machine(),
         versions=_versions(),
         command=options.command,
