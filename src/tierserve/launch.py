@@ -37,12 +37,16 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
 
     ``port`` overrides the config's HTTP port (tests use a port of their own).
     """
+    from tierserve.serve.ingress import apply_ingress
+
+    app = read_serve_config(path)
+    apply_ingress(app.stack)  # before Ray Serve is imported: it reads the choice at import
+
     import ray
     from ray import serve
 
     from tierserve.serve.app import build_app
 
-    app = read_serve_config(path)
     host, port = app.host, app.port if port is None else port
     started = time.monotonic()
     if not ray.is_initialized():

@@ -272,3 +272,18 @@ def test_the_stack_schema_is_generated_from_the_stack_config() -> None:
         check=False,
     )
     assert found.returncode == 0, found.stdout
+
+
+@pytest.mark.parametrize(("ingress", "haproxy"), [("proxy", "0"), ("haproxy", "1")])
+def test_every_ray_pod_gets_the_stack_s_ingress(ingress: str, haproxy: str) -> None:
+    """Ray Serve reads its ingress from the environment at start: every Ray container (head
+    and workers) carries the one `stack.gateway.ingress` names."""
+    values = {"stack": {"gateway": {"ingress": ingress}}}
+    (service,) = of_kind(render(values), "RayService")
+    cluster = service["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+    for pod in pods:
+        (container,) = pod["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["RAY_SERVE_ENABLE_HA_PROXY"] == haproxy
+    assert served_stack(render(values)).gateway.ingress == ingress
