@@ -25,7 +25,6 @@ import yaml
 from tierserve.bench.planning import PLANNING_CALLERS, planning_benchmark
 from tierserve.bench.processes import running_server
 from tierserve.bench.targets import bench_serve_config, stack_command
-from tierserve.evaluate.tasks import load_task_set
 
 ROOT = Path(__file__).resolve().parents[1]
 INGRESSES = ("proxy", "haproxy")
@@ -57,7 +56,6 @@ def measure(serve_config: Path, ingress: str, scratch: Path) -> dict[str, Any]:
     data["applications"][0]["args"].setdefault("gateway", {})["ingress"] = ingress
     config = scratch / f"serve-{ingress}.yaml"
     config.write_text(yaml.safe_dump(data))
-    prompts = [item.prompt for item in load_task_set("phrasings")]
     base_url = f"http://127.0.0.1:{PORT}"
     with running_server(
         stack_command(config),
@@ -65,7 +63,7 @@ def measure(serve_config: Path, ingress: str, scratch: Path) -> dict[str, Any]:
         log_path=scratch / f"{ingress}.log",
         timeout_s=900,
     ) as ready_s:
-        planning = planning_benchmark(base_url, prompts, replicas=1, callers=PLANNING_CALLERS)
+        planning = planning_benchmark(base_url, replicas=1, callers=PLANNING_CALLERS)
         completions = _completions(base_url, 8)
     return {
         "ingress": ingress,

@@ -15,9 +15,25 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PLANNING_CALLERS", "planning_benchmark"]
+__all__ = ["PLANNING_CALLERS", "PLANNING_PROMPTS", "planning_benchmark"]
 
 PLANNING_CALLERS = (1, 16, 64)
+
+PLANNING_PROMPTS = (
+    "What is the capital of Peru?",
+    "whats 17 times 23",
+    "Which ocean is the largest?",
+    "If today is Friday, what day will it be in 10 days?",
+    "how many legs do three spiders and two ants have together",
+    "Who wrote Pride and Prejudice?",
+    "Is 221 a prime number?",
+    "What does HTTP stand for?",
+    "A train leaves at 9:40 and the trip takes 2 h 35 min. When does it arrive?",
+    "name the largest planet in the solar system",
+    "What is 15 percent of 240?",
+    "Which is heavier, a kilo of feathers or a kilo of iron?",
+)
+"""Requests no keyword rule catches (each is numbered per request, so none repeats)."""
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -70,7 +86,7 @@ def _bodies(
 
 def planning_benchmark(
     base_url: str,
-    prompts: Sequence[str],
+    prompts: Sequence[str] = PLANNING_PROMPTS,
     *,
     replicas: int,
     callers: Sequence[int] = PLANNING_CALLERS,

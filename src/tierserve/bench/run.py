@@ -46,7 +46,6 @@ from tierserve.bench.targets import (
 )
 from tierserve.config import read_serve_config
 from tierserve.engine.resolve import resolve_tier
-from tierserve.evaluate.tasks import load_task_set
 from tierserve.hardware import detect_host
 from tierserve.observe.decision_log import DecisionLog, LogQuery
 from tierserve.observe.decision_record import DecisionRecord
@@ -235,12 +234,9 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
 
     def plan_only(base_url: str) -> None:
         if options.planning_callers:
-            prompts = [item.prompt for item in load_task_set("phrasings")]
             replicas = config.gateway.deployment.num_replicas or 1
             planning.update(
-                planning_benchmark(
-                    base_url, prompts, replicas=replicas, callers=options.planning_callers
-                )
+                planning_benchmark(base_url, replicas=replicas, callers=options.planning_callers)
             )
 
     servers["tierserve_ready_s"] = runner.serve_and_run(

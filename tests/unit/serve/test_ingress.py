@@ -44,5 +44,5 @@ def test_haproxy_without_its_binary_is_refused_with_the_fix(
 
 
 def test_an_unknown_ingress_is_a_config_error_naming_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"gateway.ingress.*'haproxy' or 'proxy'"):
+    with pytest.raises(ConfigError, match=r"gateway.ingress.*'proxy' or 'haproxy'"):
         with_ingress("nginx")
