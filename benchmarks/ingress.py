@@ -39,7 +39,7 @@ def _completions(base_url: str, count: int) -> dict[str, Any]:
             response = client.post(
                 "/v1/chat/completions",
                 json={
-                    "model": "tierserve-small",
+                    "model": "tierserve/small",
                     "messages": [{"role": "user", "content": f"#{index} What is 2 + 2?"}],
                     "max_tokens": 8,
                 },

@@ -62,13 +62,29 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
             process.wait(timeout=grace_s)
             # Ray and vLLM leave workers in the group after the leader exits: stop them too.
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
-        return
+        break
+    _kill_session(process.pid)
+
+
+def _kill_session(session: int) -> None:
+    """SIGKILL what is left of the session the server was started in (only this harness's
+    processes are in it). Ray's workers form groups of their own, so an engine core or an
+    HAProxy they started can outlive the group's kill, re-parented to init."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            if pid != os.getpid() and os.getsid(pid) == session:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
