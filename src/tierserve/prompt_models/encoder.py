@@ -25,7 +25,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -196,20 +196,26 @@ class MiniLMInt8Encoder:
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 itself: the mean of its last hidden states over the prompt's tokens,
     normalised (sentence-transformers' pooling for this model, without that library). Padding
-    is masked out, so a batch embeds each prompt as it would alone."""
+    is masked out, so a batch embeds each prompt as it would alone. The model itself (and torch)
+    loads on first use: the 8-bit encoder borrows only its tokenizer."""
 
     batches = True
 
     def __init__(self) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
-        folder = _packaged_minilm()
-        self._torch = torch
-        self._tokenizer: Any = AutoTokenizer.from_pretrained(folder)
-        self.model: Any = AutoModel.from_pretrained(folder).eval()
-        settings = json.loads((folder / "sentence_bert_config.json").read_text())
+        self._folder = _packaged_minilm()
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(self._folder)
+        settings = json.loads((self._folder / "sentence_bert_config.json").read_text())
         self._window = int(settings["max_seq_length"])
+        config = json.loads((self._folder / "config.json").read_text())
+        self._dimensions = int(config["hidden_size"])
+
+    @cached_property
+    def model(self) -> Any:
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(self._folder).eval()
 
     @property
     def name(self) -> EncoderName:
@@ -217,7 +223,7 @@ class MiniLMEncoder:
 
     @property
     def dimensions(self) -> int:
-        return int(self.model.config.hidden_size)
+        return self._dimensions
 
     def tokens(self, texts: Sequence[str], tensors: str) -> Any:
         """``texts`` tokenised as the model reads them (padded, cut to its window)."""
@@ -240,7 +246,8 @@ class MiniLMEncoder:
         return kept, cut
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        torch = self._torch
+        import torch
+
         batch = self.tokens(texts, "pt")
         with torch.inference_mode():
             hidden = self.model(**batch).last_hidden_state
