@@ -27,6 +27,12 @@ def _max_tokens(request: ChatCompletionRequest, gateway: GatewayConfig) -> int:
             hint=f"ask for at most {gateway.max_tokens_limit} tokens",
             param="max_tokens",
         )
+    if request.min_tokens is not None and request.min_tokens > max_tokens:
+        raise InvalidRequestError(
+            f"min_tokens={request.min_tokens} exceeds max_tokens={max_tokens}",
+            hint=f"ask for at most {max_tokens} tokens as min_tokens, or raise max_tokens",
+            param="min_tokens",
+        )
     return max_tokens
 
 

@@ -259,11 +259,14 @@ class LadderRunner:
         system = "\n".join(t for t in (ladder.instructions, step.extra_context) if t)
         if system:
             messages = (ChatMessage("system", system), *messages)
+        max_tokens = step.max_tokens or request.max_tokens
         return replace(
             request,
             request_id=f"{request.request_id}-{step.tier}",
             messages=messages,
-            max_tokens=step.max_tokens or request.max_tokens,
+            max_tokens=max_tokens,
+            # A step's budget may be below what the caller asked at least: it bounds both.
+            min_tokens=None if request.min_tokens is None else min(request.min_tokens, max_tokens),
             json_schema=ladder.json_schema if step.constrained else None,
         )
 

@@ -107,6 +107,8 @@ def test_a_stream_carries_each_chunk_s_logprobs(tmp_path: Path) -> None:
         ({"logit_bias": {"hello": 1}}, "logit_bias", "token ids"),
         ({"logit_bias": {"12": 250}}, "logit_bias", "-100 to 100"),
         ({"frequency_penalty": 3}, "frequency_penalty", "less than or equal to 2"),
+        ({"min_tokens": 40, "max_tokens": 30}, "min_tokens", "min_tokens=40 exceeds max_tokens=30"),
+        ({"min_tokens": 17592186044417}, "min_tokens", "exceeds max_tokens=256"),
         (
             {
                 "messages": [
@@ -161,3 +163,28 @@ def test_a_message_no_model_wrote_has_no_logprobs(tmp_path: Path) -> None:
     answer = client.post("/v1/chat/completions", json=body).json()
     assert answer["tierserve"]["outcome"] == "human_review"
     assert answer["choices"][0]["logprobs"] is None
+
+
+def test_a_step_s_smaller_budget_bounds_min_tokens_too(tmp_path: Path) -> None:
+    """A route step may give a tier fewer tokens than the caller allowed; the engine refuses a
+    minimum above the maximum, so the step's budget caps both (found by the API fuzzer: a
+    503 where the step's 32 tokens met min_tokens 40)."""
+    import yaml
+
+    from tests.fakes import STACK_TIERS, THREE, FaqPredictor, policy_data
+    from tierserve.api.service import ChatService
+    from tierserve.policy.spec import load_policy
+
+    data = policy_data()
+    faq = next(r for r in data["routes"] if r["name"] == "faq")
+    faq["ladder"][0]["max_tokens"] = 32
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    _, engines, _ = support_service(tmp_path, answers={"small": "Paris is the capital"})
+    policy = load_policy(path, STACK_TIERS)
+    capped = ChatService(THREE, engines, policy=policy, predictor=FaqPredictor())
+    client = http_client(capped, tiers=engines)
+    answered = client.post("/v1/chat/completions", json={**CHAT, "min_tokens": 40})
+    assert answered.status_code == 200, answered.text
+    sent: GenerationRequest = engines["small"].requests[0]
+    assert (sent.max_tokens, sent.min_tokens) == (32, 32)
