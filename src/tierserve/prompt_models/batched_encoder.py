@@ -45,7 +45,6 @@ class BatchedEncoder:
         self._busy = False
         self.batch_sizes: deque[int] = deque(maxlen=1024)
         """The last passes' batch sizes (read by tests and benchmarks)."""
-        self.passes = 0
 
     def encode(self, text: str) -> np.ndarray:
         mine = _Waiting(text)
@@ -77,7 +76,6 @@ class BatchedEncoder:
                 waiting.result = row
         with self._changed:
             self.batch_sizes.append(len(batch))
-            self.passes += 1
             for waiting in batch:
                 waiting.done = True
             self._busy = False

@@ -39,7 +39,6 @@ class SentenceEmbedder:
         self._encoder = encoder
         self._cut = cut or PromptCut()
         self._batched = BatchedEncoder(self) if encoder.batches else None
-        self._alone = 0
         self._recent: OrderedDict[str, tuple[float, ...]] = OrderedDict()
         self._remembered = remembered
         self._lock = threading.Lock()
@@ -52,11 +51,6 @@ class SentenceEmbedder:
     def dimensions(self) -> int:
         return self._encoder.dimensions
 
-    @property
-    def passes(self) -> int:
-        """Encoder passes run so far (read by tests and benchmarks)."""
-        return self._alone if self._batched is None else self._batched.passes
-
     def encode_many(self, texts: Sequence[str]) -> np.ndarray:
         kept, _ = self._encoder.keep_ends(list(texts))
         return self._encoder.encode(kept)
@@ -68,11 +62,9 @@ class SentenceEmbedder:
             if known is not None:
                 self._recent.move_to_end(view)
                 return known
-        alone = self._batched is None
         row = self.encode_many([view])[0] if self._batched is None else self._batched.encode(view)
         vector = tuple(float(x) for x in row)
         with self._lock:
-            self._alone += alone
             self._recent[view] = vector
             while len(self._recent) > self._remembered:
                 self._recent.popitem(last=False)

@@ -115,10 +115,11 @@ def run(args: argparse.Namespace) -> int:
         from tierserve.evaluate.calibrate import choose_with_router
         from tierserve.evaluate.routers import SufficiencyRouter, cross_fitted, start_indexes
 
+        encoder = read_encoder(args)
         chosen = choose_with_router(
-            train, args.signal, objective, grid, cross_fitted(train, read_encoder(args))
+            train, args.signal, objective, grid, cross_fitted(train, encoder)
         )
-        router = SufficiencyRouter.train(train, "logistic", read_encoder(args))
+        router = SufficiencyRouter.train(train, "logistic", encoder)
         suffices = router.suffices([row.prompt for row in test.rows])
         starts = start_indexes(test.tiers, suffices, chosen.min_probability or 0.0)
     else:
