@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from tierserve.bench.report import percentile
 from tierserve.evaluate.kinds import KindClassifier
 from tierserve.evaluate.outcomes import OutcomeRow, OutcomeSet
 from tierserve.evaluate.task_classifier import holdout_summary, load_examples
@@ -89,11 +90,6 @@ def _kind_accuracy(encoder: Encoder) -> dict[str, float]:
     }
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _speed(encoder: Encoder, prompts: list[str], callers: int) -> dict[str, float]:
     embedder = SentenceEmbedder(encoder, remembered=0)
     embedder.embed(prompts[0])  # warm
@@ -110,8 +106,8 @@ def _speed(encoder: Encoder, prompts: list[str], callers: int) -> dict[str, floa
     elapsed = time.perf_counter() - started
     return {
         "callers": callers,
-        "p50_ms": round(_percentile(latencies, 0.5), 3),
-        "p99_ms": round(_percentile(latencies, 0.99), 3),
+        "p50_ms": round(percentile(latencies, 50), 3),
+        "p99_ms": round(percentile(latencies, 99), 3),
         "prompts_per_s": round(len(prompts) / elapsed, 1),
     }
 

@@ -24,6 +24,7 @@ import httpx
 
 from tierserve.api.service import ChatService
 from tierserve.bench.planning import PLANNING_PROMPTS
+from tierserve.bench.report import percentile
 from tierserve.config import load_config
 from tierserve.engine.types import Generation, GenerationChunk, GenerationRequest
 from tierserve.hardware import detect_host
@@ -80,11 +81,10 @@ async def _timed(app: Any, hint: str | None, count: int) -> dict[str, float]:
             response = await client.post("/v1/route/explain", json=body)
             latencies.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, response.text
-    latencies.sort()
     return {
         "requests": count,
-        "p50_ms": round(latencies[count // 2], 3),
-        "p99_ms": round(latencies[int(count * 0.99)], 3),
+        "p50_ms": round(percentile(latencies, 50), 3),
+        "p99_ms": round(percentile(latencies, 99), 3),
     }
 
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from tierserve.bench.report import percentile
+
 __all__ = ["PLANNING_CALLERS", "PLANNING_PROMPTS", "planning_benchmark"]
 
 PLANNING_CALLERS = (1, 16, 64)
@@ -34,11 +36,6 @@ PLANNING_PROMPTS = (
     "Which is heavier, a kilo of feathers or a kilo of iron?",
 )
 """Requests no keyword rule catches (each is numbered per request, so none repeats)."""
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _load(
@@ -115,8 +112,8 @@ def planning_benchmark(
                     "callers": count,
                     "requests": requests,
                     "decisions_per_s_per_replica": round(requests / elapsed / replicas, 1),
-                    "p50_ms": round(_percentile(latencies, 0.5), 2),
-                    "p99_ms": round(_percentile(latencies, 0.99), 2),
+                    "p50_ms": round(percentile(latencies, 50), 2),
+                    "p99_ms": round(percentile(latencies, 99), 2),
                     "task_sources": sources,
                 }
             )
