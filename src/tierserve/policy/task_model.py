@@ -15,6 +15,7 @@ Pure data and arithmetic: the embeddings are the gateway's encoder's, passed in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -69,16 +70,29 @@ class TaskClassifierSpec(PromptModelFile):
             raise ValueError("task_classifier: every fold must score the same two or more classes")
         return self
 
+    @cached_property
+    def _fold_arrays(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per fold, its classes' weights, biases, slopes and offsets as arrays (built once:
+        the gateway scores every classified request with them)."""
+        arrays = []
+        for fold in self.folds:
+            scores = [fold[c] for c in self.classes]
+            arrays.append(
+                (
+                    np.asarray([s.weights for s in scores]),
+                    np.asarray([s.bias for s in scores]),
+                    np.asarray([s.slope for s in scores]),
+                    np.asarray([s.offset for s in scores]),
+                )
+            )
+        return arrays
+
     def probabilities(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
         """(len(vectors), len(classes)): each row the classes' calibrated probabilities."""
         x = np.asarray(vectors, dtype=np.float64)
         total = np.zeros((len(x), len(self.classes)))
-        for fold in self.folds:
-            scores = [fold[c] for c in self.classes]
-            weights = np.asarray([s.weights for s in scores])
-            linear = x @ weights.T + np.asarray([s.bias for s in scores])
-            slope = np.asarray([s.slope for s in scores])
-            offset = np.asarray([s.offset for s in scores])
+        for weights, bias, slope, offset in self._fold_arrays:
+            linear = x @ weights.T + bias
             proba = 1.0 / (1.0 + np.exp(slope * linear + offset))
             norm = proba.sum(axis=1, keepdims=True)
             uniform = np.full_like(proba, 1.0 / len(self.classes))
