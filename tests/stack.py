@@ -9,13 +9,9 @@ from pathlib import Path
 
 def running_stack(config: Path, port: int, label: str) -> Iterator[str]:
     """Starts the stack of ``config`` on ``port``, yields its base URL, then stops it."""
-    import ray
-    from ray import serve
-
-    from tierserve.launch import start_stack
+    from tierserve.launch import start_stack, stop_stack
 
     url, seconds = start_stack(config, port=port)
     print(f"\n[{label}] stack ready in {seconds:.0f} s at {url}")
     yield url
-    serve.shutdown()  # type: ignore[no-untyped-call]
-    ray.shutdown()
+    stop_stack(port)

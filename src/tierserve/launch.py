@@ -13,7 +13,7 @@ from typing import Any
 
 from tierserve.config import read_serve_config
 
-__all__ = ["access", "ask", "serve_forever", "start_stack", "wait_healthy"]
+__all__ = ["access", "ask", "serve_forever", "start_stack", "stop_stack", "wait_healthy"]
 
 DEMO_QUESTION = "What is the capital of France?"
 
@@ -37,17 +37,20 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
 
     ``port`` overrides the config's HTTP port (tests use a port of their own).
     """
-    from tierserve.serve.ingress import apply_ingress
+    from tierserve.serve.ingress import apply_ingress, stop_left_haproxy
 
     app = read_serve_config(path)
-    apply_ingress(app.stack)  # before Ray Serve is imported: it reads the choice at import
+    host, port = app.host, app.port if port is None else port
+    # Before Ray Serve is imported: it reads the choice at import.
+    apply_ingress(app.stack, http_port=port)
+    for pid in stop_left_haproxy(port):
+        print(f"stopped HAProxy {pid}, left holding port {port} by an earlier run of this stack")
 
     import ray
     from ray import serve
 
     from tierserve.serve.app import build_app
 
-    host, port = app.host, app.port if port is None else port
     started = time.monotonic()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=True)
@@ -56,6 +59,18 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
     url = f"http://{host}:{port}"
     wait_healthy(url, timeout_s=120)
     return url, time.monotonic() - started
+
+
+def stop_stack(port: int) -> None:
+    """Stop Serve, then Ray, then any HAProxy of the stack at ``port`` that outlived them."""
+    import ray
+    from ray import serve
+
+    from tierserve.serve.ingress import stop_left_haproxy
+
+    serve.shutdown()  # type: ignore[no-untyped-call]
+    ray.shutdown()
+    stop_left_haproxy(port)
 
 
 def access(url: str) -> str:
@@ -104,9 +119,6 @@ def ask(url: str, question: str, *, stream: bool = False, api_key: str | None = 
 
 
 def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
-    import ray
-    from ray import serve
-
     print(f"starting the stack from {path} (first start builds three vLLM engines: minutes)")
     url, seconds = start_stack(path)
     print(f"stack ready at {url} in {seconds:.0f} s")
@@ -120,6 +132,5 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
             signal.signal(signum, lambda *_: stop.set())
         print(f"serving on {url}/v1 (OpenAI-compatible); Ctrl-C or SIGTERM stops it")
         stop.wait()
-    serve.shutdown()  # type: ignore[no-untyped-call]
-    ray.shutdown()
+    stop_stack(read_serve_config(path).port)
     return 0

