@@ -3,7 +3,8 @@
 Each chunk a replica yields is one Ray object sent to the gateway; at one token per chunk that
 cost grows with throughput, not with answers. Like Ray Serve LLM's stream batcher, the first
 text goes out at once (time to first token is untouched) and later texts are merged with what
-arrived while the previous batch was being sent.
+arrived while the previous batch was being sent. The end of the answer is never held back: the
+wait for more ends when the final chunk (or an error) arrives.
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ async def batched_chunks(
     ``interval_s`` for more); the final chunk, with the finished generation, ends the last one.
     Closing the result cancels the source, so a client that leaves frees the engine."""
     queue: asyncio.Queue[GenerationChunk | BaseException | object] = asyncio.Queue()
+    ending = asyncio.Event()
 
     async def pump() -> None:
         try:
             async for chunk in chunks:
                 await queue.put(chunk)
+                if chunk.final is not None:
+                    ending.set()
         except Exception as error:  # handed to the consumer, which raises it
             await queue.put(error)
         await queue.put(_END)
+        ending.set()
 
     producer = asyncio.create_task(pump())
     try:
@@ -41,7 +46,8 @@ async def batched_chunks(
         while not ended:
             items = [await queue.get()]
             if interval_s > 0 and not first:
-                await asyncio.sleep(interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ending.wait(), interval_s)
             while not queue.empty():
                 items.append(queue.get_nowait())
             texts: list[str] = []

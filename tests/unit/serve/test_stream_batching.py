@@ -54,6 +54,24 @@ async def test_texts_that_arrived_together_travel_as_one_chunk_with_the_final() 
     assert [c.text for c in rest] == ["bcde"] and rest[0].final is sentinel
 
 
+async def test_the_last_batch_is_not_held_for_the_interval() -> None:
+    release = asyncio.Event()
+    generation = object()
+
+    async def engine() -> AsyncIterator[GenerationChunk]:
+        yield GenerationChunk("a")
+        await release.wait()
+        yield GenerationChunk("b")
+        await asyncio.sleep(0.01)
+        yield GenerationChunk("c", final=generation)  # type: ignore[arg-type]
+
+    batches = batched_chunks(engine(), interval_s=30.0)
+    assert (await anext(batches)).text == "a"
+    release.set()
+    last = await asyncio.wait_for(anext(batches), timeout=2)
+    assert last.text == "bc" and last.final is generation
+
+
 async def test_leaving_the_stream_stops_the_engines_generation() -> None:
     stopped = asyncio.Event()
 
