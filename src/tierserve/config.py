@@ -239,8 +239,9 @@ class TierConfig(_Strict):
         le=1000.0,
         description="A streamed answer crosses from the tier's replica to the gateway in "
         "batches: the first text at once, then what the engine produced in the next this-many "
-        "ms (the last batch goes as soon as the answer ends), as Ray Serve LLM batches its streams (its default is 50 too). Measured on 2 CPU "
-        "cores against 0 (only what was already there): gateway overhead on end-to-end "
+        "ms (the last batch goes as soon as the answer ends), as Ray Serve LLM batches its "
+        "streams (its default is 50 too). Measured on 2 CPU cores against 0 (only what was "
+        "already there): gateway overhead on end-to-end "
         "latency +9 % instead of +27 % at concurrency 1 and +10 % instead of +29 % at 16. "
         "Lower it for finer-grained inter-token latency at the cost of one Ray message each.",
     )
