@@ -160,16 +160,22 @@ bench-smoke: models
 
 # Reliability (issue 19): overload at 2x capacity, soak, a tier replica and the gateway killed
 # under load, 100 streams with 10 cancelled, schemathesis on /openapi.json, a canary string;
-# on a stack of its own with small queues. ~40 min on 2 cores; figures committed to
-# benchmarks/results/reliability (README "Reliability").
+# on a stack of its own with small queues; then five stacks stopped every way (issue 33).
+# ~65 min on 2 cores; figures committed to benchmarks/results/reliability (README
+# "Reliability").
 reliability: models
 	TIERSERVE_RELIABILITY=full TIERSERVE_RELIABILITY_OUT=$(RESULTS)/reliability \
 		$(BIN)/pytest tests/reliability -ra -s -p no:cacheprovider
+	TIERSERVE_STOPS=full TIERSERVE_RELIABILITY_OUT=$(RESULTS)/reliability \
+		$(BIN)/pytest tests/stops -ra -s -p no:cacheprovider
 
-# CI's short version: the same seven tests, each for under a minute (~10 min with the stack).
+# CI's short version: the same seven tests, each for under a minute (~10 min with the stack),
+# then one `tierserve serve` job stopped by a killed tier replica and SIGTERM (~5 min).
 reliability-smoke: models
 	TIERSERVE_RELIABILITY=short TIERSERVE_RELIABILITY_OUT=$${TMPDIR:-/tmp}/tierserve-reliability \
 		$(BIN)/pytest tests/reliability -ra -s -p no:cacheprovider
+	TIERSERVE_STOPS=short TIERSERVE_RELIABILITY_OUT=$${TMPDIR:-/tmp}/tierserve-reliability \
+		$(BIN)/pytest tests/stops -ra -s -p no:cacheprovider
 
 # Tool calls (issue 16): 36 labelled tool-use requests on each pinned tier and through the
 # gated ladder, against a running stack (make serve); ~15 min on 2 cores.

@@ -161,9 +161,10 @@ def _calibration(policy: Any, config: Any, config_path: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tierserve.launch import serve_forever
+    from tierserve.launch import run_stack, serve_forever
 
-    return serve_forever(Path(args.config), demo=args.demo, exit_after_demo=args.exit_after_demo)
+    run = run_stack if args.own_session else serve_forever
+    return run(Path(args.config), demo=args.demo, exit_after_demo=args.exit_after_demo)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     serve.add_argument("--demo", action="store_true", help="send a real request once up")
     serve.add_argument("--exit-after-demo", action="store_true", help="stop after the demo")
+    # How `tierserve serve` starts the stack in a session of its own (launch.serve_forever).
+    serve.add_argument("--own-session", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(handler=_serve)
 
     ask_parser = sub.add_parser("ask", help="send one chat request to a running stack")

@@ -13,6 +13,7 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     ├── PermissionDeniedError  403: the tenant may not use what it asked for
     ├── RateLimitError         429, retryable: the tenant's request or token budget is spent
     ├── ModelNotPreparedError  embedded model missing or failing verification
+    ├── LeftEnginesError       engines of an earlier run still hold memory (start-up, never HTTP)
     ├── DecisionLogError       503, retryable: the decision record could not be written, so
     │                          the answer is withheld (no response without its record)
     └── TierError              a tier failed while generating
@@ -31,6 +32,7 @@ __all__ = [
     "ContextLengthError",
     "DecisionLogError",
     "InvalidRequestError",
+    "LeftEnginesError",
     "ModelNotFoundError",
     "ModelNotPreparedError",
     "PermissionDeniedError",
@@ -144,6 +146,11 @@ class RateLimitError(TierserveError):
 
 class ModelNotPreparedError(TierserveError):
     """An embedded model has not been built, or its files fail verification."""
+
+
+class LeftEnginesError(TierserveError):
+    """Engine processes of an earlier run, whose replica is gone, still hold their memory;
+    the message names their PIDs."""
 
 
 class DecisionLogError(TierserveError):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -13,7 +17,16 @@ from typing import Any
 
 from tierserve.config import read_serve_config
 
-__all__ = ["access", "ask", "serve_forever", "start_stack", "stop_stack", "wait_healthy"]
+__all__ = [
+    "access",
+    "ask",
+    "refuse_left_engines",
+    "run_stack",
+    "serve_forever",
+    "start_stack",
+    "stop_stack",
+    "wait_healthy",
+]
 
 DEMO_QUESTION = "What is the capital of France?"
 
@@ -41,6 +54,7 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
 
     app = read_serve_config(path)
     host, port = app.host, app.port if port is None else port
+    refuse_left_engines()
     # Before Ray Serve is imported: it reads the choice at import.
     apply_ingress(app.stack, http_port=port)
     for pid in stop_left_haproxy(port):
@@ -61,16 +75,41 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
     return url, time.monotonic() - started
 
 
+def refuse_left_engines() -> None:
+    """Refuses to start while engine processes of an earlier run hold their memory (a GPU's
+    KV cache would not fit beside them). Their guards may still be ending them: wait that out."""
+    from tierserve.errors import LeftEnginesError
+    from tierserve.serve.engine_processes import STOP_GRACE_S, left_engines
+
+    deadline = time.monotonic() + 2 * STOP_GRACE_S
+    while (left := left_engines()) and time.monotonic() < deadline:
+        time.sleep(1)
+    if left:
+        pids = " ".join(str(process.pid) for process in left)
+        raise LeftEnginesError(
+            "engine processes of an earlier run are still running, their replica gone: "
+            + ", ".join(process.describe() for process in left),
+            hint=f"end them (kill {pids}; kill -9 {pids} if they stay) and start again",
+        )
+
+
 def stop_stack(port: int) -> None:
-    """Stop Serve, then Ray, then any HAProxy of the stack at ``port`` that outlived them."""
+    """Stop Serve, then Ray, then any HAProxy of the stack at ``port`` that outlived them; on
+    return no engine process of this stack is left."""
+    import psutil
     import ray
     from ray import serve
 
+    from tierserve.serve.engine_processes import STOP_GRACE_S, end_processes, engines_under
     from tierserve.serve.ingress import stop_left_haproxy
 
+    engines = engines_under(psutil.Process())
     serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
     stop_left_haproxy(port)
+    # Replicas shut their engines down; the guards end those of replicas that could not.
+    _, left = psutil.wait_procs(engines, timeout=6 * STOP_GRACE_S)
+    end_processes(left)
 
 
 def access(url: str) -> str:
@@ -118,7 +157,8 @@ def ask(url: str, question: str, *, stream: bool = False, api_key: str | None = 
     )
 
 
-def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
+def run_stack(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
+    """Starts the stack, serves until SIGINT or SIGTERM, then stops it in order."""
     print(f"starting the stack from {path} (first start builds three vLLM engines: minutes)")
     url, seconds = start_stack(path)
     print(f"stack ready at {url} in {seconds:.0f} s")
@@ -132,5 +172,65 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
             signal.signal(signum, lambda *_: stop.set())
         print(f"serving on {url}/v1 (OpenAI-compatible); Ctrl-C or SIGTERM stops it")
         stop.wait()
+        print("stopping the stack")
     stop_stack(read_serve_config(path).port)
     return 0
+
+
+def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
+    """``tierserve serve``: the stack runs in a session of its own (:func:`run_stack`).
+
+    A terminal's Ctrl-C, or a SIGTERM to this process group, would otherwise reach Ray's
+    processes at the same moment as this one: whichever died first decided whether the
+    replicas could stop their engines. Now only this process gets the signal; it asks the
+    stack to stop in order (Serve, the replicas and their engines, then Ray), and a second
+    signal kills it at once. The stack ends with this process, however this process ends.
+    """
+    flags = [flag for flag, on in (("--demo", demo), ("--exit-after-demo", exit_after_demo)) if on]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tierserve.cli", "serve", str(path), "--own-session", *flags],
+        start_new_session=True,
+        preexec_fn=_end_with_parent,
+    )
+    signals = 0
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            print(f"{signal.Signals(signum).name}: stopping the stack (again: kill it now)")
+            runner.send_signal(signal.SIGTERM)
+        else:
+            _end_session(runner.pid, grace_s=0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    code = runner.wait()
+    _end_session(runner.pid)
+    return code
+
+
+def _end_with_parent() -> None:
+    """In the runner, before it starts: SIGTERM it when ``tierserve serve`` dies, even by
+    SIGKILL (Linux's parent-death signal; Ray's own processes follow the runner the same way)."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _end_session(session: int, grace_s: float | None = None) -> None:
+    """Ends whatever of the runner's session outlived it (normally nothing)."""
+    import psutil
+
+    from tierserve.serve.engine_processes import STOP_GRACE_S, end_processes
+
+    def in_session(process: psutil.Process) -> bool:
+        try:
+            return os.getsid(process.pid) == session
+        except OSError:
+            return False
+
+    end_processes(
+        [process for process in psutil.process_iter() if in_session(process)],
+        STOP_GRACE_S if grace_s is None else grace_s,
+    )

@@ -22,6 +22,7 @@ import psutil
 
 from tierserve.config import StackConfig
 from tierserve.errors import ConfigError
+from tierserve.serve.engine_processes import end_processes
 
 __all__ = [
     "HAPROXY_SOCKET_PATH_LIMIT",
@@ -37,7 +38,6 @@ INGRESS_ENVIRONMENT: Mapping[str, Mapping[str, str]] = {
 }
 """Per ``gateway.ingress``: the Ray Serve settings it stands for (the chart renders the same)."""
 
-_STOP_WAIT_S = 5.0
 
 HAPROXY_SOCKET_PATH_LIMIT = 97
 """HAProxy's longest unix socket path; Ray puts the node id (56 characters) in each path, so
@@ -72,12 +72,7 @@ def stop_left_haproxy(http_port: int) -> list[int]:
         if process.info["name"] == "haproxy"
         and any(argument.startswith(files) for argument in process.info["cmdline"] or ())
     ]
-    for process in left:
-        process.terminate()
-    _, alive = psutil.wait_procs(left, timeout=_STOP_WAIT_S)
-    for process in alive:
-        process.kill()
-    return [process.pid for process in left]
+    return end_processes(left)
 
 
 def _require_haproxy_binary() -> None:

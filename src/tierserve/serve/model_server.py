@@ -76,8 +76,12 @@ class ModelServer:
     ) -> None:
         if engine_cls is None:
             from tierserve.engine.vllm_engine import VLLMEngine
+            from tierserve.serve.engine_processes import mark_engine_owner, start_guard
 
             engine_cls = VLLMEngine
+            # vLLM's engine runs in processes this replica starts; they end when it ends,
+            # however it ends (a SIGKILL runs no shutdown).
+            self._engine_guard = start_guard(mark_engine_owner())
         self._resolved: ResolvedTier = resolve_tier(tier, detect_host(), Path(model_cache_dir))
         self._engine = engine_cls(tier, self._resolved)
         self._stream_batch_interval_s = tier.stream_batch_interval_ms / 1000
