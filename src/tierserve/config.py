@@ -462,6 +462,13 @@ class GatewayConfig(_Strict):
         description="Rotated review-queue files kept beside the live one; the oldest beyond "
         "this is deleted.",
     )
+    review_queue_max_items: int = Field(
+        default=100_000,
+        ge=1,
+        description="With observe.database_url, the review queue is a table of that database: "
+        "past this many items the oldest are deleted (the file queue is bounded by "
+        "review_queue_max_bytes and review_queue_keep_files instead).",
+    )
     explain_uses_key: bool = Field(
         default=False,
         description="Whether POST /v1/route/explain plans for the caller's API key. Off: it "

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select
 
-from tierserve.observe.database import review_queue
+from tierserve.observe.database import keep_newest, review_queue
 
 __all__ = ["DatabaseReviewQueue", "JsonlReviewQueue", "ReviewQueue"]
 
@@ -81,10 +81,13 @@ class JsonlReviewQueue:
 
 
 class DatabaseReviewQueue:
-    """The queue in the decision log's database: shared by every gateway replica and pod."""
+    """The queue in the decision log's database: shared by every gateway replica and pod.
+    Bounded as the file queue is: past ``max_items`` the oldest items are dropped, so a flood
+    of reviews cannot fill the database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_items: int = 100_000) -> None:
         self._engine = engine
+        self._max_items = max_items
 
     def submit(self, item: dict[str, Any]) -> str:
         review_id = f"review-{uuid.uuid4().hex[:16]}"
@@ -94,6 +97,7 @@ class DatabaseReviewQueue:
                     review_id=review_id, queued_at=time.time(), item=json.dumps(item)
                 )
             )
+            keep_newest(connection, review_queue, self._max_items)
         return review_id
 
     def read(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from tierserve.engine.types import TokenLogprob, ToolCall
 from tierserve.errors import TierserveError
 from tierserve.observe.decision_record import CacheStatus, DecisionRecord
 from tierserve.policy.classify import TaskSource
+from tierserve.policy.reason import Disclosure
 from tierserve.policy.step import Outcome, Step
 
 __all__ = [
@@ -498,7 +499,10 @@ class TierserveMetadata(BaseModel):
     step's field threshold, named by a failed check, or disputed; show them for review."""
 
     @classmethod
-    def of(cls, record: DecisionRecord, confidence_quantile: float) -> TierserveMetadata:
+    def of(
+        cls, record: DecisionRecord, confidence_quantile: float, disclosure: Disclosure
+    ) -> TierserveMetadata:
+        """``disclosure``: how ``reasons`` (and the headers) show the steps' failed checks."""
         return cls(
             request_id=record.request_id,
             policy_version=record.policy_version,
@@ -514,7 +518,7 @@ class TierserveMetadata(BaseModel):
             outcome=record.outcome,
             tier=record.answered_by,
             tiers_tried=[step.tier for step in record.steps if step.tier],
-            reasons=[step.reason for step in record.steps],
+            reasons=[step.disclosed(disclosure) for step in record.steps],
             confidence=round(record.confidence, 4),
             confidence_quantile=confidence_quantile,
             models=record.models,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from tierserve.api.preparation import RequestPreparation
@@ -38,8 +38,9 @@ from tierserve.limits import AdmissionLimits
 from tierserve.model_names import served_models
 from tierserve.observe.decision_record import DecisionRecord
 from tierserve.observe.pricing import TierPrice
+from tierserve.observe.privacy import caller_disclosure
 from tierserve.observe.recorder import Recorder
-from tierserve.policy.breaker import CircuitBreakers
+from tierserve.policy.breaker import CircuitBreakers, CircuitState
 from tierserve.policy.classify import TaskPredictor
 from tierserve.policy.runner import AnswerStarted, LadderResult, LadderRunner, TerminalMessages
 from tierserve.policy.spec import AuthSpec, Policy, TenantSpec
@@ -64,8 +65,10 @@ class ChatService:
         recorder: Recorder | None = None,
         sessions: SessionStore | None = None,
         quota: Quota | None = None,
+        on_circuit_change: Callable[[str, CircuitState], None] | None = None,
     ) -> None:
-        """``policy``: checked against ``config`` by whoever loaded it (``serve.app``)."""
+        """``policy``: checked against ``config`` by whoever loaded it (``serve.app``);
+        ``on_circuit_change`` hears each tier's circuit breaker change state."""
         self._config, self._policy = config, policy
         sessions = sessions or InMemorySessions()
         prices = {tier.name: TierPrice.of(tier) for tier in config.tiers}
@@ -88,7 +91,11 @@ class ChatService:
             tier_timeout_s=cascade.tier_timeout_s,
             request_deadline_s=cascade.request_deadline_s,
             breakers=(
-                CircuitBreakers(cascade.breaker_failures, cascade.breaker_cooldown_s)
+                CircuitBreakers(
+                    cascade.breaker_failures,
+                    cascade.breaker_cooldown_s,
+                    on_change=on_circuit_change,
+                )
                 if cascade.breaker_failures is not None
                 else None
             ),
@@ -127,7 +134,9 @@ class ChatService:
         return served_models(self._config.gateway.model_name, self._policy.tiers)
 
     def _metadata(self, record: DecisionRecord) -> TierserveMetadata:
-        return TierserveMetadata.of(record, self._policy.confidence_quantile)
+        return TierserveMetadata.of(
+            record, self._policy.confidence_quantile, caller_disclosure(self._policy.log_prompts)
+        )
 
     async def explain(
         self, request: ChatCompletionRequest, caller: CallerContext
@@ -189,7 +198,7 @@ class ChatService:
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
         first = await anext(events)
-        headers = trace.stream_headers(started)
+        headers = trace.stream_headers(started, caller_disclosure(self._policy.log_prompts))
 
         async def conclude(result: LadderResult) -> DecisionRecord:
             cache = look_up(self._cache, trace, request, None, None).status

@@ -16,6 +16,7 @@ from tierserve.observe.pricing import TierPrice, priced, totals
 from tierserve.observe.privacy import end_user_digest, kept_steps, logged_prompt
 from tierserve.policy.ladder import Ladder
 from tierserve.policy.plan import RoutePlan
+from tierserve.policy.reason import Disclosure
 from tierserve.policy.runner import AnswerStarted, LadderResult
 from tierserve.policy.spec import Policy, PromptLogging
 from tierserve.policy.step import Outcome, Step, doubted_fields
@@ -109,9 +110,9 @@ class RequestTrace:
             models=cached.models,
         )
 
-    def stream_headers(self, started: AnswerStarted) -> dict[str, str]:
+    def stream_headers(self, started: AnswerStarted, disclosure: Disclosure) -> dict[str, str]:
         """A stream's headers, sent once the answering tier (or the terminal outcome) is
-        known."""
+        known; ``disclosure``: how they show the steps' failed checks."""
         tried = [s.tier for s in started.steps_before if s.tier]
         if started.answered_by is not None:
             tried.append(started.answered_by)
@@ -121,7 +122,7 @@ class RequestTrace:
             route=self.plan.route.name,
             tier=started.answered_by,
             tiers_tried=tried,
-            reasons=[step.reason for step in started.steps_before],
+            reasons=[step.disclosed(disclosure) for step in started.steps_before],
             outcome=started.outcome,
         )
 

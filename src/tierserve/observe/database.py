@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -23,11 +24,21 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
+    select,
 )
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["METADATA", "decisions", "open_engine", "review_queue", "session_floors", "where"]
+__all__ = [
+    "METADATA",
+    "decisions",
+    "keep_newest",
+    "open_engine",
+    "review_queue",
+    "session_floors",
+    "where",
+]
 
 METADATA = MetaData()
 
@@ -100,6 +111,15 @@ def open_engine(target: str | Path, *, pool_size: int = 5, max_overflow: int = 5
             if attempt == 2:
                 raise
     return engine
+
+
+def keep_newest(connection: Connection, table: Table, keep: int) -> int:
+    """Deletes all but the ``keep`` newest rows of ``table`` (by its ``seq``); returns how many."""
+    newest_dropped = (
+        select(table.c.seq).order_by(table.c.seq.desc()).limit(1).offset(keep).scalar_subquery()
+    )
+    deleted: int = connection.execute(delete(table).where(table.c.seq <= newest_dropped)).rowcount
+    return deleted
 
 
 def where(engine: Engine) -> str:

@@ -22,7 +22,7 @@ from typing import TextIO
 from sqlalchemy import Engine, Select, delete, insert, select
 
 from tierserve.errors import InvalidRequestError
-from tierserve.observe.database import decisions, open_engine, where
+from tierserve.observe.database import decisions, keep_newest, open_engine, where
 from tierserve.observe.decision_record import DecisionRecord
 
 __all__ = ["DecisionLog", "LogQuery", "parse_when"]
@@ -133,16 +133,7 @@ class DecisionLog:
                     delete(decisions).where(decisions.c.time < cutoff)
                 ).rowcount
             if self._max_records is not None:
-                newest_dropped = (
-                    select(decisions.c.seq)
-                    .order_by(decisions.c.seq.desc())
-                    .limit(1)
-                    .offset(self._max_records)
-                    .scalar_subquery()
-                )
-                deleted += connection.execute(
-                    delete(decisions).where(decisions.c.seq <= newest_dropped)
-                ).rowcount
+                deleted += keep_newest(connection, decisions, self._max_records)
         self._pruned_at = time.monotonic()
         return deleted
 

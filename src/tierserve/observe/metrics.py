@@ -15,8 +15,10 @@ re-buckets histograms by bucket midpoints.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from prometheus_client import (
     REGISTRY,
@@ -26,9 +28,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from tierserve.observe.decision_record import DecisionRecord
+from tierserve.policy.breaker import CircuitState
 
 __all__ = [
     "CACHE_LOOKUPS",
@@ -41,6 +46,7 @@ __all__ = [
     "MARKED_ANSWERS",
     "MARKED_FIELDS",
     "METRIC_NAMES",
+    "METRIC_WRITE_FAILURES",
     "REQUESTS",
     "REQUEST_COST",
     "REQUEST_ERRORS",
@@ -48,6 +54,7 @@ __all__ = [
     "SAFE_FAILURES",
     "STAGE_LATENCY",
     "TIER_CALIBRATED",
+    "TIER_CIRCUIT_STATE",
     "TOKENS",
     "UPSTREAM_CALLS",
     "VALIDATOR_FAILURES",
@@ -74,6 +81,8 @@ DECISION_LOG_WRITE_LATENCY = "tierserve_decision_log_write_seconds"
 MARKED_ANSWERS = "tierserve_marked_answers_total"
 MARKED_FIELDS = "tierserve_marked_fields_total"
 TIER_CALIBRATED = "tierserve_tier_calibrated"
+METRIC_WRITE_FAILURES = "tierserve_metric_write_failures_total"
+TIER_CIRCUIT_STATE = "tierserve_tier_circuit_state"
 
 METRIC_NAMES = (
     REQUESTS,
@@ -95,11 +104,47 @@ METRIC_NAMES = (
     MARKED_ANSWERS,
     MARKED_FIELDS,
     TIER_CALIBRATED,
+    TIER_CIRCUIT_STATE,
+    METRIC_WRITE_FAILURES,
 )
+
+_log = logging.getLogger("ray.serve")
+
+_CIRCUIT_VALUES: dict[CircuitState, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 # CPU tiers take tens of seconds, GPU tiers tens of milliseconds: one scale covers both.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
 _COST_BUCKETS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+class _WriteFailures(Collector):
+    """Metric updates that failed in this process. Kept in memory, not in the multiprocess
+    directory: that directory failing is what it counts."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            METRIC_WRITE_FAILURES.removesuffix("_total"),
+            "Metric updates that failed (logged; the request went on), in the process that "
+            "answered this scrape.",
+            value=self.count,
+        )
+
+
+WRITE_FAILURES = _WriteFailures()
+
+
+@contextmanager
+def _never_failing(what: str) -> Iterator[None]:
+    """A metric that cannot be written is logged and counted; the request goes on (its
+    decision record, written before, is the durable account)."""
+    try:
+        yield
+    except Exception as error:
+        WRITE_FAILURES.count += 1
+        _log.warning("metrics: %s not recorded (%s: %s)", what, type(error).__name__, error)
 
 
 def _counter(name: str, doc: str, labels: Iterable[str], registry: CollectorRegistry) -> Counter:
@@ -217,14 +262,42 @@ class TierserveMetrics:
             registry=registry,
             multiprocess_mode="liveall",
         )
+        self.tier_circuit_state = Gauge(
+            TIER_CIRCUIT_STATE,
+            "Each tier's circuit breaker in each gateway replica (pid): 0 closed, 1 half-open "
+            "(one request probes the tier), 2 open (the tier is skipped).",
+            ("tier",),
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        registry.register(WRITE_FAILURES)
 
     def observe_calibration(self, tier: str, served: str, calibrated_on: str | None) -> None:
         """A tier's served model version against the policy's calibration (none recorded:
         not exported)."""
         if calibrated_on is not None:
-            self.tier_calibrated.labels(tier, served, calibrated_on).set(served == calibrated_on)
+            with _never_failing("tier calibration"):
+                self.tier_calibrated.labels(tier, served, calibrated_on).set(
+                    served == calibrated_on
+                )
+
+    def observe_circuit(self, tier: str, state: CircuitState) -> None:
+        with _never_failing("circuit state"):
+            self.tier_circuit_state.labels(tier).set(_CIRCUIT_VALUES[state])
+
+    def count_error(self, error_type: str, status: int) -> None:
+        with _never_failing("request error"):
+            self.request_errors.labels(error_type, str(status)).inc()
+
+    def observe_log_write(self, seconds: float) -> None:
+        with _never_failing("decision log write latency"):
+            self.decision_log_write_latency.observe(seconds)
 
     def observe(self, record: DecisionRecord) -> None:
+        with _never_failing(f"the record of {record.request_id}"):
+            self._observe(record)
+
+    def _observe(self, record: DecisionRecord) -> None:
         route = record.route
         marked = record.uncertain_fields
         if marked and record.outcome in ("accept", "human_review"):
@@ -267,8 +340,11 @@ class TierserveMetrics:
 def scrape() -> bytes:
     """The exposition text: of every process writing to the multiprocess directory when one is
     set (the gateway replicas), else of this process."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    if os.path.isdir(directory):  # gone: there is nothing to read but the failures
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(WRITE_FAILURES)
     return generate_latest(registry)

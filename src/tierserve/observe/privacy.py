@@ -11,12 +11,12 @@ from dataclasses import replace
 
 from tierserve.observe.decision_record import DecisionRecord
 from tierserve.pii import redact_pii
-from tierserve.policy.reason import Disclosure
+from tierserve.policy.reason import FULL, Disclosure
 from tierserve.policy.spec import PromptLogging
 from tierserve.policy.step import Step
 from tierserve.validate import ValidationResult
 
-__all__ = ["end_user_digest", "kept_record", "kept_steps", "logged_prompt"]
+__all__ = ["caller_disclosure", "end_user_digest", "kept_record", "kept_steps", "logged_prompt"]
 
 
 def end_user_digest(tenant: str, end_user: str | None) -> str | None:
@@ -33,6 +33,16 @@ def logged_prompt(text: str, mode: PromptLogging) -> tuple[str, str | None]:
     if mode == "redact":
         return digest, redact_pii(text)
     return digest, None
+
+
+def caller_disclosure(mode: PromptLogging) -> Disclosure:
+    """How the reason codes in a response show a failed check: where the policy keeps no
+    prompt text ('hash', 'omit'), without its detail, which can quote the answer. Response
+    headers pass through proxies and their access logs; the answer's own steps, in the body,
+    keep every detail for the caller."""
+    if mode in ("full", "redact"):
+        return FULL
+    return Disclosure(failed_detail=False)
 
 
 def _digest(key: str) -> str:

@@ -43,5 +43,5 @@ class DurableRecorder:
                 hint="retry; operators: check the disk and permissions of "
                 "observe.decision_log_path",
             ) from error
-        self._metrics.decision_log_write_latency.observe(time.monotonic() - started)
+        self._metrics.observe_log_write(time.monotonic() - started)
         self._metrics.observe(record)

@@ -153,7 +153,7 @@ class Gateway:
             predictor=predictor,
             embedder=embedder,
             review_queue=(
-                DatabaseReviewQueue(engine)
+                DatabaseReviewQueue(engine, max_items=config.gateway.review_queue_max_items)
                 if shared
                 else JsonlReviewQueue(
                     config.gateway.review_queue_path,
@@ -168,6 +168,7 @@ class Gateway:
                 if any(tenant.rate_limit for tenant in policy.tenants)
                 else None
             ),
+            on_circuit_change=self._metrics.observe_circuit,
         )
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:

@@ -143,7 +143,7 @@ def build_http_app(
 
     def count(error_type: str, status: int) -> None:
         if metrics is not None:
-            metrics.request_errors.labels(error_type, str(status)).inc()
+            metrics.count_error(error_type, status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -159,3 +159,15 @@ def test_cache_expires_and_is_bounded() -> None:
     assert len(cache) == 2 and cache.get("k1") is None  # the least recent went
     now[0] = 11.0
     assert cache.get("k3") is None
+
+
+def test_a_tiers_circuit_state_is_exported_as_it_changes() -> None:
+    from tierserve.policy.breaker import CircuitBreakers
+
+    registry = CollectorRegistry()
+    metrics = TierserveMetrics(registry)
+    breakers = CircuitBreakers(failures=1, cooldown_s=60, on_change=metrics.observe_circuit)
+    breakers.failed("medium")
+    assert registry.get_sample_value(names.TIER_CIRCUIT_STATE, {"tier": "medium"}) == 2
+    breakers.succeeded("medium")
+    assert registry.get_sample_value(names.TIER_CIRCUIT_STATE, {"tier": "medium"}) == 0

@@ -42,3 +42,39 @@ def test_scrape_sums_every_replica_process(tmp_path: Path, monkeypatch: pytest.M
     labels = (("cache", "off"), ("outcome", "accept"), ("route", "faq"), ("tier", "small"))
     assert samples[(names.REQUESTS, labels)] == 7  # both processes have exited: still counted
     assert samples[(names.REQUEST_LATENCY + "_count", (("route", "faq"),))] == 7
+
+
+def _replica_losing_its_directory(directory: str, replies: "multiprocessing.Queue[object]") -> None:
+    import shutil
+
+    from prometheus_client import REGISTRY
+
+    from tierserve.observe.metrics import TierserveMetrics
+
+    metrics = TierserveMetrics(REGISTRY)
+    shutil.rmtree(directory)
+    # A replica's first write of each kind of metric opens its file there: these fail.
+    metrics.observe(decision_record("after"))
+    metrics.count_error("invalid_request_error", 400)
+    replies.put(scrape().decode())
+
+
+def test_a_lost_metrics_directory_fails_no_request_and_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    spawn = multiprocessing.get_context("spawn")
+    replies = spawn.Queue()
+    replica = spawn.Process(target=_replica_losing_its_directory, args=(str(directory), replies))
+    replica.start()
+    exposition = replies.get(timeout=120)
+    replica.join(60)
+    assert replica.exitcode == 0  # no update raised
+    samples = {
+        s.name: s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }
+    assert samples[names.METRIC_WRITE_FAILURES] == 2

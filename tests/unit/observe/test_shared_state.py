@@ -80,3 +80,9 @@ async def test_one_log_and_one_review_queue_for_every_replica(
     assert main(["log", "export", "--db", postgres_url, "--out", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
     assert replay(SUPPORT, records).answer_source_changed == 0
+
+
+def test_the_database_review_queue_keeps_only_its_newest_items(postgres_url: str) -> None:
+    queue = DatabaseReviewQueue(open_engine(postgres_url), max_items=3)
+    ids = [queue.submit({"request_id": f"r{index}"}) for index in range(5)]
+    assert [item["review_id"] for item in queue.read()] == ids[-3:]

@@ -61,3 +61,29 @@ def test_a_success_resets_the_count_of_failures() -> None:
     breakers.succeeded("small")
     breakers.failed("small")
     assert breakers.state("small") == "closed"
+
+
+def test_every_change_of_state_is_reported_once() -> None:
+    clock = Clock()
+    changes: list[tuple[str, str]] = []
+    breakers = CircuitBreakers(
+        failures=2, cooldown_s=10, clock=clock, on_change=lambda *c: changes.append(c)
+    )
+    breakers.failed("small")
+    breakers.succeeded("small")  # still closed: nothing to report
+    breakers.failed("small")
+    breakers.failed("small")
+    assert not breakers.allows("small")
+    clock.now += 10
+    assert breakers.allows("small")
+    breakers.failed("small")  # the probe failed
+    clock.now += 10
+    assert breakers.allows("small")
+    breakers.succeeded("small")
+    assert changes == [
+        ("small", "open"),
+        ("small", "half_open"),
+        ("small", "open"),
+        ("small", "half_open"),
+        ("small", "closed"),
+    ]

@@ -330,8 +330,14 @@ async def test_a_policy_that_keeps_prompts_hashed_keeps_no_field_name_of_a_calle
     }
     recorder = ListRecorder()
     chat, _ = gated_service(tmp_path, recorder, secret, log_prompts="hash")
-    answered, _ = await completion_json(chat, invoice(schema))
+    answered, headers = await completion_json(chat, invoice(schema))
     assert answered["tierserve"]["uncertain_fields"] == [secret]
+    # The headers (which proxies log) say which check failed, not what the model wrote; the
+    # caller's body keeps the detail in its steps.
+    assert headers["x-tierserve-reasons"].startswith(f"copied=fail,fields<0.80({secret}=0.20)")
+    assert answered["tierserve"]["reasons"][0].startswith("copied=fail,")
+    validations = answered["tierserve"]["steps"][0]["validations"]
+    assert next(v for v in validations if v["name"] == "copied")["detail"]
     extraction = next(
         r for r in SUPPORT.model_dump(by_alias=True)["routes"] if r["name"] == "extraction"
     )
