@@ -108,7 +108,8 @@ async def send(client: httpx.AsyncClient, sent: Sent) -> Reply:
                 text = (await response.aread()).decode(errors="replace")
                 status, headers = response.status_code, dict(response.headers)
     except (httpx.HTTPError, TimeoutError) as error:
-        return Reply(sent.kind, None, type(error).__name__, time.monotonic() - started, {}, "")
+        seconds = time.monotonic() - started
+        return Reply(sent.kind, None, type(error).__name__, seconds, {}, str(error)[:200])
     return Reply(sent.kind, status, None, time.monotonic() - started, headers, text[-2000:])
 
 
@@ -162,9 +163,14 @@ def summary(replies: list[Reply]) -> dict[str, Any]:
             return None
         return round(answered[min(len(answered) - 1, int(q * len(answered)))], 2)
 
+    limited = statuses.get("429", 0)
     return {
         "sent": len(replies),
         "statuses": dict(sorted(statuses.items())),
+        # Issue 33: answered / (sent - 429s); a rate limit refusing is the policy working.
+        "availability": round(len(answered) / (len(replies) - limited), 4)
+        if len(replies) > limited
+        else None,
         "answered_p50_s": quantile(0.5),
         "answered_p99_s": quantile(0.99),
         "answered_max_s": round(answered[-1], 2) if answered else None,

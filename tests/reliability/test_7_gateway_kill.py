@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.integration.replicas import replica_pids
 from tests.reliability.conftest import Scale, write_figures
-from tests.reliability.load import Sent, mixed, open_loop, summary
+from tests.reliability.load import Sent, mixed, open_loop, summary, unclean
 from tierserve.config import StackConfig
 from tierserve.observe.decision_log import DecisionLog, LogQuery
 from tierserve.review import JsonlReviewQueue
@@ -68,8 +68,11 @@ def test_a_killed_gateway_loses_no_record_and_no_review(
             1 for r in reviews if r.headers.get("x-tierserve-request-id") not in queued
         ),
         "gateway_restarted": victim not in replica_pids("tierserve", "gateway"),
+        "unclean": unclean(replies),
     }
     write_figures(results, "gateway_kill", figures)
     assert figures["answered_missing_from_log"] == 0, figures
     assert figures["reviews_missing_from_queue"] == 0, figures
     assert figures["reviews_answered"] > 0 and figures["gateway_restarted"], figures
+    # Issue 33: a request in flight in the killed replica is sent again, not answered 500.
+    assert "500" not in figures["statuses"], figures

@@ -106,6 +106,14 @@ main policy file's tenants lose inline api_keys and take them from their Secret'
 env:
   - name: RAY_SERVE_ENABLE_HA_PROXY
     value: {{ ternary "1" "0" (eq $ingress "haproxy") | quote }}
+  {{- if eq $ingress "haproxy" }}
+  {{- /* A request whose gateway replica died before answering is sent again rather than
+  answered 500 (tierserve.serve.ingress.HAPROXY_RETRIES). */}}
+  - name: RAY_SERVE_HAPROXY_RETRY_ON
+    value: "conn-failure empty-response"
+  - name: RAY_SERVE_HAPROXY_RETRIES
+    value: "10"
+  {{- end }}
   - name: TIERSERVE_STATE_DIR
     value: /home/ray/state
   - name: HF_HOME

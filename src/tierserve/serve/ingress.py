@@ -25,6 +25,7 @@ from tierserve.errors import ConfigError
 from tierserve.serve.engine_processes import end_processes
 
 __all__ = [
+    "HAPROXY_RETRIES",
     "HAPROXY_SOCKET_PATH_LIMIT",
     "INGRESS_ENVIRONMENT",
     "apply_ingress",
@@ -37,6 +38,16 @@ INGRESS_ENVIRONMENT: Mapping[str, Mapping[str, str]] = {
     "proxy": {"RAY_SERVE_ENABLE_HA_PROXY": "0"},
 }
 """Per ``gateway.ingress``: the Ray Serve settings it stands for (the chart renders the same)."""
+
+HAPROXY_RETRIES: Mapping[str, str] = {
+    "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
+    "RAY_SERVE_HAPROXY_RETRIES": "10",
+}
+"""A request whose gateway replica died before answering (the connection closed with nothing
+sent back) is sent again, to another replica or to Serve's proxy, which holds it until a
+gateway replica is back, instead of HAProxy's 502 that Ray turns into a 500. Safe for a chat
+request: nothing of it was recorded or charged, both happen when the answer is complete.
+Ray's default retries only failed connections. The chart renders the same."""
 
 
 HAPROXY_SOCKET_PATH_LIMIT = 97
@@ -56,7 +67,7 @@ def apply_ingress(config: StackConfig, *, http_port: int) -> None:
     ingress = config.gateway.ingress
     if ingress == "haproxy":
         _require_haproxy_binary()
-        for name, value in _local_haproxy_settings(http_port).items():
+        for name, value in {**HAPROXY_RETRIES, **_local_haproxy_settings(http_port)}.items():
             os.environ.setdefault(name, value)
     os.environ.update(INGRESS_ENVIRONMENT[ingress])
 

@@ -17,6 +17,7 @@ import yaml
 from tests.fakes import STACK_TIERS
 from tierserve.config import StackConfig, load_config, parse_config
 from tierserve.policy.spec import load_policy
+from tierserve.serve.ingress import HAPROXY_RETRIES
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "helm/tierserve"
@@ -286,4 +287,6 @@ def test_every_ray_pod_gets_the_stack_s_ingress(ingress: str, haproxy: str) -> N
         (container,) = pod["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["RAY_SERVE_ENABLE_HA_PROXY"] == haproxy
+        retries = {name: env.get(name) for name in HAPROXY_RETRIES}
+        assert retries == (dict(HAPROXY_RETRIES) if haproxy == "1" else dict.fromkeys(retries))
     assert served_stack(render(values)).gateway.ingress == ingress

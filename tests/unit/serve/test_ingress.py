@@ -17,6 +17,7 @@ from tests.fakes import three_tiers
 from tierserve.config import StackConfig, parse_config
 from tierserve.errors import ConfigError
 from tierserve.serve.ingress import (
+    HAPROXY_RETRIES,
     HAPROXY_SOCKET_PATH_LIMIT,
     apply_ingress,
     haproxy_directory,
@@ -36,7 +37,7 @@ HAPROXY_SETTINGS = (
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RAY_SERVE_ENABLE_HA_PROXY", *HAPROXY_SETTINGS):
+    for name in ("RAY_SERVE_ENABLE_HA_PROXY", *HAPROXY_SETTINGS, *HAPROXY_RETRIES):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -155,3 +156,13 @@ def test_haproxy_without_its_binary_is_refused_with_the_fix(
 def test_an_unknown_ingress_is_a_config_error_naming_the_choices() -> None:
     with pytest.raises(ConfigError, match=r"gateway.ingress.*'proxy' or 'haproxy'"):
         with_ingress("nginx")
+
+
+def test_haproxy_sends_again_a_request_whose_replica_died_unless_the_operator_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    apply_ingress(with_ingress("haproxy"), http_port=8000)
+    assert os.environ["RAY_SERVE_HAPROXY_RETRY_ON"] == "conn-failure empty-response"
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_RETRY_ON", "conn-failure")
+    apply_ingress(with_ingress("haproxy"), http_port=8000)
+    assert os.environ["RAY_SERVE_HAPROXY_RETRY_ON"] == "conn-failure"
