@@ -177,6 +177,11 @@ def run_stack(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
     return 0
 
 
+REPEATED_SIGNAL_S = 2.0
+"""A second signal within this is the first one repeated, not a request to kill: make passes
+the SIGTERM its process group got on to its children, which got it already."""
+
+
 def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
     """``tierserve serve``: the stack runs in a session of its own (:func:`run_stack`).
 
@@ -192,15 +197,17 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
         start_new_session=True,
         preexec_fn=_end_with_parent,
     )
-    signals = 0
+    first_signal_at: float | None = None
 
     def stop(signum: int, _frame: object) -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
+        nonlocal first_signal_at
+        now = time.monotonic()
+        if first_signal_at is None:
+            first_signal_at = now
             print(f"{signal.Signals(signum).name}: stopping the stack (again: kill it now)")
             runner.send_signal(signal.SIGTERM)
-        else:
+        elif now - first_signal_at > REPEATED_SIGNAL_S:
+            print("killing the stack now")
             _end_session(runner.pid, grace_s=0)
 
     for signum in (signal.SIGINT, signal.SIGTERM):

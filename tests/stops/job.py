@@ -35,15 +35,22 @@ def serve_config(directory: Path, port: int) -> Path:
 
 
 class Job:
-    """``tierserve serve`` in a process group of its own, as a shell runs a foreground job:
-    signals go to the whole group, as a terminal's Ctrl-C does."""
+    """``make serve`` (or ``tierserve serve``) in a process group of its own, as a shell runs a
+    foreground job: signals go to the whole group, as a terminal's Ctrl-C does."""
 
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(self, config: Path, port: int, log: Path, *, via_make: bool) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.via_make = via_make
+        self.log_path = log
         self._log = log.open("ab")
         environment = {**os.environ, "TIERSERVE_STATE_DIR": str(log.parent / "state")}
+        command = (
+            ["make", "-s", "serve", f"CONFIG={config}"]
+            if via_make
+            else [sys.executable, "-m", "tierserve.cli", "serve", str(config)]
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tierserve.cli", "serve", str(config)],
+            command,
             cwd=ROOT,
             env=environment,
             stdout=self._log,
@@ -65,6 +72,11 @@ class Job:
         code = self.process.wait(timeout=STOP_DEADLINE_S)
         self._log.close()
         return code
+
+    def stopped_in_order(self) -> bool:
+        """The stack stopped as asked, not killed (make's repeated SIGTERM is no second ask)."""
+        said = self.log_path.read_text(errors="replace")
+        return "stopping the stack" in said and "killing the stack now" not in said
 
 
 def engines_of(replica: int) -> list[psutil.Process]:
