@@ -188,8 +188,9 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
     A terminal's Ctrl-C, or a SIGTERM to this process group, would otherwise reach Ray's
     processes at the same moment as this one: whichever died first decided whether the
     replicas could stop their engines. Now only this process gets the signal; it asks the
-    stack to stop in order (Serve, the replicas and their engines, then Ray), and a second
-    signal kills it at once. The stack ends with this process, however this process ends.
+    stack to stop in order (Serve, the replicas and their engines, then Ray); a second signal,
+    past ``REPEATED_SIGNAL_S``, kills it at once. The stack ends with this process, however
+    this process ends.
     """
     flags = [flag for flag, on in (("--demo", demo), ("--exit-after-demo", exit_after_demo)) if on]
     runner = subprocess.Popen(
@@ -204,7 +205,7 @@ def serve_forever(path: Path, *, demo: bool, exit_after_demo: bool) -> int:
         now = time.monotonic()
         if first_signal_at is None:
             first_signal_at = now
-            print(f"{signal.Signals(signum).name}: stopping the stack (again: kill it now)")
+            print(f"{signal.Signals(signum).name}: stopping the stack (again later: kill it)")
             runner.send_signal(signal.SIGTERM)
         elif now - first_signal_at > REPEATED_SIGNAL_S:
             print("killing the stack now")

@@ -144,7 +144,15 @@ def _never_failing(what: str) -> Iterator[None]:
         yield
     except Exception as error:
         WRITE_FAILURES.count += 1
-        _log.warning("metrics: %s not recorded (%s: %s)", what, type(error).__name__, error)
+        count = WRITE_FAILURES.count
+        if count == 1 or count % 1000 == 0:  # a lost directory fails every request: no flood
+            _log.warning(
+                "metrics: %s not recorded (%s: %s); %d metric updates failed so far",
+                what,
+                type(error).__name__,
+                error,
+                count,
+            )
 
 
 def _counter(name: str, doc: str, labels: Iterable[str], registry: CollectorRegistry) -> Counter:
