@@ -70,6 +70,7 @@ class ChatService:
         """``policy``: checked against ``config`` by whoever loaded it (``serve.app``);
         ``on_circuit_change`` hears each tier's circuit breaker change state."""
         self._config, self._policy = config, policy
+        self._disclosure = caller_disclosure(policy.log_prompts)
         sessions = sessions or InMemorySessions()
         prices = {tier.name: TierPrice.of(tier) for tier in config.tiers}
         self._records = RecordKeeper(
@@ -134,9 +135,7 @@ class ChatService:
         return served_models(self._config.gateway.model_name, self._policy.tiers)
 
     def _metadata(self, record: DecisionRecord) -> TierserveMetadata:
-        return TierserveMetadata.of(
-            record, self._policy.confidence_quantile, caller_disclosure(self._policy.log_prompts)
-        )
+        return TierserveMetadata.of(record, self._policy.confidence_quantile, self._disclosure)
 
     async def explain(
         self, request: ChatCompletionRequest, caller: CallerContext
@@ -198,7 +197,7 @@ class ChatService:
         started = await anext(events)
         assert isinstance(started, AnswerStarted)
         first = await anext(events)
-        headers = trace.stream_headers(started, caller_disclosure(self._policy.log_prompts))
+        headers = trace.stream_headers(started, self._disclosure)
 
         async def conclude(result: LadderResult) -> DecisionRecord:
             cache = look_up(self._cache, trace, request, None, None).status

@@ -35,12 +35,17 @@ def logged_prompt(text: str, mode: PromptLogging) -> tuple[str, str | None]:
     return digest, None
 
 
+def _keeps_text(mode: PromptLogging) -> bool:
+    """Whether the policy keeps prompt text ('full', 'redact') rather than none of it."""
+    return mode in ("full", "redact")
+
+
 def caller_disclosure(mode: PromptLogging) -> Disclosure:
     """How the reason codes in a response show a failed check: where the policy keeps no
     prompt text ('hash', 'omit'), without its detail, which can quote the answer. Response
     headers pass through proxies and their access logs; the answer's own steps, in the body,
     keep every detail for the caller."""
-    if mode in ("full", "redact"):
+    if _keeps_text(mode):
         return FULL
     return Disclosure(failed_detail=False)
 
@@ -92,7 +97,7 @@ def kept_steps(steps: Sequence[Step], mode: PromptLogging, callers_schema: bool)
     """``steps`` as the decision log and the review queue keep them. Where the policy keeps no
     prompt text ('hash', 'omit') they keep none of the caller's either: failed checks lose
     their detail, and the field names of a schema the caller sent are replaced by digests."""
-    if mode in ("full", "redact"):
+    if _keeps_text(mode):
         return list(steps)
     return [_private_step(step, callers_schema) for step in steps]
 
@@ -102,6 +107,6 @@ def kept_record(
 ) -> DecisionRecord:
     """``record`` as the decision log keeps it (see :func:`kept_steps`); the caller's response
     is built from the record as it was."""
-    if mode in ("full", "redact") or not record.steps:
+    if _keeps_text(mode) or not record.steps:
         return record
     return record.model_copy(update={"steps": kept_steps(record.steps, mode, callers_schema)})

@@ -97,9 +97,12 @@ def _marked(mark: str) -> list[psutil.Process]:
 
 
 def _owner_alive(mark: str) -> bool:
+    """The process ``mark`` names still runs: same PID and start time, and not a zombie (a
+    killed replica stays a zombie until its parent reaps it)."""
     pid, _, _ = mark.partition(":")
     try:
-        return _identity(psutil.Process(int(pid))) == mark
+        owner = psutil.Process(int(pid))
+        return _identity(owner) == mark and owner.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, ValueError):
         return False
 
@@ -149,25 +152,13 @@ def left_engines() -> list[LeftProcess]:
     return left
 
 
-def _running(process: psutil.Process) -> bool:
-    """Alive and not a zombie (a killed replica stays a zombie until its parent reaps it)."""
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def _guard(mark: str) -> None:
-    pid, _, _ = mark.partition(":")
-    try:
-        owner = psutil.Process(int(pid))
-        while _identity(owner) == mark and _running(owner):
-            time.sleep(GUARD_POLL_S)
-    except psutil.NoSuchProcess:
-        pass
+    while _owner_alive(mark):
+        time.sleep(GUARD_POLL_S)
     ended = end_processes(_marked(mark))
     if ended:
-        print(f"tierserve engine guard: replica {pid} ended; ended {ended}", file=sys.stderr)
+        owner, _, _ = mark.partition(":")
+        print(f"tierserve engine guard: replica {owner} ended; ended {ended}", file=sys.stderr)
 
 
 if __name__ == "__main__":
