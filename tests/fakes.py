@@ -350,7 +350,7 @@ def http_app(
         }
 
     return build_http_app(
-        chat,
+        lambda: chat,
         statuses=statuses,
         metrics=metrics or TierserveMetrics(CollectorRegistry()),
         calibrated_on=calibrated_on,

@@ -93,7 +93,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-
+    if args.action == "apply":
+        return _apply_policy(args)
     from tierserve.config import load_config
     from tierserve.policy.spec import load_policy
     from tierserve.structured.registry import check_schemas
@@ -140,6 +141,33 @@ def _policy(args: argparse.Namespace) -> int:
         load_examples(examples_file), args.seeds, load_encoder(policy.task_classifier.encoder)
     )
     print(summary.model_dump_json(indent=2))
+    return 0
+
+
+def _apply_policy(args: argparse.Namespace) -> int:
+    from tierserve.serve.rollout import apply_policy
+
+    calibrations = [Path(path) for path in args.calibration]
+    policy = apply_policy(args.app, Path(args.file), calibrations)
+    print(
+        f"app {args.app!r} decides by policy {policy.version} on every gateway replica; "
+        "requests in flight finished under the version they began with; no tier restarted "
+        "(/healthz names the version)"
+    )
+    return 0
+
+
+def _deployment(args: argparse.Namespace) -> int:
+    from tierserve.serve.rollout import restart, scale
+
+    if args.action == "scale":
+        if args.replicas is None:
+            raise TierserveError("scale needs a replica count", hint="e.g. scale gateway 2")
+        scale(args.app, args.name, args.replicas)
+        print(f"{args.app}/{args.name}: {args.replicas} replicas, healthy; nothing restarted")
+    else:
+        restart(args.app, args.name)
+        print(f"{args.app}/{args.name}: replicas replaced, healthy; the rest kept running")
     return 0
 
 
@@ -268,9 +296,21 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("action", choices=["create"])
     keys.set_defaults(handler=_keys)
 
-    policy = sub.add_parser("policy", help="validate a routing policy, measure its classifier")
-    policy.add_argument("action", choices=["check"])
+    policy = sub.add_parser(
+        "policy",
+        help="validate a routing policy and measure its classifier (check), or make a running "
+        "stack decide by it, in place (apply)",
+    )
+    policy.add_argument("action", choices=["check", "apply"])
     policy.add_argument("file")
+    policy.add_argument(
+        "--calibration",
+        action="append",
+        default=[],
+        help="apply: another version of the policy calibrated on other model versions (as the "
+        "stack config's policy_calibrations); the one calibrated on what this host serves wins",
+    )
+    policy.add_argument("--app", default="tierserve", help="apply: the running Serve app")
     policy.add_argument(
         "--config",
         default=DEFAULT_CONFIG,
@@ -285,6 +325,17 @@ def main(argv: list[str] | None = None) -> int:
         "extra); 0: only validate",
     )
     policy.set_defaults(handler=_policy)
+
+    deployment = sub.add_parser(
+        "deployment",
+        help="change one deployment of a running stack in place: its replica count (scale), or "
+        "replace its replicas (restart)",
+    )
+    deployment.add_argument("action", choices=["scale", "restart"])
+    deployment.add_argument("name", help="gateway, or tier-<name> (e.g. tier-medium)")
+    deployment.add_argument("replicas", nargs="?", type=int, help="scale: how many replicas")
+    deployment.add_argument("--app", default="tierserve", help="the running Serve app")
+    deployment.set_defaults(handler=_deployment)
 
     log = sub.add_parser("log", help="query the decision log, or export it as JSONL")
     log.add_argument("action", choices=["show", "export"])

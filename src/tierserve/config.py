@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -708,6 +708,9 @@ class ServeApp:
     route_prefix: str = "/"
     host: str = "127.0.0.1"
     port: int = 8000
+    args: Mapping[str, Any] = field(default_factory=dict)
+    """The app's ``args`` as written: what Serve's declarative deploy builds the app from."""
+    import_path: str = "tierserve.serve.app:build_app"
 
 
 def read_serve_config(path: str | Path) -> ServeApp:
@@ -715,7 +718,7 @@ def read_serve_config(path: str | Path) -> ServeApp:
     files (the ``args`` alone)."""
     data = read_yaml(path)
     if not (isinstance(data, dict) and "applications" in data):
-        return ServeApp(parse_config(data, source=str(path)))
+        return ServeApp(parse_config(data, source=str(path)), args=data)
     apps = data["applications"]
     if not isinstance(apps, list) or not apps or not isinstance(apps[0], dict):
         raise ConfigError(
@@ -723,8 +726,11 @@ def read_serve_config(path: str | Path) -> ServeApp:
             hint="write applications: [{name, import_path, args}], see serve_configs/",
         )
     app, http = apps[0], data.get("http_options") or {}
+    args = app.get("args", {})
     return ServeApp(
-        stack=parse_config(app.get("args", {}), source=str(path)),
+        stack=parse_config(args, source=str(path)),
+        args=args,
+        import_path=app.get("import_path", "tierserve.serve.app:build_app"),
         name=app.get("name", "tierserve"),
         route_prefix=app.get("route_prefix", "/"),
         host=http.get("host", "127.0.0.1"),

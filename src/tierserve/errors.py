@@ -153,6 +153,11 @@ class LeftEnginesError(TierserveError):
     the message names their PIDs."""
 
 
+class RolloutError(TierserveError):
+    """A change to a running stack (tierserve.serve.rollout) could not be made or did not
+    finish; the stack keeps what it had where Serve could keep it."""
+
+
 class DecisionLogError(TierserveError):
     http_status = 503
     code = "decision_log_unavailable"

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 DEMO_QUESTION = "What is the capital of France?"
+STARTUP_TIMEOUT_S = 1800.0
+"""Loading three engines takes minutes on 2 CPU cores; a first GPU start downloads weights."""
 
 
 def wait_healthy(url: str, timeout_s: float) -> dict[str, Any]:
@@ -63,13 +65,15 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
     import ray
     from ray import serve
 
-    from tierserve.serve.app import build_app
+    from tierserve.serve.rollout import deploy, deploy_config
 
     started = time.monotonic()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=True)
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(app.stack), name=app.name, route_prefix=app.route_prefix)
+    # Declaratively, as `serve deploy` does: a policy version, a replica count or a restart of
+    # one deployment then changes it in place (serve.rollout).
+    deploy(deploy_config(app, port=port), timeout_s=STARTUP_TIMEOUT_S)
     url = f"http://{host}:{port}"
     wait_healthy(url, timeout_s=120)
     return url, time.monotonic() - started

@@ -54,11 +54,15 @@ class Scale:
     streams: int
     cancelled: int
     fuzz_examples: int
+    rollout_requests: int
+    """At least this many requests across the rollout's four changes (test 8)."""
+    rollout_pause_s: float
+    """Load between two changes of the rollout."""
 
 
 SCALES = {
-    "short": Scale(20, 45, 45, 60, 40, 20, 2, 25),
-    "full": Scale(40, 240, 600, 180, 90, 100, 10, 300),
+    "short": Scale(20, 45, 45, 60, 40, 20, 2, 25, 40, 5),
+    "full": Scale(40, 240, 600, 180, 90, 100, 10, 300, 200, 20),
 }
 
 

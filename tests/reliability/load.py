@@ -39,6 +39,8 @@ class Reply:
     seconds: float
     headers: dict[str, str]
     text: str
+    sent_at: float = 0.0
+    """Unix time it was sent."""
 
     @property
     def retry_after(self) -> bool:
@@ -99,7 +101,7 @@ def mixed(index: int) -> Sent:
 
 
 async def send(client: httpx.AsyncClient, sent: Sent) -> Reply:
-    started = time.monotonic()
+    started, sent_at = time.monotonic(), time.time()
     try:
         async with asyncio.timeout(HANG_S):
             async with client.stream(
@@ -109,8 +111,10 @@ async def send(client: httpx.AsyncClient, sent: Sent) -> Reply:
                 status, headers = response.status_code, dict(response.headers)
     except (httpx.HTTPError, TimeoutError) as error:
         seconds = time.monotonic() - started
-        return Reply(sent.kind, None, type(error).__name__, seconds, {}, str(error)[:200])
-    return Reply(sent.kind, status, None, time.monotonic() - started, headers, text[-2000:])
+        text = str(error)[:200]
+        return Reply(sent.kind, None, type(error).__name__, seconds, {}, text, sent_at)
+    seconds = time.monotonic() - started
+    return Reply(sent.kind, status, None, seconds, headers, text[-2000:], sent_at)
 
 
 def client(base_url: str) -> httpx.AsyncClient:
@@ -122,14 +126,20 @@ def client(base_url: str) -> httpx.AsyncClient:
 
 
 async def open_loop(
-    base_url: str, rate: float, seconds: float, workload: Callable[[int], Sent] = mixed
+    base_url: str,
+    rate: float,
+    seconds: float,
+    workload: Callable[[int], Sent] = mixed,
+    *,
+    until: Callable[[int], bool] = lambda _: True,
 ) -> list[Reply]:
-    """Requests sent at ``rate`` per second for ``seconds``, whatever the replies."""
+    """Requests sent at ``rate`` per second for ``seconds``, whatever the replies, and on
+    until ``until(requests sent)`` holds."""
     async with client(base_url) as session:
         tasks = []
         started = time.monotonic()
         index = 0
-        while time.monotonic() - started < seconds:
+        while time.monotonic() - started < seconds or not until(index):
             tasks.append(asyncio.create_task(send(session, workload(index))))
             index += 1
             await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))

@@ -114,6 +114,15 @@ class ChatService:
         self._background: set[asyncio.Task[None]] = set()
 
     @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def busy(self) -> bool:
+        """Whether work it began (a record of a stream the client closed) is still running."""
+        return bool(self._background)
+
+    @property
     def limits(self) -> AdmissionLimits:
         return self._config.gateway.limits
 

@@ -83,6 +83,8 @@ MARKED_FIELDS = "tierserve_marked_fields_total"
 TIER_CALIBRATED = "tierserve_tier_calibrated"
 METRIC_WRITE_FAILURES = "tierserve_metric_write_failures_total"
 TIER_CIRCUIT_STATE = "tierserve_tier_circuit_state"
+POLICY_VERSION = "tierserve_policy_version"
+POLICY_APPLY_FAILURES = "tierserve_policy_apply_failures_total"
 
 METRIC_NAMES = (
     REQUESTS,
@@ -105,6 +107,8 @@ METRIC_NAMES = (
     MARKED_FIELDS,
     TIER_CALIBRATED,
     TIER_CIRCUIT_STATE,
+    POLICY_VERSION,
+    POLICY_APPLY_FAILURES,
     METRIC_WRITE_FAILURES,
 )
 
@@ -278,6 +282,21 @@ class TierserveMetrics:
             registry=registry,
             multiprocess_mode="liveall",
         )
+        self.policy_version = Gauge(
+            POLICY_VERSION,
+            "1 for the policy version each gateway replica (pid) decides by, 0 for versions it "
+            "decided by before: during a rollout two versions show 1, after it one.",
+            ("version",),
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        self.policy_apply_failures = _counter(
+            POLICY_APPLY_FAILURES,
+            "Policy versions a running gateway replica could not load, by the version it was "
+            "given ('unreadable' when none could be read); it kept its last good one.",
+            ("version",),
+            registry,
+        )
         registry.register(WRITE_FAILURES)
 
     def observe_calibration(self, tier: str, served: str, calibrated_on: str | None) -> None:
@@ -292,6 +311,16 @@ class TierserveMetrics:
     def observe_circuit(self, tier: str, state: CircuitState) -> None:
         with _never_failing("circuit state"):
             self.tier_circuit_state.labels(tier).set(_CIRCUIT_VALUES[state])
+
+    def observe_policy(self, version: str, previous: str | None = None) -> None:
+        with _never_failing("policy version"):
+            if previous is not None:  # multiprocess mode cannot remove a series
+                self.policy_version.labels(previous).set(0)
+            self.policy_version.labels(version).set(1)
+
+    def count_policy_failure(self, version: str) -> None:
+        with _never_failing("policy apply failure"):
+            self.policy_apply_failures.labels(version).inc()
 
     def count_error(self, error_type: str, status: int) -> None:
         with _never_failing("request error"):

@@ -30,6 +30,7 @@ from tierserve.observe.recorder import DurableRecorder
 from tierserve.policy.spec import Policy
 from tierserve.review import DatabaseReviewQueue, JsonlReviewQueue
 from tierserve.serve.http import build_http_app
+from tierserve.serve.policy_switch import PolicySwitch
 from tierserve.serve.quota_actor import SharedQuota
 
 __all__ = ["Gateway", "HandleEngine"]
@@ -113,7 +114,6 @@ class Gateway:
         policy: Policy,
     ) -> None:
         self._tiers = tiers
-        self._calibrated_on = dict(policy.calibrated_on)
         self._last_status: dict[str, dict[str, Any]] = {}
         if policy.auth.require_keys:
             _log.info("API keys required (policy %s)", policy.version)
@@ -123,6 +123,7 @@ class Gateway:
                 "auth.require_keys in the policy to refuse them",
                 policy.default_tenant,
             )
+        self._config = config
         self._retry_after_s = config.gateway.deployment.retry_after_s
         observe = config.observe
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -137,32 +138,40 @@ class Gateway:
         decision_log = DecisionLog(
             engine, retention_days=observe.retention_days, max_records=observe.max_records
         )
+        self._recorder = DurableRecorder(decision_log, self._metrics)
         shared = observe.database_url is not None
+        self._sessions = DatabaseSessions(engine) if shared else InMemorySessions()
+        self._review_queue = (
+            DatabaseReviewQueue(engine, max_items=config.gateway.review_queue_max_items)
+            if shared
+            else JsonlReviewQueue(
+                config.gateway.review_queue_path,
+                max_bytes=config.gateway.review_queue_max_bytes,
+                keep_files=config.gateway.review_queue_keep_files,
+            )
+        )
+        self._policies = PolicySwitch(self._service_for, policy, self._metrics)
+
+    def _service_for(self, policy: Policy) -> ChatService:
+        """A ChatService deciding by ``policy``, over this replica's tiers, log, queue and
+        sessions (a new policy version gets a new one; those stay)."""
         from tierserve.prompt_models.embedder import EmbeddingTaskClassifier, embedder_for
 
         # One encoder, one pass per prompt, for every prompt model: the task classifier,
         # question kinds, start routers.
-        embedder = embedder_for(policy, cache_dir=config.model_cache_dir / "encoders")
+        embedder = embedder_for(policy, cache_dir=self._config.model_cache_dir / "encoders")
         predictor = None
         if policy.task_classifier is not None and embedder is not None:
             predictor = EmbeddingTaskClassifier(policy.task_classifier, embedder)
-        self._service = ChatService(
-            config,
-            {name: HandleEngine(name, handle) for name, handle in tiers.items()},
+        return ChatService(
+            self._config,
+            {name: HandleEngine(name, handle) for name, handle in self._tiers.items()},
             policy=policy,
             predictor=predictor,
             embedder=embedder,
-            review_queue=(
-                DatabaseReviewQueue(engine, max_items=config.gateway.review_queue_max_items)
-                if shared
-                else JsonlReviewQueue(
-                    config.gateway.review_queue_path,
-                    max_bytes=config.gateway.review_queue_max_bytes,
-                    keep_files=config.gateway.review_queue_keep_files,
-                )
-            ),
-            recorder=DurableRecorder(decision_log, self._metrics),
-            sessions=DatabaseSessions(engine) if shared else InMemorySessions(),
+            review_queue=self._review_queue,
+            recorder=self._recorder,
+            sessions=self._sessions,
             quota=(
                 SharedQuota(serve.get_replica_context().app_name)
                 if any(tenant.rate_limit for tenant in policy.tenants)
@@ -170,6 +179,11 @@ class Gateway:
             ),
             on_circuit_change=self._metrics.observe_circuit,
         )
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Serve calls this with the deployment's ``user_config`` at start and whenever it
+        changes: a new policy version, in place (:class:`PolicySwitch`); no tier restarts."""
+        await self._policies.apply(user_config)
 
     async def _statuses(self) -> dict[str, dict[str, Any] | str]:
         """Each tier's status. A status call waits for a free slot of the tier's replica like
@@ -187,7 +201,9 @@ class Gateway:
             as_dict: dict[str, Any] = status.as_dict()
             self._last_status[name] = as_dict
             self._metrics.observe_calibration(
-                name, str(as_dict.get("model_version")), self._calibrated_on.get(name)
+                name,
+                str(as_dict.get("model_version")),
+                self._policies.current().policy.calibrated_on.get(name),
             )
             return as_dict
 
@@ -197,9 +213,8 @@ class Gateway:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_http_app(
-            self._service,
+            self._policies.current,
             statuses=self._statuses,
             metrics=self._metrics,
             retry_after_s=self._retry_after_s,
-            calibrated_on=self._calibrated_on,
         )

@@ -118,18 +118,19 @@ async def sse(
 
 
 def build_http_app(
-    service: ChatService,
+    current: Callable[[], ChatService],
     *,
     statuses: TierStatuses,
     metrics: TierserveMetrics | None = None,
     retry_after_s: float = 2.0,
     calibrated_on: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """``calibrated_on``: the policy's, per tier: each tier's card says whether it serves the
-    model version the thresholds were calibrated on."""
-    calibration = calibrated_on or {}
+    """``current``: the service deciding now; a request keeps the one it began with, so a new
+    policy version (the gateway's ``reconfigure``) never decides half a request.
+    ``calibrated_on`` (default: the current policy's), per tier: each tier's card says whether
+    it serves the model version the thresholds were calibrated on."""
     app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
-    max_body = service.limits.max_body_bytes
+    max_body = current().limits.max_body_bytes
     too_large = (
         f"the request body is larger than {max_body} bytes (fix: send a smaller body, or raise "
         "gateway.limits.max_body_bytes in the stack config)"
@@ -175,7 +176,7 @@ def build_http_app(
 
     @app.post("/v1/chat/completions", responses=_ANSWERING)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-        caller = _caller(request)
+        caller, service = _caller(request), current()
         if body.stream:
             reply = await service.stream(body, caller)
             events = sse(reply.chunks, lambda e: count(e.error_type, e.http_status))
@@ -188,7 +189,7 @@ def build_http_app(
     @app.post("/v1/route/explain", responses=_ANSWERING)
     async def explain(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
         """The plan the policy would follow for this request, without generating anything."""
-        return await service.explain(body, _caller(request))
+        return await current().explain(body, _caller(request))
 
     # OpenAI's `created` is when a model was made; ours is when this gateway's app was built,
     # so it is the same on every call (a list that changed each second would look like new
@@ -196,6 +197,7 @@ def build_http_app(
     created = int(time.time())
 
     def tier_card(tier: str, status: dict[str, Any] | str) -> dict[str, Any] | str:
+        calibration = calibrated_on if calibrated_on is not None else current().policy.calibrated_on
         calibrated = calibration.get(tier)
         if calibrated is None or not isinstance(status, dict):
             return status
@@ -212,27 +214,30 @@ def build_http_app(
             "tierserve": tier_card(tier, known[tier]) if tier else {"cascade": list(known)},
         }
 
-    def require_key(request: Request, required: bool) -> None:
+    def require_key(service: ChatService, request: Request, required: bool) -> None:
         """A 401 unless the request carries a known key, where the policy requires one."""
         if required:
             service.authenticate(_bearer_key(request))
 
-    def access() -> dict[str, Any]:
+    def access(service: ChatService) -> dict[str, Any]:
+        policy = {"policy_version": service.policy.version}
         if service.auth.require_keys:
-            return {"auth": "api_key_required"}
-        return {"auth": "open", "open_tenant": service.default_tenant}
+            return {"auth": "api_key_required", **policy}
+        return {"auth": "open", "open_tenant": service.default_tenant, **policy}
 
     @app.get("/v1/models", responses=_documented(401))
     async def models(request: Request) -> dict[str, Any]:
         """Every model name served here; ``tierserve.auth`` says whether keys are required."""
-        require_key(request, service.auth.require_keys)
+        service = current()
+        require_key(service, request, service.auth.require_keys)
         known = await statuses()
         data = [await model_card(model_id, known) for model_id in service.model_names]
-        return {"object": "list", "data": data, "tierserve": access()}
+        return {"object": "list", "data": data, "tierserve": access(service)}
 
     @app.get("/v1/models/{model_id:path}", responses=_documented(401, 404))
     async def model(model_id: str, request: Request) -> dict[str, Any]:
-        require_key(request, service.auth.require_keys)
+        service = current()
+        require_key(service, request, service.auth.require_keys)
         if model_id not in service.model_names:
             raise ModelNotFoundError(
                 "the requested model is not served here",
@@ -243,7 +248,8 @@ def build_http_app(
 
     @app.get("/metrics", responses=_documented(401))
     async def prometheus(request: Request) -> Response:
-        require_key(request, service.auth.protect_metrics)
+        service = current()
+        require_key(service, request, service.auth.protect_metrics)
         return Response(scrape(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", responses={503: {"description": "A tier is not serving."}})
@@ -251,7 +257,11 @@ def build_http_app(
     async def healthz() -> JSONResponse:
         known = await statuses()
         healthy = all(isinstance(s, dict) for s in known.values())
-        body = {"status": "ok" if healthy else "degraded", "tiers": known}
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "policy_version": current().policy.version,
+            "tiers": known,
+        }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     return app

@@ -109,11 +109,18 @@ def test_metrics_explain_and_models_can_be_put_behind_the_keys() -> None:
 def test_an_open_gateway_says_so_in_its_model_list() -> None:
     http, recorder = client(SUPPORT)
     models = http.get("/v1/models").json()
-    assert models["tierserve"] == {"auth": "open", "open_tenant": "public"}
+    assert models["tierserve"] == {
+        "auth": "open",
+        "open_tenant": "public",
+        "policy_version": SUPPORT.version,
+    }
     assert http.post("/v1/chat/completions", json=BODY).status_code == 200
     assert recorder.records[0].tenant == "public"
     keyed_models = client(keyed())[0].get("/v1/models", headers=bearer(HASHED_KEY)).json()
-    assert keyed_models["tierserve"] == {"auth": "api_key_required"}
+    assert keyed_models["tierserve"] == {
+        "auth": "api_key_required",
+        "policy_version": SUPPORT.version,
+    }
 
 
 def test_the_cli_creates_a_key_whose_hash_the_policy_accepts(

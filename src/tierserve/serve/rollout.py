@@ -1,0 +1,259 @@
+"""Changing a running stack in place: a new policy version, a deployment's replica count, a
+deployment restarted, each without restarting anything else.
+
+Ray Serve restarts every replica of an app whose ``args`` change (they are part of its code
+version). What it changes in place are a deployment's options in the app's deployed config:
+``user_config`` (the replicas' ``reconfigure``, no restart), ``num_replicas``, and
+``ray_actor_options`` (that deployment's replicas restart, the others do not). So the stack is
+deployed from its serve config declaratively (:func:`deploy_config`), and each change here
+rewrites one deployment's options in the app's deployed config and deploys it again, the same
+way ``serve deploy`` and KubeRay's in-place update do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tierserve.config import ServeApp
+from tierserve.errors import ConfigError, RolloutError
+from tierserve.policy.keys import hash_key
+from tierserve.policy.spec import Policy
+
+if TYPE_CHECKING:
+    from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema, ServeInstanceDetails
+
+__all__ = [
+    "GATEWAY",
+    "GatewayOptions",
+    "apply_policy",
+    "deploy",
+    "deploy_config",
+    "gateway_options",
+    "restart",
+    "scale",
+]
+
+GATEWAY = "gateway"
+RESTART_MARK = "TIERSERVE_RESTARTED_AT"
+"""Set in a deployment's runtime environment by :func:`restart`: a new value is a new actor
+option, so Serve replaces that deployment's replicas (and only those)."""
+
+
+class GatewayOptions(BaseModel):
+    """The gateway deployment's ``user_config``: what a running gateway changes in place."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Policy | None = Field(
+        default=None,
+        description="The policy version to decide by (set by `tierserve policy apply`); none: "
+        "the one the app was built with.",
+    )
+
+
+def gateway_options(policy: Policy) -> dict[str, Any]:
+    """``policy`` as the gateway's ``user_config``. Plain-text API keys travel as salted
+    hashes: Serve shows a deployed config to anyone who can read its status."""
+    data = policy.model_dump(mode="json")
+    for tenant in data["tenants"]:
+        plain = tenant.pop("api_keys", None) or []
+        tenant["api_key_hashes"] = [*tenant.get("api_key_hashes", []), *map(hash_key, plain)]
+    return GatewayOptions.model_validate({"policy": data}).model_dump(mode="json")
+
+
+def deploy_config(app: ServeApp, *, port: int) -> ServeDeploySchema:
+    """The serve config file's app as Serve's declarative config (how ``serve deploy`` reads
+    it), its paths made absolute: the app is built in a Ray task, not in this directory."""
+    from ray.serve.schema import ServeDeploySchema
+
+    args = dict(app.args)
+    args["policy"] = str(Path(args["policy"]).resolve())
+    args["policy_calibrations"] = [
+        str(Path(path).resolve()) for path in args.get("policy_calibrations", [])
+    ]
+    return ServeDeploySchema.model_validate(
+        {
+            "proxy_location": "HeadOnly",
+            "http_options": {"host": app.host, "port": port},
+            "applications": [
+                {
+                    "name": app.name,
+                    "route_prefix": app.route_prefix,
+                    "import_path": app.import_path,
+                    "args": args,
+                }
+            ],
+        }
+    )
+
+
+def deploy(config: ServeDeploySchema, *, timeout_s: float) -> None:
+    """Deploys ``config`` to the running Serve and waits until each of its apps is running."""
+    _client().deploy_apps(config)
+    _wait_running([app.name for app in config.applications], timeout_s)
+
+
+def apply_policy(
+    app_name: str, policy_path: Path, calibrations: Sequence[Path] = (), *, timeout_s: float = 300
+) -> Policy:
+    """Makes the running app's gateways decide by the policy at ``policy_path`` (or the one of
+    ``calibrations`` calibrated on what this host serves), in place: requests in flight finish
+    under the version they began with. The policy is checked here against the running stack
+    first, so a replica is never sent one it would refuse."""
+    from tierserve.config import parse_config
+    from tierserve.hardware import detect_host
+    from tierserve.serve.calibration import policy_for_host
+    from tierserve.structured.registry import check_schemas
+
+    details, app = _running(app_name)
+    stack = parse_config(app.args, source=f"app {app_name!r} as deployed")
+    candidate = stack.model_copy(
+        update={"policy": policy_path, "policy_calibrations": list(calibrations)}
+    )
+    policy = policy_for_host(candidate, detect_host())
+    check_schemas(policy.schemas)
+    _redeploy(details, app, GATEWAY, {"user_config": gateway_options(policy)}, timeout_s)
+    return policy
+
+
+def scale(app_name: str, deployment: str, replicas: int, *, timeout_s: float = 600) -> None:
+    """Sets ``deployment``'s replica count in place; nothing else restarts."""
+    if replicas < 1:
+        raise ConfigError(f"replicas {replicas} is below 1", hint="pass 1 or more")
+    details, app = _running(app_name)
+    _redeploy(details, app, deployment, {"num_replicas": replicas}, timeout_s)
+
+
+def restart(app_name: str, deployment: str, *, timeout_s: float = 900) -> None:
+    """Replaces ``deployment``'s replicas (Serve stops and starts them a few at a time, as for
+    a new actor option); the app's other deployments keep running."""
+    details, app = _running(app_name)
+    options = dict(_deployment_details(details, app_name, deployment).ray_actor_options or {})
+    runtime_env = dict(options.get("runtime_env") or {})
+    runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), RESTART_MARK: str(time.time())}
+    options["runtime_env"] = runtime_env
+    _redeploy(details, app, deployment, {"ray_actor_options": options}, timeout_s)
+
+
+def _running(app_name: str) -> tuple[ServeInstanceDetails, ServeApplicationSchema]:
+    """The running Serve and ``app_name``'s deployed config, from Serve's controller."""
+    import ray
+    from ray.serve.exceptions import RayServeException
+    from ray.serve.schema import ServeInstanceDetails
+
+    if not ray.is_initialized():
+        ray.init(address="auto", log_to_driver=False)
+    try:
+        details = ServeInstanceDetails(**_client().get_serve_details())
+    except RayServeException as error:
+        raise RolloutError(
+            f"no Ray Serve is running in this Ray cluster ({error})",
+            hint="start the stack (tierserve serve), or run this where `ray status` reaches it",
+        ) from None
+    app = details.applications.get(app_name)
+    if app is None:
+        running = sorted(details.applications)
+        raise ConfigError(f"no app {app_name!r} runs here", hint=f"pass --app, one of {running}")
+    if app.deployed_app_config is None:
+        raise ConfigError(
+            f"app {app_name!r} was deployed with serve.run, so Serve cannot change it in place",
+            hint="start it with `tierserve serve` (or `serve deploy` of its config file)",
+        )
+    return details, app.deployed_app_config
+
+
+def _client() -> Any:
+    """Serve's controller client (private API: Ray exposes deploying a config only through
+    its CLI and dashboard, and the stack runs without the dashboard)."""
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()
+    if client is None:
+        raise RolloutError("Ray Serve is not running here", hint="start the stack first")
+    return client
+
+
+def _deployment_details(details: ServeInstanceDetails, app_name: str, deployment: str) -> Any:
+    deployments = details.applications[app_name].deployments
+    if deployment not in deployments:
+        raise ConfigError(
+            f"app {app_name!r} has no deployment {deployment!r}",
+            hint=f"use one of {sorted(deployments)}",
+        )
+    return deployments[deployment].deployment_config
+
+
+def _redeploy(
+    details: ServeInstanceDetails,
+    app: ServeApplicationSchema,
+    deployment: str,
+    options: Mapping[str, Any],
+    timeout_s: float,
+) -> None:
+    """Deploys every running app's config again, ``app`` with ``options`` set on
+    ``deployment``, and waits until ``app`` runs healthy again."""
+    from ray.serve.schema import ServeDeploySchema
+
+    _deployment_details(details, app.name, deployment)
+    data = app.model_dump(exclude_unset=True)
+    entries = [d for d in data.get("deployments", []) if d["name"] != deployment]
+    current: dict[str, Any] = next(
+        (d for d in data.get("deployments", []) if d["name"] == deployment), {}
+    )
+    data["deployments"] = [*entries, {**current, "name": deployment, **options}]
+    others = [
+        a.deployed_app_config.model_dump(exclude_unset=True)
+        for name, a in details.applications.items()
+        if name != app.name and a.deployed_app_config is not None
+    ]
+    config = ServeDeploySchema.model_validate(
+        {
+            "proxy_location": details.proxy_location,
+            "http_options": details.http_options.model_dump(exclude_unset=True)
+            if details.http_options
+            else {},
+            "applications": [*others, data],
+        }
+    )
+    deploy(config, timeout_s=timeout_s)
+
+
+def _wait_running(app_names: Sequence[str], timeout_s: float) -> None:
+    """Until Serve reports each app RUNNING with every deployment HEALTHY (an update in
+    progress shows DEPLOYING / UPDATING first)."""
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    time.sleep(1)  # the controller takes the new target before it reports on it
+    last = "no status yet"
+    while time.monotonic() < deadline:
+        applications = serve.status().applications
+        pending = {}
+        for name in app_names:
+            status = applications.get(name)
+            state = str(getattr(status, "status", "missing"))
+            if state.endswith("DEPLOY_FAILED"):
+                message = str(getattr(status, "message", ""))[:2000]
+                raise RolloutError(
+                    f"app {name!r} failed to deploy: {message}",
+                    hint="fix what the message names and deploy again",
+                )
+            if status is None or not state.endswith("RUNNING"):
+                pending[name] = state
+                continue
+            for deployment, info in status.deployments.items():
+                if not str(info.status).endswith("HEALTHY"):
+                    pending[f"{name}/{deployment}"] = str(info.status)
+        if not pending:
+            return
+        last = ", ".join(f"{k}: {v}" for k, v in pending.items())
+        time.sleep(1)
+    raise RolloutError(
+        f"not running after {timeout_s:.0f} s ({last})",
+        hint="see `serve status` and the replicas' logs under /tmp/ray/session_latest/logs/serve",
+    )
