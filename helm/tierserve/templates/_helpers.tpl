@@ -90,11 +90,21 @@ main policy file's tenants lose inline api_keys and take them from their Secret'
 {{- toYaml $files -}}
 {{- end -}}
 
-{{/* The Serve config KubeRay deploys: the stack as the app's args, the mounted policy. */}}
+{{/* The Serve config KubeRay deploys: the stack as the app's args, the mounted policy, and
+the policy's files as the gateway's user_config. */}}
 {{- define "tierserve.serveConfig" -}}
 {{- $args := deepCopy .Values.stack -}}
 {{- $_ := set $args "policy" (printf "%s/%s" .Values.policy.mountPath .Values.policy.file) -}}
 {{- $app := dict "name" "tierserve" "route_prefix" "/" "import_path" "tierserve.serve.app:build_app" "args" $args -}}
+{{- /* The policy's files also ride in the gateway's user_config: a change to them changes
+only that, so KubeRay updates the running app in place and the gateway replicas swap to the
+new version (tierserve.serve.rollout.PolicyFiles) while no tier restarts. The args name the
+mounted file, for the app's first build. */}}
+{{- if not .Values.policy.existingConfigMap -}}
+{{- $policyFiles := dict "file" .Values.policy.file "files" (include "tierserve.policyFiles" . | fromYaml) -}}
+{{- $gateway := dict "name" "gateway" "user_config" (dict "policy_files" $policyFiles) -}}
+{{- $_ := set $app "deployments" (list $gateway) -}}
+{{- end -}}
 {{- $http := dict "host" "0.0.0.0" "port" 8000 -}}
 {{- toYaml (dict "proxy_location" "EveryNode" "http_options" $http "applications" (list $app)) -}}
 {{- end -}}

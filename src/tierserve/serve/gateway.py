@@ -150,7 +150,7 @@ class Gateway:
                 keep_files=config.gateway.review_queue_keep_files,
             )
         )
-        self._policies = PolicySwitch(self._service_for, policy, self._metrics)
+        self._policies = PolicySwitch(self._service_for, policy, self._metrics, config)
 
     def _service_for(self, policy: Policy) -> ChatService:
         """A ChatService deciding by ``policy``, over this replica's tiers, log, queue and

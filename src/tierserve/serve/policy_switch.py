@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tierserve.api.service import ChatService
+from tierserve.config import StackConfig
 from tierserve.observe.metrics import TierserveMetrics
 from tierserve.policy.spec import Policy
 from tierserve.serve.rollout import GatewayOptions
@@ -30,10 +31,11 @@ class PolicySwitch:
         build: Callable[[Policy], ChatService],
         policy: Policy,
         metrics: TierserveMetrics,
+        stack: StackConfig,
     ) -> None:
         """``build``: a service over the replica's tiers, log and queue, deciding by a policy;
-        ``policy``: the version the app was built with."""
-        self._build, self._metrics = build, metrics
+        ``policy``: the version the app was built with, for ``stack``."""
+        self._build, self._metrics, self._stack = build, metrics, stack
         self._current = build(policy)
         self._retired: list[ChatService] = []
         self._applied = False
@@ -51,16 +53,15 @@ class PolicySwitch:
         it, so this is for versions deployed another way (``serve deploy``, KubeRay)."""
         first, self._applied = not self._applied, True
         try:
-            policy = GatewayOptions.model_validate(user_config).policy
+            options = GatewayOptions.model_validate(user_config)
+            policy = await asyncio.to_thread(options.chosen, self._stack)
             if policy is None or policy == self._current.policy:
                 return
             fresh = await asyncio.to_thread(self._build, policy)
         except Exception:
             if first:
                 raise
-            given = (user_config.get("policy") or {}) if isinstance(user_config, Mapping) else {}
-            version = given.get("version") if isinstance(given, Mapping) else None
-            self._metrics.count_policy_failure(str(version or "unreadable"))
+            self._metrics.count_policy_failure(_version_given(user_config))
             _log.exception("policy not applied; still deciding by %s", self._current.policy.version)
             return
         old = self._current
@@ -68,3 +69,10 @@ class PolicySwitch:
         self._current = fresh
         self._metrics.observe_policy(policy.version, previous=old.policy.version)
         _log.info("now deciding by policy %s (was %s)", policy.version, old.policy.version)
+
+
+def _version_given(user_config: Mapping[str, Any]) -> str:
+    """The version a user_config that failed to load names, as far as it can be read."""
+    policy = user_config.get("policy") if isinstance(user_config, Mapping) else None
+    version = policy.get("version") if isinstance(policy, Mapping) else None
+    return str(version) if version else "unreadable"

@@ -12,14 +12,15 @@ way ``serve deploy`` and KubeRay's in-place update do.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tierserve.config import ServeApp
+from tierserve.config import ServeApp, StackConfig
 from tierserve.errors import ConfigError, RolloutError
 from tierserve.policy.keys import hash_key
 from tierserve.policy.spec import Policy
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GATEWAY",
     "GatewayOptions",
+    "PolicyFiles",
     "apply_policy",
     "deploy",
     "deploy_config",
@@ -44,6 +46,54 @@ RESTART_MARK = "TIERSERVE_RESTARTED_AT"
 option, so Serve replaces that deployment's replicas (and only those)."""
 
 
+class PolicyFiles(BaseModel):
+    """A policy as its files' text, for a deployer that cannot load one (Helm renders the
+    chart's policy files into the gateway's ``user_config``): the replica writes them to a
+    folder of its own and loads them there, as ``build_app`` loads the stack's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="The policy file: a key of `files`.")
+    calibrations: list[str] = Field(
+        default_factory=list,
+        description="Other versions of it, calibrated on other model versions: keys of `files` "
+        "(as the stack config's policy_calibrations).",
+    )
+    files: dict[str, str] = Field(
+        description="Every file the policy names, by its path relative to the policy file "
+        "(e.g. `schemas/ticket.json`), with its text."
+    )
+
+    @model_validator(mode="after")
+    def _names_are_inside(self) -> PolicyFiles:
+        for name in (self.file, *self.calibrations):
+            if name not in self.files:
+                raise ValueError(f"{name!r} is not among the files {sorted(self.files)}")
+        for name in self.files:
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ValueError(f"file {name!r} must be a relative path inside the policy folder")
+        return self
+
+    def load(self, stack: StackConfig) -> Policy:
+        """The version of it calibrated on what this host serves, checked against ``stack``."""
+        from tierserve.hardware import detect_host
+        from tierserve.serve.calibration import policy_for_host
+        from tierserve.structured.registry import check_schemas
+
+        with tempfile.TemporaryDirectory(prefix="tierserve-policy-") as folder:
+            for name, text in self.files.items():
+                path = Path(folder, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            located = {
+                "policy": Path(folder, self.file),
+                "policy_calibrations": [Path(folder, name) for name in self.calibrations],
+            }
+            policy = policy_for_host(stack.model_copy(update=located), detect_host())
+        check_schemas(policy.schemas)
+        return policy
+
+
 class GatewayOptions(BaseModel):
     """The gateway deployment's ``user_config``: what a running gateway changes in place."""
 
@@ -51,9 +101,25 @@ class GatewayOptions(BaseModel):
 
     policy: Policy | None = Field(
         default=None,
-        description="The policy version to decide by (set by `tierserve policy apply`); none: "
-        "the one the app was built with.",
+        description="The policy version to decide by, loaded and checked (`tierserve policy "
+        "apply` sends it); none: the one the app was built with.",
     )
+    policy_files: PolicyFiles | None = Field(
+        default=None,
+        description="Or the policy as its files (the Helm chart's form), loaded by the replica.",
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> GatewayOptions:
+        if self.policy is not None and self.policy_files is not None:
+            raise ValueError("give the policy or its files (policy_files), not both")
+        return self
+
+    def chosen(self, stack: StackConfig) -> Policy | None:
+        """The policy these options name, for a gateway serving ``stack``."""
+        if self.policy_files is not None:
+            return self.policy_files.load(stack)
+        return self.policy
 
 
 def gateway_options(policy: Policy) -> dict[str, Any]:

@@ -290,3 +290,47 @@ def test_every_ray_pod_gets_the_stack_s_ingress(ingress: str, haproxy: str) -> N
         retries = {name: env.get(name) for name in HAPROXY_RETRIES}
         assert retries == (dict(HAPROXY_RETRIES) if haproxy == "1" else dict.fromkeys(retries))
     assert served_stack(render(values)).gateway.ingress == ingress
+
+
+def served_app(values: dict[str, Any] | None) -> dict[str, Any]:
+    (service,) = of_kind(render(values), "RayService")
+    (app,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    return dict(app)
+
+
+def test_a_policy_change_reaches_only_the_gateway_s_user_config() -> None:
+    """KubeRay updates a running app in place when only deployment options change (the app's
+    args are its code version: a change there restarts every tier)."""
+    from tierserve.serve.rollout import GatewayOptions
+
+    app = served_app(None)
+    (gateway,) = app["deployments"]
+    assert gateway["name"] == "gateway"
+    options = GatewayOptions.model_validate(gateway["user_config"])
+    policy = options.chosen(parse_config(app["args"], source="rendered serveConfigV2"))
+    bundled = load_policy(CHART / "files/policy/support.yaml", STACK_TIERS)
+    assert policy is not None and policy.version == bundled.version
+    assert policy.routes == bundled.routes
+    assert {k: v.json_schema for k, v in policy.schemas.items()} == {
+        k: v.json_schema for k, v in bundled.schemas.items()
+    }
+
+    files = {
+        str(path.relative_to(CHART / "files/policy")): path.read_text()
+        for path in (CHART / "files/policy").rglob("*")
+        if path.is_file()
+    }
+    files["support.yaml"] = files["support.yaml"].replace(
+        f"version: {bundled.version}", f"version: {bundled.version}-next"
+    )
+    changed = served_app({"policy": {"files": files}})
+    assert changed["args"] == app["args"]
+    (next_gateway,) = changed["deployments"]
+    next_policy = GatewayOptions.model_validate(next_gateway["user_config"]).policy_files
+    assert next_policy is not None
+    assert f"version: {bundled.version}-next" in next_policy.files["support.yaml"]
+
+
+def test_an_existing_policy_config_map_is_not_copied_into_the_serve_config() -> None:
+    app = served_app({"policy": {"existingConfigMap": "my-policy"}})
+    assert "deployments" not in app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def switch_over(
     def build(policy: Policy) -> ChatService:
         return ChatService(THREE, tiers, policy=policy, predictor=FaqPredictor(), recorder=recorder)
 
-    return PolicySwitch(build, SUPPORT, metrics)
+    return PolicySwitch(build, SUPPORT, metrics, THREE)
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -145,3 +146,47 @@ async def test_no_policy_or_the_same_one_changes_nothing() -> None:
     await switch.apply({})
     await switch.apply({"policy": None})
     assert switch.current() is first
+
+
+def policy_files(version_suffix: str = "") -> dict[str, Any]:
+    """The support policy as the chart sends it: its folder's files as text."""
+    folder = ROOT / "serve_configs/policies"
+    files = {
+        str(path.relative_to(folder)): path.read_text()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+    files["support.yaml"] = files["support.yaml"].replace(
+        f"version: {SUPPORT.version}", f"version: {SUPPORT.version}{version_suffix}"
+    )
+    return {"policy_files": {"file": "support.yaml", "files": files}}
+
+
+async def test_a_policy_sent_as_its_files_is_loaded_by_the_replica() -> None:
+    switch = switch_over(engines(), ListRecorder(), TierserveMetrics(CollectorRegistry()))
+    await switch.apply(policy_files("-files"))
+    policy = switch.current().policy
+    assert policy.version == SUPPORT.version + "-files"
+    assert policy.routes == SUPPORT.routes
+    assert policy.schemas.keys() == SUPPORT.schemas.keys()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"file": "missing.yaml"}, "missing.yaml"),
+        ({"calibrations": ["other.yaml"]}, "other.yaml"),
+        ({"files": {"../outside.yaml": "", "support.yaml": ""}}, "../outside.yaml"),
+    ],
+)
+def test_policy_files_name_only_files_inside_their_folder(
+    change: dict[str, Any], named: str
+) -> None:
+    data = policy_files()["policy_files"] | change
+    with pytest.raises(ValueError, match=re.escape(named)):
+        GatewayOptions.model_validate({"policy_files": data})
+
+
+def test_a_policy_and_its_files_together_are_refused() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        GatewayOptions.model_validate(gateway_options(SUPPORT) | policy_files())
