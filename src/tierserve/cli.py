@@ -166,7 +166,7 @@ def _deployment(args: argparse.Namespace) -> int:
         scale(args.app, args.name, args.replicas)
         print(f"{args.app}/{args.name}: {args.replicas} replicas, healthy; nothing restarted")
     else:
-        restart(args.app, args.name)
+        restart(args.app, args.name, surge=not args.no_surge)
         print(f"{args.app}/{args.name}: replicas replaced, healthy; the rest kept running")
     return 0
 
@@ -335,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     deployment.add_argument("name", help="gateway, or tier-<name> (e.g. tier-medium)")
     deployment.add_argument("replicas", nargs="?", type=int, help="scale: how many replicas")
     deployment.add_argument("--app", default="tierserve", help="the running Serve app")
+    deployment.add_argument(
+        "--no-surge",
+        action="store_true",
+        help="restart: no extra replica first (where there is no room for one, e.g. no spare "
+        "GPU); a deployment of one replica is then absent while its new one starts",
+    )
     deployment.set_defaults(handler=_deployment)
 
     log = sub.add_parser("log", help="query the decision log, or export it as JSONL")

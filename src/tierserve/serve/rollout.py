@@ -195,15 +195,32 @@ def scale(app_name: str, deployment: str, replicas: int, *, timeout_s: float = 6
     _redeploy(details, app, deployment, {"num_replicas": replicas}, timeout_s)
 
 
-def restart(app_name: str, deployment: str, *, timeout_s: float = 900) -> None:
-    """Replaces ``deployment``'s replicas (Serve stops and starts them a few at a time, as for
-    a new actor option); the app's other deployments keep running."""
+def restart(app_name: str, deployment: str, *, surge: bool = True, timeout_s: float = 1800) -> None:
+    """Replaces ``deployment``'s replicas; the app's other deployments keep running.
+
+    With ``surge`` (the default), one replica more is started first: Serve stops an old
+    replica only once a new one runs (its rolling update keeps the target count), so the
+    deployment never has fewer running replicas than before; then the count goes back. That
+    needs room for one more replica (a GPU, on a GPU cluster). Without it, Serve stops the old
+    replicas a few at a time before their successors run: a tier of one replica is absent
+    while its new one loads its model.
+    """
     details, app = _running(app_name)
-    options = dict(_deployment_details(details, app_name, deployment).ray_actor_options or {})
+    config = _deployment_details(details, app_name, deployment)
+    options = dict(config.ray_actor_options or {})
     runtime_env = dict(options.get("runtime_env") or {})
     runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), RESTART_MARK: str(time.time())}
     options["runtime_env"] = runtime_env
-    _redeploy(details, app, deployment, {"ray_actor_options": options}, timeout_s)
+    replicas = int(config.num_replicas or 1)
+    if not surge or config.autoscaling_config:  # an autoscaler sets the count itself
+        _redeploy(details, app, deployment, {"ray_actor_options": options}, timeout_s)
+        return
+    old = _replica_ids(details, app_name, deployment)
+    surged = {"ray_actor_options": options, "num_replicas": replicas + 1}
+    _redeploy(details, app, deployment, surged, timeout_s, wait=False)
+    _wait_replaced(app_name, deployment, old, replicas, timeout_s)
+    details, app = _running(app_name)
+    _redeploy(details, app, deployment, {"num_replicas": replicas}, timeout_s)
 
 
 def _running(app_name: str) -> tuple[ServeInstanceDetails, ServeApplicationSchema]:
@@ -260,9 +277,11 @@ def _redeploy(
     deployment: str,
     options: Mapping[str, Any],
     timeout_s: float,
+    *,
+    wait: bool = True,
 ) -> None:
     """Deploys every running app's config again, ``app`` with ``options`` set on
-    ``deployment``, and waits until ``app`` runs healthy again."""
+    ``deployment``, and (``wait``) waits until ``app`` runs healthy again."""
     from ray.serve.schema import ServeDeploySchema
 
     _deployment_details(details, app.name, deployment)
@@ -286,7 +305,37 @@ def _redeploy(
             "applications": [*others, data],
         }
     )
-    deploy(config, timeout_s=timeout_s)
+    if wait:
+        deploy(config, timeout_s=timeout_s)
+    else:
+        _client().deploy_apps(config)
+
+
+def _replica_ids(details: ServeInstanceDetails, app_name: str, deployment: str) -> set[str]:
+    """The running replicas of ``deployment``."""
+    replicas = details.applications[app_name].deployments[deployment].replicas
+    return {r.replica_id for r in replicas if str(r.state).endswith("RUNNING")}
+
+
+def _wait_replaced(
+    app_name: str, deployment: str, old: set[str], replicas: int, timeout_s: float
+) -> None:
+    """Until none of the ``old`` replicas is left and ``replicas`` new ones run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        details, _ = _running(app_name)
+        running = _replica_ids(details, app_name, deployment)
+        every = {
+            r.replica_id for r in details.applications[app_name].deployments[deployment].replicas
+        }
+        if not (every & old) and len(running) >= replicas:
+            return
+    raise RolloutError(
+        f"{app_name}/{deployment}: its replicas were not replaced within {timeout_s:.0f} s",
+        hint="see `serve status`; where there is no room for one more replica (a GPU), "
+        "restart with --no-surge",
+    )
 
 
 def _wait_running(app_names: Sequence[str], timeout_s: float) -> None:
