@@ -267,9 +267,10 @@ def support_service(
     recorder: ListRecorder | None = None,
     small_logprobs: tuple[float, ...] = (-0.01,),
     answers: Mapping[str, str] | None = None,
+    policy: Policy = SUPPORT,
 ) -> tuple[ChatService, dict[str, ScriptedEngine], JsonlReviewQueue]:
-    """The support policy over three scripted tiers, every task classified as faq. ``answers``:
-    what a tier says (default: '<tier> answer')."""
+    """The support policy (or ``policy``) over three scripted tiers, every task classified as
+    faq. ``answers``: what a tier says (default: '<tier> answer')."""
     said = answers or {}
     engines = {
         name: ScriptedEngine(name, text=said.get(name, f"{name} answer"), logprobs=(-0.01,))
@@ -280,7 +281,7 @@ def support_service(
     chat = ChatService(
         config,
         engines,
-        policy=SUPPORT,
+        policy=policy,
         predictor=FaqPredictor(),
         review_queue=queue,
         recorder=recorder,
@@ -331,7 +332,6 @@ def http_app(
     down: str | None = None,
     metrics: TierserveMetrics | None = None,
     served: Mapping[str, str] | None = None,
-    calibrated_on: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The gateway's HTTP app over ``chat``: ``tiers`` report healthy (serving the model
     versions ``served`` names), except ``down``, which reports a timeout; metrics in a
@@ -353,7 +353,6 @@ def http_app(
         lambda: chat,
         statuses=statuses,
         metrics=metrics or TierserveMetrics(CollectorRegistry()),
-        calibrated_on=calibrated_on,
     )
 
 
@@ -364,12 +363,9 @@ def http_client(
     down: str | None = None,
     metrics: TierserveMetrics | None = None,
     served: Mapping[str, str] | None = None,
-    calibrated_on: Mapping[str, str] | None = None,
 ) -> TestClient:
     """:func:`http_app` behind a test client: real HTTP framing, no server."""
-    app = http_app(
-        chat, tiers=tiers, down=down, metrics=metrics, served=served, calibrated_on=calibrated_on
-    )
+    app = http_app(chat, tiers=tiers, down=down, metrics=metrics, served=served)
     return TestClient(app)
 
 

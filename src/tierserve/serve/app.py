@@ -13,12 +13,9 @@ from ray import serve
 from ray.serve import Application, Deployment
 
 from tierserve.config import StackConfig, parse_config
-from tierserve.hardware import detect_host
-from tierserve.policy.spec import Policy
-from tierserve.serve.calibration import policy_for_host
+from tierserve.serve.calibration import servable_policy
 from tierserve.serve.gateway import Gateway
 from tierserve.serve.model_server import ModelServer
-from tierserve.structured.registry import check_schemas
 
 __all__ = ["build_app", "build_gateway_app"]
 
@@ -27,7 +24,7 @@ def build_app(args: dict[str, Any] | StackConfig) -> Application:
     """The tiers and the gateway, each deployed with its typed options (``tiers[].deployment``,
     ``gateway.deployment``); the gateway gets the config and policy as typed objects."""
     config = args if isinstance(args, StackConfig) else parse_config(args, source="app args")
-    policy = _policy(config)
+    policy = servable_policy(config)
     warm_schemas = [s.schema_ for s in policy.schemas.values()]
     tiers = {
         tier.name: serve.deployment(
@@ -45,22 +42,13 @@ def build_gateway_app(args: dict[str, Any]) -> Application:
     with its own state or policy version, without loading the models again."""
     config = parse_config(args.get("stack"), source="gateway app args")
     tiers_app = str(args.get("tiers_app", "tierserve"))
-    policy = _policy(config)
+    policy = servable_policy(config)
     handles = {
         tier.name: serve.get_deployment_handle(f"tier-{tier.name}", app_name=tiers_app)
         for tier in config.tiers
     }
     application: Application = _gateway(config).bind(config, handles, policy)
     return application
-
-
-def _policy(config: StackConfig) -> Policy:
-    """The stack's policy, checked against it (loaded here, on the driver, where its files
-    are; the prompt models' weights travel inlined in it): of ``policy`` and
-    ``policy_calibrations``, the one calibrated on the model versions this host serves."""
-    policy = policy_for_host(config, detect_host())
-    check_schemas(policy.schemas)
-    return policy
 
 
 def _gateway(config: StackConfig) -> Deployment:

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from tierserve.config import StackConfig
 from tierserve.engine.resolve import expected_model_versions
 from tierserve.errors import ConfigError
-from tierserve.hardware import HostCapability
+from tierserve.hardware import HostCapability, detect_host
 from tierserve.policy.spec import Policy, load_policy
+from tierserve.structured.registry import check_schemas
 
-__all__ = ["calibrated_for", "calibration_note", "policy_for_host"]
+__all__ = ["calibrated_for", "calibration_note", "policy_for_host", "servable_policy"]
 
 _log = logging.getLogger("tierserve.calibration")
 
@@ -63,3 +64,12 @@ def policy_for_host(config: StackConfig, host: HostCapability) -> Policy:
     paths = (config.policy, *config.policy_calibrations)
     candidates = [load_policy(path, config.tier_names) for path in paths]
     return calibrated_for(candidates, expected_model_versions(config, host))
+
+
+def servable_policy(config: StackConfig) -> Policy:
+    """The policy ``config`` serves on this host (:func:`policy_for_host`), its schemas checked
+    as Outlines will compile them: what a start, a rollout (``tierserve policy apply``) and a
+    gateway replica loading policy files all serve, checked the same way."""
+    policy = policy_for_host(config, detect_host())
+    check_schemas(policy.schemas)
+    return policy

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -123,12 +123,10 @@ def build_http_app(
     statuses: TierStatuses,
     metrics: TierserveMetrics | None = None,
     retry_after_s: float = 2.0,
-    calibrated_on: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """``current``: the service deciding now; a request keeps the one it began with, so a new
-    policy version (the gateway's ``reconfigure``) never decides half a request.
-    ``calibrated_on`` (default: the current policy's), per tier: each tier's card says whether
-    it serves the model version the thresholds were calibrated on."""
+    policy version (the gateway's ``reconfigure``) never decides half a request. Each tier's
+    card says whether it serves the model version the policy's thresholds were calibrated on."""
     app = FastAPI(title="tierserve", description="Tiered LLM inference behind an OpenAI API.")
     max_body = current().limits.max_body_bytes
     too_large = (
@@ -197,8 +195,7 @@ def build_http_app(
     created = int(time.time())
 
     def tier_card(tier: str, status: dict[str, Any] | str) -> dict[str, Any] | str:
-        calibration = calibrated_on if calibrated_on is not None else current().policy.calibrated_on
-        calibrated = calibration.get(tier)
+        calibrated = current().policy.calibrated_on.get(tier)
         if calibrated is None or not isinstance(status, dict):
             return status
         served = status.get("model_version")

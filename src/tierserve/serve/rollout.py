@@ -76,9 +76,7 @@ class PolicyFiles(BaseModel):
 
     def load(self, stack: StackConfig) -> Policy:
         """The version of it calibrated on what this host serves, checked against ``stack``."""
-        from tierserve.hardware import detect_host
-        from tierserve.serve.calibration import policy_for_host
-        from tierserve.structured.registry import check_schemas
+        from tierserve.serve.calibration import servable_policy
 
         with tempfile.TemporaryDirectory(prefix="tierserve-policy-") as folder:
             for name, text in self.files.items():
@@ -89,9 +87,7 @@ class PolicyFiles(BaseModel):
                 "policy": Path(folder, self.file),
                 "policy_calibrations": [Path(folder, name) for name in self.calibrations],
             }
-            policy = policy_for_host(stack.model_copy(update=located), detect_host())
-        check_schemas(policy.schemas)
-        return policy
+            return servable_policy(stack.model_copy(update=located))
 
 
 class GatewayOptions(BaseModel):
@@ -172,17 +168,12 @@ def apply_policy(
     under the version they began with. The policy is checked here against the running stack
     first, so a replica is never sent one it would refuse."""
     from tierserve.config import parse_config
-    from tierserve.hardware import detect_host
-    from tierserve.serve.calibration import policy_for_host
-    from tierserve.structured.registry import check_schemas
+    from tierserve.serve.calibration import servable_policy
 
     details, app = _running(app_name)
     stack = parse_config(app.args, source=f"app {app_name!r} as deployed")
-    candidate = stack.model_copy(
-        update={"policy": policy_path, "policy_calibrations": list(calibrations)}
-    )
-    policy = policy_for_host(candidate, detect_host())
-    check_schemas(policy.schemas)
+    located = {"policy": policy_path, "policy_calibrations": list(calibrations)}
+    policy = servable_policy(stack.model_copy(update=located))
     _redeploy(details, app, GATEWAY, {"user_config": gateway_options(policy)}, timeout_s)
     return policy
 

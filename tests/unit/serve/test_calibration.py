@@ -58,15 +58,10 @@ def test_the_policy_refuses_a_calibration_of_an_unknown_tier() -> None:
 def test_models_say_whether_each_tier_serves_what_the_thresholds_were_calibrated_on(
     tmp_path: object,
 ) -> None:
-    chat, _, _ = support_service(tmp_path)  # type: ignore[arg-type]
+    calibrated = SUPPORT.model_copy(update={"calibrated_on": INT8})
+    chat, _, _ = support_service(tmp_path, policy=calibrated)  # type: ignore[arg-type]
     registry = CollectorRegistry()
-    client = http_client(
-        chat,
-        tiers=INT8,
-        served=GPTQ,
-        calibrated_on=INT8,
-        metrics=TierserveMetrics(registry),
-    )
+    client = http_client(chat, tiers=INT8, served=GPTQ, metrics=TierserveMetrics(registry))
     cards = {card["id"]: card["tierserve"] for card in client.get("/v1/models").json()["data"]}
     assert cards["tierserve/small"]["calibrated"] is False
     assert cards["tierserve/small"]["calibrated_on"] == INT8["small"]
