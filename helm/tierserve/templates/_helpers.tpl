@@ -118,9 +118,10 @@ env:
     value: {{ ternary "1" "0" (eq $ingress "haproxy") | quote }}
   {{- if eq $ingress "haproxy" }}
   {{- /* A request whose gateway replica died before answering is sent again rather than
-  answered 500 (tierserve.serve.ingress.HAPROXY_RETRIES). */}}
+  answered 500; the second line reaches Ray's HAProxy template as a line of its own, so HAProxy
+  holds each request whole and can send it again (tierserve.serve.ingress.HAPROXY_RETRIES). */}}
   - name: RAY_SERVE_HAPROXY_RETRY_ON
-    value: "conn-failure empty-response"
+    value: "conn-failure empty-response\n    option http-buffer-request"
   - name: RAY_SERVE_HAPROXY_RETRIES
     value: "10"
   {{- end }}

@@ -40,14 +40,24 @@ INGRESS_ENVIRONMENT: Mapping[str, Mapping[str, str]] = {
 """Per ``gateway.ingress``: the Ray Serve settings it stands for (the chart renders the same)."""
 
 HAPROXY_RETRIES: Mapping[str, str] = {
-    "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
+    "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response\n    option http-buffer-request",
     "RAY_SERVE_HAPROXY_RETRIES": "10",
 }
 """A request whose gateway replica died before answering (the connection closed with nothing
 sent back) is sent again, to another replica or to Serve's proxy, which holds it until a
 gateway replica is back, instead of HAProxy's 502 that Ray turns into a 500. Safe for a chat
 request: nothing of it was recorded or charged, both happen when the answer is complete.
-Ray's default retries only failed connections. The chart renders the same."""
+Ray's default retries only failed connections. The chart renders the same.
+
+HAProxy sends again only a request it holds whole, and without ``option http-buffer-request``
+it connects to the replica as soon as the headers arrive: the body of most clients' requests
+(httpx, and so the OpenAI SDK, writes headers and body apart) then goes straight through, and
+the replica's death still ends the request in a 502 or a closed connection. Ray's template has
+no setting for the option; it renders this retry-on value verbatim as a line of its
+``defaults`` section, so the option follows on the next line
+(tests/unit/serve/test_haproxy_gateway_death.py renders Ray's template with it and runs
+HAProxy on a dying replica). A request over HAProxy's 16 KiB buffer is still forwarded as it
+arrives and cannot be sent again."""
 
 
 HAPROXY_SOCKET_PATH_LIMIT = 97

@@ -162,7 +162,7 @@ def test_haproxy_sends_again_a_request_whose_replica_died_unless_the_operator_sa
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     apply_ingress(with_ingress("haproxy"), http_port=8000)
-    assert os.environ["RAY_SERVE_HAPROXY_RETRY_ON"] == "conn-failure empty-response"
+    assert os.environ["RAY_SERVE_HAPROXY_RETRY_ON"] == HAPROXY_RETRIES["RAY_SERVE_HAPROXY_RETRY_ON"]
     monkeypatch.setenv("RAY_SERVE_HAPROXY_RETRY_ON", "conn-failure")
     apply_ingress(with_ingress("haproxy"), http_port=8000)
     assert os.environ["RAY_SERVE_HAPROXY_RETRY_ON"] == "conn-failure"
