@@ -1,9 +1,10 @@
 """The reliability suite (issue 19): one real stack of its own, with small queues, a short
 deadline, a rate-limited tenant and prompts kept only as hashes, driven past its capacity,
-faulted and fuzzed.
+faulted and fuzzed. The stack runs as a user runs it, a ``make serve`` job in a process group
+of its own, so the last test stops it as a terminal's Ctrl-C does (issue 33).
 
 Collected only when ``TIERSERVE_RELIABILITY`` is set: ``short`` (CI, ``make
-reliability-smoke``, about ten minutes) or ``full`` (``make reliability``, whose figures are
+reliability-smoke``, about 17 minutes) or ``full`` (``make reliability``, whose figures are
 committed under benchmarks/results/reliability). Each test writes its figures as JSON to
 ``TIERSERVE_RELIABILITY_OUT``.
 """
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ import pytest
 import yaml
 
 from tests.fakes import policy_data
-from tests.stack import running_stack
+from tests.stops.job import Job
 from tierserve.config import StackConfig, read_serve_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +97,7 @@ def _write_config(directory: Path) -> Path:
     args["gateway"].update(default_max_tokens=32, max_tokens_limit=64, deployment=GATEWAY_QUEUE)
     for tier in args["tiers"]:
         tier["deployment"] = TIER_QUEUE
+    serve["http_options"]["port"] = PORT
     path = directory / "reliability.yaml"
     path.write_text(yaml.safe_dump(serve, sort_keys=False))
     return path
@@ -116,8 +121,43 @@ def stack_config(config_path: Path) -> StackConfig:
 
 
 @pytest.fixture(scope="session")
-def base_url(config_path: Path) -> Iterator[str]:
-    yield from running_stack(config_path, PORT, "reliability")
+def stack_job(config_path: Path, state_dir: Path) -> Iterator[Job]:
+    """The stack as ``make serve`` runs it; stopped here unless a test stopped it."""
+    log = Path(tempfile.mkdtemp(prefix="tierserve-reliability-job-")) / "stack.log"
+    job = Job(config_path, PORT, log, via_make=True, state_dir=state_dir)
+    started = time.monotonic()
+    try:
+        job.wait_ready()
+        print(f"\n[reliability] stack ready in {time.monotonic() - started:.0f} s at {job.url}")
+        yield job
+    finally:
+        if job.process.poll() is None:
+            job.signal_group(signal.SIGTERM)
+            try:
+                job.wait_exit()
+            except subprocess.TimeoutExpired:
+                job.signal_group(signal.SIGKILL)
+                job.process.wait()
+        print(f"\n[reliability] the stack's last output ({log}):\n{_tail(log, 60)}")
+
+
+@pytest.fixture(scope="session")
+def base_url(stack_job: Job) -> str:
+    return stack_job.url
+
+
+def ray_logs_dir() -> Path:
+    """The stack's Ray log directory. This process joins the cluster as a driver to find it, as
+    the rollout's commands do; the last test leaves the cluster before stopping the stack."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="auto", log_to_driver=False)
+    return Path(ray._private.worker._global_node.get_logs_dir_path())
+
+
+def _tail(path: Path, lines: int) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="session")

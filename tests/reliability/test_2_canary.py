@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.bad_inputs import canary_requests
-from tests.reliability.conftest import CANARY, write_figures
+from tests.reliability.conftest import CANARY, ray_logs_dir, write_figures
 from tierserve.config import StackConfig
 
 
@@ -29,8 +29,6 @@ def files_holding(root: Path, needle: bytes) -> list[str]:
 def test_the_canary_appears_nowhere(
     base_url: str, state_dir: Path, stack_config: StackConfig, results: Path
 ) -> None:
-    import ray
-
     statuses: dict[str, int] = {}
     echoed: list[str] = []
     with httpx.Client(base_url=base_url, timeout=300) as client:
@@ -44,7 +42,7 @@ def test_the_canary_appears_nowhere(
                 echoed.append(f"{name} (headers): {dict(response.headers)}")
         metrics = client.get("/metrics").text
     time.sleep(3)  # log lines flushed, records committed
-    logs = Path(ray._private.worker._global_node.get_logs_dir_path())
+    logs = ray_logs_dir()
     needle = CANARY.encode()
     found = {
         "error bodies and headers": echoed,

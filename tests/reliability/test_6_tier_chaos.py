@@ -1,7 +1,7 @@
 """Issue 19, test 3: the small tier's replica killed (SIGKILL) under load. Ray Serve restarts
 it; meanwhile every request is answered or refused cleanly (503/504 with Retry-After), none
 hangs, the regulated tenant never reaches the small tier, and the replica comes back and
-answers."""
+answers. The dead replica's engine processes end with it (issue 33)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import httpx
 from tests.integration.replicas import replica_pids
 from tests.reliability.conftest import Scale, write_figures
 from tests.reliability.load import forbidden_tiers, open_loop, summary, unclean
+from tests.stops.job import engines_of, still_running
 
 
 def small_answers(base_url: str) -> bool:
@@ -34,6 +35,7 @@ def test_a_killed_tier_replica_costs_no_hang_and_comes_back(
     base_url: str, scale: Scale, results: Path, capacity_rps: float
 ) -> None:
     (victim,) = replica_pids("tierserve", "tier-small")
+    engines = engines_of(victim)
 
     async def run() -> list:  # type: ignore[type-arg]
         load = asyncio.create_task(open_loop(base_url, 0.7 * capacity_rps, scale.chaos_s))
@@ -56,6 +58,8 @@ def test_a_killed_tier_replica_costs_no_hang_and_comes_back(
         "unclean": unclean(replies)[:20],
         "regulated_on_small": forbidden_tiers(replies),
         "replica_back_after_s": None if back_after is None else round(back_after),
+        "engines_of_the_killed_replica": len(engines),
+        "engines_left": still_running(engines),
         "circuit_open_steps": sum(
             1 for r in replies if "circuit_open" in r.headers.get("x-tierserve-reasons", "")
         ),
@@ -64,3 +68,4 @@ def test_a_killed_tier_replica_costs_no_hang_and_comes_back(
     assert not figures["unclean"], figures["unclean"]
     assert not figures["regulated_on_small"]
     assert back_after is not None, "the small tier's replica did not come back"
+    assert engines and not figures["engines_left"], figures

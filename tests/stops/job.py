@@ -6,9 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psutil
 import yaml
 
@@ -38,12 +41,15 @@ class Job:
     """``make serve`` (or ``tierserve serve``) in a process group of its own, as a shell runs a
     foreground job: signals go to the whole group, as a terminal's Ctrl-C does."""
 
-    def __init__(self, config: Path, port: int, log: Path, *, via_make: bool) -> None:
+    def __init__(
+        self, config: Path, port: int, log: Path, *, via_make: bool, state_dir: Path | None = None
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.via_make = via_make
         self.log_path = log
         self._log = log.open("ab")
-        environment = {**os.environ, "TIERSERVE_STATE_DIR": str(log.parent / "state")}
+        state = state_dir or log.parent / "state"
+        environment = {**os.environ, "TIERSERVE_STATE_DIR": str(state)}
         command = (
             ["make", "-s", "serve", f"CONFIG={config}"]
             if via_make
@@ -113,3 +119,48 @@ def shut_serve_down() -> None:
     shutdown`` does: the apps go, Ray and ``tierserve serve`` stay."""
     script = "import ray; ray.init(address='auto'); from ray import serve; serve.shutdown()"
     subprocess.run([sys.executable, "-c", script], check=True, timeout=STOP_DEADLINE_S)
+
+
+def stream_long_answers(url: str, count: int) -> list[threading.Thread]:
+    """Long answers in flight while the stack stops (their outcome is not what is tested)."""
+
+    def one(index: int) -> None:
+        body = {
+            "model": "tierserve",
+            "stream": True,
+            "max_tokens": 200,
+            "messages": [{"role": "user", "content": f"Tell a long story, number {index}."}],
+        }
+        try:
+            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=120) as r:
+                for _ in r.iter_lines():
+                    pass
+        except httpx.HTTPError:
+            pass
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    return threads
+
+
+def signal_the_job(signum: signal.Signals) -> Callable[[Job], dict[str, object]]:
+    def stop(job: Job) -> dict[str, object]:
+        everything = job.everything()
+        stream_long_answers(job.url, 4)
+        started = time.monotonic()
+        job.signal_group(signum)
+        code = job.wait_exit()
+        runner = "make serve" if job.via_make else "tierserve serve"
+        return {
+            "way": f"{signum.name} to the {runner} job",
+            "processes": len(everything),
+            "left": still_running(everything, within_s=10),
+            # make dies of the signal itself once its child has ended.
+            "exit_code": None if job.via_make else code,
+            "stopped_in_order": job.stopped_in_order(),
+            "stop_s": round(time.monotonic() - started, 1),
+        }
+
+    return stop

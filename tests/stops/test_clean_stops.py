@@ -11,8 +11,10 @@ stopped one way:
 * ``serve.shutdown()`` from a second driver: every replica and engine ends, then the job
   stops on Ctrl-C.
 
-Short mode (CI): one ``make serve`` start (a replica killed, then SIGTERM). Full mode: five
-starts, each way at least twice. Figures go to ``TIERSERVE_RELIABILITY_OUT/clean_stops.json``.
+Five starts, each way at least twice (``make reliability``). CI's short version is in the
+reliability suite, on its own stack: test 6 kills a tier replica and checks its engines end,
+test 9 stops the ``make serve`` job with SIGTERM. Figures go to
+``TIERSERVE_RELIABILITY_OUT/clean_stops.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import os
 import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,37 +36,15 @@ from tests.stops.job import (
     engines_of,
     serve_config,
     shut_serve_down,
+    signal_the_job,
     still_running,
+    stream_long_answers,
     tier_replica,
 )
 from tierserve.launch import wait_healthy
 from tierserve.serve.engine_processes import left_engines
 
 PORT = int(os.environ.get("TIERSERVE_STOPS_PORT", "18771"))
-
-
-def stream_long_answers(url: str, count: int) -> list[threading.Thread]:
-    """Long answers in flight while the stack stops (their outcome is not what is tested)."""
-
-    def one(index: int) -> None:
-        body = {
-            "model": "tierserve",
-            "stream": True,
-            "max_tokens": 200,
-            "messages": [{"role": "user", "content": f"Tell a long story, number {index}."}],
-        }
-        try:
-            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=120) as r:
-                for _ in r.iter_lines():
-                    pass
-        except httpx.HTTPError:
-            pass
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    time.sleep(3)
-    return threads
 
 
 def kill_a_tier_replica(job: Job) -> dict[str, object]:
@@ -97,27 +76,6 @@ def kill_a_tier_replica(job: Job) -> dict[str, object]:
     }
 
 
-def signal_the_job(signum: signal.Signals) -> Callable[[Job], dict[str, object]]:
-    def stop(job: Job) -> dict[str, object]:
-        everything = job.everything()
-        stream_long_answers(job.url, 4)
-        started = time.monotonic()
-        job.signal_group(signum)
-        code = job.wait_exit()
-        runner = "make serve" if job.via_make else "tierserve serve"
-        return {
-            "way": f"{signum.name} to the {runner} job",
-            "processes": len(everything),
-            "left": still_running(everything, within_s=10),
-            # make dies of the signal itself once its child has ended.
-            "exit_code": None if job.via_make else code,
-            "stopped_in_order": job.stopped_in_order(),
-            "stop_s": round(time.monotonic() - started, 1),
-        }
-
-    return stop
-
-
 def serve_shutdown(job: Job) -> dict[str, object]:
     engines = [e for tier in ("small", "medium", "large") for e in engines_of(tier_replica(tier))]
     stream_long_answers(job.url, 4)
@@ -132,7 +90,6 @@ def serve_shutdown(job: Job) -> dict[str, object]:
 Way = Callable[[Job], dict[str, object]]
 ROUNDS: dict[str, list[tuple[bool, list[Way]]]] = {
     # (started by make, the ways it is stopped in turn)
-    "short": [(True, [kill_a_tier_replica, signal_the_job(signal.SIGTERM)])],
     "full": [
         (True, [kill_a_tier_replica, signal_the_job(signal.SIGTERM)]),
         (False, [serve_shutdown, signal_the_job(signal.SIGINT)]),
