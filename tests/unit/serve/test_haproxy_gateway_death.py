@@ -151,13 +151,21 @@ def start_haproxy(
     from ray.serve._private.haproxy import get_haproxy_binary
 
     port = free_port()
-    environment = {**os.environ, **settings}
+    # Only these settings: a stack started earlier in this process (the integration suite's)
+    # left its own in the environment, its HAProxy's stats and metrics ports among them.
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RAY_SERVE_HAPROXY_")},
+        **settings,
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+    }
     arguments = [str(directory), str(port), str(gateway.port), str(backup.port)]
     subprocess.run([sys.executable, "-c", RENDER, *arguments], env=environment, check=True)
+    said = directory / "haproxy.log"
     haproxy = subprocess.Popen(
         [get_haproxy_binary(), "-db", "-f", str(directory / "haproxy.cfg")],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=said.open("wb"),
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -168,7 +176,7 @@ def start_haproxy(
             pass
         time.sleep(0.1)
     haproxy.kill()
-    raise AssertionError("HAProxy did not answer its health check within 10 s")
+    raise AssertionError(f"HAProxy did not answer its health check within 10 s: {said.read_text()}")
 
 
 async def chat_requests_in_flight(port: int) -> list[str]:

@@ -7,6 +7,11 @@ from typing import Any
 import pytest
 import schemathesis
 
+# Imported here, at collection, rather than lazily by the first from_asgi: pytest rewrites
+# schemathesis's modules as it imports them, and CPython 3.11.7's AST constructor failed on
+# one of them ("recursion depth mismatch") when that happened mid-session in CI.
+import schemathesis.specs.openapi.schemas
+
 from tests.fakes import THREE, http_app, support_service
 from tests.openapi_fuzz import OPERATIONS, fuzz
 
