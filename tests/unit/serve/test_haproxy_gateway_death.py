@@ -70,7 +70,8 @@ class StandIn:
         self._all_in_flight = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
         asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
 
     async def _listen(self) -> None:
@@ -101,6 +102,7 @@ class StandIn:
             return
         finally:
             self._writers.discard(writer)
+            writer.close()
 
     async def _die_with_all_in_flight(self) -> None:
         self._waiting += 1
@@ -120,15 +122,23 @@ class StandIn:
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        # Closed here, not by the garbage collector: a finalizer's warning that fires while a
+        # later test parses Python (assertion rewriting, ast.parse) breaks CPython 3.11.7's
+        # AST constructor ("recursion depth mismatch").
+        self._loop.close()
 
     async def _close(self) -> None:
         self._server.close()
         for writer in list(self._writers):
             writer.transport.abort()
         current = asyncio.current_task()
-        for task in asyncio.all_tasks():
-            if task is not current:
-                task.cancel()
+        others = [task for task in asyncio.all_tasks() if task is not current]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self._server.wait_closed()
+        await asyncio.sleep(0.1)  # the closed connections' sockets are released by callbacks
 
 
 def free_port() -> int:
@@ -162,11 +172,12 @@ def start_haproxy(
     arguments = [str(directory), str(port), str(gateway.port), str(backup.port)]
     subprocess.run([sys.executable, "-c", RENDER, *arguments], env=environment, check=True)
     said = directory / "haproxy.log"
-    haproxy = subprocess.Popen(
-        [get_haproxy_binary(), "-db", "-f", str(directory / "haproxy.cfg")],
-        stdout=subprocess.DEVNULL,
-        stderr=said.open("wb"),
-    )
+    with said.open("wb") as output:
+        haproxy = subprocess.Popen(
+            [get_haproxy_binary(), "-db", "-f", str(directory / "haproxy.cfg")],
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
