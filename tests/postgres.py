@@ -7,7 +7,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -15,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+
+from tests.ports import free_port
 
 __all__ = ["fresh_database", "postgres_server"]
 
@@ -31,13 +32,6 @@ def _binary(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def postgres_server() -> Iterator[tuple[str, int]]:
     """Starts a server; yields (socket folder, port); stops it and removes its files."""
@@ -47,7 +41,7 @@ def postgres_server() -> Iterator[tuple[str, int]]:
         owner = pwd.getpwnam("postgres")
         os.chown(folder, owner.pw_uid, owner.pw_gid)
         as_owner = ["runuser", "-u", "postgres", "--"]
-    data, port = os.path.join(folder, "data"), _free_port()
+    data, port = os.path.join(folder, "data"), free_port()
     run = {"check": True, "capture_output": True, "text": True}
     subprocess.run([*as_owner, _binary("initdb"), "-D", data, "-A", "trust", "-U", "app"], **run)  # type: ignore[call-overload]
     pg_ctl = [*as_owner, _binary("pg_ctl"), "-D", data]

@@ -4,11 +4,11 @@ that a worker moved to a group of its own (as Ray's workers do with the engines 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
+from tests.ports import free_port
 from tierserve.bench.processes import running_server
 
 SERVER = """
@@ -29,12 +29,6 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
@@ -44,7 +38,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_stopping_a_server_kills_the_processes_it_moved_out_of_its_group(tmp_path: Path) -> None:
-    port, marker = _free_port(), tmp_path / "stray.pid"
+    port, marker = free_port(), tmp_path / "stray.pid"
     command = [sys.executable, "-c", SERVER, str(port), str(marker)]
     with running_server(
         command, ready_url=f"http://127.0.0.1:{port}/", log_path=tmp_path / "log", timeout_s=30

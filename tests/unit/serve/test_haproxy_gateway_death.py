@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
 from tierserve.serve.ingress import HAPROXY_RETRIES
 
 IN_FLIGHT = 8
@@ -139,12 +140,6 @@ class StandIn:
         await asyncio.gather(*others, return_exceptions=True)
         await self._server.wait_closed()
         await asyncio.sleep(0.1)  # the closed connections' sockets are released by callbacks
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
