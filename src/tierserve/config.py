@@ -136,6 +136,18 @@ class DeploymentOptions(_Strict):
     graceful_shutdown_timeout_s: float = Field(
         default=20.0, ge=0.0, description="Time a stopping replica gets to finish its requests."
     )
+    max_surge_percent: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Replicas Serve may start beside the running ones when it replaces them "
+        "(a `serve deploy` or Helm upgrade that changes this deployment's actor options), as "
+        "a percentage of its replica count rounded up: 1 is one replica more at a time. The "
+        "new ones start before old ones stop, so a tier is never absent while its model "
+        "loads; each needs room (a spare GPU for a tier). None: Serve's default, 0 (old "
+        "replicas stop first). `tierserve deployment restart` surges by this value where it is "
+        "set, else by one replica.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -4,6 +4,7 @@ the answers) or closed-loop, every reply kept with its status, headers and time.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from collections import Counter
@@ -190,6 +191,31 @@ def summary(replies: list[Reply]) -> dict[str, Any]:
             for kind in sorted({r.kind for r in replies})
         },
     }
+
+
+def refused(replies: list[Reply], started: float) -> list[dict[str, Any]]:
+    """Every request not answered, placed in time: sent this many seconds after ``started``
+    (Unix time), ended after so many seconds, with the error code the body named."""
+    return [
+        {
+            "kind": r.kind,
+            "status": r.status or r.error,
+            "code": error_code(r.text),
+            "sent_at_s": round(r.sent_at - started, 1),
+            "seconds": round(r.seconds, 1),
+        }
+        for r in replies
+        if r.status != 200
+    ]
+
+
+def error_code(text: str) -> str | None:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def unclean(replies: list[Reply]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,12 @@ from tierserve.policy.keys import hash_key
 from tierserve.policy.spec import Policy
 
 if TYPE_CHECKING:
-    from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema, ServeInstanceDetails
+    from ray.serve.schema import (
+        DeploymentSchema,
+        ServeApplicationSchema,
+        ServeDeploySchema,
+        ServeInstanceDetails,
+    )
 
 __all__ = [
     "GATEWAY",
@@ -37,6 +43,7 @@ __all__ = [
     "deploy_config",
     "gateway_options",
     "restart",
+    "restart_options",
     "scale",
 ]
 
@@ -189,29 +196,40 @@ def scale(app_name: str, deployment: str, replicas: int, *, timeout_s: float = 6
 def restart(app_name: str, deployment: str, *, surge: bool = True, timeout_s: float = 1800) -> None:
     """Replaces ``deployment``'s replicas; the app's other deployments keep running.
 
-    With ``surge`` (the default), one replica more is started first: Serve stops an old
-    replica only once a new one runs (its rolling update keeps the target count), so the
-    deployment never has fewer running replicas than before; then the count goes back. That
-    needs room for one more replica (a GPU, on a GPU cluster). Without it, Serve stops the old
-    replicas a few at a time before their successors run: a tier of one replica is absent
-    while its new one loads its model.
+    With ``surge`` (the default), Serve's rolling update starts a new replica before it stops
+    an old one (its ``max_surge_percent``: the deployment's own value where it has one, else
+    one replica more at a time), so the deployment never has fewer running replicas than
+    before. That needs room for one more replica (a GPU, on a GPU cluster); where there is
+    none, the old replicas keep serving and the new one waits. Without it, Serve stops old
+    replicas before their successors run: a tier of one replica is absent while its new one
+    loads its model.
     """
     details, app = _running(app_name)
     config = _deployment_details(details, app_name, deployment)
-    options = dict(config.ray_actor_options or {})
+    old = _replica_ids(details, app_name, deployment)
+    options = restart_options(config, surge=surge)
+    _redeploy(details, app, deployment, options, timeout_s, wait=False)
+    _wait_replaced(app_name, deployment, old, timeout_s)
+    _wait_running([app_name], timeout_s)
+
+
+def restart_options(config: DeploymentSchema, *, surge: bool) -> dict[str, Any]:
+    """The deployment options that make Serve replace ``config``'s replicas: a new restart
+    mark in its runtime environment (a new actor option), and how many new replicas may run
+    beside the old ones meanwhile."""
+    options = dict(_given(config.ray_actor_options) or {})
     runtime_env = dict(options.get("runtime_env") or {})
     runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), RESTART_MARK: str(time.time())}
     options["runtime_env"] = runtime_env
-    replicas = int(config.num_replicas or 1)
-    if not surge or config.autoscaling_config:  # an autoscaler sets the count itself
-        _redeploy(details, app, deployment, {"ray_actor_options": options}, timeout_s)
-        return
-    old = _replica_ids(details, app_name, deployment)
-    surged = {"ray_actor_options": options, "num_replicas": replicas + 1}
-    _redeploy(details, app, deployment, surged, timeout_s, wait=False)
-    _wait_replaced(app_name, deployment, old, replicas, timeout_s)
-    details, app = _running(app_name)
-    _redeploy(details, app, deployment, {"num_replicas": replicas}, timeout_s)
+    # Serve rounds the percentage up to whole replicas: 1 % is one replica more at a time.
+    own = _given(config.max_surge_percent) or 1
+    return {"ray_actor_options": options, "max_surge_percent": own if surge else 0}
+
+
+def _given(value: Any) -> Any:
+    """The value of a field of Serve's schema, or None where it was left unset: Serve fills
+    those with its DEFAULT sentinel, which is truthy."""
+    return None if isinstance(value, Enum) else value
 
 
 def _running(app_name: str) -> tuple[ServeInstanceDetails, ServeApplicationSchema]:
@@ -252,7 +270,9 @@ def _client() -> Any:
     return client
 
 
-def _deployment_details(details: ServeInstanceDetails, app_name: str, deployment: str) -> Any:
+def _deployment_details(
+    details: ServeInstanceDetails, app_name: str, deployment: str
+) -> DeploymentSchema:
     deployments = details.applications[app_name].deployments
     if deployment not in deployments:
         raise ConfigError(
@@ -308,24 +328,21 @@ def _replica_ids(details: ServeInstanceDetails, app_name: str, deployment: str) 
     return {r.replica_id for r in replicas if str(r.state).endswith("RUNNING")}
 
 
-def _wait_replaced(
-    app_name: str, deployment: str, old: set[str], replicas: int, timeout_s: float
-) -> None:
-    """Until none of the ``old`` replicas is left and ``replicas`` new ones run."""
+def _wait_replaced(app_name: str, deployment: str, old: set[str], timeout_s: float) -> None:
+    """Until none of the ``old`` replicas is left."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        time.sleep(2)
         details, _ = _running(app_name)
-        running = _replica_ids(details, app_name, deployment)
         every = {
             r.replica_id for r in details.applications[app_name].deployments[deployment].replicas
         }
-        if not (every & old) and len(running) >= replicas:
+        if not every & old:
             return
+        time.sleep(2)
     raise RolloutError(
         f"{app_name}/{deployment}: its replicas were not replaced within {timeout_s:.0f} s",
-        hint="see `serve status`; where there is no room for one more replica (a GPU), "
-        "restart with --no-surge",
+        hint="see `serve status`; where there is no room for one more replica (a GPU), the "
+        "new one waits for it: restart with --no-surge",
     )
 
 

@@ -29,7 +29,13 @@ from tierserve.observe.metrics import POLICY_APPLY_FAILURES, POLICY_VERSION, Tie
 from tierserve.policy.spec import Policy
 from tierserve.serve.http import build_http_app
 from tierserve.serve.policy_switch import PolicySwitch
-from tierserve.serve.rollout import GatewayOptions, deploy_config, gateway_options
+from tierserve.serve.rollout import (
+    RESTART_MARK,
+    GatewayOptions,
+    deploy_config,
+    gateway_options,
+    restart_options,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 NEXT = SUPPORT.model_copy(update={"version": SUPPORT.version + "+next"})
@@ -47,6 +53,39 @@ def test_the_policy_travels_whole_with_its_keys_hashed() -> None:
     chat = ChatService(THREE, {}, policy=policy)
     northbank = next(t for t in SUPPORT.tenants if t.api_keys)
     assert chat.authenticate(northbank.api_keys[0]).id == northbank.id
+
+
+def test_a_restart_surges_one_replica_unless_told_not_to() -> None:
+    """Serve's own rolling update starts the new replica before it stops the old one. (A
+    deployment Serve reports without a surge value carries Ray's DEFAULT sentinel, which is
+    truthy: the restart used to take it for an autoscaler and replaced the tier with no
+    surge, so it was absent while its model loaded.)"""
+    from ray.serve.schema import DeploymentSchema
+
+    env = {"env_vars": {"KEEP": "1"}}
+    plain = DeploymentSchema(
+        name="tier-small", num_replicas=1, ray_actor_options={"runtime_env": env}
+    )
+    surged = restart_options(plain, surge=True)
+    assert surged["max_surge_percent"] == 1  # rounded up by Serve: one replica more
+    assert restart_options(plain, surge=False)["max_surge_percent"] == 0
+    own = DeploymentSchema(name="tier-small", num_replicas=8, max_surge_percent=25)
+    assert restart_options(own, surge=True)["max_surge_percent"] == 25
+    marked = surged["ray_actor_options"]["runtime_env"]["env_vars"]
+    assert marked["KEEP"] == "1" and float(marked[RESTART_MARK]) > 0
+    # Serve's config schema takes them as they are sent.
+    assert DeploymentSchema(name="tier-small", **surged).max_surge_percent == 1
+
+
+def test_a_stack_configs_surge_reaches_serve() -> None:
+    from ray import serve
+
+    from tierserve.config import DeploymentOptions
+
+    options = DeploymentOptions(max_surge_percent=1).serve_options()
+    deployment = serve.deployment(name="tier-small", **options)(object)
+    assert deployment._deployment_config.max_surge_percent == 1
+    assert "max_surge_percent" not in DeploymentOptions().serve_options()  # Serve's default
 
 
 def test_gateway_options_refuse_what_they_do_not_know() -> None:
