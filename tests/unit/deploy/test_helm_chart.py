@@ -22,6 +22,7 @@ from tierserve.serve.ingress import HAPROXY_RETRIES
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "helm/tierserve"
 KUBERNETES = "1.30.0"
+HOST = {"host": "llm.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}
 EXAMPLES = {
     "defaults": (None, "serve_configs/gpu-single-80gb.yaml"),
     "single-gpu": (CHART / "examples/single-gpu.yaml", "serve_configs/gpu-single-80gb.yaml"),
@@ -73,14 +74,41 @@ def served_stack(objects: list[dict[str, Any]]) -> StackConfig:
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_object_validates_against_kubernetes_and_kuberay(name: str) -> None:
     objects = render(example(name))
-    assert {o["kind"] for o in objects} >= {"RayService", "ConfigMap", "Service"}
+    assert {o["kind"] for o in objects} >= {"RayService", "ConfigMap"}
     for obj in objects:
         if obj["kind"] == "RayService":
             jsonschema.validate(obj, rayservice_schema())
+            # The serve Service KubeRay makes from it is a Service like any other.
+            service = {"apiVersion": "v1", "kind": "Service", **obj["spec"]["serveService"]}
+            kubernetes_validate.validate(service, KUBERNETES, strict=True)
         elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
             assert obj["kind"] in ("PodMonitor", "PrometheusRule")  # Prometheus Operator CRDs
         else:
             kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_traffic_reaches_only_the_cluster_kuberay_says_is_serving(name: str) -> None:
+    """The chart's Service is KubeRay's serve Service, whose selector KubeRay sets to the
+    serving cluster (ray.io/cluster): during an upgrade the pods of a new cluster, tiers still
+    loading, get no traffic. A Service of the chart's own, selecting ray.io/serve alone, did."""
+    values = {**(example(name) or {}), "ingress": {"enabled": True, "hosts": [HOST]}}
+    objects = render(values)
+    assert not of_kind(objects, "Service")
+    (rayservice,) = of_kind(objects, "RayService")
+    service = rayservice["spec"]["serveService"]
+    assert service["metadata"]["name"] == "prod-tierserve"
+    assert "selector" not in service["spec"]  # KubeRay's to set
+    (port,) = service["spec"]["ports"]
+    assert port["name"] == "serve"  # the name KubeRay keeps (it drops other ports)
+    head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    assert {"containerPort": 8000, "name": "serve"} in head["containers"][0]["ports"]
+    (ingress,) = of_kind(objects, "Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "prod-tierserve", "port": {"name": "serve"}}
+    assert rayservice["spec"]["upgradeStrategy"] == {"type": "NewCluster"}
+    kept = render({"upgradeStrategy": {"type": "None"}})
+    assert of_kind(kept, "RayService")[0]["spec"]["upgradeStrategy"] == {"type": "None"}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
@@ -166,6 +194,10 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
     ("values", "message"),
     [
         ({"service": {"type": "Public", "port": 8000}}, "at '/service/type': value must be one of"),
+        (
+            {"upgradeStrategy": {"type": "Incremental"}},
+            "at '/upgradeStrategy/type': value must be one of",
+        ),
         (
             {
                 "workerGroups": [
