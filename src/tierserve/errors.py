@@ -14,6 +14,7 @@ status, an OpenAI-style error type, whether retrying may help, and a hint saying
     ├── RateLimitError         429, retryable: the tenant's request or token budget is spent
     ├── ModelNotPreparedError  embedded model missing or failing verification
     ├── LeftEnginesError       engines of an earlier run still hold memory (start-up, never HTTP)
+    ├── GpuNotVisibleError     a tier asks for GPUs torch cannot see (start-up, never HTTP)
     ├── DecisionLogError       503, retryable: the decision record could not be written, so
     │                          the answer is withheld (no response without its record)
     └── TierError              a tier failed while generating
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ContextLengthError",
     "DecisionLogError",
+    "GpuNotVisibleError",
     "InvalidRequestError",
     "LeftEnginesError",
     "ModelNotFoundError",
@@ -151,6 +153,11 @@ class ModelNotPreparedError(TierserveError):
 class LeftEnginesError(TierserveError):
     """Engine processes of an earlier run, whose replica is gone, still hold their memory;
     the message names their PIDs."""
+
+
+class GpuNotVisibleError(TierserveError):
+    """A tier asks for GPUs and torch sees none on its node; the message names torch's CUDA
+    build and the NVIDIA driver found, against the driver that build needs."""
 
 
 class RolloutError(TierserveError):

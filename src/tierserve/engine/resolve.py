@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from tierserve.config import StackConfig, TierConfig
-from tierserve.hardware import HostCapability
+from tierserve.hardware import HostCapability, check_gpus_visible
 from tierserve.models.catalog import FORMAT_OF, embedded_model
 from tierserve.models.choice import resolve_format
 from tierserve.models.prepare import model_dir, verify_dir
@@ -61,6 +61,7 @@ def expected_model_versions(config: StackConfig, host: HostCapability) -> dict[s
 
 
 def resolve_tier(tier: TierConfig, host: HostCapability, cache: Path) -> ResolvedTier:
+    check_gpus_visible(tier.name, tier.num_gpus, host)
     quantization, choice = resolve_format(tier, host)
     dtype = _dtype(quantization, host, tier.dtype)
     if tier.model.startswith("embedded:"):
