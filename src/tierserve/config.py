@@ -499,6 +499,14 @@ class GatewayConfig(_Strict):
         "HAProxy: Ray drains the directly reached replicas. Measured in "
         'benchmarks/README.md "Planning and ingress".',
     )
+    placement: Literal["head", "anywhere"] = Field(
+        default="head",
+        description="Where Serve puts the gateway replicas: 'head' keeps them on the Ray "
+        "head node (where the embedded decision log, review queue and metrics files live: a "
+        "replica on a GPU worker would write its half to that pod's disk, lost with the pod); "
+        "'anywhere' lets Serve spread them over every node, for state in a shared database "
+        "(observe.database_url).",
+    )
 
 
 class ObserveConfig(_Strict):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ray import serve
+from ray._common.constants import HEAD_NODE_RESOURCE_NAME
 from ray.serve import Application, Deployment
 
 from tierserve.config import StackConfig, parse_config
@@ -60,10 +61,19 @@ def _gateway(config: StackConfig) -> Deployment:
             # Read by prometheus-client when it is first imported: it must be in the
             # environment the replica process starts with.
             "runtime_env": {"env_vars": {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}},
+            **_placement(config.gateway.placement),
         },
         **config.gateway.deployment.serve_options(),
     )(Gateway)
     return gateway
+
+
+def _placement(placement: str) -> dict[str, Any]:
+    """Ray actor options that keep a replica where ``placement`` says: on the head, by the
+    resource Ray gives the head node alone (Serve pins its own controller the same way)."""
+    if placement == "head":
+        return {"resources": {HEAD_NODE_RESOURCE_NAME: 0.001}}
+    return {}
 
 
 def _metrics_dir(root: Path) -> Path:

@@ -3,16 +3,18 @@ unwrapped), and the model server over an engine class given as a parameter."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ray.exceptions import RayTaskError
 
 from tests.fakes import ScriptedEngine
-from tierserve.config import TierConfig
+from tierserve.config import TierConfig, parse_config
 from tierserve.engine.resolve import ResolvedTier
 from tierserve.engine.types import ChatMessage, GenerationChunk, GenerationRequest, Refusal
 from tierserve.errors import InvalidRequestError, TierUnavailableError
+from tierserve.serve.app import _gateway
 from tierserve.serve.gateway import HandleEngine
 from tierserve.serve.model_server import ModelServer
 
@@ -160,3 +162,25 @@ def test_a_request_the_tier_refuses_is_one_log_line_and_reaches_the_gateway_as_i
 
     with pytest.raises(InvalidRequestError, match="bad stop"):
         asyncio.run(HandleEngine("small", Refusing(ScriptedEngine("small"))).generate(REQUEST))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("placement", "resources"),
+    [("head", {"node:__internal_head__": 0.001}), ("anywhere", None)],
+)
+def test_gateway_replicas_go_where_the_config_places_them(
+    tmp_path: Path, placement: str, resources: dict[str, float] | None
+) -> None:
+    """On the head by default, where the embedded decision log's file is: Serve would
+    otherwise spread them, and a replica on a GPU worker writes its records to that pod."""
+    config = parse_config(
+        {
+            "tiers": [{"name": "small", "model": "/m"}],
+            "policy": str(tmp_path / "policy.yaml"),
+            "gateway": {"placement": placement},
+            "observe": {"metrics_dir": str(tmp_path)},
+        }
+    )
+    options = _gateway(config).ray_actor_options
+    assert options.get("resources") == resources
+    assert options["num_cpus"] == 0
