@@ -366,3 +366,22 @@ def test_a_policy_change_reaches_only_the_gateway_s_user_config() -> None:
 def test_an_existing_policy_config_map_is_not_copied_into_the_serve_config() -> None:
     app = served_app({"policy": {"existingConfigMap": "my-policy"}})
     assert "deployments" not in app
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_each_pod_counts_only_its_own_gateway_replicas(name: str) -> None:
+    """The Prometheus multiprocess directory is node-local: on the state volume, which every
+    Ray pod mounts, each pod's /metrics would add up the other pods' replicas too."""
+    objects = render(example(name))
+    (rayservice,) = of_kind(objects, "RayService")
+    head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in head["containers"][0]["env"]}
+    (app,) = yaml.safe_load(rayservice["spec"]["serveConfigV2"])["applications"]
+    # Unset, the pod would take it under its own TIERSERVE_STATE_DIR.
+    default = Path(env["TIERSERVE_STATE_DIR"], "metrics")
+    metrics_dir = Path(app["args"].get("observe", {}).get("metrics_dir") or default)
+    assert not metrics_dir.is_relative_to(env["TIERSERVE_STATE_DIR"])
+    assert not any(
+        metrics_dir.is_relative_to(mount["mountPath"])
+        for mount in head["containers"][0]["volumeMounts"]
+    )
