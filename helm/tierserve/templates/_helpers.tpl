@@ -75,9 +75,26 @@ main policy file's tenants lose inline api_keys and take them from their Secret'
 {{- fail (printf "apiKeys.tenants.%s: %q is not a tenant of policy %s (its tenants: %s); use one of those names" $name $name $.Values.policy.file (join ", " $ids)) -}}
 {{- end -}}
 {{- end -}}
+{{- $secretTenants := .Values.apiKeys.existingSecretTenants -}}
+{{- range $name := $secretTenants -}}
+{{- if not (has $name $ids) -}}
+{{- fail (printf "apiKeys.existingSecretTenants: %q is not a tenant of policy %s (its tenants: %s); use one of those names" $name $.Values.policy.file (join ", " $ids)) -}}
+{{- end -}}
+{{- end -}}
 {{- range $tenant := $policy.tenants -}}
 {{- $_ := unset $tenant "api_keys" -}}
-{{- if or $.Values.apiKeys.existingSecret (hasKey $.Values.apiKeys.tenants $tenant.id) -}}
+{{- /* With an existing Secret, the tenants it holds keys for: those listed, else every
+tenant but the default one (the keyless callers' tenant needs none), so a Secret without a
+key for it is not refused at deploy time. */ -}}
+{{- $fromSecret := false -}}
+{{- if $.Values.apiKeys.existingSecret -}}
+{{- if $secretTenants -}}
+{{- $fromSecret = has $tenant.id $secretTenants -}}
+{{- else -}}
+{{- $fromSecret = ne $tenant.id $policy.default_tenant -}}
+{{- end -}}
+{{- end -}}
+{{- if or $fromSecret (hasKey $.Values.apiKeys.tenants $tenant.id) -}}
 {{- $_ := set $tenant "api_keys_env" (include "tierserve.tenantKeysEnv" $tenant.id) -}}
 {{- end -}}
 {{- end -}}

@@ -149,6 +149,39 @@ def test_the_gpu_configs_fit_their_gpus() -> None:
     assert all(t.num_gpus * 2 <= 1.0 and (t.gpu_memory_utilization or 0) <= 0.45 for t in shared)
 
 
+def mounted_policy(objects: list[dict[str, Any]], folder: Path) -> Path:
+    """The policy files as the head pod mounts them from the rendered ConfigMap."""
+    (service,) = of_kind(objects, "RayService")
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    (config_map,) = [
+        c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-policy")
+    ]
+    policy_dir = folder / "policy"
+    for item in head["volumes"][0]["configMap"]["items"]:
+        path = policy_dir / item["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config_map["data"][item["key"]])
+    return policy_dir
+
+
+@pytest.mark.parametrize(
+    ("listed", "holds"),
+    [([], {"northbank", "internal"}), (["northbank"], {"northbank"})],
+)
+def test_an_existing_secret_needs_keys_only_for_the_tenants_that_have_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listed: list[str], holds: set[str]
+) -> None:
+    """Not for the default tenant, whose callers bring no key: a Secret without one was
+    refused when the app started."""
+    objects = render({"apiKeys": {"existingSecret": "keys", "existingSecretTenants": listed}})
+    assert not of_kind(objects, "Secret")
+    for tenant in holds:  # only what the Secret holds is in the environment
+        monkeypatch.setenv(f"TIERSERVE_API_KEYS_{tenant.upper()}", f"sk-{tenant}-from-secret")
+    policy = load_policy(mounted_policy(objects, tmp_path) / "support.yaml", STACK_TIERS)
+    keyed = {t.id for t in policy.tenants if t.api_keys}
+    assert keyed == holds and policy.default_tenant not in keyed
+
+
 def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
     keys = {"northbank": ["sk-northbank-live-0001"], "internal": ["sk-internal-live-0002"]}
     objects = render({"apiKeys": {"tenants": keys, "required": True}})
@@ -164,14 +197,7 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
     head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
     assert head["containers"][0]["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
     # The mounted policy loads, with each tenant's keys from its Secret's variable.
-    policy_dir = tmp_path / "policy"
-    (config_map,) = [
-        c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-policy")
-    ]
-    for item in head["volumes"][0]["configMap"]["items"]:
-        path = policy_dir / item["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config_map["data"][item["key"]])
+    policy_dir = mounted_policy(objects, tmp_path)
     environment = {
         "TIERSERVE_API_KEYS_NORTHBANK": "sk-northbank-live-0001",
         "TIERSERVE_API_KEYS_INTERNAL": "sk-internal-live-0002",
@@ -222,6 +248,10 @@ def test_api_keys_go_to_a_secret_never_to_a_configmap(tmp_path: Path) -> None:
         ({"metrics": {"podMonitor": {"enable": True}}}, "additional properties 'enable'"),
         ({"apiKeys": {"tenants": {"bank": ["short"]}}}, "at '/apiKeys/tenants/bank/0'"),
         ({"policy": {"file": "missing.yaml"}}, 'policy.file "missing.yaml" is not among'),
+        (
+            {"apiKeys": {"existingSecret": "keys", "existingSecretTenants": ["nortbank"]}},
+            'apiKeys.existingSecretTenants: "nortbank" is not a tenant of policy support.yaml',
+        ),
         # A misspelt tenant would leave the real one without keys: every call a 401.
         (
             {"apiKeys": {"tenants": {"northbnak": ["sk-northbank-live-0001"]}}},
