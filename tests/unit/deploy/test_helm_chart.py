@@ -324,6 +324,34 @@ def test_ray_ports_are_open_only_to_the_release_s_own_pods() -> None:
     assert not of_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy")
 
 
+def test_a_restricted_endpoint_stays_open_to_kuberay_and_prometheus() -> None:
+    """KubeRay's operator checks the head's Serve proxy on the serve port (its serve label,
+    hence the Service's endpoints, follows), and Prometheus scrapes /metrics there."""
+    apps = {"namespaceSelector": {"matchLabels": {"team": "apps"}}}
+    prometheus = {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
+    values = {"networkPolicy": {"servingFrom": [apps], "metricsFrom": [prometheus]}}
+    (fence,) = of_kind(render(values), "NetworkPolicy")
+    serving = fence["spec"]["ingress"][1]
+    assert serving["ports"] == [{"port": "serve", "protocol": "TCP"}]
+    operator = {
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}},
+    }
+    assert serving["from"] == [apps, operator, prometheus]
+
+
+def test_the_public_example_serves_only_the_api_to_known_keys(tmp_path: Path) -> None:
+    objects = render(example("single-gpu"))
+    (ingress,) = of_kind(objects, "Ingress")
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert paths == ["/v1"]  # not /metrics, /healthz or Serve's /-/ paths
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIERSERVE_API_KEYS_NORTHBANK", "sk-northbank-change-me")
+        patch.setenv("TIERSERVE_API_KEYS_INTERNAL", "sk-internal-change-me")
+        policy = load_policy(mounted_policy(objects, tmp_path) / "support.yaml", STACK_TIERS)
+    assert policy.auth.require_keys
+
+
 def test_the_stack_schema_is_generated_from_the_stack_config() -> None:
     import subprocess
     import sys
