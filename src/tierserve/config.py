@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -43,6 +43,8 @@ DEFAULT_CONFIG = "serve_configs/local-cpu.yaml"
 """The stack config commands read when given none: the embedded default."""
 
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+ProxyLocation = Literal["HeadOnly", "EveryNode", "Disabled"]
+"""Serve's proxy_location: which nodes run its HTTP ingress."""
 Quantization = Literal["auto", "gptq", "int8", "none"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -135,6 +137,12 @@ class DeploymentOptions(_Strict):
     health_check_timeout_s: float = Field(default=30.0, gt=0.0)
     graceful_shutdown_timeout_s: float = Field(
         default=20.0, ge=0.0, description="Time a stopping replica gets to finish its requests."
+    )
+    max_replicas_per_node: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most replicas of this deployment on one node (Serve's option): 1 puts "
+        "each replica on a node of its own, so a lost node takes one. None: no limit.",
     )
     max_surge_percent: int | None = Field(
         default=None,
@@ -325,6 +333,14 @@ class TierConfig(_Strict):
         ),
     )
 
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources each replica of this tier requires, which place it "
+        "on the nodes that declare them (a KubeRay worker group's rayStartParams "
+        "`resources`, or `ray start --resources`), e.g. {'h100_group': 1}. Empty: any node "
+        "with the CPUs and GPUs it asks for.",
+    )
+
     @property
     def parallel_workers(self) -> int:
         """GPUs one replica uses when its model is split (tensor x pipeline parallel)."""
@@ -334,12 +350,19 @@ class TierConfig(_Strict):
         """Where a replica runs: its actor's resources, or, for a model split across GPUs, a
         placement group of one GPU per vLLM worker (the replica itself takes the first bundle
         and no GPU), as Ray Serve LLM does."""
+        placed = {"resources": dict(self.resources)} if self.resources else {}
         if self.parallel_workers == 1:
-            return {"ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}}
+            return {
+                "ray_actor_options": {
+                    "num_cpus": self.num_cpus,
+                    "num_gpus": self.num_gpus,
+                    **placed,
+                }
+            }
         return {
             "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": 0},
             "placement_group_bundles": [
-                {"CPU": self.num_cpus},
+                {"CPU": self.num_cpus, **self.resources},
                 *({"GPU": 1} for _ in range(self.parallel_workers)),
             ],
             "placement_group_strategy": "PACK",
@@ -507,6 +530,22 @@ class GatewayConfig(_Strict):
         "'anywhere' lets Serve spread them over every node, for state in a shared database "
         "(observe.database_url).",
     )
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="With placement 'anywhere': Ray custom resources each gateway replica "
+        "requires, which keep it on the nodes that declare them (e.g. a CPU worker group's "
+        "{'gateway': 1}); with deployment.max_replicas_per_node: 1 its replicas land on as "
+        "many of those nodes.",
+    )
+
+    @model_validator(mode="after")
+    def _resources_need_anywhere(self) -> GatewayConfig:
+        if self.resources and self.placement == "head":
+            raise ValueError(
+                f"gateway.resources {self.resources} with placement 'head': the head "
+                "is the only node it could use; set placement: anywhere, or drop resources"
+            )
+        return self
 
 
 class ObserveConfig(_Strict):
@@ -728,6 +767,8 @@ class ServeApp:
     route_prefix: str = "/"
     host: str = "127.0.0.1"
     port: int = 8000
+    proxy_location: ProxyLocation = "HeadOnly"
+    """Which nodes run Serve's HTTP ingress (Serve's ``proxy_location``)."""
     args: Mapping[str, Any] = field(default_factory=dict)
     """The app's ``args`` as written: what Serve's declarative deploy builds the app from."""
     import_path: str = "tierserve.serve.app:build_app"
@@ -747,7 +788,14 @@ def read_serve_config(path: str | Path) -> ServeApp:
         )
     app, http = apps[0], data.get("http_options") or {}
     args = app.get("args", {})
+    proxy_location = data.get("proxy_location", "HeadOnly")
+    if proxy_location not in get_args(ProxyLocation):
+        raise ConfigError(
+            f"{path}: proxy_location {proxy_location!r} is not one of Serve's",
+            hint=f"use one of {list(get_args(ProxyLocation))}",
+        )
     return ServeApp(
+        proxy_location=proxy_location,
         stack=parse_config(args, source=str(path)),
         args=args,
         import_path=app.get("import_path", "tierserve.serve.app:build_app"),

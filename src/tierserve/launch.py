@@ -70,7 +70,7 @@ def start_stack(path: Path, *, port: int | None = None) -> tuple[str, float]:
     started = time.monotonic()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=True)
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(proxy_location=app.proxy_location, http_options={"host": host, "port": port})
     # Declaratively, as `serve deploy` does: a policy version, a replica count or a restart of
     # one deployment then changes it in place (serve.rollout).
     deploy(deploy_config(app, port=port), timeout_s=STARTUP_TIMEOUT_S)

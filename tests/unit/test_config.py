@@ -196,6 +196,13 @@ def test_a_split_model_gets_one_gpu_per_worker_in_a_placement_group() -> None:
         TierConfig(name="large", model="/m", tensor_parallel_size=4, num_gpus=0.5)
 
 
+def test_a_tier_goes_to_the_nodes_that_declare_its_resources() -> None:
+    placed = TierConfig(name="small", model="/m", num_gpus=1, resources={"h100_group": 1})
+    assert placed.ray_options()["ray_actor_options"]["resources"] == {"h100_group": 1}
+    split = placed.model_copy(update={"num_gpus": 0, "tensor_parallel_size": 2})
+    assert split.ray_options()["placement_group_bundles"][0] == {"CPU": 0.25, "h100_group": 1}
+
+
 def test_a_database_url_is_checked_and_never_carries_a_password() -> None:
     url = "postgresql+psycopg://tierserve@db:5432/tierserve"
     assert parse_config({**tiers(), "observe": {"database_url": url}}).observe.database_url == url

@@ -61,19 +61,20 @@ def _gateway(config: StackConfig) -> Deployment:
             # Read by prometheus-client when it is first imported: it must be in the
             # environment the replica process starts with.
             "runtime_env": {"env_vars": {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}},
-            **_placement(config.gateway.placement),
+            **_placement(config.gateway.placement, config.gateway.resources),
         },
         **config.gateway.deployment.serve_options(),
     )(Gateway)
     return gateway
 
 
-def _placement(placement: str) -> dict[str, Any]:
+def _placement(placement: str, resources: dict[str, float]) -> dict[str, Any]:
     """Ray actor options that keep a replica where ``placement`` says: on the head, by the
-    resource Ray gives the head node alone (Serve pins its own controller the same way)."""
+    resource Ray gives the head node alone (Serve pins its own controller the same way), or
+    on the nodes that declare ``resources``."""
     if placement == "head":
         return {"resources": {HEAD_NODE_RESOURCE_NAME: 0.001}}
-    return {}
+    return {"resources": dict(resources)} if resources else {}
 
 
 def _metrics_dir(root: Path) -> Path:

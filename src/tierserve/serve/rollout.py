@@ -147,7 +147,7 @@ def deploy_config(app: ServeApp, *, port: int) -> ServeDeploySchema:
     ]
     return ServeDeploySchema.model_validate(
         {
-            "proxy_location": "HeadOnly",
+            "proxy_location": app.proxy_location,
             "http_options": {"host": app.host, "port": port},
             "applications": [
                 {

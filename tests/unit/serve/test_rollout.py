@@ -25,6 +25,7 @@ from tests.fakes import (
 )
 from tierserve.api.service import ChatService
 from tierserve.config import read_serve_config
+from tierserve.errors import ConfigError
 from tierserve.observe.metrics import POLICY_APPLY_FAILURES, POLICY_VERSION, TierserveMetrics
 from tierserve.policy.spec import Policy
 from tierserve.serve.http import build_http_app
@@ -106,6 +107,23 @@ def test_the_deployed_config_names_absolute_paths_and_keeps_the_args(
     assert all(Path(p).is_file() for p in deployed.args["policy_calibrations"])
     assert deployed.args["tiers"] == app.args["tiers"]
     assert config.http_options.port == 18123
+    assert str(config.proxy_location.value) == "HeadOnly"
+
+
+def test_the_ingress_runs_where_the_serve_config_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On every node for the GPU configs; on a cluster of one machine's raylets, a proxy per
+    node shared the port and a node's death dropped the connections its proxy held."""
+    monkeypatch.chdir(ROOT)
+    gpu = read_serve_config("serve_configs/gpu-single-80gb.yaml")
+    assert gpu.proxy_location == "EveryNode"
+    assert str(deploy_config(gpu, port=8000).proxy_location.value) == "EveryNode"
+    bad = tmp_path / "bad.yaml"
+    text = (ROOT / "serve_configs/local-cpu.yaml").read_text()
+    bad.write_text(text.replace("proxy_location: HeadOnly", "proxy_location: Everywhere"))
+    with pytest.raises(ConfigError, match="proxy_location 'Everywhere' is not one of Serve's"):
+        read_serve_config(bad)
 
 
 def engines(delay_s: float = 0.0) -> dict[str, ScriptedEngine]:
