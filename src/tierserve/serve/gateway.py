@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,7 +34,7 @@ from tierserve.serve.http import build_http_app
 from tierserve.serve.policy_switch import PolicySwitch
 from tierserve.serve.quota_actor import SharedQuota
 
-__all__ = ["Gateway", "HandleEngine"]
+__all__ = ["Gateway", "HandleEngine", "RunningReplicas", "running_replicas"]
 
 _log = logging.getLogger(__name__)
 
@@ -58,14 +59,68 @@ def _queue_full(tier: str, error: BackPressureError) -> TierBusyError:
     return TierBusyError(tier, "the tier's queue is full", hint="retry later", detail=str(error))
 
 
-class HandleEngine:
-    """A tier's Serve handle seen as an :class:`~tierserve.engine.Engine`."""
+class RunningReplicas:
+    """How many replicas of each deployment Serve's controller reports running, read at most
+    every ``max_age_s`` in a worker thread and never waited for: a request is answered from
+    the last reading (none yet: unknown)."""
 
-    def __init__(self, tier: str, handle: DeploymentHandle[Any]) -> None:
+    def __init__(self, read: Callable[[], dict[str, int]], max_age_s: float = 2.0) -> None:
+        self._read = read
+        self._max_age_s = max_age_s
+        self._counts: dict[str, int] = {}
+        self._read_at = -max_age_s
+        self._reading: asyncio.Task[None] | None = None
+
+    def none_running(self, deployment: str) -> bool:
+        """Whether the last reading found no running replica of ``deployment``."""
+        if self._reading is None and time.monotonic() - self._read_at >= self._max_age_s:
+            self._reading = asyncio.get_running_loop().create_task(self._refresh())
+        return self._counts.get(deployment) == 0
+
+    async def _refresh(self) -> None:
+        try:
+            self._counts = await asyncio.to_thread(self._read)
+        except Exception as error:  # no controller answer: keep the last reading
+            _log.warning("could not read the tiers' replica counts: %s", error)
+        finally:
+            self._read_at, self._reading = time.monotonic(), None
+
+
+def running_replicas(app_name: str) -> dict[str, int]:
+    """Running replicas per deployment of ``app_name``, from Serve's controller."""
+    deployments = serve.status().applications[app_name].deployments
+    return {
+        name: sum(n for state, n in status.replica_states.items() if state == "RUNNING")
+        for name, status in deployments.items()
+    }
+
+
+class HandleEngine:
+    """A tier's Serve handle seen as an :class:`~tierserve.engine.Engine`. With ``replicas``,
+    a tier that has no running replica (its node lost, or restarting without a surge) fails at
+    once, so its requests climb the ladder or get a 503 instead of waiting in Serve's queue
+    for one until the tier's timeout."""
+
+    def __init__(
+        self,
+        tier: str,
+        handle: DeploymentHandle[Any],
+        replicas: RunningReplicas | None = None,
+    ) -> None:
         self._tier = tier
         self._handle = handle
+        self._replicas = replicas
+
+    def _refuse_without_replicas(self) -> None:
+        if self._replicas is not None and self._replicas.none_running(self._handle.deployment_name):
+            raise TierUnavailableError(
+                self._tier,
+                "the tier has no running replica",
+                hint="retry later; check /healthz",
+            )
 
     async def generate(self, request: GenerationRequest) -> Generation:
+        self._refuse_without_replicas()
         try:
             result: Generation | Refusal = await self._handle.generate.remote(request)
         except RayTaskError as error:
@@ -77,6 +132,7 @@ class HandleEngine:
         return result
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        self._refuse_without_replicas()
         try:
             chunks = cast(
                 DeploymentResponseGenerator[GenerationChunk | Refusal],
@@ -150,6 +206,8 @@ class Gateway:
                 keep_files=config.gateway.review_queue_keep_files,
             )
         )
+        app_name = next(iter(tiers.values())).app_name if tiers else ""
+        self._replicas = RunningReplicas(lambda: running_replicas(app_name))
         self._policies = PolicySwitch(self._service_for, policy, self._metrics, config)
 
     def _service_for(self, policy: Policy) -> ChatService:
@@ -165,7 +223,10 @@ class Gateway:
             predictor = EmbeddingTaskClassifier(policy.task_classifier, embedder)
         return ChatService(
             self._config,
-            {name: HandleEngine(name, handle) for name, handle in self._tiers.items()},
+            {
+                name: HandleEngine(name, handle, self._replicas)
+                for name, handle in self._tiers.items()
+            },
             policy=policy,
             predictor=predictor,
             embedder=embedder,

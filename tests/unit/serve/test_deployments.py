@@ -13,9 +13,9 @@ from tests.fakes import ScriptedEngine
 from tierserve.config import TierConfig, parse_config
 from tierserve.engine.resolve import ResolvedTier
 from tierserve.engine.types import ChatMessage, GenerationChunk, GenerationRequest, Refusal
-from tierserve.errors import InvalidRequestError, TierUnavailableError
+from tierserve.errors import ConfigError, InvalidRequestError, TierUnavailableError
 from tierserve.serve.app import _gateway
-from tierserve.serve.gateway import HandleEngine
+from tierserve.serve.gateway import HandleEngine, RunningReplicas
 from tierserve.serve.model_server import ModelServer
 
 REQUEST = GenerationRequest("r", (ChatMessage("user", "hi"),), max_tokens=4)
@@ -28,6 +28,8 @@ def task_error(cause: Exception) -> RayTaskError:
 class FakeHandle:
     """Answers like a DeploymentHandle: ``.generate.remote(...)`` is awaitable,
     ``.options(stream=True).stream.remote(...)`` is an async iterator."""
+
+    deployment_name = "tier-small"
 
     def __init__(self, engine: ScriptedEngine, raises: Exception | None = None) -> None:
         self.engine, self.raises = engine, raises
@@ -166,10 +168,14 @@ def test_a_request_the_tier_refuses_is_one_log_line_and_reaches_the_gateway_as_i
 
 @pytest.mark.parametrize(
     ("placement", "resources"),
-    [("head", {"node:__internal_head__": 0.001}), ("anywhere", None)],
+    [
+        ({"placement": "head"}, {"node:__internal_head__": 0.001}),
+        ({"placement": "anywhere"}, None),
+        ({"placement": "anywhere", "resources": {"gateway": 1}}, {"gateway": 1}),
+    ],
 )
 def test_gateway_replicas_go_where_the_config_places_them(
-    tmp_path: Path, placement: str, resources: dict[str, float] | None
+    tmp_path: Path, placement: dict[str, Any], resources: dict[str, float] | None
 ) -> None:
     """On the head by default, where the embedded decision log's file is: Serve would
     otherwise spread them, and a replica on a GPU worker writes its records to that pod."""
@@ -177,10 +183,66 @@ def test_gateway_replicas_go_where_the_config_places_them(
         {
             "tiers": [{"name": "small", "model": "/m"}],
             "policy": str(tmp_path / "policy.yaml"),
-            "gateway": {"placement": placement},
+            "gateway": placement,
             "observe": {"metrics_dir": str(tmp_path)},
         }
     )
     options = _gateway(config).ray_actor_options
     assert options.get("resources") == resources
     assert options["num_cpus"] == 0
+
+
+def test_gateway_resources_on_the_head_alone_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="set placement: anywhere"):
+        parse_config(
+            {
+                "tiers": [{"name": "small", "model": "/m"}],
+                "policy": str(tmp_path / "policy.yaml"),
+                "gateway": {"resources": {"gateway": 1}},
+            }
+        )
+
+
+async def test_a_tier_without_a_running_replica_fails_at_once_from_the_last_reading() -> None:
+    """Its requests climb the ladder or get a 503 at once, not after waiting the tier's
+    timeout in Serve's queue for a replica that is not coming (its node lost)."""
+    counts = {"tier-small": 1}
+    reads: list[int] = []
+
+    def read() -> dict[str, int]:
+        reads.append(1)
+        return dict(counts)
+
+    replicas = RunningReplicas(read, max_age_s=0.0)
+    engine = HandleEngine("small", FakeHandle(ScriptedEngine("small")), replicas)  # type: ignore[arg-type]
+    assert (await engine.generate(REQUEST)).text  # no reading yet: unknown, served
+    await asyncio.sleep(0.05)
+    counts["tier-small"] = 0
+    assert (await engine.generate(REQUEST)).text  # the last reading still says 1
+    await asyncio.sleep(0.05)
+    with pytest.raises(TierUnavailableError, match="no running replica"):
+        await engine.generate(REQUEST)
+    with pytest.raises(TierUnavailableError, match="no running replica"):
+        async for _ in engine.stream(REQUEST):
+            pass
+    counts["tier-small"] = 1
+    await asyncio.sleep(0.05)
+    assert (await engine.generate(REQUEST)).text  # back as soon as Serve reports one
+    assert len(reads) >= 3
+
+
+async def test_a_failed_reading_keeps_the_last_one_and_never_holds_a_request() -> None:
+    calls: list[int] = []
+
+    def read() -> dict[str, int]:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("controller unreachable")
+        return {"tier-small": 0}
+
+    replicas = RunningReplicas(read, max_age_s=0.0)
+    assert not replicas.none_running("tier-small")
+    await asyncio.sleep(0.05)
+    assert replicas.none_running("tier-small")
+    await asyncio.sleep(0.05)
+    assert replicas.none_running("tier-small") and len(calls) >= 2
