@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= serve_configs/local-cpu.yaml
 
 .PHONY: install system-deps models models-all serve test unit lint eval-embedded bench-serving \
-	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke bench-tools \
+	bench-smoke bench-serving-gpu chart-files clean-venv reliability reliability-smoke multinode bench-tools \
 	bench-extraction-fields eval-routellm eval-general eval-sources docs config-reference \
 	bench-encoders
 
@@ -175,6 +175,13 @@ reliability: models
 reliability-smoke: models
 	TIERSERVE_RELIABILITY=short TIERSERVE_RELIABILITY_OUT=$${TMPDIR:-/tmp}/tierserve-reliability \
 		$(BIN)/pytest tests/reliability -ra -s -p no:cacheprovider
+
+# A Ray cluster of three nodes on this machine (issue 32): tiers placed on worker groups by
+# custom resources, the gateway on two nodes, the small tier's node killed under load
+# (~10 min on 2 cores; figures in benchmarks/results/multinode).
+multinode: models
+	TIERSERVE_MULTINODE=1 TIERSERVE_MULTINODE_OUT=$(RESULTS)/multinode \
+		$(BIN)/pytest tests/multinode -ra -s -p no:cacheprovider
 
 # Tool calls (issue 16): 36 labelled tool-use requests on each pinned tier and through the
 # gated ladder, against a running stack (make serve); ~15 min on 2 cores.
