@@ -24,6 +24,7 @@ from tests.reliability.load import open_loop, refused, summary, unclean
 from tierserve.config import StackConfig
 from tierserve.observe.decision_log import DecisionLog, LogQuery
 from tierserve.serve import rollout
+from tierserve.serve.gateway import running_replicas
 
 APP = "tierserve"
 
@@ -39,24 +40,17 @@ def next_version(stack_config: StackConfig) -> tuple[Path, str, str]:
     return path, old, data["version"]
 
 
-def running_replicas(deployment: str) -> int:
-    from ray import serve
-
-    states = serve.status().applications[APP].deployments[deployment].replica_states
-    return sum(count for state, count in states.items() if state == "RUNNING")
-
-
 def watched(deployment: str, action: Callable[[], object], low: list[int]) -> Callable[[], None]:
     """``action``, with the fewest running replicas of ``deployment`` seen while it ran
     appended to ``low``."""
 
     def run() -> None:
-        seen = [running_replicas(deployment)]
+        seen = [running_replicas(APP)[deployment]]
         done = threading.Event()
 
         def watch() -> None:
             while not done.wait(0.5):
-                seen.append(running_replicas(deployment))
+                seen.append(running_replicas(APP)[deployment])
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
